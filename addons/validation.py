@@ -1,0 +1,324 @@
+"""Check one proxy-session exchange (request, status, response) against the JSON Schemas.
+
+Two engines check the same schema documents: ``jsonschema_rs`` on the hot path (it runs on
+every proxied flow) and the ``jsonschema`` library as the reference. A test holds the two to
+identical verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from chime_tap.addons import schemas
+from chime_tap.addons.cassette import Interaction
+from chime_tap.addons.operations import (
+    DEFAULT_HOSTS,
+    DOCUMENTED_ERRORS,
+    FRONT_DOOR_ERRORS,
+    NAMESPACES,
+    HostPolicy,
+    Route,
+    classify,
+    classify_path,
+    error_type_from_header,
+)
+
+PATH = "path"
+QUERY = "query"
+REQUEST_BODY = "request body"
+STATUS = "status"
+RESPONSE_BODY = "response body"
+PARTS = (PATH, QUERY, REQUEST_BODY, STATUS, RESPONSE_BODY)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One thing wrong with an exchange, located by part and JSON pointer."""
+
+    operation: str | None
+    part: str
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.part} {self.pointer}" if self.pointer else self.part
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Engine(Protocol):
+    def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
+        """(JSON pointer, message) for each error; empty when the instance is valid."""
+        ...
+
+
+def _pointer(path: Iterable[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+class FastEngine:
+    """jsonschema-rs: compiled once per schema name, ``is_valid`` first, details only on failure."""
+
+    def __init__(self) -> None:
+        import jsonschema_rs
+
+        self._rs = jsonschema_rs
+        self._validators: dict[str, Any] = {}
+
+    def _validator(self, name: str) -> Any:
+        v = self._validators.get(name)
+        if v is None:
+            v = self._rs.Draft202012Validator(schemas.schema_for(name))
+            self._validators[name] = v
+        return v
+
+    def is_valid(self, schema_name: str, instance: Any) -> bool:
+        return self._validator(schema_name).is_valid(instance)
+
+    def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
+        v = self._validator(schema_name)
+        if v.is_valid(instance):
+            return []
+        return [(_pointer(e.instance_path), e.message) for e in v.iter_errors(instance)]
+
+
+class ReferenceEngine:
+    """The jsonschema library's Draft202012Validator, built once per schema name and reused."""
+
+    def __init__(self) -> None:
+        import jsonschema
+
+        self._js = jsonschema
+        self._validators: dict[str, Any] = {}
+
+    def _validator(self, name: str) -> Any:
+        v = self._validators.get(name)
+        if v is None:
+            v = self._js.Draft202012Validator(schemas.schema_for(name))
+            self._validators[name] = v
+        return v
+
+    def is_valid(self, schema_name: str, instance: Any) -> bool:
+        return self._validator(schema_name).is_valid(instance)
+
+    def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
+        found = sorted(self._validator(schema_name).iter_errors(instance), key=lambda e: list(e.path))
+        return [(_pointer(e.path), e.message) for e in found]
+
+
+@cache
+def default_engine() -> Engine:
+    return FastEngine()
+
+
+# --- parsing the parts ------------------------------------------------------------------------
+
+_INT_RE = re.compile(r"^[+-]?\d{1,18}$")
+_MISSING = object()
+
+
+def parse_json_body(body: bytes | str | None) -> tuple[Any, str | None]:
+    """(parsed JSON or _MISSING for an empty body, error message or None)."""
+    if body is None:
+        return _MISSING, None
+    if isinstance(body, bytes):
+        if not body.strip():
+            return _MISSING, None
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return _MISSING, f"body is not UTF-8 ({e.reason} at byte {e.start})"
+    if not body.strip():
+        return _MISSING, None
+    try:
+        return json.loads(body), None
+    except ValueError as e:
+        return _MISSING, f"body is not valid JSON ({e})"
+
+
+def query_instance(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Query parameters as a JSON object for the schema, plus problems found on the way.
+
+    Integers are converted (the wire carries text); presigned ``X-Amz-*`` parameters are not
+    part of the API and are left out.
+    """
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in query.items():
+        if name.lower().startswith("x-amz-"):
+            continue
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if len(values) != 1:
+            problems.append(f"query parameter {name!r} is given {len(values)} times")
+            continue
+        text = values[0]
+        out[name] = int(text) if isinstance(text, str) and _INT_RE.match(text) else text
+    return out, problems
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validate_request(
+    route: Route,
+    *,
+    query: Mapping[str, Any] | None = None,
+    body: bytes | str | None = None,
+    engine: Engine | None = None,
+) -> list[Violation]:
+    """Violations of the request: path parameters, query parameters and body."""
+    engine = engine or default_engine()
+    op = route.operation
+    found: list[Violation] = []
+
+    def add(part: str, pointer: str, message: str) -> None:
+        found.append(Violation(op.name, part, pointer, message))
+
+    for pointer, message in engine.errors(op.path_schema(route.namespace), route.path_params):
+        add(PATH, pointer, message)
+
+    q, problems = query_instance(query or {})
+    for message in problems:
+        add(QUERY, "", message)
+    for pointer, message in engine.errors(op.query_schema(route.namespace), q):
+        add(QUERY, pointer, message)
+
+    parsed, problem = parse_json_body(body)
+    if op.request_schema is None:
+        if parsed is not _MISSING or problem:
+            add(REQUEST_BODY, "", f"{op.name} takes no request body")
+    elif problem:
+        add(REQUEST_BODY, "", problem)
+    elif parsed is _MISSING:
+        add(REQUEST_BODY, "", f"request body is empty; {op.name} needs a JSON object")
+    else:
+        for pointer, message in engine.errors(op.request_schema, parsed):
+            add(REQUEST_BODY, pointer, message)
+    return found
+
+
+def validate_response(
+    route: Route,
+    *,
+    status: int,
+    body: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    engine: Engine | None = None,
+) -> list[Violation]:
+    """Violations of the response: its status code and its body (success or error)."""
+    engine = engine or default_engine()
+    op = route.operation
+    found: list[Violation] = []
+
+    def add(part: str, pointer: str, message: str) -> None:
+        found.append(Violation(op.name, part, pointer, message))
+
+    parsed, problem = parse_json_body(body)
+    if status < 400:
+        if status != op.success_status:
+            add(STATUS, "", f"{op.name} answers {op.success_status} on success, got {status}")
+        if op.response_schema is None:
+            if parsed is not _MISSING or problem:
+                add(RESPONSE_BODY, "", f"{op.name} answers with an empty body")
+        elif problem:
+            add(RESPONSE_BODY, "", problem)
+        elif parsed is _MISSING:
+            add(RESPONSE_BODY, "", f"response body is empty; {op.name} answers with a JSON object")
+        else:
+            for pointer, message in engine.errors(op.response_schema, parsed):
+                add(RESPONSE_BODY, pointer, message)
+        return found
+
+    error_type = error_type_from_header(_header(headers, "x-amzn-errortype"))
+    documented = {DOCUMENTED_ERRORS[e]: e for e in op.errors}
+    if error_type in FRONT_DOOR_ERRORS:
+        body_schema = "FrontDoorErrorBody"
+        if status != FRONT_DOOR_ERRORS[error_type]:
+            add(STATUS, "", f"{error_type} comes with status {FRONT_DOOR_ERRORS[error_type]}, got {status}")
+    else:
+        body_schema = "ErrorBody"
+        if status not in documented:
+            codes = ", ".join(f"{c} {n}" for c, n in sorted(documented.items()))
+            add(STATUS, "", f"status {status} is not a documented error of {op.name} ({codes})")
+        if error_type is not None:
+            if error_type not in op.errors:
+                add(STATUS, "", f"x-amzn-ErrorType {error_type} is not a documented error of {op.name}")
+            elif DOCUMENTED_ERRORS[error_type] != status:
+                add(STATUS, "", f"{error_type} comes with status {DOCUMENTED_ERRORS[error_type]}, got {status}")
+    if problem:
+        add(RESPONSE_BODY, "", f"error {problem}")
+    elif parsed is _MISSING:
+        add(RESPONSE_BODY, "", "error response has an empty body; expected {\"Code\", \"Message\"}")
+    else:
+        for pointer, message in engine.errors(body_schema, parsed):
+            add(RESPONSE_BODY, pointer, message)
+    return found
+
+
+def validate_exchange(
+    route: Route,
+    *,
+    query: Mapping[str, Any] | None = None,
+    request_body: bytes | str | None = None,
+    status: int | None = None,
+    response_body: bytes | str | None = None,
+    response_headers: Mapping[str, str] | None = None,
+    engine: Engine | None = None,
+) -> list[Violation]:
+    """All violations of one exchange. ``status=None`` means there was no response to check."""
+    found = validate_request(route, query=query, body=request_body, engine=engine)
+    if status is not None:
+        found += validate_response(
+            route, status=status, body=response_body, headers=response_headers, engine=engine
+        )
+    return found
+
+
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == name:
+            if isinstance(value, list | tuple):
+                return value[0] if value else None
+            return value
+    return None
+
+
+def route_of_interaction(interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS) -> Route | None:
+    """Classify a recorded interaction by its URI; fall back to the namespace the recorder noted."""
+    parts = urlsplit(interaction.uri)
+    route = classify(interaction.method, parts.netloc, parts.path or "/", hosts)
+    if route is None and interaction.meta.get("namespace") in NAMESPACES:
+        route = classify_path(interaction.method, parts.path or "/", interaction.meta["namespace"])
+    return route
+
+
+def validate_interaction(
+    interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS, engine: Engine | None = None
+) -> tuple[Route | None, list[Violation]]:
+    """Classify and validate one recorded interaction; (None, []) when it is not a proxy-session call."""
+    route = route_of_interaction(interaction, hosts)
+    if route is None:
+        return None, []
+    query = parse_qs(urlsplit(interaction.uri).query, keep_blank_values=True)
+    headers = {k: v[0] for k, v in interaction.response_headers.items() if v}
+    # status 0: the recorder saw no response (upstream failure); only the request is checked.
+    status = interaction.status or None
+    return route, validate_exchange(
+        route,
+        query=query,
+        request_body=interaction.request_body,
+        status=status,
+        response_body=interaction.response_body,
+        response_headers=headers,
+        engine=engine,
+    )

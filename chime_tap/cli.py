@@ -1,0 +1,64 @@
+"""The ``chime-tap`` command: one subcommand per module in ``chime_tap.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from chime_tap import __version__
+from chime_tap.errors import ChimeTapError
+
+# Subcommands in the order --help lists them; each module has add_arguments(parser) and
+# run(args) -> exit code, and keeps heavy imports inside run().
+COMMANDS = ("demo", "record", "simulate", "replay", "validate", "report")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line (exit 2), not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="chime-tap",
+        description="Record/replay proxy and traffic analyzer for the Amazon Chime proxy-session API.",
+    )
+    parser.add_argument("--version", action="version", version=f"chime-tap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module_name = f"chime_tap.commands.{name}"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip().splitlines()
+        summary = doc[0] if doc else name
+        p = sub.add_parser(name, help=summary, description=(module.__doc__ or summary).strip())
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ChimeTapError as e:
+        print(f"chime-tap: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `chime-tap report ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Arguments and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from chime_tap.errors import UsageError
+
+
+def add_hosts_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hosts",
+        nargs="+",
+        default=[],
+        metavar="HOST[:PORT][=NS]",
+        help="extra hosts that serve the Chime API besides AWS's own (e.g. 127.0.0.1:9000=voice; "
+        "NS is voice or legacy, default voice; '*' means any host)",
+    )
+
+
+def host_policy(specs: Sequence[str]):
+    from chime_tap.addons.operations import HostPolicy
+
+    try:
+        return HostPolicy(specs)
+    except ValueError as e:
+        raise UsageError(f"--hosts: {e}") from None
+
+
+def add_listen_arguments(parser: argparse.ArgumentParser, default_port: int = 8080) -> None:
+    parser.add_argument(
+        "--listen-host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; anything else exposes an intercepting proxy)",
+    )
+    parser.add_argument("--listen-port", type=int, default=default_port, help=f"port to listen on (default {default_port}; 0 picks a free one)")
+    parser.add_argument(
+        "--confdir",
+        default=None,
+        help="mitmproxy's confdir, where its CA certificate lives (default: mitmproxy's own, ~/.mitmproxy)",
+    )

@@ -1,0 +1,55 @@
+"""Check every interaction of vcrpy cassettes against the proxy-session schemas.
+
+Exit status: 0 when every proxy-session call is valid, 1 when any violation is found,
+2 when an input cannot be used (missing, unparsable, not a cassette).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from chime_tap.commands import common
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="vcrpy cassette (.yaml/.yml or .json)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    common.add_hosts_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chime_tap.addons.cassette import iter_interactions, load_cassette
+    from chime_tap.addons.validation import validate_interaction
+    from chime_tap.errors import CassetteError
+
+    hosts = common.host_policy(args.hosts)
+    unusable = False
+    rows: list[dict] = []
+    checked = 0
+    for path in args.cassettes:
+        try:
+            doc = load_cassette(path)
+        except CassetteError as e:
+            print(f"chime-tap: {e}", file=sys.stderr)
+            unusable = True
+            continue
+        for interaction in iter_interactions(doc):
+            route, violations = validate_interaction(interaction, hosts)
+            if route is None:
+                continue
+            checked += 1
+            for v in violations:
+                rows.append({"cassette": path, "index": interaction.index, **v.to_dict()})
+                if args.format == "text":
+                    print(f"{path}:{interaction.index} {v.operation}: {v}")
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        status = "OK" if not rows else f"{len(rows)} violation(s)"
+        print(f"{checked} proxy-session interaction(s) checked in {len(args.cassettes)} cassette(s): {status}", file=sys.stderr)
+    if unusable:
+        return 2
+    return 1 if rows else 0

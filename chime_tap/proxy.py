@@ -1,0 +1,89 @@
+"""Run mitmproxy in this process with chime-tap's addons: the engine behind record, simulate, replay and demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from chime_tap.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+class Announce:
+    """Prints where the proxy listens, once it does, as one machine-readable line on stdout."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        server = ctx.master.addons.get("proxyserver")
+        addrs = server.listen_addrs() if server else []
+        for host, port, *_ in addrs:
+            shown = f"[{host}]" if ":" in host else host
+            print(f"chime-tap {self.label}: listening on http://{shown}:{port} (mode {ctx.options.mode[0]})", flush=True)
+        print(f"chime-tap {self.label}: press Ctrl+C to stop", flush=True)
+
+
+def run_proxy(
+    addons: Sequence[Any],
+    *,
+    label: str,
+    listen_host: str = LOOPBACK,
+    listen_port: int = 8080,
+    confdir: str | None = None,
+    mode: str = "regular",
+    options: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> int:
+    """Start mitmproxy with ``addons`` and serve until SIGINT/SIGTERM; return an exit code.
+
+    Options the addons register (``chime_*``) are set after the addons are loaded, so a bad
+    value surfaces as the addon's own OptionsError, turned into a one-line UsageError here.
+    """
+    from mitmproxy import exceptions
+    from mitmproxy import options as mitm_options
+    from mitmproxy.tools.dump import DumpMaster
+
+    async def main() -> int:
+        opts = mitm_options.Options()
+        master = DumpMaster(opts, with_termlog=not quiet, with_dumper=False)
+        try:
+            base: dict[str, Any] = {"listen_host": listen_host, "listen_port": listen_port, "mode": [mode]}
+            if confdir:
+                base["confdir"] = confdir
+            opts.update(**base)
+            master.addons.add(*addons, Announce(label))
+            if options:
+                opts.update(**options)
+        except exceptions.OptionsError as e:
+            raise UsageError(str(e)) from None
+        except exceptions.AddonManagerError as e:
+            raise UsageError(str(e)) from None
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, master.shutdown)
+        if hasattr(signal, "SIGPIPE"):
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        await master.run()
+        return 0
+
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("tornado", "asyncio", "hpack", "quic", "passlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return asyncio.run(main())
+    except SystemExit as e:  # mitmproxy's startup error check (e.g. port in use) exits 1
+        code = e.code if isinstance(e.code, int) else 1
+        if code:
+            print(f"chime-tap {label}: could not start the proxy (see the error above)", file=sys.stderr)
+        return 2 if code else 0
