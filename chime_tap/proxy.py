@@ -42,12 +42,14 @@ def run_proxy(
     confdir: str | None = None,
     mode: str = "regular",
     options: dict[str, Any] | None = None,
+    set_options: Sequence[str] = (),
     quiet: bool = False,
 ) -> int:
     """Start mitmproxy with ``addons`` and serve until SIGINT/SIGTERM; return an exit code.
 
     Options the addons register (``chime_*``) are set after the addons are loaded, so a bad
     value surfaces as the addon's own OptionsError, turned into a one-line UsageError here.
+    ``set_options`` are ``OPTION=VALUE`` strings for any mitmproxy option, as ``--set`` takes.
     """
     from mitmproxy import exceptions
     from mitmproxy import options as mitm_options
@@ -64,6 +66,8 @@ def run_proxy(
             master.addons.add(*addons, Announce(label))
             if options:
                 opts.update(**options)
+            if set_options:  # the user's --set OPTION=VALUE strings, parsed by mitmproxy
+                opts.set(*set_options)
         except exceptions.OptionsError as e:
             raise UsageError(str(e)) from None
         except exceptions.AddonManagerError as e:

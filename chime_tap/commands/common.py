@@ -40,3 +40,12 @@ def add_listen_arguments(parser: argparse.ArgumentParser, default_port: int = 80
         default=None,
         help="mitmproxy's confdir, where its CA certificate lives (default: mitmproxy's own, ~/.mitmproxy)",
     )
+    parser.add_argument(
+        "--set",
+        dest="mitm_options",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="set any mitmproxy option, as mitmdump's --set does (repeatable; e.g. ssl_insecure=true)",
+    )
+
