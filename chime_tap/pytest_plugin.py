@@ -1,0 +1,1 @@
+"""pytest plugin (entry point ``pytest11``): replay chime-tap cassettes in tests."""
