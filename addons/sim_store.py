@@ -1,0 +1,337 @@
+"""The simulator's state: proxy sessions per voice connector, on a clock tests can move.
+
+Pure Python, no mitmproxy: the Simulator addon wires this to flows, tests drive it directly.
+Behaviour follows the reference pages and the wire (DESIGN.md): ISO 8601 timestamps with
+milliseconds and ``Z``, ``null`` for members without a value, ids shaped like the service's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+OPEN = "Open"
+IN_PROGRESS = "InProgress"
+CLOSED = "Closed"
+
+# Fictitious numbers (NANP 555-0100..0199) so nothing the simulator hands out can ring a phone.
+DEFAULT_AREA_CODE = "913"
+POOL_SIZE = 100
+
+
+class SimError(Exception):
+    """A service error the simulator answers with: status, x-amzn-ErrorType, body Code."""
+
+    def __init__(self, status: int, error_type: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+        self.message = message
+
+
+def bad_request(message: str) -> SimError:
+    return SimError(400, "BadRequestException", "BadRequest", message)
+
+
+def not_found(message: str) -> SimError:
+    return SimError(404, "NotFoundException", "NotFound", message)
+
+
+class SimClock:
+    """Wall-clock time plus an offset that only moves forward: expiry without sleeping."""
+
+    def __init__(self, offset_seconds: float = 0.0, source=time.time) -> None:
+        self.offset = float(offset_seconds)
+        self._source = source
+
+    def now(self) -> float:
+        return self._source() + self.offset
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError(f"the simulator's clock only moves forward (got {seconds} seconds)")
+        self.offset += seconds
+        return self.offset
+
+
+def format_timestamp(epoch: float) -> str:
+    """``2020-04-15T16:10:10.288Z``: what the service sends (milliseconds, UTC, ``Z``)."""
+    dt = datetime.fromtimestamp(epoch, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _ms(epoch: float) -> int:
+    return int(epoch * 1000)
+
+
+@dataclass
+class Session:
+    """One proxy session as stored; ``to_wire`` renders the service's JSON member set."""
+
+    seq: int
+    voice_connector_id: str
+    proxy_session_id: str
+    participants: list[tuple[str, str]]
+    capabilities: list[str]
+    created_ms: int
+    updated_ms: int
+    expiry_minutes: int | None = None
+    name: str | None = None
+    number_selection_behavior: str | None = None
+    geo_match_level: str | None = None
+    geo_match_params: dict[str, str] | None = None
+    status: str = OPEN
+    ended_ms: int | None = None
+
+    def expires_at_ms(self) -> int | None:
+        """Sessions expire ExpiryMinutes after creation; without ExpiryMinutes they stay open."""
+        if self.expiry_minutes is None:
+            return None
+        return self.created_ms + self.expiry_minutes * 60_000
+
+    def to_wire(self) -> dict[str, Any]:
+        # Members in the order the documented samples send them (alphabetical).
+        return {
+            "Capabilities": list(self.capabilities),
+            "CreatedTimestamp": format_timestamp(self.created_ms / 1000),
+            "EndedTimestamp": format_timestamp(self.ended_ms / 1000)
+            if self.ended_ms is not None
+            else None,
+            "ExpiryMinutes": self.expiry_minutes,
+            "GeoMatchLevel": self.geo_match_level,
+            "GeoMatchParams": dict(self.geo_match_params)
+            if self.geo_match_params is not None
+            else None,
+            "Name": self.name,
+            "NumberSelectionBehavior": self.number_selection_behavior,
+            "Participants": [
+                {"PhoneNumber": p, "ProxyPhoneNumber": x} for p, x in self.participants
+            ],
+            "ProxySessionId": self.proxy_session_id,
+            "Status": self.status,
+            "UpdatedTimestamp": format_timestamp(self.updated_ms / 1000),
+            "VoiceConnectorId": self.voice_connector_id,
+        }
+
+
+@dataclass
+class _Connector:
+    sessions: dict[str, Session] = field(default_factory=dict)  # insertion order = creation order
+    # participant number -> the proxy number it last had (PreferSticky reuses it)
+    last_proxy: dict[str, str] = field(default_factory=dict)
+    # participant number -> proxy numbers its open sessions hold (with counts)
+    busy: dict[str, Counter[str]] = field(default_factory=dict)
+    # (expiry ms, seq, session id) of open sessions; stale entries are skipped when popped
+    expiries: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def hold(self, session: Session) -> None:
+        for phone, proxy in session.participants:
+            self.busy.setdefault(phone, Counter())[proxy] += 1
+
+    def release(self, session: Session) -> None:
+        for phone, proxy in session.participants:
+            held = self.busy.get(phone)
+            if held is not None:
+                held[proxy] -= 1
+                if held[proxy] <= 0:
+                    del held[proxy]
+                if not held:
+                    del self.busy[phone]
+
+    def schedule(self, session: Session) -> None:
+        end = session.expires_at_ms()
+        if end is not None:
+            heapq.heappush(self.expiries, (end, session.seq, session.proxy_session_id))
+
+
+@cache
+def _pool(area: str) -> tuple[str, ...]:
+    return tuple(f"+1{area}55501{i:02d}" for i in range(POOL_SIZE))
+
+
+def encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"chime-tap-sim:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> int:
+    """The creation sequence number a NextToken points after; BadRequest if it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, _, seq = raw.partition(":")
+        if prefix != "chime-tap-sim" or not seq.isdigit():
+            raise ValueError(token)
+        return int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad_request("Invalid NextToken.") from None
+
+
+class SessionStore:
+    """Proxy sessions per voice connector; every method is safe to call from any thread."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._connectors: dict[str, _Connector] = {}
+        self._seq = 0
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Ids from a seeded generator: the same seed gives the same ids, run after run."""
+        with self._lock:
+            self._ids = random.Random(f"chime-tap-sim-ids:{seed}")
+
+    def reset(self) -> None:
+        with self._lock:
+            self._connectors.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(c.sessions) for c in self._connectors.values())
+
+    # --- the five operations (bodies already validated against the schemas) ---------------
+
+    def create(self, connector_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+        with self._lock:
+            conn = self._connectors.setdefault(connector_id, _Connector())
+            self._expire(conn, now)
+            numbers = list(body["ParticipantPhoneNumbers"])
+            proxy = self._allocate(conn, numbers, body)
+            self._seq += 1
+            session_id = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+            created = _ms(now)
+            session = Session(
+                seq=self._seq,
+                voice_connector_id=connector_id,
+                proxy_session_id=session_id,
+                participants=[(n, proxy) for n in numbers],
+                capabilities=list(body["Capabilities"]),
+                created_ms=created,
+                updated_ms=created,
+                expiry_minutes=body.get("ExpiryMinutes"),
+                name=body.get("Name"),
+                number_selection_behavior=body.get("NumberSelectionBehavior"),
+                geo_match_level=body.get("GeoMatchLevel"),
+                geo_match_params=body.get("GeoMatchParams"),
+            )
+            conn.sessions[session_id] = session
+            conn.hold(session)
+            conn.schedule(session)
+            for n in numbers:
+                conn.last_proxy[n] = proxy
+            return session.to_wire()
+
+    def get(self, connector_id: str, session_id: str, now: float) -> dict[str, Any]:
+        with self._lock:
+            return self._find(connector_id, session_id, now).to_wire()
+
+    def update(
+        self, connector_id: str, session_id: str, body: dict[str, Any], now: float
+    ) -> dict[str, Any]:
+        with self._lock:
+            session = self._find(connector_id, session_id, now)
+            if session.status == CLOSED:
+                raise bad_request(f"Proxy session {session_id} is closed and cannot be updated.")
+            session.capabilities = list(body["Capabilities"])
+            if "ExpiryMinutes" in body and body["ExpiryMinutes"] != session.expiry_minutes:
+                session.expiry_minutes = body["ExpiryMinutes"]
+                self._connectors[connector_id].schedule(session)
+            # Strictly later than before, even when the clock has not moved a millisecond.
+            session.updated_ms = max(_ms(now), session.updated_ms + 1)
+            self._expire(self._connectors[connector_id], now)
+            return session.to_wire()
+
+    def delete(self, connector_id: str, session_id: str, now: float) -> None:
+        with self._lock:
+            session = self._find(connector_id, session_id, now)
+            conn = self._connectors[connector_id]
+            if session.status != CLOSED:
+                conn.release(session)
+            del conn.sessions[session_id]
+
+    def list(
+        self,
+        connector_id: str,
+        now: float,
+        *,
+        status: str | None = None,
+        max_results: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of sessions in creation order, and the token of the next page (or None)."""
+        after = decode_token(next_token) if next_token else 0
+        with self._lock:
+            conn = self._connectors.get(connector_id)
+            if conn is None:
+                return [], None
+            self._expire(conn, now)
+            page: list[Session] = []
+            more = False
+            for s in conn.sessions.values():
+                if s.seq <= after or (status is not None and s.status != status):
+                    continue
+                if len(page) == max_results:
+                    more = True
+                    break
+                page.append(s)
+            token = encode_token(page[-1].seq) if more else None
+            return [s.to_wire() for s in page], token
+
+    # --- internals (called with the lock held) ----------------------------------------------
+
+    def _find(self, connector_id: str, session_id: str, now: float) -> Session:
+        conn = self._connectors.get(connector_id)
+        session = conn.sessions.get(session_id) if conn else None
+        if session is None:
+            raise not_found(
+                f"Proxy session {session_id} not found on voice connector {connector_id}."
+            )
+        self._expire(conn, now)
+        return session
+
+    def _expire(self, conn: _Connector, now: float) -> None:
+        now_ms = _ms(now)
+        heap = conn.expiries
+        while heap and heap[0][0] <= now_ms:
+            end, _, session_id = heapq.heappop(heap)
+            s = conn.sessions.get(session_id)
+            if s is None or s.status == CLOSED or s.expires_at_ms() != end:
+                continue  # deleted, already closed, or its expiry was changed since
+            s.status = CLOSED
+            s.ended_ms = end
+            s.updated_ms = max(end, s.updated_ms)
+            conn.release(s)
+
+    def _allocate(self, conn: _Connector, numbers: list[str], body: dict[str, Any]) -> str:
+        """One proxy number for the session, not in use by an open session of either participant.
+
+        Both participants get the same number, as in the documented samples. PreferSticky
+        reuses the number a participant had before; AvoidSticky skips it.
+        """
+        params = body.get("GeoMatchParams") or {}
+        area = params.get("AreaCode") if body.get("GeoMatchLevel") == "AreaCode" else None
+        area = area or DEFAULT_AREA_CODE
+        busy = {proxy for phone in numbers for proxy in conn.busy.get(phone, ())}
+        pool = _pool(area)
+        behavior = body.get("NumberSelectionBehavior")
+        previous = {conn.last_proxy[n] for n in numbers if n in conn.last_proxy}
+        if behavior == "PreferSticky":
+            for candidate in pool:
+                if candidate in previous and candidate not in busy:
+                    return candidate
+        for candidate in pool:
+            if candidate in busy or (behavior == "AvoidSticky" and candidate in previous):
+                continue
+            return candidate
+        raise bad_request(
+            f"No proxy phone number is available in area code {area} for these participants."
+        )
