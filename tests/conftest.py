@@ -1,0 +1,56 @@
+"""Session-wide guard: no credential the tests sign with may land in any file the suite writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from support.procs import SECRETS
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+# Output directories the suite (or the commands it runs) may write outside the tmp dirs.
+OUTPUT_DIRS = (ROOT / "build",)
+
+
+def _files(root: Path, since: float) -> Iterator[Path]:
+    paths = [root] if root.is_file() else root.rglob("*")
+    for path in paths:
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
+                yield path
+        except OSError:  # removed while we walk (a process still shutting down)
+            continue
+
+
+def find_secrets(
+    roots: Iterable[Path], secrets: Iterable[str] = SECRETS, since: float = 0.0
+) -> list[tuple[Path, str]]:
+    """(file, secret) for every secret found in a file under ``roots`` written at or after ``since``."""
+    needles = [s.encode() for s in secrets]
+    found = []
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in _files(root, since):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            found += [(path, n.decode()) for n in needles if n in data]
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secrets_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the last test: fail the run if any test credential reached a file."""
+    started = time.time() - 1
+    basetemp = tmp_path_factory.getbasetemp()
+    yield
+    leaks = find_secrets([basetemp, *OUTPUT_DIRS], since=started)
+    if leaks:
+        lines = "\n".join(f"  {path}: {secret[:8]}..." for path, secret in leaks)
+        pytest.fail(f"test credentials written to disk:\n{lines}", pytrace=False)
