@@ -1,0 +1,580 @@
+"""Recorded traffic (vcrpy cassettes, mitmproxy flow files, HAR) as one tidy DataFrame.
+
+One row per interaction, one typed column per fact (see :data:`COLUMNS`). Each file is read by
+its own format's reader, its interactions are turned into column lists in one pass, and the
+lists become typed arrays once per file; nothing appends DataFrame rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+from chime_tap.addons.cassette import META_KEY, CassetteLoader, Interaction, check_cassette
+from chime_tap.addons.operations import (
+    DEFAULT_HOSTS,
+    NAMESPACES,
+    OPERATIONS,
+    HostPolicy,
+    classify,
+    classify_path,
+    error_type_from_header,
+)
+
+from chime_tap.errors import CassetteError, InputError
+
+# The frame's columns and their dtypes, in order. "category" columns get their categories
+# from the data, except operation and namespace, whose categories are the catalogue's.
+COLUMNS: dict[str, str] = {
+    "source": "category",
+    "index": "int64",
+    "recorded_at": "datetime64[ns, UTC]",
+    "operation": "category",
+    "namespace": "category",
+    "method": "category",
+    "host": "category",
+    "path": "str",
+    "voice_connector_id": "str",
+    "proxy_session_id": "str",
+    "status": "int16",
+    "error_type": "category",
+    "error_message": "str",
+    "latency_ms": "float64",
+    "request_bytes": "int64",
+    "response_bytes": "int64",
+    "violation_count": "int32",
+    "violations": "str",
+    "capabilities": "category",
+    "expiry_minutes": "Int32",
+    "session_status": "category",
+    "created_at": "datetime64[ns, UTC]",
+    "updated_at": "datetime64[ns, UTC]",
+    "ended_at": "datetime64[ns, UTC]",
+    "amz_date": "datetime64[ns, UTC]",
+    "response_date": "datetime64[ns, UTC]",
+    "clock_skew_s": "float64",
+}
+
+# Violation messages of one interaction are joined with this in the ``violations`` column.
+VIOLATION_SEP = "\n"
+NO_RESPONSE = "NoResponse"  # error_type of a call that got no response at all (status 0)
+
+_SESSION_OPERATIONS = frozenset({"CreateProxySession", "GetProxySession", "UpdateProxySession"})
+_HTTP_DATE = "%a, %d %b %Y %H:%M:%S GMT"
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+
+SkipHandler = Callable[[str, str], None]
+ProgressHandler = Callable[[int, int], None]
+
+
+# --- one pass: interactions -> column lists ---------------------------------------------------
+
+
+class _Columns:
+    """Column lists for one file, filled one interaction at a time."""
+
+    _RAW = (
+        "index", "recorded", "started", "operation", "namespace", "method", "host", "path",
+        "connector", "session", "status", "error_type", "error_message", "latency",
+        "request_bytes", "response_bytes", "violation_count", "violations", "capabilities",
+        "expiry", "session_status", "created", "updated", "ended", "amz_date", "response_date",
+    )  # fmt: skip
+
+    def __init__(self, hosts: HostPolicy) -> None:
+        self.hosts = hosts
+        self.lists: dict[str, list[Any]] = {name: [] for name in self._RAW}
+
+    def add(
+        self,
+        *,
+        index: int,
+        method: str,
+        uri: str,
+        request_headers: dict[str, str],
+        request_body: bytes | str | None,
+        status: int,
+        response_headers: dict[str, str],
+        response_body: bytes | str | None,
+        meta: dict[str, Any],
+        started: float = np.nan,
+        latency: float | None = None,
+        interaction: Callable[[], Interaction],
+    ) -> None:
+        c = self.lists
+        parts = urlsplit(uri)
+        host = parts.hostname or request_headers.get("host", "")
+        path = parts.path or "/"
+        namespace = meta.get("namespace")
+        route = None
+        if namespace in NAMESPACES:
+            route = classify_path(method, path, namespace)
+        if route is None:
+            route = classify(method, parts.netloc or host, path, self.hosts)
+        operation = meta.get("operation") or (route.name if route else None)
+        if operation not in OPERATIONS:
+            operation = None
+
+        violations = meta.get("violations")
+        if isinstance(violations, list):
+            messages = [_violation_text(v) for v in violations]
+        elif route is not None:
+            from chime_tap.addons.validation import validate_interaction
+
+            _, found = validate_interaction(interaction(), self.hosts)
+            messages = [str(v) for v in found]
+        else:
+            messages = []
+
+        # Bodies are parsed only where they say something the frame keeps: one session, or an error.
+        session: dict[str, Any] = {}
+        error_type = error_type_from_header(response_headers.get("x-amzn-errortype"))
+        error_message = None
+        if status >= 400 or (operation in _SESSION_OPERATIONS and 200 <= status < 300):
+            doc = _json_object(response_body)
+            if status >= 400:
+                error_type = error_type or _str(
+                    doc.get("__type") or doc.get("Code") or doc.get("code")
+                )
+                error_message = _str(doc.get("Message") or doc.get("message"))
+            else:
+                found = doc.get("ProxySession")
+                session = found if isinstance(found, dict) else {}
+        elif status == 0:
+            error_type = NO_RESPONSE
+            error_message = _str(meta.get("error"))
+        if error_message is None and meta.get("error"):
+            error_message = _str(meta["error"])
+
+        caps = session.get("Capabilities")
+        expiry = session.get("ExpiryMinutes")
+        duration = meta.get("duration_ms")
+
+        c["index"].append(index)
+        c["recorded"].append(meta.get("recorded_at"))
+        c["started"].append(started)
+        c["operation"].append(operation)
+        c["namespace"].append(
+            namespace if namespace in NAMESPACES else (route.namespace if route else None)
+        )
+        c["method"].append(method)
+        c["host"].append(host)
+        c["path"].append(path)
+        c["connector"].append(route.voice_connector_id if route else None)
+        c["session"].append(
+            (route.proxy_session_id if route else None) or _str(session.get("ProxySessionId"))
+        )
+        c["status"].append(status)
+        c["error_type"].append(error_type)
+        c["error_message"].append(error_message)
+        c["latency"].append(duration if isinstance(duration, int | float) else latency)
+        c["request_bytes"].append(_size(request_body))
+        c["response_bytes"].append(_size(response_body))
+        c["violation_count"].append(len(messages))
+        c["violations"].append(VIOLATION_SEP.join(messages) if messages else None)
+        c["capabilities"].append(
+            ",".join(sorted(map(str, caps))) if isinstance(caps, list) else None
+        )
+        c["expiry"].append(
+            expiry if isinstance(expiry, int) and not isinstance(expiry, bool) else None
+        )
+        c["session_status"].append(_str(session.get("Status")))
+        c["created"].append(_str(session.get("CreatedTimestamp")))
+        c["updated"].append(_str(session.get("UpdatedTimestamp")))
+        c["ended"].append(_str(session.get("EndedTimestamp")))
+        c["amz_date"].append(request_headers.get("x-amz-date"))
+        c["response_date"].append(response_headers.get("date"))
+
+    def frame(self, source: str) -> pd.DataFrame:
+        """The typed frame of this file's interactions."""
+        c = self.lists
+        n = len(c["index"])
+        response_date = _to_utc(c["response_date"], _HTTP_DATE)
+        amz_date = _to_utc(c["amz_date"], _AMZ_DATE)
+        recorded = _to_utc(c["recorded"], "ISO8601")
+        started = pd.to_datetime(pd.Series(c["started"], dtype="float64"), unit="s", utc=True)
+        recorded = recorded.fillna(started.astype(recorded.dtype)).fillna(response_date)
+        frame = pd.DataFrame(
+            {
+                "source": pd.Series([source] * n, dtype="str"),
+                "index": pd.Series(c["index"], dtype="int64"),
+                "recorded_at": recorded,
+                "operation": pd.Series(c["operation"], dtype="str"),
+                "namespace": pd.Series(c["namespace"], dtype="str"),
+                "method": pd.Series(c["method"], dtype="str"),
+                "host": pd.Series(c["host"], dtype="str"),
+                "path": pd.Series(c["path"], dtype="str"),
+                "voice_connector_id": pd.Series(c["connector"], dtype="str"),
+                "proxy_session_id": pd.Series(c["session"], dtype="str"),
+                "status": pd.Series(c["status"], dtype="int16"),
+                "error_type": pd.Series(c["error_type"], dtype="str"),
+                "error_message": pd.Series(c["error_message"], dtype="str"),
+                "latency_ms": pd.Series(c["latency"], dtype="float64"),
+                "request_bytes": pd.Series(c["request_bytes"], dtype="int64"),
+                "response_bytes": pd.Series(c["response_bytes"], dtype="int64"),
+                "violation_count": pd.Series(c["violation_count"], dtype="int32"),
+                "violations": pd.Series(c["violations"], dtype="str"),
+                "capabilities": pd.Series(c["capabilities"], dtype="str"),
+                "expiry_minutes": pd.Series(c["expiry"], dtype="Int32"),
+                "session_status": pd.Series(c["session_status"], dtype="str"),
+                "created_at": _to_utc(c["created"], "ISO8601"),
+                "updated_at": _to_utc(c["updated"], "ISO8601"),
+                "ended_at": _to_utc(c["ended"], "ISO8601"),
+                "amz_date": amz_date,
+                "response_date": response_date,
+            }
+        )
+        frame["clock_skew_s"] = (amz_date - response_date).dt.total_seconds()
+        return frame
+
+
+def _to_utc(values: list[Any], fmt: str) -> pd.Series:
+    """Timestamps as ``datetime64[ns, UTC]``; missing or unparsable ones become NaT."""
+    parsed = pd.to_datetime(pd.Series(values, dtype="str"), format=fmt, utc=True, errors="coerce")
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _size(body: bytes | str | None) -> int:
+    if not body:
+        return 0
+    return len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "surrogateescape"))
+
+
+def _json_object(body: bytes | str | None) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _violation_text(v: Any) -> str:
+    """A recorded violation ({operation, part, pointer, message}) as validation's str() writes it."""
+    if not isinstance(v, dict):
+        return str(v)
+    part, pointer = v.get("part") or "", v.get("pointer") or ""
+    where = f"{part} {pointer}" if pointer else part
+    return f"{where}: {v.get('message', '')}" if where else str(v.get("message", ""))
+
+
+# --- readers: one per format ------------------------------------------------------------------
+
+
+def _first_values(raw: Any) -> dict[str, str]:
+    """vcrpy headers (name -> list or value) as lower-case name -> first value."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if isinstance(value, list):
+            if not value:
+                continue
+            value = value[0]
+        out.setdefault(str(name).lower(), str(value))
+    return out
+
+
+def _vcr_body(value: Any) -> bytes | str | None:
+    if isinstance(value, dict):
+        value = value.get("string")
+    if value is None or isinstance(value, bytes | str):
+        return value
+    return str(value)
+
+
+def _read_cassette(doc: dict[str, Any], cols: _Columns) -> None:
+    for i, item in enumerate(doc["interactions"]):
+        req, resp = item["request"], item["response"]
+        meta = item.get(META_KEY)
+        cols.add(
+            index=i,
+            method=str(req["method"]).upper(),
+            uri=str(req["uri"]),
+            request_headers=_first_values(req.get("headers")),
+            request_body=_vcr_body(req.get("body")),
+            status=int(resp["status"]["code"]),
+            response_headers=_first_values(resp.get("headers")),
+            response_body=_vcr_body(resp.get("body")),
+            meta=meta if isinstance(meta, dict) else {},
+            interaction=lambda item=item, i=i: Interaction.from_dict(item, i),
+        )
+
+
+def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
+    import base64
+
+    entries = doc["log"].get("entries")
+    if not isinstance(entries, list):
+        raise InputError(f"{name}: HAR without an entries list")
+    for i, entry in enumerate(entries):
+        try:
+            req, resp = entry["request"], entry.get("response") or {}
+            method, uri = str(req["method"]).upper(), str(req["url"])
+        except (KeyError, TypeError):
+            raise InputError(f"{name}: HAR entry {i} has no request method and url") from None
+        request_headers = _har_headers(req.get("headers"))
+        response_headers = _har_headers(resp.get("headers"))
+        post = req.get("postData") or {}
+        request_body = post.get("text") if isinstance(post, dict) else None
+        content = resp.get("content") or {}
+        response_body = content.get("text") if isinstance(content, dict) else None
+        if response_body and content.get("encoding") == "base64":
+            response_body = base64.b64decode(response_body)
+        status = int(resp.get("status") or 0)
+        time_ms = entry.get("time")
+        meta = entry.get("_" + META_KEY)
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        meta.setdefault("recorded_at", entry.get("startedDateTime"))
+        if status == 0 and resp.get("_error"):
+            meta.setdefault("error", resp["_error"])
+
+        def view(
+            method=method,
+            uri=uri,
+            rq=req,
+            rs=resp,
+            qb=request_body,
+            sb=response_body,
+            st=status,
+            i=i,
+        ):
+            return Interaction(
+                index=i, method=method, uri=uri,
+                request_headers=_lists(rq.get("headers")), request_body=_bytes(qb),
+                status=st, reason=str(rs.get("statusText") or ""),
+                response_headers=_lists(rs.get("headers")), response_body=_bytes(sb),
+            )  # fmt: skip
+
+        cols.add(
+            index=i,
+            method=method,
+            uri=uri,
+            request_headers=request_headers,
+            request_body=request_body,
+            status=status,
+            response_headers=response_headers,
+            response_body=response_body,
+            meta=meta,
+            latency=float(time_ms) if isinstance(time_ms, int | float) and time_ms >= 0 else None,
+            interaction=view,
+        )
+
+
+def _har_headers(raw: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for h in raw if isinstance(raw, list) else ():
+        if isinstance(h, dict) and "name" in h:
+            out.setdefault(str(h["name"]).lower(), str(h.get("value", "")))
+    return out
+
+
+def _lists(raw: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for h in raw if isinstance(raw, list) else ():
+        if isinstance(h, dict) and "name" in h:
+            out.setdefault(str(h["name"]).lower(), []).append(str(h.get("value", "")))
+    return out
+
+
+def _bytes(body: bytes | str | None) -> bytes | None:
+    return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
+
+
+def _read_flows(path: Path, cols: _Columns) -> None:
+    from mitmproxy import http
+    from mitmproxy.exceptions import FlowReadException
+    from mitmproxy.io import FlowReader
+
+    with open(path, "rb") as f:
+        try:
+            for i, flow in enumerate(FlowReader(f).stream()):
+                if isinstance(flow, http.HTTPFlow):
+                    _add_flow(flow, i, cols)
+        except FlowReadException as e:
+            raise InputError(f"{path}: not a readable mitmproxy flow file ({e})") from None
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as e:  # a damaged file can trip the decoder anywhere
+            raise InputError(
+                f"{path}: damaged mitmproxy flow file ({type(e).__name__}: {e})"
+            ) from None
+
+
+def _add_flow(flow: Any, i: int, cols: _Columns) -> None:
+    req, resp = flow.request, flow.response
+    request_body = req.get_content(strict=False)
+    response_body = resp.get_content(strict=False) if resp is not None else None
+    meta = flow.metadata.get(META_KEY)
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    if resp is None and flow.error is not None:
+        meta.setdefault("error", flow.error.msg)
+    latency = None
+    if resp is not None and resp.timestamp_end and req.timestamp_start:
+        latency = 1000.0 * (resp.timestamp_end - req.timestamp_start)
+    request_headers = {k.lower(): v for k, v in req.headers.items()}
+    response_headers = {k.lower(): v for k, v in resp.headers.items()} if resp is not None else {}
+    uri = req.pretty_url
+
+    def view() -> Interaction:
+        return Interaction(
+            index=i, method=req.method, uri=uri,
+            request_headers={k.lower(): req.headers.get_all(k) for k in req.headers},
+            request_body=request_body, status=resp.status_code if resp is not None else 0,
+            reason=resp.reason if resp is not None else "",
+            response_headers={k.lower(): resp.headers.get_all(k) for k in resp.headers} if resp is not None else {},
+            response_body=response_body,
+        )  # fmt: skip
+
+    cols.add(
+        index=i,
+        method=req.method.upper(),
+        uri=uri,
+        request_headers=request_headers,
+        request_body=request_body,
+        status=resp.status_code if resp is not None else 0,
+        response_headers=response_headers,
+        response_body=response_body,
+        meta=meta,
+        started=req.timestamp_start or np.nan,
+        latency=latency,
+        interaction=view,
+    )
+
+
+# --- sniffing and loading ---------------------------------------------------------------------
+
+
+def _parse_text(data: bytes, name: str) -> Any:
+    """JSON or YAML (safe C loader) of a text file; InputError when it is neither."""
+    import yaml
+
+    try:
+        if data.lstrip()[:1] in (b"{", b"["):
+            return json.loads(data)
+        return yaml.load(data, Loader=CassetteLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(
+            f"{name}: not valid YAML{where}, and not a cassette, flow file or HAR"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{name}: not valid JSON ({e}); not a cassette or HAR") from None
+
+
+def _is_flow_file(data: bytes) -> bool:
+    """mitmproxy flow files are tnetstrings: ``<length>:<payload><type>``, a dict first."""
+    head, sep, _ = data[:12].partition(b":")
+    return bool(sep) and head.isdigit() and data[-1:] in (b"}", b"]")
+
+
+def load_file(path: str | os.PathLike[str], *, hosts: HostPolicy | None = None) -> pd.DataFrame:
+    """One file's interactions as a frame; InputError (one line) when it cannot be read."""
+    path = Path(path)
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory") from None
+    except OSError as e:
+        raise InputError(f"{name}: cannot read ({e.strerror})") from None
+    cols = _Columns(hosts or DEFAULT_HOSTS)
+    if not data.strip():
+        return cols.frame(name)  # an empty capture (mitmdump -w with no traffic): no rows
+    if _is_flow_file(data):
+        del data
+        _read_flows(path, cols)
+        return cols.frame(name)
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{name}: binary data, not a cassette, flow file or HAR")
+    doc = _parse_text(data, name)
+    del data
+    if isinstance(doc, dict) and isinstance(doc.get("log"), dict):
+        _read_har(doc, name, cols)
+    else:
+        if not isinstance(doc, dict) or "interactions" not in doc:
+            raise InputError(f"{name}: not a vcrpy cassette, mitmproxy flow file or HAR")
+        try:
+            check_cassette(doc, name)
+        except CassetteError as e:
+            raise InputError(str(e)) from None
+        _read_cassette(doc, cols)
+    return cols.frame(name)
+
+
+def empty_frame() -> pd.DataFrame:
+    """A frame with every column and no rows."""
+    return finish([])
+
+
+def finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-file frames and give every column its final dtype."""
+    if not frames:
+        frames = [_Columns(DEFAULT_HOSTS).frame("")]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    out = {}
+    for name, dtype in COLUMNS.items():
+        col = frame[name]
+        if name == "operation":
+            col = pd.Categorical(col, categories=list(OPERATIONS))
+        elif name == "namespace":
+            col = pd.Categorical(col, categories=list(NAMESPACES))
+        else:
+            col = col.astype(dtype)
+        out[name] = col
+    return pd.DataFrame(out)
+
+
+def iter_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    for p in paths:
+        yield Path(p)
+
+
+def load_frame(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    hosts: HostPolicy | Iterable[str] | None = None,
+    on_skip: SkipHandler | None = None,
+    on_progress: ProgressHandler | None = None,
+) -> pd.DataFrame:
+    """Load cassettes (YAML/JSON), mitmproxy flow files and HAR files into one tidy frame.
+
+    ``hosts``: a HostPolicy (or host specs like ``"127.0.0.1:9000=voice"``) naming extra hosts
+    that serve the API, for traffic recorded without chime-tap's metadata. A file that cannot
+    be read raises InputError, unless ``on_skip(path, message)`` is given: then it is called
+    and the file skipped. ``on_progress(files_done, files_total)`` is called after each file.
+    """
+    if hosts is not None and not isinstance(hosts, HostPolicy):
+        try:
+            hosts = HostPolicy(list(hosts))
+        except ValueError as e:
+            raise InputError(f"hosts: {e}") from None
+    todo = list(iter_paths(paths))
+    frames = []
+    for done, path in enumerate(todo, 1):
+        try:
+            frames.append(load_file(path, hosts=hosts))
+        except InputError as e:
+            if on_skip is None:
+                raise
+            on_skip(str(path), str(e))
+        if on_progress is not None:
+            on_progress(done, len(todo))
+    return finish(frames)

@@ -1,0 +1,219 @@
+"""Summaries rendered as terminal text, Markdown, a self-contained HTML page or JSON; the frame
+exported as CSV or Parquet."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from chime_tap.analysis.summaries import summarize
+
+FORMATS = ("text", "markdown", "html", "json")
+EXPORT_FORMATS = ("csv", "parquet")
+
+# Section titles, in the order every renderer shows them.
+TITLES = {
+    "status_codes": "Status codes per operation",
+    "errors": "Errors by type and message",
+    "latency_ms": "Latency per operation (ms)",
+    "traffic": "Traffic over time",
+    "sessions": "Proxy-session lifecycles",
+    "clock_skew": "Clock skew (X-Amz-Date minus Date)",
+    "violations": "Schema violations",
+}
+
+
+def render(summary_or_frame: dict[str, Any] | pd.DataFrame, fmt: str = "text") -> str:
+    """The report in ``fmt`` (text, markdown, html or json); a frame is summarized first."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r} (use one of: {', '.join(FORMATS)})")
+    summary = (
+        summarize(summary_or_frame)
+        if isinstance(summary_or_frame, pd.DataFrame)
+        else summary_or_frame
+    )
+    if fmt == "json":
+        return json.dumps(to_jsonable(summary), indent=2) + "\n"
+    if fmt == "html":
+        from chime_tap.analysis.html_page import render_html
+
+        return render_html(summary)
+    return _render_tables(summary, markdown=fmt == "markdown")
+
+
+def export(frame: pd.DataFrame, fmt: str, path: str | os.PathLike[str]) -> None:
+    """Write the frame itself as CSV or Parquet."""
+    if fmt == "csv":
+        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"unknown export format {fmt!r} (use one of: {', '.join(EXPORT_FORMATS)})")
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _scalar(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summaries as plain JSON values: counts keyed by operation, timestamps as ISO 8601."""
+    codes = summary["status_codes"]
+    latency = summary["latency_ms"]
+    traffic = summary["traffic"]
+    return {
+        "interactions": int(summary["interactions"]),
+        "time_range": {k: _scalar(v) for k, v in summary["time_range"].items()},
+        "status_codes": {
+            str(op): {str(code): int(n) for code, n in row.items() if n}
+            for op, row in codes.iterrows()
+        },
+        "errors": _records(summary["errors"]),
+        "latency_ms": {
+            str(op): {k: _scalar(v) for k, v in row.items()} for op, row in latency.iterrows()
+        },
+        "traffic": {
+            "interval": traffic.attrs.get("interval"),
+            "buckets": _records(traffic.reset_index()) if len(traffic) else [],
+        },
+        "sessions": _records(summary["sessions"]),
+        "clock_skew": {
+            k: _scalar(v) if not isinstance(v, list) else v
+            for k, v in summary["clock_skew"].items()
+        },
+        "violations": _records(summary["violations"]),
+    }
+
+
+# --- text and Markdown ------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return text + (f".{value.microsecond // 1000:03d}" if value.microsecond else "")
+    value = _scalar(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) < 1e6 else f"{value:.3g}"
+    return str(value)
+
+
+def table_rows(frame: pd.DataFrame, *, index: bool) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a frame as strings (the index first when it carries labels)."""
+    shown = frame.reset_index() if index else frame
+    header = [str(c) for c in shown.columns]
+    cells = [[_cell(v) for v in row] for row in shown.itertuples(index=False, name=None)]
+    return header, cells
+
+
+def _text_table(header: list[str], cells: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|").replace("\n", "<br>")
+
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(esc, row)) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def section_frames(summary: dict[str, Any]) -> dict[str, tuple[pd.DataFrame, bool]]:
+    """Each table section's frame and whether its index is shown."""
+    return {
+        "status_codes": (summary["status_codes"], True),
+        "errors": (summary["errors"], False),
+        "latency_ms": (summary["latency_ms"], True),
+        "traffic": (summary["traffic"], True),
+        "sessions": (summary["sessions"], False),
+        "violations": (summary["violations"], False),
+    }
+
+
+def headline(summary: dict[str, Any]) -> str:
+    tr = summary["time_range"]
+    span = (
+        f" from {_cell(tr['start'])} to {_cell(tr['end'])} UTC" if tr["start"] is not None else ""
+    )
+    return f"{summary['interactions']} interaction(s){span}"
+
+
+def skew_lines(skew: dict[str, Any]) -> list[str]:
+    if not skew["count"]:
+        return ["no calls with both X-Amz-Date and Date"]
+    lines = [
+        f"{skew['count']} call(s): min {skew['min']:.1f} s, median {skew['p50']:.1f} s, "
+        f"p95 {skew['p95']:.1f} s, max {skew['max']:.1f} s"
+    ]
+    if skew["warning"]:
+        lines.append(f"WARNING: {skew['warning']}")
+    return lines
+
+
+def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
+    frames = section_frames(summary)
+    out = [
+        "# chime-tap traffic report" if markdown else "chime-tap traffic report",
+        "",
+        headline(summary),
+        "",
+    ]
+    for key, title in TITLES.items():
+        if markdown:
+            out.append(f"## {title}")
+        else:
+            out += [title, "=" * len(title)]
+        out.append("")
+        if key == "clock_skew":
+            out += [f"- {line}" if markdown else line for line in skew_lines(summary[key])]
+        else:
+            frame, index = frames[key]
+            if key == "traffic" and frame.attrs.get("interval"):
+                out += [
+                    f"calls per {frame.attrs['interval']} (UTC; intervals without calls left out)",
+                    "",
+                ]
+                frame = frame.loc[frame.sum(axis=1).gt(0)]
+            if frame.empty:
+                out.append("(none)")
+            else:
+                header, cells = table_rows(frame, index=index)
+                out.append(
+                    _markdown_table(header, cells) if markdown else _text_table(header, cells)
+                )
+        out.append("")
+    return "\n".join(out)
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)

@@ -1,0 +1,140 @@
+"""`chime-tap report` as users run it: a real `python -m chime_tap report` subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"
+
+
+def report(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chime_tap", "report", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_reference_examples_json_counts_exactly_get_200_and_update_201():
+    done = report(REFERENCE, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["interactions"] == 2
+    assert doc["status_codes"] == {"GetProxySession": {"200": 1}, "UpdateProxySession": {"201": 1}}
+    assert doc["errors"] == []
+    assert doc["violations"] == []
+    assert doc["time_range"]["start"] == "2020-04-15T16:11:50+00:00"
+    assert doc["time_range"]["end"] == "2020-04-15T16:15:17+00:00"
+    (session,) = doc["sessions"]
+    assert session["proxy_session_id"] == "123a4bc5-67d8-901e-2f3g-h4ghjk56789l"
+    assert session["calls"] == 2
+    assert session["final_status"] == "Open"
+    assert session["expiry_minutes"] == 60
+    for key in (
+        "interactions",
+        "status_codes",
+        "errors",
+        "latency_ms",
+        "time_range",
+        "sessions",
+        "violations",
+    ):
+        assert key in doc
+
+
+def test_text_report_names_both_operations():
+    done = report(REFERENCE)
+    assert done.returncode == 0, done.stderr
+    assert "GetProxySession" in done.stdout and "UpdateProxySession" in done.stdout
+    assert "2 interaction(s)" in done.stdout
+    assert "\x1b" not in done.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_bad_inputs_are_named_and_skipped_while_the_rest_is_reported(tmp_path):
+    not_cassette = tmp_path / "notes.yaml"
+    not_cassette.write_text("hello: world\n")
+    truncated = tmp_path / "cut.yaml"
+    truncated.write_bytes(REFERENCE.read_bytes()[:900])
+    missing = tmp_path / "missing.json"
+    done = report(REFERENCE, not_cassette, truncated, missing, "--format", "json")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    warnings = done.stderr.strip().splitlines()
+    assert len(warnings) == 3
+    for path, line in zip((not_cassette, truncated, missing), warnings, strict=True):
+        assert str(path) in line
+    assert json.loads(done.stdout)["interactions"] == 2
+
+
+def test_nothing_readable_exits_2(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    done = report(junk)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert str(junk) in done.stderr
+
+
+def test_empty_inputs_give_an_empty_report(tmp_path):
+    empty_cassette = tmp_path / "empty.yaml"
+    empty_cassette.write_text("version: 1\ninteractions: []\n")
+    empty_capture = tmp_path / "empty.flows"
+    empty_capture.write_bytes(b"")
+    done = report(empty_cassette, empty_capture, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["interactions"] == 0
+    assert (
+        doc["status_codes"] == {} and doc["sessions"] == [] and doc["time_range"]["start"] is None
+    )
+    for fmt in ("text", "markdown"):
+        assert report(empty_cassette, "--format", fmt).returncode == 0
+
+
+def test_filters_by_operation_and_time():
+    done = report(REFERENCE, "--format", "json", "--operation", "UpdateProxySession")
+    assert json.loads(done.stdout)["status_codes"] == {"UpdateProxySession": {"201": 1}}
+    done = report(REFERENCE, "--format", "json", "--since", "2020-04-15T16:12:00Z")
+    assert json.loads(done.stdout)["status_codes"] == {"UpdateProxySession": {"201": 1}}
+    done = report(REFERENCE, "--format", "json", "--until", "2020-04-15T16:12:00")
+    assert json.loads(done.stdout)["status_codes"] == {"GetProxySession": {"200": 1}}
+
+
+def test_bad_arguments_are_one_line_usage_errors():
+    for args in (
+        ["--since", "yesterday-ish"],
+        ["--operation", "FooProxySession"],
+        ["--hosts", "h:99999"],
+    ):
+        done = report(REFERENCE, *args)
+        assert done.returncode == 2
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_parquet_and_html_go_to_a_default_file_and_say_where(tmp_path):
+    done = report(REFERENCE, "--format", "parquet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = tmp_path / "chime-tap-report.parquet"
+    assert str(written.name) in done.stderr
+    frame = pd.read_parquet(written)
+    assert sorted(frame["operation"].astype(str)) == ["GetProxySession", "UpdateProxySession"]
+    assert frame["status"].dtype == "int16"
+    done = report(REFERENCE, "--format", "csv", "--out", tmp_path / "frame.csv")
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "frame.csv")) == 2
+
+
+def test_unwritable_out_is_a_one_line_error(tmp_path):
+    done = report(REFERENCE, "--format", "json", "--out", tmp_path / "no" / "such" / "dir.json")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
