@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 from chime_tap.addons.operations import LEGACY, Route
@@ -50,12 +51,17 @@ def _dumps(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
+@lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
 def _headers(now: float, body: bytes, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     headers = {"x-amzn-RequestId": str(uuid.uuid4())}
     if body:
         headers["Content-Type"] = "application/json"
     headers["Content-Length"] = str(len(body))
-    headers["Date"] = formatdate(now, usegmt=True)
+    headers["Date"] = _http_date(int(now))
     headers["Connection"] = "keep-alive"
     if extra:
         headers.update(extra)

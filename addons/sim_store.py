@@ -93,6 +93,11 @@ class Session:
     geo_match_params: dict[str, str] | None = None
     status: str = OPEN
     ended_ms: int | None = None
+    _wire: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def changed(self) -> None:
+        """Call after any mutation: the rendered member set is cached until then."""
+        self._wire = None
 
     def expires_at_ms(self) -> int | None:
         """Sessions expire ExpiryMinutes after creation; without ExpiryMinutes they stay open."""
@@ -101,6 +106,12 @@ class Session:
         return self.created_ms + self.expiry_minutes * 60_000
 
     def to_wire(self) -> dict[str, Any]:
+        """The ProxySession member set (callers must not mutate it: it is cached)."""
+        if self._wire is None:
+            self._wire = self._render()
+        return self._wire
+
+    def _render(self) -> dict[str, Any]:
         # Members in the order the documented samples send them (alphabetical).
         return {
             "Capabilities": list(self.capabilities),
@@ -247,6 +258,7 @@ class SessionStore:
                 self._connectors[connector_id].schedule(session)
             # Strictly later than before, even when the clock has not moved a millisecond.
             session.updated_ms = max(_ms(now), session.updated_ms + 1)
+            session.changed()
             self._expire(self._connectors[connector_id], now)
             return session.to_wire()
 
@@ -309,6 +321,7 @@ class SessionStore:
             s.status = CLOSED
             s.ended_ms = end
             s.updated_ms = max(end, s.updated_ms)
+            s.changed()
             conn.release(s)
 
     def _allocate(self, conn: _Connector, numbers: list[str], body: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, classify, is_chime_path
@@ -55,7 +56,11 @@ def control(
 
 
 def _to_flow_response(r: SimResponse) -> http.Response:
-    return http.Response.make(r.status, r.body, r.headers)
+    # The constructor directly: Response.make re-encodes the body and rewrites Content-Length,
+    # which SimResponse already carries.
+    now = time.time()
+    headers = http.Headers([(k.encode(), v.encode()) for k, v in r.headers.items()])
+    return http.Response(b"HTTP/1.1", r.status, r.reason.encode(), headers, r.body, None, now, now)
 
 
 class Simulator:
@@ -173,7 +178,7 @@ class Simulator:
             body = req.content
         except ValueError:  # undecodable Content-Encoding
             body = req.raw_content
-        query = {k: req.query.get_all(k) for k in req.query}
+        query = {k: req.query.get_all(k) for k in req.query} if "?" in req.path else {}
         flow.response = _to_flow_response(
             answer(self.store, route, query=query, body=body, now=now)
         )
