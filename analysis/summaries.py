@@ -14,7 +14,7 @@ from chime_tap.analysis.load import VIOLATION_SEP
 
 OTHER = "(other)"
 SIGV4_WINDOW_S = 300.0  # SigV4 rejects a request whose X-Amz-Date is more than 5 minutes off
-QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+QUANTILES = {"p25": 0.25, "p50": 0.50, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 
 # Interval candidates for traffic over time; the first giving at most MAX_BUCKETS is used.
 INTERVALS = ("1s", "5s", "15s", "1min", "5min", "15min", "1h", "6h", "1D", "7D")
@@ -69,10 +69,10 @@ def errors(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def latency(frame: pd.DataFrame) -> pd.DataFrame:
-    """Latency (ms) per operation: count of timed calls, p50, p95, p99, mean and max."""
+    """Latency (ms) per operation: count of timed calls, min, quartiles, p95, p99, mean and max."""
     timed = frame.loc[frame["latency_ms"].notna()]
     grouped = timed["latency_ms"].groupby(_operation(timed), sort=True)
-    parts = {"count": grouped.size()}
+    parts = {"count": grouped.size(), "min": grouped.min()}
     for name, q in QUANTILES.items():
         parts[name] = grouped.quantile(q)
     parts["mean"] = grouped.mean()

@@ -1,0 +1,98 @@
+"""The report's charts as PNG bytes (matplotlib, Agg backend, no pyplot global state)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # never a GUI backend, whatever the user's matplotlibrc says
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+_CLASS_COLOURS = {
+    "2xx": "#2e7d32",
+    "3xx": "#1565c0",
+    "4xx": "#ef6c00",
+    "5xx": "#c62828",
+    "no response": "#616161",
+}
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def status_over_time(traffic: pd.DataFrame) -> bytes | None:
+    """Stacked bars: calls per interval by status class."""
+    if traffic.empty:
+        return None
+    fig = Figure(figsize=(9, 3.2))
+    ax = fig.subplots()
+    x = traffic.index.tz_convert("UTC").tz_localize(None)
+    width = (x[1] - x[0]) * 0.9 if len(x) > 1 else pd.Timedelta(traffic.attrs.get("interval", "1s"))
+    bottom = pd.Series(0, index=traffic.index).to_numpy()
+    for cls in traffic.columns:
+        values = traffic[cls].to_numpy()
+        ax.bar(
+            x,
+            values,
+            width=width,
+            bottom=bottom,
+            label=cls,
+            color=_CLASS_COLOURS.get(cls),
+            align="edge",
+        )
+        bottom = bottom + values
+    ax.set_ylabel(f"calls per {traffic.attrs.get('interval', 'interval')}")
+    ax.set_xlabel("time (UTC)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def latency_distribution(latency: pd.DataFrame) -> bytes | None:
+    """Box plots of latency per operation, drawn from the latency summary's quantiles."""
+    if latency.empty:
+        return None
+    stats = [
+        {
+            "label": str(op),
+            "whislo": row["min"],
+            "q1": row["p25"],
+            "med": row["p50"],
+            "q3": row["p75"],
+            "whishi": row["p99"],
+            "fliers": [row["max"]],
+        }
+        for op, row in latency.iterrows()
+    ]
+    fig = Figure(figsize=(9, 0.9 + 0.55 * len(stats)))
+    ax = fig.subplots()
+    ax.bxp(stats, orientation="horizontal", showfliers=True)
+    ax.plot(latency["p95"].to_numpy(), range(1, len(stats) + 1), "v", color="#c62828", label="p95")
+    ax.set_xlabel("latency (ms): box p25-p75, line p50, whiskers min-p99, point max")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return _png(fig)
+
+
+def error_breakdown(errors: pd.DataFrame) -> bytes | None:
+    """Horizontal bars: failed calls per operation, split by error type."""
+    if errors.empty:
+        return None
+    table = errors.pivot_table(
+        index="operation", columns="error_type", values="count", aggfunc="sum", fill_value=0
+    )
+    fig = Figure(figsize=(9, 0.8 + 0.5 * len(table)))
+    ax = fig.subplots()
+    left = pd.Series(0, index=table.index).to_numpy()
+    for etype in table.columns:
+        values = table[etype].to_numpy()
+        ax.barh(table.index, values, left=left, label=etype)
+        left = left + values
+    ax.set_xlabel("failed calls")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return _png(fig)

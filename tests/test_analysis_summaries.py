@@ -1,0 +1,243 @@
+"""Summaries of synthetic traffic with errors, throttling and expiries: counts, quantiles
+(checked against numpy on the same data), lifecycles, clock skew and violations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from chime_tap.addons.cassette import make_interaction
+from chime_tap.analysis import load_frame, summarize
+from chime_tap.analysis.summaries import interval_for, select, traffic
+
+HOST = "voice-chime.us-east-1.amazonaws.com"
+VC = "abcdef1ghij2klmno3pqr4"
+T0 = pd.Timestamp("2026-03-01T10:00:00Z")
+
+
+def session_body(
+    sid: str, *, status="Open", created=T0, updated=T0, ended=None, expiry=60, caps=("SMS", "Voice")
+):
+    def iso(t):
+        return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    return json.dumps({"ProxySession": {"ProxySessionId": sid, "VoiceConnectorId": VC, "Status": status, "ExpiryMinutes": expiry,
+                                        "Capabilities": list(caps), "CreatedTimestamp": iso(created), "UpdatedTimestamp": iso(updated),
+                                        "EndedTimestamp": iso(ended)}})  # fmt: skip
+
+
+def call(
+    op,
+    at,
+    *,
+    sid=None,
+    status=None,
+    body="",
+    latency=None,
+    error=None,
+    skew_s=0.0,
+    violations=None,
+    req_body=None,
+):
+    method = {
+        "CreateProxySession": "POST",
+        "UpdateProxySession": "POST",
+        "DeleteProxySession": "DELETE",
+    }.get(op, "GET")
+    path = f"/voice-connectors/{VC}/proxy-sessions" + (
+        f"/{sid}" if sid and op != "CreateProxySession" else ""
+    )
+    headers = {
+        "Date": [at.strftime("%a, %d %b %Y %H:%M:%S GMT")],
+        "Content-Type": ["application/json"],
+    }
+    if error:
+        headers["x-amzn-ErrorType"] = [f"{error[0]}:http://internal.amazon.com/"]
+        body = json.dumps({"Code": error[1], "Message": error[2]})
+    meta = {
+        "recorded_at": at.isoformat().replace("+00:00", "Z"),
+        "operation": op,
+        "namespace": "voice",
+        "violations": violations or [],
+    }
+    if latency is not None:
+        meta["duration_ms"] = latency
+    amz = (at + pd.Timedelta(seconds=skew_s)).strftime("%Y%m%dT%H%M%SZ")
+    return make_interaction(method=method, uri=f"https://{HOST}{path}", request_headers={"X-Amz-Date": [amz]}, request_body=req_body,
+                            status=status, reason="", response_headers=headers, response_body=body, meta=meta)  # fmt: skip
+
+
+def write(path: Path, items) -> Path:
+    path.write_text(json.dumps({"version": 1, "interactions": list(items)}))
+    return path
+
+
+@pytest.fixture
+def traffic_frame(tmp_path):
+    rng = np.random.default_rng(7)
+    latencies = rng.gamma(2.0, 40.0, size=200)
+    items = []
+    # Session a: created, updated, throttled, ended by expiry (Closed with EndedTimestamp).
+    a_end = T0 + pd.Timedelta(minutes=30)
+    items.append(
+        call(
+            "CreateProxySession",
+            T0,
+            sid="a",
+            status=201,
+            body=session_body("a", expiry=30),
+            latency=latencies[0],
+        )
+    )
+    items.append(call("UpdateProxySession", T0 + pd.Timedelta(minutes=5), sid="a", status=201,
+                      body=session_body("a", updated=T0 + pd.Timedelta(minutes=5), expiry=30, caps=("Voice",)), latency=latencies[1]))  # fmt: skip
+    items.append(call("GetProxySession", T0 + pd.Timedelta(minutes=6), sid="a", status=429, latency=latencies[2],
+                      error=("ThrottledClientException", "Throttled", "Rate exceeded")))  # fmt: skip
+    items.append(call("GetProxySession", a_end + pd.Timedelta(minutes=1), sid="a", status=200, latency=latencies[3],
+                      body=session_body("a", status="Closed", updated=a_end, ended=a_end, expiry=30)))  # fmt: skip
+    # Session b: created, then deleted; lives past its 1-minute expiry without an end.
+    items.append(call("CreateProxySession", T0 + pd.Timedelta(minutes=1), sid="b", status=201, latency=latencies[4],
+                      body=session_body("b", created=T0 + pd.Timedelta(minutes=1), updated=T0 + pd.Timedelta(minutes=1), expiry=1)))  # fmt: skip
+    items.append(call("GetProxySession", T0 + pd.Timedelta(minutes=10), sid="b", status=200, latency=latencies[5], skew_s=400.0,
+                      body=session_body("b", created=T0 + pd.Timedelta(minutes=1), updated=T0 + pd.Timedelta(minutes=1), expiry=1)))  # fmt: skip
+    items.append(
+        call(
+            "DeleteProxySession",
+            T0 + pd.Timedelta(minutes=11),
+            sid="b",
+            status=204,
+            latency=latencies[6],
+            skew_s=-2.0,
+        )
+    )
+    # 193 more Gets of a missing session: NotFound, and a schema violation on every 10th.
+    for i in range(7, 200):
+        bad = [
+            {
+                "operation": "GetProxySession",
+                "part": "path",
+                "pointer": "/proxySessionId",
+                "message": "'  ' does not match '.*\\\\S.*'",
+            }
+        ]
+        items.append(call("GetProxySession", T0 + pd.Timedelta(seconds=3 * i), sid="zz", status=404, latency=latencies[i],
+                          error=("NotFoundException", "NotFound", "No such session"), violations=bad if i % 10 == 0 else None))  # fmt: skip
+    return write(tmp_path / "traffic.json", items), latencies
+
+
+def test_status_codes_per_operation(traffic_frame):
+    frame = load_frame([traffic_frame[0]])
+    codes = summarize(frame)["status_codes"]
+    assert codes.loc["CreateProxySession", 201] == 2
+    assert codes.loc["UpdateProxySession", 201] == 1
+    assert codes.loc["GetProxySession", 200] == 2
+    assert codes.loc["GetProxySession", 429] == 1
+    assert codes.loc["GetProxySession", 404] == 193
+    assert codes.loc["DeleteProxySession", 204] == 1
+    assert int(codes.to_numpy().sum()) == 200
+
+
+def test_errors_by_type_and_message(traffic_frame):
+    errors = summarize(load_frame([traffic_frame[0]]))["errors"]
+    rows = {
+        (r.operation, r.error_type, r.error_message, r.status): r.count for r in errors.itertuples()
+    }
+    assert rows == {
+        ("GetProxySession", "NotFoundException", "No such session", 404): 193,
+        ("GetProxySession", "ThrottledClientException", "Rate exceeded", 429): 1,
+    }
+    assert errors["count"].iloc[0] == 193  # most frequent first
+
+
+def test_latency_quantiles_match_numpy(traffic_frame):
+    path, latencies = traffic_frame
+    latency = summarize(load_frame([path]))["latency_ms"]
+    ops = np.array(["CreateProxySession", "UpdateProxySession", "GetProxySession", "GetProxySession",
+                    "CreateProxySession", "GetProxySession", "DeleteProxySession"] + ["GetProxySession"] * 193)  # fmt: skip
+    for op in ("GetProxySession", "CreateProxySession"):
+        sample = latencies[ops == op]
+        row = latency.loc[op]
+        assert row["count"] == len(sample)
+        for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+            assert row[name] == pytest.approx(np.percentile(sample, q), rel=1e-9)
+        assert row["max"] == pytest.approx(sample.max())
+
+
+def test_session_lifecycles(traffic_frame):
+    sessions = summarize(load_frame([traffic_frame[0]]))["sessions"].set_index("proxy_session_id")
+    a, b = sessions.loc["a"], sessions.loc["b"]
+    assert a["calls"] == 4 and b["calls"] == 3
+    assert a["created"] == T0
+    assert a["ended"] == T0 + pd.Timedelta(minutes=30)
+    assert a["last_updated"] == T0 + pd.Timedelta(minutes=30)
+    assert a["final_status"] == "Closed"
+    assert a["observed_minutes"] == pytest.approx(30.0)
+    assert not a["outlived_expiry"] and not a["deleted"]
+    assert b["deleted"] and b["final_status"] == "Open"
+    assert b["observed_minutes"] == pytest.approx(10.0)  # created at +1 min, last seen at +11 min
+    assert b["outlived_expiry"]  # ExpiryMinutes 1
+    assert sessions.loc["zz", "calls"] == 193 and pd.isna(sessions.loc["zz", "created"])
+
+
+def test_clock_skew_warns_past_the_sigv4_window(traffic_frame):
+    skew = summarize(load_frame([traffic_frame[0]]))["clock_skew"]
+    assert skew["count"] == 200
+    assert skew["outside_window"] == 1
+    assert skew["max"] == 400.0 and skew["min"] == -2.0
+    assert "5-minute" in skew["warning"]
+
+
+def test_clock_skew_without_outliers_has_no_warning(tmp_path):
+    path = write(
+        tmp_path / "c.json",
+        [call("ListProxySessions", T0, status=200, body='{"ProxySessions":[]}', skew_s=299.0)],
+    )
+    skew = summarize(load_frame([path]))["clock_skew"]
+    assert skew["outside_window"] == 0 and skew["warning"] is None
+
+
+def test_violations_ranked(traffic_frame):
+    ranked = summarize(load_frame([traffic_frame[0]]))["violations"]
+    assert list(ranked["count"]) == [sum(1 for i in range(7, 200) if i % 10 == 0)]
+    assert ranked["violation"].iloc[0].startswith("path /proxySessionId: ")
+
+
+def test_traffic_interval_follows_the_time_span(traffic_frame):
+    frame = load_frame([traffic_frame[0]])
+    assert interval_for(pd.Timedelta(seconds=30)) == "1s"
+    assert interval_for(pd.Timedelta(hours=2)) == "5min"
+    assert interval_for(pd.Timedelta(days=30)) == "1D"
+    table = traffic(frame)
+    assert table.attrs["interval"] == interval_for(
+        frame["recorded_at"].max() - frame["recorded_at"].min()
+    )
+    assert int(table.to_numpy().sum()) == 200
+    assert int(table["4xx"].sum()) == 194
+    assert len(table) <= 60
+
+
+def test_select_by_time_and_operation(traffic_frame):
+    frame = load_frame([traffic_frame[0]])
+    early = select(frame, until=T0 + pd.Timedelta(minutes=2))
+    assert len(early) == 2 + sum(
+        1 for i in range(7, 200) if 3 * i < 120
+    )  # a and b created; Gets of zz
+    assert set(select(frame, operations=["DeleteProxySession"])["operation"].astype(str)) == {
+        "DeleteProxySession"
+    }
+
+
+def test_calls_without_a_response_count_as_no_response(tmp_path):
+    item = call("GetProxySession", T0, sid="a", status=0, body="")
+    item["chime_tap"]["error"] = "upstream refused the connection"
+    frame = load_frame([write(tmp_path / "x.json", [item])])
+    summary = summarize(frame)
+    assert summary["status_codes"].loc["GetProxySession", 0] == 1
+    row = summary["errors"].iloc[0]
+    assert (row["error_type"], row["error_message"]) == (
+        "NoResponse",
+        "upstream refused the connection",
+    )
