@@ -93,6 +93,13 @@ def sim(tmp_path):
         yield proc
 
 
+def test_prints_how_to_point_a_client_at_it(sim):
+    assert sim.wait_for_output("AWS_CA_BUNDLE=")
+    assert f"export HTTPS_PROXY={sim.url}" in sim.output
+    assert f"export AWS_CA_BUNDLE={sim.ca_cert}" in sim.output
+    assert sim.ca_cert.is_file()
+
+
 def test_lifecycle_through_boto3_over_tls(sim):
     client = voice_client(sim)
     wire = Wire(client)
