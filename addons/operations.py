@@ -294,7 +294,10 @@ def is_chime_path(path: str) -> bool:
 
 
 def error_type_from_header(value: str | None) -> str | None:
-    """``x-amzn-ErrorType: NotFoundException:http://...`` -> ``NotFoundException``."""
+    """``x-amzn-ErrorType: NotFoundException:http://...`` -> ``NotFoundException``.
+
+    A namespace prefix (``com.amazonaws.chime#NotFoundException``) is dropped, as botocore does.
+    """
     if not value:
         return None
-    return value.split(":", 1)[0].strip() or None
+    return value.split(":", 1)[0].rsplit("#", 1)[-1].strip() or None

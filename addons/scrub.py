@@ -31,11 +31,12 @@ SECRET_HEADERS = frozenset(
 SECRET_QUERY_PARAMS = frozenset({"x-amz-credential", "x-amz-signature", "x-amz-security-token"})
 
 PHONE_KEYS = frozenset({"PhoneNumber", "ProxyPhoneNumber", "ParticipantPhoneNumbers"})
-_E164 = re.compile(r"^\+?[1-9]\d{1,14}$")
-_PLUS_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+# ASCII digits and fullmatch: re's \d takes any Unicode digit and $ a trailing newline.
+_E164 = re.compile(r"\+?[1-9][0-9]{1,14}")
+_PLUS_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # A number quoted inside free text (an error message): at least 8 digits, so that a
 # timestamp's "+10:00" offset is left alone.
-_PHONE_IN_TEXT = re.compile(r"\+[1-9]\d{6,14}\b")
+_PHONE_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}\b")
 DEFAULT_REDACT_KEY = b"chime-tap default pseudonym key"
 REDACT_KEY_ENV = "CHIME_TAP_REDACT_KEY"
 
@@ -92,7 +93,7 @@ def pseudonymize_phone(number: str, key: bytes | None = None) -> str:
     The result keeps the leading ``+`` (if any), the first digit and the length, so it stays
     E.164-valid and looks like the same kind of number; the rest comes from an HMAC.
     """
-    if not _E164.match(number):
+    if not _E164.fullmatch(number):
         return number
     plus = "+" if number.startswith("+") else ""
     digits = number[len(plus) :]
@@ -114,7 +115,7 @@ def redact_phone_numbers(value: Any, key: bytes | None = None) -> Any:
         if isinstance(node, list):
             return [walk(v, phone_context) for v in node]
         if isinstance(node, str):
-            if (phone_context and _E164.match(node)) or _PLUS_E164.match(node):
+            if (phone_context and _E164.fullmatch(node)) or _PLUS_E164.fullmatch(node):
                 return pseudonymize_phone(node, key)
             return _PHONE_IN_TEXT.sub(lambda m: pseudonymize_phone(m.group(0), key), node)
         return node

@@ -121,7 +121,7 @@ def default_engine() -> Engine:
 
 # --- parsing the parts ------------------------------------------------------------------------
 
-_INT_RE = re.compile(r"^[+-]?\d{1,18}$")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,18}")
 _MISSING = object()
 
 
@@ -160,8 +160,22 @@ def query_instance(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
             problems.append(f"query parameter {name!r} is given {len(values)} times")
             continue
         text = values[0]
-        out[name] = int(text) if isinstance(text, str) and _INT_RE.match(text) else text
+        # Only integer-typed parameters are converted: a next-token of digits stays a string.
+        is_int = name in _integer_query_params() and isinstance(text, str) and _INT_RE.fullmatch(text)
+        out[name] = int(text) if is_int else text
     return out, problems
+
+
+@cache
+def _integer_query_params() -> frozenset[str]:
+    """Query parameter names the schemas type as integers, in any namespace."""
+    defs = schemas.document()["$defs"]
+    return frozenset(
+        name
+        for ns in NAMESPACES
+        for name, prop in defs["ListQuery" + ns.capitalize()]["properties"].items()
+        if prop.get("type") == "integer"
+    )
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -295,7 +309,10 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
 
 def route_of_interaction(interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS) -> Route | None:
     """Classify a recorded interaction by its URI; fall back to the namespace the recorder noted."""
-    parts = urlsplit(interaction.uri)
+    try:
+        parts = urlsplit(interaction.uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a call we can name
+        return None
     route = classify(interaction.method, parts.netloc, parts.path or "/", hosts)
     if route is None and interaction.meta.get("namespace") in NAMESPACES:
         route = classify_path(interaction.method, parts.path or "/", interaction.meta["namespace"])
