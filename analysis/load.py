@@ -332,7 +332,7 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
         if response_body and content.get("encoding") == "base64":
             response_body = base64.b64decode(response_body)
         status = int(resp.get("status") or 0)
-        time_ms = entry.get("time")
+        time_ms = _har_latency(entry)
         meta = entry.get("_" + META_KEY)
         meta = dict(meta) if isinstance(meta, dict) else {}
         meta.setdefault("recorded_at", entry.get("startedDateTime"))
@@ -366,9 +366,23 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
             response_headers=response_headers,
             response_body=response_body,
             meta=meta,
-            latency=float(time_ms) if isinstance(time_ms, int | float) and time_ms >= 0 else None,
+            latency=time_ms,
             interaction=view,
         )
+
+
+def _har_latency(entry: dict[str, Any]) -> float | None:
+    """Request sent to response received, as flow files measure it: HAR ``time`` minus set-up.
+
+    ``time`` also counts DNS, connect and TLS set-up for the first call on a connection.
+    """
+    timings = entry.get("timings")
+    if isinstance(timings, dict):
+        parts = [timings.get(k) for k in ("send", "wait", "receive")]
+        if all(isinstance(p, int | float) and p >= 0 for p in parts):
+            return float(sum(parts))
+    total = entry.get("time")
+    return float(total) if isinstance(total, int | float) and total >= 0 else None
 
 
 def _har_headers(raw: Any) -> dict[str, str]:
