@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.errors import CassetteError
 
     hosts = common.host_policy(args.hosts)
-    unusable = False
+    unusable = 0
     rows: list[dict] = []
     checked = 0
     for path in args.cassettes:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             doc = load_cassette(path)
         except CassetteError as e:
             print(f"chime-tap: {e}", file=sys.stderr)
-            unusable = True
+            unusable += 1
             continue
         for interaction in iter_interactions(doc):
             route, violations = validate_interaction(interaction, hosts)
@@ -48,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        status = "OK" if not rows else f"{len(rows)} violation(s)"
-        print(f"{checked} proxy-session interaction(s) checked in {len(args.cassettes)} cassette(s): {status}", file=sys.stderr)
+        problems = [f"{len(rows)} violation(s)"] if rows else []
+        if unusable:
+            problems.append(f"{unusable} unusable cassette(s)")
+        status = "; ".join(problems) or "OK"
+        usable = len(args.cassettes) - unusable
+        print(f"{checked} proxy-session interaction(s) checked in {usable} cassette(s): {status}", file=sys.stderr)
     if unusable:
         return 2
     return 1 if rows else 0
