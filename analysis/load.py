@@ -492,7 +492,7 @@ def _parse_text(data: bytes, name: str) -> Any:
 def _is_flow_file(data: bytes) -> bool:
     """mitmproxy flow files are tnetstrings: ``<length>:<payload><type>``, a dict first."""
     head, sep, _ = data[:12].partition(b":")
-    return bool(sep) and head.isdigit() and data[-1:] in (b"}", b"]")
+    return bool(sep) and head.isdigit()
 
 
 def load_file(path: str | os.PathLike[str], *, hosts: HostPolicy | None = None) -> pd.DataFrame:

@@ -1,0 +1,189 @@
+"""The loader: typed columns, every input format, interactions without chime-tap metadata,
+and bad input skipped with a one-line message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from chime_tap.addons.cassette import make_interaction
+from chime_tap.analysis import COLUMNS, load_frame
+from chime_tap.analysis.load import load_file
+from mitmproxy import io as mitm_io
+from mitmproxy.test import tflow, tutils
+
+from chime_tap.errors import InputError
+
+REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
+
+
+def test_columns_have_their_declared_types():
+    frame = load_frame([REFERENCE])
+    for name, dtype in COLUMNS.items():
+        assert str(frame[name].dtype) == dtype, name
+    assert str(frame["recorded_at"].dt.tz) == "UTC"
+
+
+def test_reference_examples_row_by_row():
+    frame = load_frame([REFERENCE])
+    get, update = frame.iloc[0], frame.iloc[1]
+    assert (get["operation"], get["status"], get["namespace"], get["method"]) == (
+        "GetProxySession",
+        200,
+        "legacy",
+        "GET",
+    )
+    assert (update["operation"], update["status"]) == ("UpdateProxySession", 201)
+    assert get["capabilities"] == "SMS,Voice" and update["capabilities"] == "Voice"
+    assert update["updated_at"] == pd.Timestamp("2020-04-15T16:15:17.560Z")
+    assert update["amz_date"] == pd.Timestamp("2020-04-15T16:15:17Z") == update["response_date"]
+    assert update["request_bytes"] == len(b'{"Capabilities": ["Voice"]}')
+    assert pd.isna(get["latency_ms"])  # the reference pages say nothing of timing
+    assert pd.isna(get["ended_at"])
+
+
+def test_json_and_yaml_cassettes_of_the_same_interactions_load_alike(tmp_path):
+    doc = yaml.safe_load(REFERENCE.read_bytes())
+    as_json = tmp_path / "ref.json"
+    as_json.write_text(json.dumps(doc))
+    a, b = load_frame([REFERENCE]), load_frame([as_json])
+    pd.testing.assert_frame_equal(a.drop(columns="source"), b.drop(columns="source"))
+
+
+def test_foreign_vcrpy_cassette_without_metadata_is_classified_validated_and_timed_by_date(
+    tmp_path,
+):
+    # What vcrpy itself writes: no chime_tap key, headers as name -> list.
+    bad_update = make_interaction(
+        method="POST",
+        uri="https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions/s1",
+        request_headers={"X-Amz-Date": ["20260301T100000Z"]},
+        request_body='{"ExpiryMinutes": 0}',
+        status=400,
+        reason="Bad Request",
+        response_headers={
+            "Date": ["Sun, 01 Mar 2026 10:00:01 GMT"],
+            "x-amzn-ErrorType": ["BadRequestException:"],
+        },
+        response_body='{"Code":"BadRequest","Message":"bad body"}',
+    )
+    other = make_interaction(method="GET", uri="https://example.org/", request_headers={}, request_body=None, status=200, reason="OK",
+                             response_headers={}, response_body="hi")  # fmt: skip
+    path = tmp_path / "vcr.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "interactions": [bad_update, other]}))
+    frame = load_frame([path])
+    row = frame.iloc[0]
+    assert row["operation"] == "UpdateProxySession" and row["namespace"] == "voice"
+    assert row["recorded_at"] == pd.Timestamp("2026-03-01T10:00:01Z")  # from the Date header
+    assert row["clock_skew_s"] == -1.0
+    assert (row["error_type"], row["error_message"]) == ("BadRequestException", "bad body")
+    assert row["violation_count"] >= 2  # Capabilities missing, ExpiryMinutes below 1
+    assert "Capabilities" in row["violations"] and "ExpiryMinutes" in row["violations"]
+    assert pd.isna(frame.iloc[1]["operation"]) and frame.iloc[1]["violation_count"] == 0
+
+
+def test_hosts_name_a_loopback_upstream(tmp_path):
+    item = make_interaction(method="GET", uri="http://127.0.0.1:9000/voice-connectors/vc/proxy-sessions", request_headers={},
+                            request_body=None, status=200, reason="OK", response_headers={}, response_body='{"ProxySessions":[]}')  # fmt: skip
+    path = tmp_path / "loop.json"
+    path.write_text(json.dumps({"version": 1, "interactions": [item]}))
+    assert pd.isna(load_frame([path])["operation"].iloc[0])
+    frame = load_frame([path], hosts=["127.0.0.1:9000=legacy"])
+    assert (
+        frame["operation"].iloc[0] == "ListProxySessions" and frame["namespace"].iloc[0] == "legacy"
+    )
+    with pytest.raises(InputError, match="hosts"):
+        load_frame([path], hosts=["127.0.0.1:0"])
+
+
+def _flow_file(path: Path, n: int = 3) -> Path:
+    with open(path, "wb") as f:
+        writer = mitm_io.FlowWriter(f)
+        for i in range(n):
+            flow = tflow.tflow(resp=tutils.tresp(status_code=404, headers=((b"x-amzn-ErrorType", b"NotFoundException:"),),
+                                                 content=b'{"Code":"NotFound","Message":"gone"}'))  # fmt: skip
+            flow.request.host = "voice-chime.us-east-1.amazonaws.com"
+            flow.request.path = f"/voice-connectors/vc/proxy-sessions/s{i}"
+            flow.request.method = "GET"
+            writer.add(flow)
+    return path
+
+
+def test_flow_file_loads_with_mitmproxys_reader(tmp_path):
+    frame = load_frame([_flow_file(tmp_path / "f.flows")])
+    assert len(frame) == 3
+    assert list(frame["proxy_session_id"]) == ["s0", "s1", "s2"]
+    assert set(frame["error_type"].astype(str)) == {"NotFoundException"}
+    assert frame["latency_ms"].notna().all() and frame["recorded_at"].notna().all()
+
+
+def test_flow_without_response_is_status_0_with_the_error(tmp_path):
+    path = tmp_path / "err.flows"
+    with open(path, "wb") as f:
+        flow = tflow.tflow(err=True)
+        flow.request.host = "voice-chime.us-east-1.amazonaws.com"
+        flow.request.path = "/voice-connectors/vc/proxy-sessions/s1"
+        mitm_io.FlowWriter(f).add(flow)
+    row = load_frame([path]).iloc[0]
+    assert (
+        row["status"] == 0 and row["error_type"] == "NoResponse" and row["error_message"] == "error"
+    )
+
+
+def test_har_with_base64_content(tmp_path):
+    import base64
+
+    har = {"log": {"version": "1.2", "entries": [{
+        "startedDateTime": "2026-03-01T10:00:00.250000+00:00", "time": 12.0,
+        "request": {"method": "GET", "url": "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/vc/proxy-sessions/s1", "headers": []},
+        "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}],
+                     "content": {"text": base64.b64encode(b'{"ProxySession":{"Status":"Open","ProxySessionId":"s1"}}').decode(), "encoding": "base64"}},
+    }]}}  # fmt: skip
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps(har))
+    row = load_frame([path]).iloc[0]
+    assert row["session_status"] == "Open" and row["latency_ms"] == 12.0
+    assert row["recorded_at"] == pd.Timestamp("2026-03-01T10:00:00.250Z")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"just some text\n", "not a vcrpy cassette"),
+        (b'{"log": {"entries": 3}}', "HAR without an entries list"),
+        (b'{"version": 1, "interactions": [{"request": {}}]}', "no request/response"),
+        (b"\x00\x01\x02binary", "binary data"),
+        (b'{"version":1,"interactions":[{"req', "not valid JSON"),
+        (b"version: 1\ninteractions:\n- request: {method: GET\n", "not valid YAML"),
+        (b"- !!python/object/apply:os.system ['true']\n", "not valid YAML"),
+    ],
+)
+def test_bad_files_raise_one_line_input_errors_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as e:
+        load_file(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_truncated_flow_file_is_skipped_and_named(tmp_path):
+    whole = _flow_file(tmp_path / "whole.flows", n=4)
+    cut = tmp_path / "cut.flows"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size - 50])
+    skipped = []
+    frame = load_frame([cut, REFERENCE], on_skip=lambda p, m: skipped.append((p, m)))
+    assert len(frame) == 2
+    ((path, message),) = skipped
+    assert path == str(cut) and str(cut) in message and "\n" not in message
+    assert "flow file" in message
+    with pytest.raises(InputError):
+        load_frame([cut])
+
+
+def test_progress_is_reported_per_file(tmp_path):
+    seen = []
+    load_frame([REFERENCE, REFERENCE], on_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]
