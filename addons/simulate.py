@@ -72,7 +72,7 @@ class Simulator:
         self.store = SessionStore()
         self.injector = FaultInjector()
         self.offline = True
-        self.refused = 0  # upstream connections refused (a test asserts it stays 0)
+        self.refused = 0  # upstream connections refused; each is also logged as a warning
 
     def load(self, loader) -> None:
         add_hosts_option(loader)
@@ -104,7 +104,7 @@ class Simulator:
             "chime_sim_clock_offset",
             int,
             0,
-            "Simulator: seconds added to the wall clock (moves session expiry).",
+            "Simulator: starting offset in seconds added to the wall clock (sessions expire sooner).",
         )
         loader.add_option(
             "chime_sim_offline",
