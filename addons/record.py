@@ -1,0 +1,473 @@
+"""Record Chime proxy-session calls into a vcrpy cassette, checking each one as it passes.
+
+    mitmdump -s addons/record.py --set chime_cassette=calls.yaml
+    mitmweb -s addons/record.py --set chime_cassette=calls.yaml --set chime_enforce=true
+
+Each call to a proxy-session route is validated (request, status, response), logged in one line,
+marked in mitmweb when something is wrong, and appended to the cassette before its response
+goes back to the client: once a client has its answer, the interaction is on disk.
+
+Per-interaction metadata (key ``chime_tap``, which vcrpy ignores):
+
+- ``recorded_at``: when the request started, ISO 8601 UTC; ``duration_ms``: until the response
+  (or the failure); ``operation`` and ``namespace`` (None for a call that is not a proxy-session
+  call); ``violations``: list of ``Violation.to_dict()``.
+- ``answered_by``: ``upstream`` (the server answered), ``chime-tap`` (the recorder refused the
+  request itself in enforce mode; the service never saw it), ``addon`` (another addon answered,
+  e.g. the simulator) or ``none`` (nobody did: the call failed).
+- ``error``: set only for failed calls. A failed call (connection refused, timeout, TLS error,
+  reset, client gone) is recorded with status code **0** and message
+  ``chime-tap: no response (<error>)``: vcrpy loads it, ``chime-tap validate`` checks only its
+  request, and the reports count it as ``NoResponse``. The client itself got mitmproxy's 502.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
+from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, Route, classify_path
+from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
+from chime_tap.addons.validation import Violation, validate_request, validate_response
+from mitmproxy import command, ctx, exceptions, http
+from mitmproxy.net import encoding
+
+from chime_tap.errors import CassetteError
+
+logger = logging.getLogger(__name__)
+
+CASSETTE = "chime_cassette"
+ENFORCE = "chime_enforce"
+REDACT_PHONES = "chime_redact_phones"
+RECORD_ALL = "chime_record_all"
+
+NO_RESPONSE = 0  # status code of a call that got no response (see the module docstring)
+UPSTREAM, RECORDER, ADDON, NOBODY = "upstream", "chime-tap", "addon", "none"
+VIOLATION_MARK = ":warning:"
+FAILURE_MARK = ":x:"
+
+
+@dataclass
+class Call:
+    """What the recorder knows about one flow."""
+
+    route: Route | None
+    namespace: str | None  # None: not a Chime host
+    request_violations: list[Violation] | None = None  # None: not checked yet
+    answered_by: str | None = None
+    from_server: bool = False  # set by responseheaders: a server sent the response
+    recorded: bool = False
+    extra: list[Violation] = field(default_factory=list)  # e.g. "not a proxy-session call"
+
+    @property
+    def operation(self) -> str | None:
+        return self.route.name if self.route else None
+
+
+# --- pure functions: data in, data out --------------------------------------------------------
+
+
+def describe(method: str, host: str, path: str, port: int | None, hosts: HostPolicy) -> Call | None:
+    """Classify a request: a Call for a Chime host (route None if no proxy-session route), else None."""
+    namespace = hosts.namespace_of(host, port)
+    if namespace is None:
+        return None
+    route = classify_path(method, path, namespace)
+    call = Call(route, namespace)
+    if route is None:
+        bare = path.split("?", 1)[0]
+        call.extra.append(Violation(None, "path", "", f"not a proxy-session call: {method} {bare}"))
+    return call
+
+
+def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """mitmproxy header fields as vcrpy headers: name -> list of values, first spelling kept."""
+    out: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+    for raw_name, raw_value in fields:
+        name = raw_name.decode("latin-1")
+        value = raw_value.decode("latin-1")
+        key = name.lower()
+        if key in seen:
+            out[seen[key]].append(value)
+        else:
+            seen[key] = name
+            out[name] = [value]
+    return out
+
+
+def decode_body(
+    raw: bytes | None, headers: dict[str, list[str]]
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """The body without its Content-Encoding, and headers to match.
+
+    A body that does not decode is kept as it came, with its Content-Encoding header, so the
+    cassette still says what it is.
+    """
+    if not raw:
+        return raw, headers
+    name = next((k for k in headers if k.lower() == "content-encoding"), None)
+    if name is None:
+        return raw, headers
+    try:
+        body = encoding.decode(raw, headers[name][0])
+    except ValueError:
+        return raw, headers
+    if isinstance(body, str):  # pragma: no cover - only for str input
+        body = body.encode("utf-8")
+    out = {}
+    for k, v in headers.items():
+        lowered = k.lower()
+        if lowered == "content-encoding":
+            continue
+        out[k] = [str(len(body))] if lowered == "content-length" else v
+    return body, out
+
+
+def query_of(path: str) -> dict[str, list[str]]:
+    """The query parameters of a request path, name -> values."""
+    _, sep, query = path.partition("?")
+    return parse_qs(query, keep_blank_values=True) if sep else {}
+
+
+def iso_utc(timestamp: float) -> str:
+    """``2026-01-02T03:04:05.678Z``."""
+    return (
+        datetime.fromtimestamp(timestamp, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def enforce_answer(violations: list[Violation]) -> tuple[int, dict[str, str], bytes]:
+    """The 400 BadRequestException the service would send, naming what is wrong with the request."""
+    op = violations[0].operation or "request"
+    problems = "; ".join(str(v) for v in violations)
+    message = f"chime-tap enforce: invalid {op} request: {problems}"
+    body = json.dumps({"Code": "BadRequest", "Message": message}).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-ErrorType": "BadRequestException",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+    }
+    return 400, headers, body
+
+
+def comment_for(call: Call, violations: list[Violation], error: str | None) -> str:
+    """The flow comment mitmweb shows: the operation, then what is wrong, one line each."""
+    lines = [call.operation or "not a proxy-session call"]
+    if call.answered_by == RECORDER:
+        lines[0] += " (refused by chime-tap enforce mode)"
+    if error:
+        lines.append(f"failed: {error}")
+    lines += [f"- {v}" for v in violations]
+    return "\n".join(lines)
+
+
+def log_line(
+    call: Call,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    violations: int,
+    error: str | None,
+) -> str:
+    """One line per call: operation, ids, status, latency, violation count (never a header)."""
+    route = call.route
+    if route is None:
+        what = f"not a proxy-session call: {method} {path.split('?', 1)[0]}"
+    else:
+        what = f"{route.name} connector={route.voice_connector_id}"
+        if route.proxy_session_id is not None:
+            what += f" session={route.proxy_session_id}"
+    outcome = f"failed ({error})" if error else str(status)
+    if call.answered_by == RECORDER:
+        outcome += " (answered by chime-tap enforce)"
+    return f"{what} -> {outcome} in {duration_ms:.1f} ms, {violations} violation(s)"
+
+
+def recording_meta(
+    *,
+    started: float,
+    duration_ms: float,
+    call: Call | None,
+    violations: list[Violation],
+    answered_by: str,
+    error: str | None,
+) -> dict[str, Any]:
+    """The per-interaction metadata kept under ``META_KEY`` (and in ``flow.metadata``)."""
+    meta: dict[str, Any] = {
+        "recorded_at": iso_utc(started),
+        "duration_ms": round(duration_ms, 3),
+        "operation": call.operation if call else None,
+        "namespace": call.namespace if call else None,
+        "violations": [v.to_dict() for v in violations],
+        "answered_by": answered_by,
+    }
+    if error is not None:
+        meta["error"] = error
+    return meta
+
+
+def open_cassette(path: str, redact_phones: bool) -> CassetteWriter:
+    """Open (or create) a cassette for appending; CassetteError with a one-line reason if not."""
+    p = Path(path).expanduser()
+    if not p.parent.is_dir():
+        raise CassetteError(f"{path}: directory {str(p.parent)!r} does not exist")
+    if p.is_dir():
+        raise CassetteError(f"{path}: is a directory, not a cassette")
+    try:
+        return CassetteWriter(p, redact_phones=redact_phones)
+    except OSError as e:
+        raise CassetteError(f"{path}: cannot open ({e.strerror or e})") from None
+
+
+# --- the addon --------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Validates, logs, marks and records proxy-session calls; optionally refuses invalid ones."""
+
+    def __init__(self) -> None:
+        self.hosts: HostPolicy = DEFAULT_HOSTS
+        self.writer: CassetteWriter | None = None
+        self.enforce = False
+        self.redact_phones = False
+        self.record_all = False
+        self.recorded = 0
+        self.with_violations = 0
+        self.failed = 0
+        self.lost = 0  # interactions that could not be written (disk full, ...)
+        # Per-flow state, off flow.metadata so saved flow files stay serializable.
+        self._calls: weakref.WeakKeyDictionary[http.HTTPFlow, Call] = weakref.WeakKeyDictionary()
+        self._from_server: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+
+    def load(self, loader) -> None:
+        add_hosts_option(loader)
+        loader.add_option(
+            CASSETTE,
+            str,
+            "",
+            "Cassette to append proxy-session calls to (vcrpy format; .json for JSON, YAML otherwise). Empty: validate and log only.",
+        )
+        loader.add_option(
+            ENFORCE,
+            bool,
+            False,
+            "Answer requests that fail validation with 400 BadRequestException instead of sending them to the service.",
+        )
+        loader.add_option(
+            REDACT_PHONES,
+            bool,
+            False,
+            "Replace phone numbers in the cassette by deterministic E.164 pseudonyms (the cassette still validates and replays).",
+        )
+        loader.add_option(
+            RECORD_ALL,
+            bool,
+            False,
+            "Record every flow, not only calls to Chime hosts.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if HOSTS in updated:
+            self.hosts = host_policy(ctx.options.chime_hosts)
+        if ENFORCE in updated:
+            self.enforce = ctx.options.chime_enforce
+        if RECORD_ALL in updated:
+            self.record_all = ctx.options.chime_record_all
+        if REDACT_PHONES in updated:
+            self.redact_phones = ctx.options.chime_redact_phones
+            if self.writer is not None:
+                self.writer.redact_phones = self.redact_phones
+        if CASSETTE in updated:
+            self._open(ctx.options.chime_cassette)
+
+    def _open(self, path: str) -> None:
+        if self.writer is not None and path and Path(path).expanduser() == self.writer.path:
+            return
+        writer = None
+        if path:
+            try:
+                writer = open_cassette(path, self.redact_phones)
+            except CassetteError as e:
+                raise exceptions.OptionsError(f"{CASSETTE}: {e}") from e
+        self.close()
+        self.writer = writer
+        if writer is not None:
+            logger.info(f"recording to {writer.path} ({writer.count} interaction(s) already there)")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            logger.info(f"cassette {self.writer.path}: {self.writer.count} interaction(s)")
+            self.writer = None
+
+    def done(self) -> None:
+        self.close()
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        call = self._call(flow)
+        if not self.enforce or call is None or call.route is None:
+            return
+        violations = self._request_violations(flow, call)
+        if violations:
+            status, headers, body = enforce_answer(violations)
+            flow.response = http.Response.make(status, body, headers)
+            call.answered_by = RECORDER
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        # mitmproxy calls this only for responses a server sent, never for an addon's answer.
+        call = self._call(flow)
+        if call is not None:
+            call.from_server = True
+        elif self.record_all:
+            self._from_server.add(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None:
+            return
+        self._finish(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.error is None:
+            return
+        self._finish(flow)
+
+    # --- the shared path ------------------------------------------------------------------------
+
+    def _call(self, flow: http.HTTPFlow) -> Call | None:
+        call = self._calls.get(flow)
+        if call is None:
+            req = flow.request
+            call = describe(req.method, req.pretty_host, req.path, req.port, self.hosts)
+            if call is None:
+                return None
+            self._calls[flow] = call
+        return call
+
+    def _request_violations(self, flow: http.HTTPFlow, call: Call) -> list[Violation]:
+        if call.request_violations is None:
+            assert call.route is not None
+            req = flow.request
+            body = req.get_content(strict=False)
+            call.request_violations = validate_request(
+                call.route, query=query_of(req.path), body=body
+            )
+        return call.request_violations
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        call = self._call(flow)
+        if call is None and not (self.record_all and self.writer is not None):
+            return
+        if call is not None and call.recorded:
+            return
+        req, resp = flow.request, flow.response
+        error = flow.error.msg if flow.error else None
+        failed = error is not None or resp is None
+        end = (
+            resp.timestamp_end
+            if (resp is not None and not failed and resp.timestamp_end)
+            else time.time()
+        )
+        duration_ms = max(0.0, (end - req.timestamp_start) * 1000.0)
+
+        if failed or resp is None:
+            status, reason, response_headers, response_body = (
+                NO_RESPONSE,
+                f"chime-tap: no response ({error})",
+                {},
+                b"",
+            )
+            answered_by = NOBODY
+        else:
+            status, reason = resp.status_code, resp.reason
+            response_headers = headers_dict(resp.headers.fields)
+            response_body, response_headers = decode_body(resp.raw_content, response_headers)
+            if call is not None and call.answered_by == RECORDER:
+                answered_by = RECORDER
+            elif call.from_server if call is not None else flow in self._from_server:
+                answered_by = UPSTREAM
+            else:
+                answered_by = ADDON
+
+        violations: list[Violation] = []
+        if call is not None:
+            call.recorded = True
+            call.answered_by = answered_by
+            violations = list(call.extra)
+            if call.route is not None:
+                violations += self._request_violations(flow, call)
+                if not failed:
+                    violations += validate_response(
+                        call.route, status=status, body=response_body, headers=response_headers
+                    )
+            if violations:
+                self.with_violations += 1
+                flow.marked = VIOLATION_MARK
+            if failed:
+                self.failed += 1
+                flow.marked = FAILURE_MARK
+            flow.comment = comment_for(call, violations, error)
+            line = log_line(call, req.method, req.path, status, duration_ms, len(violations), error)
+            if violations or failed:
+                logger.warning(line)
+            else:
+                logger.info(line)
+
+        meta = recording_meta(
+            started=req.timestamp_start,
+            duration_ms=duration_ms,
+            call=call,
+            violations=violations,
+            answered_by=answered_by,
+            error=error,
+        )
+        flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
+        if self.writer is None:
+            return
+        request_headers = headers_dict(req.headers.fields)
+        request_body, request_headers = decode_body(req.raw_content, request_headers)
+        interaction = make_interaction(
+            method=req.method,
+            uri=req.pretty_url,
+            request_headers=request_headers,
+            request_body=request_body,
+            status=status,
+            reason=reason,
+            response_headers=response_headers,
+            response_body=response_body,
+            meta=meta,
+            fmt=self.writer.fmt,
+        )
+        try:
+            self.writer.append(interaction)
+        except (CassetteError, OSError) as e:
+            self.lost += 1
+            logger.error(f"not recorded: {req.method} {req.path.split('?', 1)[0]}: {e}")
+            return
+        self.recorded += 1
+
+    @command.command("chime.record.stats")
+    def stats(self) -> str:
+        """What the recorder has done so far: cassette, calls recorded, with violations, failed."""
+        where = str(self.writer.path) if self.writer else "(no cassette)"
+        return f"{where}: {self.recorded} recorded, {self.with_violations} with violations, {self.failed} failed, {self.lost} not written"
+
+
+addons = [Recorder()]
