@@ -1,0 +1,519 @@
+"""Request matching for replay: the one definition of "this request was recorded".
+
+The vcrpy configuration (``chime_tap.vcr_config``) and the proxy replay (``addons/replay.py``)
+both use what is here: the normalizers that build a match key (method, host, path, query, JSON
+body), the vcrpy-shaped matchers built on them, and :class:`RequestIndex`, which finds a
+recorded interaction by key in one dict lookup instead of a scan.
+
+What changes on every SigV4-signed call (``Authorization``, ``X-Amz-Date``, the security token,
+botocore's ``amz-sdk-*`` headers, ``User-Agent``, presigned query parameters) is never part of
+a key, so a replayed call matches although every signature and date differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from chime_tap.addons.scrub import redact_phone_numbers_in_body
+
+# Headers that differ on every signed call, or that the transport owns. Compared lower-case.
+VOLATILE_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "amz-sdk-invocation-id",
+        "amz-sdk-request",
+        "user-agent",
+        "x-amz-user-agent",
+        "x-amz-content-sha256",
+        "content-length",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "transfer-encoding",
+        "expect",
+    }
+)
+# SigV4 query authentication (presigned URLs): new on every signature. Compared lower-case.
+SIGNING_QUERY_PARAMS = frozenset(
+    {
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-expires",
+        "x-amz-signedheaders",
+        "x-amz-signature",
+        "x-amz-security-token",
+    }
+)
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+# --- normalizers: the parts of a match key ---------------------------------------------------
+
+
+def normalize_method(method: str | bytes) -> str:
+    if isinstance(method, bytes):
+        method = method.decode("ascii", "replace")
+    return method.upper()
+
+
+def normalize_authority(scheme: str, host: str, port: int | None) -> str:
+    """``host:port`` with the host lower-case and the port filled in from the scheme."""
+    scheme = scheme.lower()
+    return f"{host.lower().strip('[]')}:{port or _DEFAULT_PORTS.get(scheme, 0)}"
+
+
+def normalize_path(path: str) -> str:
+    """An empty path is "/" (RFC 3986 section 6.2.3)."""
+    return path or "/"
+
+
+def normalize_query(query: str) -> tuple[tuple[str, str], ...]:
+    """Sorted (name, value) pairs, without SigV4 query-authentication parameters."""
+    if not query:
+        return ()
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(query, keep_blank_values=True)
+            if k.lower() not in SIGNING_QUERY_PARAMS
+        )
+    )
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, bytearray | memoryview):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogateescape")
+    return str(body).encode("utf-8")
+
+
+def normalize_body(body: Any) -> str | bytes:
+    """A JSON body as canonical text (sorted keys, no whitespace); any other body as bytes."""
+    data = _body_bytes(body)
+    stripped = data.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return data
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return data
+
+
+def body_variants(body: Any) -> tuple[str | bytes, ...]:
+    """The keys a live request's body may be recorded under: as sent, and with phones pseudonymized.
+
+    A cassette recorded with phone redaction holds pseudonyms where the client sends real
+    numbers; the second variant (computed by the recorder's own scrubbing) still finds it.
+    """
+    canonical = normalize_body(body)
+    if not isinstance(canonical, str):
+        return (canonical,)
+    redacted = redact_phone_numbers_in_body(canonical)
+    if redacted is None or redacted == canonical:
+        return (canonical,)
+    return (canonical, normalize_body(redacted))
+
+
+def significant_headers(headers: Any) -> tuple[tuple[str, str], ...]:
+    """Headers that say something about the call: lower-case names, volatile ones left out."""
+    if not headers:
+        return ()
+    items = headers.items() if hasattr(headers, "items") else headers
+    out = []
+    for name, value in items:
+        name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        lowered = name.lower()
+        if lowered in VOLATILE_HEADERS:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        out.extend(
+            (lowered, v.decode("latin-1") if isinstance(v, bytes) else str(v)) for v in values
+        )
+    return tuple(sorted(out))
+
+
+# --- match keys ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """A request reduced to what matching looks at."""
+
+    method: str
+    authority: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    body: str | bytes
+    raw_body: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple:
+        return (self.method, self.authority, self.path, self.query, self.body)
+
+    def live_keys(self) -> list[tuple]:
+        """The key, then the key with phone numbers pseudonymized if that differs."""
+        head = (self.method, self.authority, self.path, self.query)
+        return [
+            (*head, b)
+            for b in body_variants(self.raw_body if self.raw_body is not None else self.body)
+        ]
+
+
+def parts_from_uri(method: str | bytes, uri: str, body: Any) -> RequestParts:
+    """The match parts of a request given as method, absolute URI and body."""
+    u = urlsplit(uri)
+    try:
+        port = u.port
+    except ValueError:
+        port = None
+    return RequestParts(
+        normalize_method(method),
+        normalize_authority(u.scheme, u.hostname or "", port),
+        normalize_path(u.path),
+        normalize_query(u.query),
+        normalize_body(body),
+        body,
+    )
+
+
+def parts_from_target(
+    method: str, scheme: str, host: str, port: int | None, target: str, body: Any
+) -> RequestParts:
+    """The match parts of a request given as a proxy sees it: scheme, host, port, request target."""
+    path, _, query = target.partition("?")
+    return RequestParts(
+        normalize_method(method),
+        normalize_authority(scheme, host, port),
+        normalize_path(path),
+        normalize_query(query),
+        normalize_body(body),
+        body,
+    )
+
+
+def parts_of(request: Any) -> RequestParts:
+    """The match parts of a vcrpy Request (or anything with method, uri and body)."""
+    body = getattr(request, "body", None)
+    if hasattr(body, "read") or (
+        body is not None and not isinstance(body, bytes | str | bytearray)
+    ):
+        from vcr.util import read_body
+
+        body = read_body(request)
+    return parts_from_uri(request.method, request.uri, body)
+
+
+# --- JSON differences ------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _pointer_token(token: Any) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def json_difference(a: Any, b: Any, pointer: str = "") -> tuple[str, Any, Any] | None:
+    """The first place two JSON documents differ: (JSON pointer, value in a, value in b), or None.
+
+    A member missing on one side is reported with the value ``MISSING``.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            va, vb = a.get(k, _MISSING), b.get(k, _MISSING)
+            found = json_difference(va, vb, f"{pointer}/{_pointer_token(k)}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (va, vb) in enumerate(zip(a, b, strict=False)):
+            found = json_difference(va, vb, f"{pointer}/{i}")
+            if found:
+                return found
+        if len(a) != len(b):
+            i = min(len(a), len(b))
+            return (
+                f"{pointer}/{i}",
+                a[i] if i < len(a) else _MISSING,
+                b[i] if i < len(b) else _MISSING,
+            )
+        return None
+    if a is _MISSING or b is _MISSING or type(a) is not type(b) or a != b:
+        return (pointer or "/", a, b)
+    return None
+
+
+def _shown(value: Any) -> str:
+    if value is _MISSING:
+        return "missing"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, bytes) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _count_differences(a: Any, b: Any) -> int:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return sum(
+            _count_differences(a.get(k, _MISSING), b.get(k, _MISSING)) for k in set(a) | set(b)
+        )
+    if isinstance(a, list) and isinstance(b, list):
+        extra = abs(len(a) - len(b))
+        return extra + sum(_count_differences(x, y) for x, y in zip(a, b, strict=False))
+    return 0 if type(a) is type(b) and a == b else 1
+
+
+def describe_body_difference(this: Any, recorded: Any) -> str:
+    """What differs between two bodies, with a JSON pointer when both are JSON.
+
+    When the recording's phone numbers were pseudonymized, the request is compared
+    pseudonymized too, so the pointer lands on what really differs.
+    """
+    b = normalize_body(recorded)
+    variants = [v for v in body_variants(this) if isinstance(v, str)]
+    if variants and isinstance(b, str):
+        doc_b = json.loads(b)
+        docs = [json.loads(v) for v in variants]
+        best = min(range(len(docs)), key=lambda i: _count_differences(docs[i], doc_b))
+        found = json_difference(docs[best], doc_b)
+        if found:
+            pointer, va, vb = found
+            note = " (phone numbers pseudonymized, as recorded)" if best else ""
+            return (
+                f"body differs at {pointer}: this request {_shown(va)}, recorded {_shown(vb)}{note}"
+            )
+    a = normalize_body(this)
+    la, lb = len(_body_bytes(this)), len(_body_bytes(recorded))
+    kind = "JSON" if isinstance(a, str) else "non-JSON"
+    other = "JSON" if isinstance(b, str) else "non-JSON"
+    return f"body differs: this request {kind} ({la} bytes), recorded {other} ({lb} bytes)"
+
+
+# --- matchers: vcrpy's shape, name(r1, r2) -> None or AssertionError -------------------------
+# r1 is the request being matched, r2 the recorded one (the order vcrpy calls them in).
+# Each carries ``key(request)``, the hashable it compares, so an index can look it up.
+
+
+Matcher = Callable[[Any, Any], None]
+Part = Callable[[RequestParts, Any], Hashable]
+
+
+def _keyed(part: Part, live_parts: Callable[[RequestParts, Any], Sequence[Hashable]] | None = None):
+    """Attach ``part(parts, request)``: the hashable the matcher compares, for index lookups.
+
+    ``live_parts`` gives the values a live request may be recorded under (default: ``part``).
+    """
+
+    def wrap(fn: Matcher) -> Matcher:
+        fn.part = part  # type: ignore[attr-defined]
+        fn.live_parts = live_parts or (lambda p, r: (part(p, r),))  # type: ignore[attr-defined]
+        return fn
+
+    return wrap
+
+
+@_keyed(lambda p, r: p.method)
+def chime_method(r1: Any, r2: Any) -> None:
+    """The HTTP method, case-insensitive."""
+    a, b = normalize_method(r1.method), normalize_method(r2.method)
+    if a != b:
+        raise AssertionError(f"method: this request {a}, recorded {b}")
+
+
+@_keyed(lambda p, r: p.authority)
+def chime_host(r1: Any, r2: Any) -> None:
+    """Host and port (the scheme's default port filled in)."""
+    a, b = parts_of(r1).authority, parts_of(r2).authority
+    if a != b:
+        raise AssertionError(f"host: this request {a}, recorded {b}")
+
+
+@_keyed(lambda p, r: p.path)
+def chime_path(r1: Any, r2: Any) -> None:
+    """The path, exactly (the ids in it are what tells calls apart)."""
+    a, b = parts_of(r1).path, parts_of(r2).path
+    if a != b:
+        raise AssertionError(f"path: this request {a}, recorded {b}")
+
+
+@_keyed(lambda p, r: p.query)
+def chime_query(r1: Any, r2: Any) -> None:
+    """Query parameters in any order, without SigV4 presigning parameters."""
+    a, b = parts_of(r1).query, parts_of(r2).query
+    if a != b:
+        only_a = sorted(set(a) - set(b))
+        only_b = sorted(set(b) - set(a))
+        raise AssertionError(
+            f"query: this request has {only_a or 'nothing more'}, recorded has {only_b or 'nothing more'}"
+        )
+
+
+@_keyed(lambda p, r: p.body, lambda p, r: body_variants(p.raw_body))
+def json_body(r1: Any, r2: Any) -> None:
+    """JSON bodies compared as data (key order and whitespace don't matter); others byte for byte.
+
+    A recorded body whose phone numbers were pseudonymized matches the request with the real ones.
+    """
+    p1, p2 = parts_of(r1), parts_of(r2)
+    if p2.body in body_variants(p1.raw_body):
+        return
+    raise AssertionError(describe_body_difference(p1.raw_body, p2.raw_body))
+
+
+@_keyed(lambda p, r: significant_headers(r.headers))
+def signed_headers(r1: Any, r2: Any) -> None:
+    """Headers, minus what SigV4 and botocore change on every call (Authorization, X-Amz-Date, ...)."""
+    a, b = dict(significant_headers(r1.headers)), dict(significant_headers(r2.headers))
+    if a != b:
+        names = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+        shown = ", ".join(
+            f"{n} (this request {a.get(n, 'missing')!r}, recorded {b.get(n, 'missing')!r})"
+            for n in names[:3]
+        )
+        raise AssertionError(f"headers differ: {shown}")
+
+
+# Registered by name on the vcrpy configuration, as VCR.register_matcher does.
+MATCHERS: dict[str, Matcher] = {
+    "chime_method": chime_method,
+    "chime_host": chime_host,
+    "chime_path": chime_path,
+    "chime_query": chime_query,
+    "json_body": json_body,
+    "signed_headers": signed_headers,
+}
+DEFAULT_MATCH_ON = ("chime_method", "chime_host", "chime_path", "chime_query", "json_body")
+
+
+def check_match_on(names: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
+    """``names`` as a tuple; ValueError listing the valid names if one is unknown."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    valid = sorted(set(known))
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(
+            f"unknown matcher(s) {', '.join(map(repr, unknown))} in match_on; valid: {', '.join(valid)}"
+        )
+    return names
+
+
+def matcher_results(r1: Any, r2: Any, matchers: Iterable[Matcher]) -> list[tuple[str, str]]:
+    """(matcher name, what differs) for every matcher that fails; empty when all match."""
+    failed = []
+    for m in matchers:
+        try:
+            m(r1, r2)
+        except AssertionError as e:
+            failed.append((getattr(m, "__name__", repr(m)), str(e)))
+    return failed
+
+
+# --- the index -------------------------------------------------------------------------------
+
+EXHAUSTED_POLICIES = ("repeat", "fail")
+MAX_CLOSEST_SCAN = 2000  # recorded requests compared when explaining a miss (a miss only)
+
+
+@dataclass
+class Hit:
+    entry: Any
+    position: int  # 0-based: which of the identical recorded calls this is
+    repeated: bool  # True when every recorded answer had been played and the last one repeats
+
+
+@dataclass
+class Exhausted:
+    key: tuple
+    count: int
+
+
+class RequestIndex:
+    """Recorded entries by match key; identical calls replay in recorded order.
+
+    Lookup cost does not depend on how many entries there are: one dict lookup per key tried.
+    When every recorded answer for a key has been played, the last one repeats
+    (``exhausted="repeat"``) or the lookup says so (``exhausted="fail"``).
+    """
+
+    def __init__(self, exhausted: str = "repeat") -> None:
+        if exhausted not in EXHAUSTED_POLICIES:
+            raise ValueError(
+                f"exhausted: {exhausted!r} is not one of {', '.join(EXHAUSTED_POLICIES)}"
+            )
+        self.exhausted = exhausted
+        self.entries: list[Any] = []
+        self.parts: list[RequestParts] = []
+        self._by_key: dict[tuple, list[int]] = {}
+        self._played: dict[tuple, int] = {}
+        self._by_path: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, parts: RequestParts, entry: Any) -> int:
+        n = len(self.entries)
+        self.entries.append(entry)
+        self.parts.append(parts)
+        self._by_key.setdefault(parts.key, []).append(n)
+        self._by_path.setdefault(parts.path, []).append(n)
+        return n
+
+    def lookup(self, parts: RequestParts) -> Hit | Exhausted | None:
+        """The entry to answer ``parts`` with (and advance), Exhausted, or None for a miss."""
+        keys = [parts.key]
+        positions = self._by_key.get(parts.key)
+        if positions is None:
+            keys = parts.live_keys()[1:]
+            for key in keys:
+                positions = self._by_key.get(key)
+                if positions is not None:
+                    keys = [key]
+                    break
+            else:
+                return None
+        key = keys[0]
+        played = self._played.get(key, 0)
+        if played >= len(positions) and self.exhausted == "fail":
+            return Exhausted(key, len(positions))
+        self._played[key] = played + 1
+        i = min(played, len(positions) - 1)
+        return Hit(self.entries[positions[i]], i, played >= len(positions))
+
+    def rewind(self) -> None:
+        self._played.clear()
+
+    def candidates(self, parts: RequestParts) -> list[int]:
+        """Entry numbers worth comparing with a missed request: same path first, else all (bounded)."""
+        same_path = self._by_path.get(parts.path)
+        pool = same_path if same_path else range(len(self.entries))
+        return list(pool[:MAX_CLOSEST_SCAN])
+
+    def closest(
+        self, request: Any, requests: Callable[[int], Any], matchers: Sequence[Matcher]
+    ) -> tuple[int, list[tuple[str, str]]] | None:
+        """(entry number, failed matchers) of the recorded request most like ``request``.
+
+        ``requests(n)`` gives entry n as a vcrpy-like request; the one passing most matchers
+        wins, the earliest on a tie.
+        """
+        best: tuple[int, list[tuple[str, str]]] | None = None
+        for n in self.candidates(parts_of(request)):
+            failed = matcher_results(request, requests(n), matchers)
+            if best is None or len(failed) < len(best[1]):
+                best = (n, failed)
+                if len(failed) <= 1:
+                    break
+        return best
