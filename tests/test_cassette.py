@@ -1,0 +1,366 @@
+"""Cassettes: safe loading with one-line errors, and a writer that keeps vcrpy able to load the file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chime_tap.addons.cassette import (
+    META_KEY,
+    CassetteWriter,
+    Interaction,
+    iter_interactions,
+    load_cassette,
+    make_interaction,
+    parse_cassette,
+)
+from support.procs import FAKE_ACCESS_KEY, FAKE_SESSION_TOKEN, SECRETS
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request
+from vcr.serializers import jsonserializer, yamlserializer
+
+from chime_tap.errors import CassetteError
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"
+SERIALIZERS = {"yaml": yamlserializer, "json": jsonserializer}
+URI = "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions"
+
+
+def vcrpy_load(path: Path) -> tuple[list[Any], list[Any]]:
+    """Load exactly as vcrpy does when a test replays the cassette."""
+    fmt = "json" if path.suffix == ".json" else "yaml"
+    requests, responses, *_ = FilesystemPersister.load_cassette(path, SERIALIZERS[fmt])
+    return requests, responses
+
+
+def sample(i: int, *, fmt: str = "yaml", **overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "method": "POST",
+        "uri": f"{URI}/session-{i}",
+        "request_headers": {
+            "Authorization": [
+                f"AWS4-HMAC-SHA256 Credential={FAKE_ACCESS_KEY}/20200415/us-east-1/chime/aws4_request"
+            ],
+            "X-Amz-Security-Token": [FAKE_SESSION_TOKEN],
+            "Content-Type": ["application/json"],
+        },
+        "request_body": json.dumps({"Capabilities": ["Voice"], "ExpiryMinutes": i + 1}).encode(),
+        "status": 201,
+        "reason": "Created",
+        "response_headers": {"Content-Type": ["application/json"]},
+        "response_body": json.dumps(
+            {"ProxySession": {"ProxySessionId": f"session-{i}", "Name": "caf\u00e9"}}
+        ).encode(),
+        "meta": {"operation": "UpdateProxySession", "index": i},
+        "fmt": fmt,
+    }
+    fields.update(overrides)
+    return make_interaction(**fields)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def test_load_yaml_and_json(tmp_path: Path) -> None:
+    doc = load_cassette(REFERENCE)
+    as_json = tmp_path / "reference.json"
+    as_json.write_text(json.dumps(doc))
+    for loaded in (doc, load_cassette(as_json)):
+        [get, update] = list(iter_interactions(loaded))
+        assert (get.index, get.method, get.status, get.reason) == (0, "GET", 200, "OK")
+        assert update.request_body == b'{"Capabilities": ["Voice"]}'
+        assert update.header("content-type") == "application/json"
+        assert update.header("Authorization", response=False) == "AUTHPARAMS"
+        assert update.meta["operation"] == "UpdateProxySession"
+        assert json.loads(get.response_body or b"")["ProxySession"]["Status"] == "Open"
+
+
+def test_safe_loader_refuses_python_objects_without_running_them(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    path = tmp_path / "evil.yaml"
+    path.write_text(
+        "version: 1\ninteractions:\n"
+        f"- request: !!python/object/apply:os.system ['touch {marker}']\n"
+        "  response: {status: {code: 200}}\n"
+    )
+    with pytest.raises(CassetteError, match="safe loader") as caught:
+        load_cassette(path)
+    assert not marker.exists()
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+    path.write_text("version: 1\ninteractions: !!python/object:subprocess.Popen {args: [true]}\n")
+    with pytest.raises(CassetteError, match="safe loader"):
+        load_cassette(path)
+
+
+def test_harmless_python_string_tags_of_old_vcrpy_cassettes_load(tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "version: 1\ninteractions:\n"
+        "- request: {method: GET, uri: !!python/unicode 'http://x/', body: !!python/str 'b', headers: {}}\n"
+        "  response: {status: {code: 200, message: OK}, headers: {}, body: {string: ''}}\n"
+    )
+    [item] = list(iter_interactions(load_cassette(path)))
+    assert (item.uri, item.request_body) == ("http://x/", b"b")
+
+
+def _reference_cut_in_a_quoted_string() -> bytes:
+    data = REFERENCE.read_bytes()
+    return data[: data.index(b"string: '") + 40]
+
+
+BAD_FILES = [
+    ("empty.yaml", b"", "empty file"),
+    ("blank.yaml", b"  \n\n", "empty file"),
+    ("binary.yaml", bytes(range(256)) * 4, "binary"),
+    ("truncated.yaml", _reference_cut_in_a_quoted_string(), "not valid YAML"),
+    (
+        "truncated.json",
+        json.dumps(yaml.safe_load(REFERENCE.read_text())).encode()[:-30],
+        "not valid JSON",
+    ),
+    ("version2.yaml", b"version: 2\ninteractions: []\n", "version 2 is not supported"),
+    ("noversion.json", b'{"interactions": []}', "version None"),
+    (
+        "extra.yaml",
+        b"version: 1\ninteractions:\n- request: {method: GET, uri: 'http://x/', body: null, headers: {}, extra: 1}\n"
+        b"  response: {status: {code: 200, message: OK}, headers: {}, body: {string: ''}}\n",
+        "unknown key(s) in request: extra",
+    ),
+    ("list.yaml", b"- request: {}\n", "not a vcrpy cassette"),
+    ("scalar.json", b'"cassette"', "not a vcrpy cassette"),
+    ("notlist.yaml", b"version: 1\ninteractions: {a: 1}\n", "not a list"),
+    (
+        "noresponse.yaml",
+        b"version: 1\ninteractions:\n- request: {method: GET, uri: 'http://x/'}\n",
+        "no request/response",
+    ),
+    (
+        "nostatus.yaml",
+        b"version: 1\ninteractions:\n- request: {method: GET, uri: 'http://x/'}\n  response: {status: {message: OK}}\n",
+        "without a status code",
+    ),
+    (
+        "nouri.yaml",
+        b"version: 1\ninteractions:\n- request: {method: GET}\n  response: {status: {code: 200}}\n",
+        "without method or uri",
+    ),
+    ("tabs.yaml", b"version: 1\ninteractions:\n\t- x\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_unusable_files_give_a_one_line_cassette_error(
+    tmp_path: Path, name: str, content: bytes, needle: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CassetteError) as caught:
+        load_cassette(path)
+    message = str(caught.value)
+    assert needle in message
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(CassetteError, match="no such file"):
+        load_cassette(tmp_path / "missing.yaml")
+    with pytest.raises(CassetteError, match="is a directory"):
+        load_cassette(tmp_path)
+
+
+def test_parse_cassette_names_what_it_was_given() -> None:
+    with pytest.raises(CassetteError, match=r"^upload: empty file"):
+        parse_cassette(b"", "upload")
+
+
+# --- the interaction view -------------------------------------------------------------------------
+
+
+def test_interaction_view_normalises_what_writers_differ_in() -> None:
+    item = {
+        "request": {
+            "method": "post",
+            "uri": URI,
+            "body": {"string": "{}"},
+            "headers": {"Content-Type": "application/json"},
+        },
+        "response": {
+            "status": {"code": 404, "message": None},
+            "headers": {"X-Amzn-ErrorType": ["NotFoundException:"], "x-amzn-errortype": ["again"]},
+            "body": {"string": b"\xff"},
+        },
+        META_KEY: ["not", "a", "mapping"],
+    }
+    view = Interaction.from_dict(item, 7)
+    assert (view.index, view.method, view.status, view.reason) == (7, "POST", 404, "")
+    assert view.request_body == b"{}" and view.response_body == b"\xff"
+    assert view.request_headers == {"content-type": ["application/json"]}
+    assert view.response_headers["x-amzn-errortype"] == ["NotFoundException:", "again"]
+    assert view.meta == {}
+
+
+def test_make_interaction_keeps_bytes_in_yaml_and_text_in_json() -> None:
+    yaml_item = make_interaction(
+        method="get",
+        uri=URI,
+        request_headers={},
+        request_body=None,
+        status=200,
+        reason="OK",
+        response_headers={},
+        response_body=b"\xff\xfe",
+        fmt="yaml",
+    )
+    assert yaml_item["request"]["method"] == "GET" and yaml_item["request"]["body"] is None
+    assert yaml_item["response"]["body"]["string"] == b"\xff\xfe"
+    json_item = make_interaction(
+        method="GET",
+        uri=URI,
+        request_headers={},
+        request_body=b"",
+        status=204,
+        reason="",
+        response_headers={},
+        response_body=None,
+        fmt="json",
+    )
+    assert json_item["response"]["body"]["string"] == ""
+    assert META_KEY not in json_item
+
+
+# --- the writer -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_every_append_leaves_a_cassette_plain_vcrpy_loads(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"rec.{fmt}"
+    bodies = [
+        None,
+        b'{"Capabilities": ["Voice"]}',
+        "unicode \u2603 body".encode(),
+        b"\xff\xfe not utf-8" if fmt == "yaml" else b"plain",
+    ]
+    with CassetteWriter(path) as writer:
+        assert vcrpy_load(path) == ([], [])  # loadable before the first append too
+        for i, request_body in enumerate(bodies):
+            writer.append(sample(i, fmt=fmt, request_body=request_body))
+            assert writer.count == i + 1
+            requests, responses = vcrpy_load(path)
+            assert [r.uri for r in requests] == [f"{URI}/session-{k}" for k in range(i + 1)]
+            assert requests[-1].body == request_body
+            assert responses[-1]["status"]["code"] == 201
+            assert len(load_cassette(path)["interactions"]) == i + 1
+    data = path.read_bytes()
+    assert not [s for s in SECRETS if s.encode() in data]
+    assert [i.meta["index"] for i in iter_interactions(load_cassette(path))] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_appending_to_a_vcrpy_written_cassette_keeps_its_interactions(
+    tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"vcrpy.{fmt}"
+    old_requests = [
+        Request("GET", f"{URI}?max-results={n}", None, {"Accept": "application/json"})
+        for n in (1, 2)
+    ]
+    old_responses = [
+        {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"Content-Type": ["application/json"]},
+            "body": {"string": b'{"ProxySessions": []}'},
+        }
+        for _ in old_requests
+    ]
+    FilesystemPersister.save_cassette(
+        path, {"requests": old_requests, "responses": old_responses}, SERIALIZERS[fmt]
+    )
+    with CassetteWriter(path) as writer:
+        assert writer.count == 2
+        writer.append(sample(9, fmt=fmt))
+        writer.append(sample(10, fmt=fmt))
+    requests, responses = vcrpy_load(path)
+    assert [r.uri for r in requests] == [r.uri for r in old_requests] + [
+        f"{URI}/session-9",
+        f"{URI}/session-10",
+    ]
+    assert requests[0].headers == {"Accept": "application/json"}
+    assert responses[1]["body"]["string"] == b'{"ProxySessions": []}'
+    # Reopening our own layout appends in place, without rewriting what is there.
+    before = path.read_bytes()
+    with CassetteWriter(path) as writer:
+        writer.append(sample(11, fmt=fmt))
+    after = path.read_bytes()
+    tail = 4 if fmt == "json" else 0  # JSON's closing "\n]}\n" is rewritten by the append
+    assert after.startswith(before[: len(before) - tail])
+    assert len(vcrpy_load(path)[0]) == 5
+
+
+def test_writer_refuses_a_broken_cassette_and_leaves_it_alone(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_bytes(b"version: 1\ninteractions: [\n")
+    with pytest.raises(CassetteError, match="not valid YAML"):
+        CassetteWriter(path)
+    assert path.read_bytes() == b"version: 1\ninteractions: [\n"
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.json"
+    with CassetteWriter(path) as first:
+        with pytest.raises(CassetteError, match="another chime-tap recorder"):
+            CassetteWriter(path)
+        first.append(sample(0, fmt="json"))
+    with CassetteWriter(path) as second:  # free again once closed
+        second.append(sample(1, fmt="json"))
+    assert len(vcrpy_load(path)[0]) == 2
+
+
+def test_append_after_close_is_an_error(tmp_path: Path) -> None:
+    writer = CassetteWriter(tmp_path / "closed.yaml")
+    writer.close()
+    with pytest.raises(CassetteError, match="closed"):
+        writer.append(sample(0))
+
+
+def test_writer_redacts_phone_numbers_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "phones.yaml"
+    with CassetteWriter(path, redact_phones=True) as writer:
+        writer.append(
+            sample(
+                0,
+                request_body=b'{"ParticipantPhoneNumbers": ["+12065550100", "+14015550101"], "Capabilities": []}',
+            )
+        )
+    assert b"+12065550100" not in path.read_bytes()
+    assert len(vcrpy_load(path)[0]) == 1
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_a_killed_recorder_leaves_a_loadable_cassette(tmp_path: Path, fmt: str) -> None:
+    """The process dies without closing the writer: every finished append is in the file."""
+    path = tmp_path / f"killed.{fmt}"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from chime_tap.addons.cassette import CassetteWriter, make_interaction
+        w = CassetteWriter({str(path)!r})
+        for i in range(3):
+            w.append(make_interaction(method="GET", uri="http://x/" + str(i), request_headers={{}},
+                request_body=None, status=200, reason="OK", response_headers={{}},
+                response_body=b"{{}}", fmt={fmt!r}))
+        os._exit(9)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 9, result.stderr
+    assert [r.uri for r in vcrpy_load(path)[0]] == ["http://x/0", "http://x/1", "http://x/2"]
