@@ -1,0 +1,247 @@
+"""The vcrpy configuration: real boto3 replaying a lifecycle recorded through the real proxy.
+
+``record_lifecycle`` is shared with the plugin and proxy-replay tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import pytest
+import vcr
+from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.addons.scrub import REDACTED, pseudonymize_phone
+from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, mitmdump, voice_client
+
+from chime_tap.errors import CassetteError
+from chime_tap.vcr_config import IndexedCassette, chime_vcr, make_vcr
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONES = ["+14015550101", "+14015550102"]
+
+
+def _strip(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "ResponseMetadata"}
+
+
+def run_lifecycle(client) -> list[Any]:
+    """Create, get, update, get, list, delete, get-after-delete: parsed results (errors as codes)."""
+    out: list[Any] = []
+    created = client.create_proxy_session(
+        VoiceConnectorId=CONNECTOR,
+        ParticipantPhoneNumbers=PHONES,
+        Capabilities=["Voice", "SMS"],
+        ExpiryMinutes=60,
+        Name="demo",
+    )
+    out.append(_strip(created))
+    sid = created["ProxySession"]["ProxySessionId"]
+    out.append(_strip(client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=sid)))
+    out.append(
+        _strip(
+            client.update_proxy_session(
+                VoiceConnectorId=CONNECTOR,
+                ProxySessionId=sid,
+                Capabilities=["Voice"],
+                ExpiryMinutes=30,
+            )
+        )
+    )
+    out.append(_strip(client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=sid)))
+    out.append(_strip(client.list_proxy_sessions(VoiceConnectorId=CONNECTOR, Status="Open")))
+    out.append(_strip(client.delete_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=sid)))
+    try:
+        client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=sid)
+    except botocore.exceptions.ClientError as e:
+        out.append(e.response["Error"]["Code"])
+    return out
+
+
+def record_lifecycle(
+    directory: Path, name: str = "lifecycle.yaml", *, redact_phones: bool = False
+) -> tuple[Path, list[Any]]:
+    """Record ``run_lifecycle`` with boto3 through a real proxy (recorder + simulator upstream)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cassette = directory / name
+    if _has_record_command():
+        args = ["record", "--cassette", str(cassette), "--upstream", "simulator"]
+        if redact_phones:
+            args.append("--redact-phones")
+        proxy = chime_tap(args, confdir=directory / "record-conf")
+    else:  # until `chime-tap record` lands: the same Recorder addon, in mitmdump
+        script = directory / "recorder_addon.py"
+        script.write_text("from chime_tap.addons.record import Recorder\naddons = [Recorder()]\n")
+        args = [
+            "-s",
+            str(ROOT / "addons" / "simulate.py"),
+            "-s",
+            str(script),
+            "--set",
+            f"chime_cassette={cassette}",
+        ]
+        if redact_phones:
+            args += ["--set", "chime_redact_phones=true"]
+        proxy = mitmdump(args, confdir=directory / "record-conf")
+    with proxy:
+        results = run_lifecycle(voice_client(proxy))
+        assert proxy.stop() == 0, proxy.output
+    return cassette, results
+
+
+def _has_record_command() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("chime_tap.commands.record") is not None
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory) -> tuple[Path, list[Any]]:
+    return record_lifecycle(tmp_path_factory.mktemp("recorded"))
+
+
+def test_recorded_lifecycle_replays_in_process_with_every_signature_different(lifecycle):
+    cassette, recorded = lifecycle
+    assert len(load_cassette(cassette)["interactions"]) == 7
+    assert recorded[-1] == "NotFoundException"
+    with chime_vcr.use_cassette(str(cassette)) as cas:
+        replayed = run_lifecycle(voice_client(None))
+        assert cas.play_count == 7
+    assert isinstance(cas, IndexedCassette)
+    assert replayed == recorded
+
+
+def test_plain_vcrpy_with_default_matchers_replays_the_same_cassette(lifecycle):
+    cassette, recorded = lifecycle
+    plain = vcr.VCR(record_mode="none")
+    with plain.use_cassette(str(cassette)) as cas:
+        replayed = run_lifecycle(voice_client(None))
+    assert replayed == recorded
+    assert cas.all_played
+
+
+def test_a_changed_body_fails_naming_the_closest_call_and_the_json_pointer(lifecycle):
+    cassette, recorded = lifecycle
+    sid = recorded[0]["ProxySession"]["ProxySessionId"]
+    with (
+        chime_vcr.use_cassette(str(cassette)) as cas,
+        pytest.raises(botocore.exceptions.HTTPClientError) as info,
+    ):
+        voice_client(None).update_proxy_session(
+            VoiceConnectorId=CONNECTOR, ProxySessionId=sid, Capabilities=["Voice"], ExpiryMinutes=45
+        )
+    text = str(info.value)
+    assert "no recorded interaction matches it" in text
+    assert (
+        f"POST https://voice-chime.us-east-1.amazonaws.com/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
+        in text
+    )
+    assert "json_body differs: body differs at /ExpiryMinutes: this request 45, recorded 30" in text
+    assert len(cas.misses) == 1
+
+
+def test_recording_through_vcrpy_scrubs_with_the_recorders_scrubber_then_replays(tmp_path):
+    cassette = tmp_path / "vcr-recorded.json"
+    confdir = tmp_path / "conf"
+    with chime_tap(["simulate"], confdir=confdir) as sim:
+        with make_vcr(record_mode="once", redact_phones=True).use_cassette(str(cassette)):
+            recorded = run_lifecycle(voice_client(sim))
+        sim.stop()
+    assert_no_secrets(cassette)
+    doc = json.loads(cassette.read_text())  # JSON by extension
+    first = doc["interactions"][0]
+    headers = {k.lower(): v for k, v in first["request"]["headers"].items()}
+    assert headers["authorization"] == [REDACTED]
+    assert "x-amz-security-token" not in headers
+    for phone in PHONES:
+        assert phone not in cassette.read_text()
+    # The client sends real numbers; the cassette holds pseudonyms: replay still matches.
+    with make_vcr().use_cassette(str(cassette)) as cas:
+        replayed = run_lifecycle(voice_client(None))
+    assert cas.all_played
+    # Responses come back pseudonymized, everything else as recorded.
+    participant = replayed[0]["ProxySession"]["Participants"][0]["PhoneNumber"]
+    assert recorded[0]["ProxySession"]["Participants"][0]["PhoneNumber"] == PHONES[0]
+    assert participant == pseudonymize_phone(PHONES[0]) != PHONES[0]
+    assert (
+        replayed[0]["ProxySession"]["ProxySessionId"]
+        == recorded[0]["ProxySession"]["ProxySessionId"]
+    )
+    assert replayed[-1] == recorded[-1] == "NotFoundException"
+    assert all(secret not in cassette.read_text() for secret in SECRETS)
+
+
+def test_record_modes_and_matchers_are_checked_up_front():
+    with pytest.raises(
+        ValueError, match="record_mode 'sometimes' is not one of: none, once, new_episodes, all"
+    ):
+        make_vcr(record_mode="sometimes")
+    with pytest.raises(ValueError, match=r"unknown matcher.*'bdy'"):
+        make_vcr(match_on=["chime_path", "bdy"])
+    with pytest.raises(ValueError, match="not one of: none, once"):
+        chime_vcr.use_cassette("x.yaml", record_mode="any").__enter__()
+
+
+def test_a_broken_cassette_raises_a_one_line_error_instead_of_replaying_nothing(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\ninteractions: [\n")
+    with pytest.raises(CassetteError, match=r"broken.yaml: not valid YAML") as info:
+        chime_vcr.use_cassette(str(broken)).__enter__()
+    assert "\n" not in str(info.value)
+
+
+def _get_interaction(sid: str) -> dict[str, Any]:
+    uri = f"https://voice-chime.us-east-1.amazonaws.com/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
+    body = json.dumps(
+        {"ProxySession": {"ProxySessionId": sid, "VoiceConnectorId": CONNECTOR, "Status": "Open"}}
+    )
+    return make_interaction(
+        method="GET",
+        uri=uri,
+        request_headers={},
+        request_body=None,
+        status=200,
+        reason="OK",
+        response_headers={"Content-Type": ["application/json"]},
+        response_body=body,
+    )
+
+
+def test_lookups_compare_only_requests_with_the_same_key(tmp_path):
+    """An extra, unindexable matcher runs once per request, not once per recorded interaction."""
+    cassette = tmp_path / "many.json"
+    with CassetteWriter(cassette) as w:
+        for i in range(300):
+            w.append(_get_interaction(f"s{i}"))
+    calls = []
+
+    def counting(r1, r2):
+        calls.append(r2.uri)
+
+    v = make_vcr()
+    v.register_matcher("counting", counting)
+    client = voice_client(None)
+    with v.use_cassette(str(cassette), additional_matchers=["counting"]):
+        for i in (5, 150, 299):
+            got = client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=f"s{i}")
+            assert got["ProxySession"]["ProxySessionId"] == f"s{i}"
+    # can_play_response_for and play_response each look once: 2 comparisons per request.
+    assert len(calls) == 6
+    assert all(u.endswith(("/s5", "/s150", "/s299")) for u in calls)
+
+
+def test_chime_vcr_is_importable_from_the_package():
+    import chime_tap
+
+    assert chime_tap.chime_vcr is chime_vcr
+    assert chime_tap.make_vcr is make_vcr
+    assert chime_vcr.record_mode == "none"
+    with pytest.raises(AttributeError):
+        chime_tap.no_such_thing  # noqa: B018
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))
