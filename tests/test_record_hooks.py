@@ -1,0 +1,431 @@
+"""The Recorder addon the mitmproxy way (taddons.context, tflow) and its pure functions."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from chime_tap.addons.cassette import META_KEY, load_cassette
+from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy
+from chime_tap.addons.record import (
+    ADDON,
+    FAILURE_MARK,
+    NO_RESPONSE,
+    RECORDER,
+    UPSTREAM,
+    VIOLATION_MARK,
+    Recorder,
+    decode_body,
+    describe,
+    enforce_answer,
+    headers_dict,
+    iso_utc,
+    query_of,
+)
+from chime_tap.addons.validation import Violation, validate_response
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow
+
+CONNECTOR = "abcdef1ghij2klmno3pqr4"
+UPSTREAM_HOST = "127.0.0.1:9000"
+A, B = "+12065550100", "+14015550101"
+SESSION = {
+    "VoiceConnectorId": CONNECTOR,
+    "ProxySessionId": "s1",
+    "Status": "Open",
+    "Capabilities": ["Voice"],
+    "ExpiryMinutes": 60,
+    "CreatedTimestamp": "2020-04-15T16:10:10.288Z",
+    "Participants": [{"PhoneNumber": A, "ProxyPhoneNumber": "+12065550199"}],
+}
+
+
+def make_flow(
+    method: str, path: str, body: bytes = b"", host: str = "127.0.0.1", port: int = 9000
+) -> http.HTTPFlow:
+    f = tflow.tflow()
+    f.response = None
+    req = f.request
+    req.method, req.scheme, req.host, req.port, req.path = method, "http", host, port, path
+    req.headers.clear()
+    req.headers["Host"] = f"{host}:{port}"
+    req.headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=AKIASECRETSECRET/x, Signature=abc"
+    req.headers["X-Amz-Security-Token"] = "token-that-must-not-be-written"
+    req.content = body
+    return f
+
+
+def answer(f: http.HTTPFlow, status: int, doc: dict | None, headers: dict | None = None) -> None:
+    body = json.dumps(doc).encode() if doc is not None else b""
+    f.response = http.Response.make(
+        status, body, {"Content-Type": "application/json", **(headers or {})}
+    )
+
+
+def run_flow(addon: Recorder, f: http.HTTPFlow, respond) -> None:
+    """Drive the hooks in mitmproxy's order: request, then (if not answered) the server's response."""
+    addon.request(f)
+    if f.response is None:
+        respond(f)
+        addon.responseheaders(f)
+    addon.response(f)
+
+
+@pytest.fixture
+def recorder(tmp_path: Path):
+    addon = Recorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_cassette=str(tmp_path / "c.yaml"), chime_hosts=[UPSTREAM_HOST])
+        yield addon, tctx
+    addon.done()
+
+
+# --- options -----------------------------------------------------------------------------------
+
+
+def test_options_are_registered_with_prefix_type_and_help() -> None:
+    addon = Recorder()
+    with taddons.context(addon) as tctx:
+        for name, typ in (
+            ("chime_cassette", str),
+            ("chime_enforce", bool),
+            ("chime_redact_phones", bool),
+            ("chime_record_all", bool),
+        ):
+            opt = tctx.options._options[name]
+            assert opt.typespec is typ
+            assert opt.help
+        assert "chime_hosts" in tctx.options
+
+
+def test_bad_hosts_rejected_naming_the_option() -> None:
+    addon = Recorder()
+    with (
+        taddons.context(addon) as tctx,
+        pytest.raises(exceptions.OptionsError, match="chime_hosts"),
+    ):
+        tctx.configure(addon, chime_hosts=["127.0.0.1:99999"])
+
+
+def test_cassette_in_missing_directory_rejected_naming_the_option(tmp_path: Path) -> None:
+    addon = Recorder()
+    with (
+        taddons.context(addon) as tctx,
+        pytest.raises(exceptions.OptionsError, match=r"chime_cassette: .*does not exist"),
+    ):
+        tctx.configure(addon, chime_cassette=str(tmp_path / "nope" / "c.yaml"))
+    assert not (tmp_path / "nope").exists()
+
+
+def test_broken_cassette_rejected_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_bytes(b"version: 1\ninteractions: [\n  - {unclosed\n")
+    before = path.read_bytes()
+    addon = Recorder()
+    with (
+        taddons.context(addon) as tctx,
+        pytest.raises(exceptions.OptionsError, match=r"chime_cassette: .*not valid YAML"),
+    ):
+        tctx.configure(addon, chime_cassette=str(path))
+    assert path.read_bytes() == before
+
+
+def test_locked_cassette_rejected(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.yaml")
+    first, second = Recorder(), Recorder()
+    with taddons.context(first) as tctx:
+        tctx.configure(first, chime_cassette=path)
+        with (
+            taddons.context(second) as tctx2,
+            pytest.raises(
+                exceptions.OptionsError, match=r"chime_cassette: .*another chime-tap recorder"
+            ),
+        ):
+            tctx2.configure(second, chime_cassette=path)
+    first.done()
+
+
+# --- classification, validation, marking -------------------------------------------------------
+
+
+def test_valid_call_recorded_unmarked_with_metadata(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+    assert f.marked == ""
+    assert f.comment == "GetProxySession"
+    doc = load_cassette(tmp_path / "c.yaml")
+    (item,) = doc["interactions"]
+    meta = item[META_KEY]
+    assert meta["operation"] == "GetProxySession"
+    assert meta["namespace"] == "voice"
+    assert meta["violations"] == []
+    assert meta["answered_by"] == UPSTREAM
+    assert meta["recorded_at"].endswith("Z")
+    assert "error" not in meta
+    assert (
+        item["request"]["uri"]
+        == f"http://127.0.0.1:9000/voice-connectors/{CONNECTOR}/proxy-sessions/s1"
+    )
+    assert item["response"]["status"] == {"code": 200, "message": "OK"}
+    assert json.loads(item["response"]["body"]["string"]) == {"ProxySession": SESSION}
+    assert f.metadata[META_KEY] == meta  # saved flow files carry it too
+    text = (tmp_path / "c.yaml").read_text()
+    assert "AKIASECRETSECRET" not in text and "token-that-must-not-be-written" not in text
+
+
+def test_violations_mark_the_flow_and_fill_the_comment(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    body = json.dumps({"ParticipantPhoneNumbers": [A], "Capabilities": ["Fax"]}).encode()
+    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", body)
+    run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": {"Status": "Weird"}}))
+    assert f.marked == VIOLATION_MARK
+    lines = f.comment.splitlines()
+    assert lines[0] == "CreateProxySession"
+    assert any("ParticipantPhoneNumbers" in line for line in lines[1:])
+    assert any("answers 201 on success, got 200" in line for line in lines[1:])
+    meta = load_cassette(tmp_path / "c.yaml")["interactions"][0][META_KEY]
+    parts = {v["part"] for v in meta["violations"]}
+    assert parts == {"request body", "status", "response body"}
+    assert len(meta["violations"]) == len(lines) - 1
+
+
+def test_non_chime_traffic_passes_unrecorded(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    f = make_flow(
+        "GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1", host="example.com", port=80
+    )
+    run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+    assert f.marked == "" and f.comment == ""
+    assert META_KEY not in f.metadata
+    assert load_cassette(tmp_path / "c.yaml")["interactions"] == []
+
+
+def test_record_all_records_other_traffic_too(recorder, tmp_path: Path) -> None:
+    addon, tctx = recorder
+    tctx.configure(addon, chime_record_all=True)
+    f = make_flow("GET", "/index.html", host="example.com", port=80)
+    run_flow(addon, f, lambda f: answer(f, 200, {"hello": "world"}))
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item["request"]["uri"] == "http://example.com/index.html"
+    assert item[META_KEY]["operation"] is None and item[META_KEY]["namespace"] is None
+    assert item[META_KEY]["answered_by"] == UPSTREAM
+    assert f.marked == ""
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1"),
+        ("GET", f"/voice-connectors/{CONNECTOR}/other"),
+    ],
+)
+def test_unknown_route_on_chime_host_is_flagged(
+    recorder, tmp_path: Path, method: str, path: str
+) -> None:
+    addon, _ = recorder
+    f = make_flow(method, path)
+    run_flow(addon, f, lambda f: answer(f, 404, {"message": "no"}))
+    assert f.marked == VIOLATION_MARK
+    assert f.comment.startswith("not a proxy-session call")
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item[META_KEY]["operation"] is None
+    assert item[META_KEY]["namespace"] == "voice"
+    assert (
+        item[META_KEY]["violations"][0]["message"] == f"not a proxy-session call: {method} {path}"
+    )
+
+
+def test_legacy_aws_host_classified_without_configuration(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    f = make_flow(
+        "DELETE",
+        f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1",
+        host="service.chime.aws.amazon.com",
+        port=443,
+    )
+    f.request.scheme = "https"
+    f.request.headers["Host"] = "service.chime.aws.amazon.com"
+    run_flow(addon, f, lambda f: answer(f, 204, None))
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item[META_KEY]["namespace"] == "legacy"
+    assert item[META_KEY]["operation"] == "DeleteProxySession"
+    assert (
+        item["request"]["uri"]
+        == f"https://service.chime.aws.amazon.com/voice-connectors/{CONNECTOR}/proxy-sessions/s1"
+    )
+
+
+# --- enforce mode -------------------------------------------------------------------------------
+
+
+def test_enforce_answers_invalid_request_itself(recorder, tmp_path: Path) -> None:
+    addon, tctx = recorder
+    tctx.configure(addon, chime_enforce=True)
+    body = json.dumps({"ParticipantPhoneNumbers": [A], "Capabilities": ["Voice"]}).encode()
+    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", body)
+    addon.request(f)
+    assert f.response is not None and f.response.status_code == 400
+    assert f.response.headers["x-amzn-ErrorType"] == "BadRequestException"
+    assert f.response.headers["content-type"] == "application/json"
+    doc = json.loads(f.response.content)
+    assert doc["Code"] == "BadRequest"
+    assert "ParticipantPhoneNumbers" in doc["Message"]
+    # The answer is itself a valid service error for this operation.
+    route = describe("POST", "127.0.0.1", f.request.path, 9000, HostPolicy([UPSTREAM_HOST])).route
+    assert (
+        validate_response(
+            route, status=400, body=f.response.content, headers=dict(f.response.headers)
+        )
+        == []
+    )
+    addon.response(f)
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item[META_KEY]["answered_by"] == RECORDER
+    assert item["response"]["status"]["code"] == 400
+    assert "enforce" in f.comment
+
+
+def test_enforce_lets_valid_requests_through(recorder) -> None:
+    addon, tctx = recorder
+    tctx.configure(addon, chime_enforce=True)
+    body = json.dumps({"ParticipantPhoneNumbers": [A, B], "Capabilities": ["Voice"]}).encode()
+    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", body)
+    addon.request(f)
+    assert f.response is None
+
+
+def test_without_enforce_invalid_requests_go_upstream(recorder) -> None:
+    addon, _ = recorder
+    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", b"{}")
+    addon.request(f)
+    assert f.response is None
+
+
+def test_answer_from_another_addon_is_labelled(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    addon.request(f)
+    answer(f, 200, {"ProxySession": SESSION})  # e.g. the simulator, after us in the chain
+    addon.response(f)
+    assert load_cassette(tmp_path / "c.yaml")["interactions"][0][META_KEY]["answered_by"] == ADDON
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+def test_upstream_failure_recorded_as_status_zero(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    addon.request(f)
+    f.error = tflow.terr("Connect call failed ('127.0.0.1', 9000)")
+    addon.error(f)
+    addon.error(f)  # a second hook for the same flow does not record it twice
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item["response"]["status"]["code"] == NO_RESPONSE
+    assert "Connect call failed" in item["response"]["status"]["message"]
+    assert item[META_KEY]["error"] == "Connect call failed ('127.0.0.1', 9000)"
+    assert item[META_KEY]["answered_by"] == "none"
+    assert f.marked == FAILURE_MARK
+    assert "failed: Connect call failed" in f.comment
+
+
+def test_without_cassette_validates_and_marks_only(tmp_path: Path) -> None:
+    addon = Recorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_hosts=[UPSTREAM_HOST])
+        f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", b"{}")
+        run_flow(addon, f, lambda f: answer(f, 201, {"ProxySession": SESSION}))
+        assert f.marked == VIOLATION_MARK
+        assert addon.writer is None
+        assert "0 recorded" in addon.stats()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_log_line_per_call_without_credentials(recorder, caplog: pytest.LogCaptureFixture) -> None:
+    addon, _ = recorder
+    caplog.set_level("INFO", logger="chime_tap.addons.record")
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "chime_tap.addons.record" and "GetProxySession" in r.getMessage()
+    ]
+    assert len(lines) == 1
+    assert f"connector={CONNECTOR} session=s1 -> 200" in lines[0]
+    assert "0 violation(s)" in lines[0]
+    assert "AKIASECRET" not in caplog.text and "token-that-must-not" not in caplog.text
+
+
+def test_gzip_response_recorded_decoded_without_content_encoding(recorder, tmp_path: Path) -> None:
+    addon, _ = recorder
+    payload = json.dumps({"ProxySession": SESSION}).encode()
+
+    def respond(f: http.HTTPFlow) -> None:
+        f.response = http.Response.make(
+            200, b"", {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+        f.response.raw_content = gzip.compress(payload)
+        f.response.headers["Content-Length"] = str(len(f.response.raw_content))
+
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, respond)
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    headers = {k.lower(): v for k, v in item["response"]["headers"].items()}
+    assert "content-encoding" not in headers
+    assert headers["content-length"] == [str(len(payload))]
+    assert item["response"]["body"]["string"].encode() == payload
+    assert item[META_KEY]["violations"] == []
+
+
+# --- pure functions -----------------------------------------------------------------------------
+
+
+def test_headers_dict_keeps_repeats_and_first_spelling() -> None:
+    fields = ((b"Set-Cookie", b"a=1"), (b"set-cookie", b"b=2"), (b"X-Y", b"z"))
+    assert headers_dict(fields) == {"Set-Cookie": ["a=1", "b=2"], "X-Y": ["z"]}
+
+
+def test_decode_body_keeps_undecodable_body_and_header() -> None:
+    headers = {"Content-Encoding": ["gzip"], "Content-Length": ["5"]}
+    assert decode_body(b"nope!", headers) == (b"nope!", headers)
+    assert decode_body(b"plain", {"A": ["1"]}) == (b"plain", {"A": ["1"]})
+
+
+def test_describe_and_query() -> None:
+    hosts = HostPolicy([UPSTREAM_HOST])
+    assert describe("GET", "127.0.0.1", "/x", 9001, hosts) is None
+    call = describe(
+        "GET", "127.0.0.1", f"/voice-connectors/{CONNECTOR}/proxy-sessions?status=Open", 9000, hosts
+    )
+    assert call.operation == "ListProxySessions" and call.extra == []
+    assert (
+        describe("GET", "voice-chime.us-east-1.amazonaws.com", "/", None, DEFAULT_HOSTS).route
+        is None
+    )
+    assert query_of("/p?status=Open&max-results=5") == {"status": ["Open"], "max-results": ["5"]}
+    assert query_of("/p") == {}
+
+
+def test_enforce_answer_names_every_problem() -> None:
+    vs = [
+        Violation(
+            "CreateProxySession",
+            "request body",
+            "/Capabilities/0",
+            "'Fax' is not one of ['Voice', 'SMS']",
+        ),
+        Violation("CreateProxySession", "query", "", "bad"),
+    ]
+    status, headers, body = enforce_answer(vs)
+    msg = json.loads(body)["Message"]
+    assert status == 400 and headers["x-amzn-ErrorType"] == "BadRequestException"
+    assert "/Capabilities/0" in msg and "query: bad" in msg
+
+
+def test_iso_utc() -> None:
+    assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1.5) == "1970-01-01T00:00:01.500Z"
