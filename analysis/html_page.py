@@ -8,6 +8,7 @@ from typing import Any
 from chime_tap.analysis import charts
 from chime_tap.analysis.render import (
     TITLES,
+    clipped,
     escape,
     headline,
     section_frames,
@@ -69,6 +70,12 @@ def render_html(summary: dict[str, Any]) -> str:
         frame, index = frames[key]
         if key == "traffic":
             frame = frame.loc[frame.sum(axis=1).gt(0)] if not frame.empty else frame
-        parts.append("<p>(none)</p>" if frame.empty else _table(*table_rows(frame, index=index)))
+        if frame.empty:
+            parts.append("<p>(none)</p>")
+            continue
+        frame, note = clipped(frame)
+        parts.append(_table(*table_rows(frame, index=index)))
+        if note:
+            parts.append(f"<p>{escape(note)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -148,6 +148,19 @@ def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+MAX_ROWS = 50  # rows a table section shows in text, Markdown and HTML; JSON and exports keep all
+
+
+def clipped(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The first MAX_ROWS rows, and a note saying how many were left out."""
+    if len(frame) <= MAX_ROWS:
+        return frame, None
+    left_out = len(frame) - MAX_ROWS
+    return frame.head(
+        MAX_ROWS
+    ), f"... and {left_out} more (all of them in --format json, csv or parquet)"
+
+
 def section_frames(summary: dict[str, Any]) -> dict[str, tuple[pd.DataFrame, bool]]:
     """Each table section's frame and whether its index is shown."""
     return {
@@ -207,10 +220,13 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
             if frame.empty:
                 out.append("(none)")
             else:
+                frame, note = clipped(frame)
                 header, cells = table_rows(frame, index=index)
                 out.append(
                     _markdown_table(header, cells) if markdown else _text_table(header, cells)
                 )
+                if note:
+                    out += ["", note]
         out.append("")
     return "\n".join(out)
 

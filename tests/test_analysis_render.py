@@ -116,3 +116,26 @@ def test_export_round_trips_the_frame(tmp_path, traffic_frame, fmt):  # noqa: F8
     if fmt == "parquet":
         assert back["recorded_at"].equals(frame["recorded_at"])
         assert isinstance(back["operation"].dtype, pd.CategoricalDtype)
+
+
+def test_long_tables_are_clipped_in_text_but_complete_in_json(tmp_path):
+    from chime_tap.analysis.render import MAX_ROWS
+    from test_analysis_summaries import T0, call, session_body
+
+    n = MAX_ROWS + 7
+    items = [
+        call(
+            "GetProxySession",
+            T0 + pd.Timedelta(seconds=i),
+            sid=f"s{i}",
+            status=200,
+            body=session_body(f"s{i}"),
+        )
+        for i in range(n)
+    ]
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps({"version": 1, "interactions": items}))
+    summary = summarize(load_frame([path]))
+    assert "... and 7 more" in render(summary, "text")
+    assert "... and 7 more" in render(summary, "html")
+    assert len(json.loads(render(summary, "json"))["sessions"]) == n
