@@ -18,7 +18,7 @@ from typing import Any
 
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, classify, is_chime_path
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
-from chime_tap.addons.sim_faults import FaultInjector, parse_latency, parse_rate
+from chime_tap.addons.sim_faults import SERVICE_FAILURE, FaultInjector, parse_latency, parse_rate
 from chime_tap.addons.sim_service import SimResponse, answer, error_response, front_door_error
 from chime_tap.addons.sim_store import SessionStore, SimClock, format_timestamp
 from mitmproxy import command, ctx, exceptions, http
@@ -179,9 +179,12 @@ class Simulator:
         except ValueError:  # undecodable Content-Encoding
             body = req.raw_content
         query = {k: req.query.get_all(k) for k in req.query} if "?" in req.path else {}
-        flow.response = _to_flow_response(
-            answer(self.store, route, query=query, body=body, now=now)
-        )
+        try:
+            result = answer(self.store, route, query=query, body=body, now=now)
+        except Exception as e:  # a simulator bug answers like a service bug: 500, one log line
+            logger.error(f"simulator failed on {route.name}: {e!r}")
+            result = error_response(SERVICE_FAILURE, now)
+        flow.response = _to_flow_response(result)
 
     def _not_a_session_call(self, flow: http.HTTPFlow) -> None:
         req = flow.request

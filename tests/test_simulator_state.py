@@ -441,3 +441,32 @@ async def _answers_in_the_request_hook():
         other = tflow.tflow()
         await sim.request(other)  # address.com: not a Chime host, and the simulator stays offline
         assert other.response.status_code == 502
+
+
+def test_a_simulator_bug_is_a_500_not_a_dead_hook(monkeypatch):
+    asyncio.run(_bug_is_a_500(monkeypatch))
+
+
+async def _bug_is_a_500(monkeypatch):
+    from chime_tap.addons.simulate import Simulator
+    from mitmproxy.test import taddons, tflow, tutils
+
+    sim = Simulator()
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(sim.store, "list", broken)
+    with taddons.context(sim):
+        flow = tflow.tflow()
+        flow.request = tutils.treq(
+            host="voice-chime.us-east-1.amazonaws.com",
+            port=443,
+            scheme=b"https",
+            method=b"GET",
+            path=f"/voice-connectors/{CONNECTOR}/proxy-sessions".encode(),
+            content=b"",
+        )
+        await sim.request(flow)
+        assert flow.response.status_code == 500
+        assert flow.response.headers["x-amzn-ErrorType"] == "ServiceFailureException"
