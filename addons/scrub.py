@@ -130,13 +130,13 @@ def redact_phone_numbers_in_body(body: bytes | str | None, key: bytes | None = N
     text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else body
     try:
         parsed = json.loads(text)
-    except ValueError:
+        redacted = redact_phone_numbers(parsed, key)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to walk
         # Not JSON (an HTML error page, plain text): numbers quoted in it still go.
         cleaned = _PHONE_IN_TEXT.sub(lambda m: pseudonymize_phone(m.group(0), key), text)
         if cleaned == text:
             return body
         return cleaned.encode("utf-8", "surrogateescape") if isinstance(body, bytes) else cleaned
-    redacted = redact_phone_numbers(parsed, key)
     if redacted == parsed:
         return body
     out = json.dumps(redacted, separators=(",", ":"))

@@ -142,6 +142,8 @@ def parse_json_body(body: bytes | str | None) -> tuple[Any, str | None]:
         return json.loads(body), None
     except ValueError as e:
         return _MISSING, f"body is not valid JSON ({e})"
+    except RecursionError:  # e.g. 100,000 nested brackets: refused, never a crash of the hook
+        return _MISSING, "body is not valid JSON (nested too deeply)"
 
 
 def query_instance(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
