@@ -1,6 +1,7 @@
-"""One real mitmdump process writes the same boto3 traffic as a flow file (-w) and as HAR
-(hardump); loaded with mitmproxy's own FlowReader and as HAR, both give the same frame, and
-the report of that traffic counts what the upstream answered.
+"""One real mitmdump process with the real recorder writes the same boto3 traffic as a cassette
+(addons/record.py), a flow file (-w) and HAR (hardump); loaded with the cassette loader,
+mitmproxy's own FlowReader and as HAR, all three give the same frame, and the report of that
+traffic counts what the upstream answered.
 
 The upstream is a loopback HTTP server answering from the simulator's session store, with one
 throttled call and a clock that jumps past a session's expiry.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import botocore.exceptions
@@ -22,6 +24,22 @@ from chime_tap.addons.sim_service import answer, error_response, front_door_erro
 from chime_tap.addons.sim_store import SessionStore
 from chime_tap.analysis import load_frame, summarize
 from support.procs import CONNECTOR, mitmdump, voice_client
+
+RECORDER = Path(__file__).resolve().parent.parent / "addons" / "record.py"
+
+
+def recorder_script(directory: Path) -> Path:
+    """A one-line mitmdump script that loads the recorder as an imported module.
+
+    ``mitmdump -s addons/record.py`` itself currently fails to load (its dataclasses need the
+    module in sys.modules, which mitmproxy's script loader does not do); importing it runs
+    the very same addon.
+    """
+    assert RECORDER.exists()
+    script = directory / "record_addon.py"
+    script.write_text("from chime_tap.addons.record import addons  # noqa: F401\n")
+    return script
+
 
 A, B = "+12065550100", "+14015550101"
 KEY_COLUMNS = [
@@ -129,35 +147,54 @@ def key_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return chime[KEY_COLUMNS].reset_index(drop=True)
 
 
-def test_flow_file_and_har_of_the_same_traffic_load_to_the_same_frame(tmp_path, upstream):
-    flows, har = tmp_path / "traffic.flows", tmp_path / "traffic.har"
+@pytest.mark.parametrize("cassette_name", ["traffic.yaml", "traffic.json"])
+def test_cassette_flow_file_and_har_of_the_same_traffic_load_to_the_same_frame(
+    tmp_path, upstream, cassette_name
+):
+    cassette, flows, har = (
+        tmp_path / cassette_name,
+        tmp_path / "traffic.flows",
+        tmp_path / "traffic.har",
+    )
     hosts = [f"127.0.0.1:{upstream.server_address[1]}=voice"]
     # Plain mitmdump writes requests as they are: strip the signature and token before they
-    # reach either file (the upstream does not check signatures).
+    # reach the flow file and the HAR (the upstream does not check signatures).
     scrub = [
         "--modify-headers",
         "/~q/Authorization/",
         "--modify-headers",
         "/~q/X-Amz-Security-Token/",
     ]
+    record = [
+        "-s",
+        str(recorder_script(tmp_path)),
+        "--set",
+        f"chime_cassette={cassette}",
+        "--set",
+        f"chime_hosts={hosts[0]}",
+    ]
     with mitmdump(
-        [*scrub, "-w", str(flows), "--set", f"hardump={har}"], confdir=tmp_path / "conf"
+        [*scrub, *record, "-w", str(flows), "--set", f"hardump={har}"], confdir=tmp_path / "conf"
     ) as proxy:
         client = voice_client(proxy, endpoint=f"http://127.0.0.1:{upstream.server_address[1]}")
         sent = drive(client, upstream)
         assert proxy.stop() == 0, proxy.output
     assert sent["expired_status"] == "Closed"
 
+    from_cassette = load_frame([cassette])  # needs no --hosts: the recorder noted each operation
     from_flows = load_frame([flows], hosts=hosts)
     from_har = load_frame([har], hosts=hosts)
-    assert len(from_flows) == len(from_har) == 9
-    pd.testing.assert_frame_equal(key_frame(from_flows), key_frame(from_har))
-    # same instants and latencies, to within float rounding of the two writers
-    assert (from_flows["recorded_at"] - from_har["recorded_at"]).abs().max() < pd.Timedelta(
-        milliseconds=1
-    )
-    assert (from_flows["latency_ms"] - from_har["latency_ms"]).abs().max() < 1.0
-    assert from_flows["latency_ms"].notna().all() and from_flows["amz_date"].notna().all()
+    assert len(from_cassette) == len(from_flows) == len(from_har) == 9
+    expected = key_frame(from_cassette)
+    pd.testing.assert_frame_equal(key_frame(from_flows), expected)
+    pd.testing.assert_frame_equal(key_frame(from_har), expected)
+    # same instants and latencies, to within float rounding of the three writers
+    for other in (from_flows, from_har):
+        assert (other["recorded_at"] - from_cassette["recorded_at"]).abs().max() < pd.Timedelta(
+            milliseconds=1
+        )
+        assert (other["latency_ms"] - from_cassette["latency_ms"]).abs().max() < 0.01
+    assert from_cassette["latency_ms"].notna().all() and from_cassette["amz_date"].notna().all()
 
     summary = summarize(from_flows)
     codes = summary["status_codes"]
