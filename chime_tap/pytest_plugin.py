@@ -1,1 +1,154 @@
-"""pytest plugin (entry point ``pytest11``): replay chime-tap cassettes in tests."""
+"""pytest plugin (entry point ``pytest11``): replay chime-tap cassettes in tests, offline by default.
+
+    @pytest.mark.chime_cassette("lifecycle.yaml")   # tests/cassettes/lifecycle.yaml
+    def test_get(chime_cassette):
+        ...
+
+- ``--chime-record-mode`` (none, once, new_episodes, all; default none: CI never touches the
+  network). ``chime_cassette_dir`` (ini) names the cassette directory next to each test
+  module (default ``cassettes``).
+- Fixtures: ``chime_vcr_config`` ({}; override it in conftest.py with ``make_vcr`` keywords),
+  ``chime_vcr`` (the configured VCR), ``chime_cassette`` (the vcrpy Cassette of a marked test,
+  None otherwise), ``chime_cassette_path``.
+- A request no cassette holds fails the test with vcrpy's explanation: the closest recorded
+  request and each matcher that failed (with the JSON pointer for bodies), even when the
+  client swallowed the error.
+
+Names are all ``chime_``-prefixed so the plugin sits next to pytest-recording without a clash.
+The work lives in ``chime_tap.vcr_config``; this module holds hooks and fixtures only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_REPORT_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chime-tap", "chime-tap cassette replay")
+    group.addoption(
+        "--chime-record-mode",
+        action="store",
+        default="none",
+        choices=("none", "once", "new_episodes", "all"),
+        help="vcrpy record mode for @pytest.mark.chime_cassette tests (default: none, replay only)",
+    )
+    parser.addini(
+        "chime_cassette_dir",
+        "directory next to each test module holding its chime-tap cassettes",
+        default="cassettes",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "chime_cassette(name=None, **vcr_overrides): replay the chime-tap cassette NAME (relative to "
+        "chime_cassette_dir next to the test module; default <module>/<test>.yaml) around the test",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    item.stash.setdefault(_REPORT_KEY, {})[report.when] = report
+    return report
+
+
+@pytest.fixture
+def chime_vcr_config() -> dict[str, Any]:
+    """Keywords for ``chime_tap.vcr_config.make_vcr``; override in conftest.py."""
+    return {}
+
+
+@pytest.fixture
+def chime_record_mode(request: pytest.FixtureRequest) -> str:
+    """The record mode of this run (``--chime-record-mode``)."""
+    return request.config.getoption("--chime-record-mode")
+
+
+@pytest.fixture
+def chime_vcr(chime_vcr_config: dict[str, Any], chime_record_mode: str):
+    """The vcr.VCR chime-tap configures for this test (record mode from the command line)."""
+    from chime_tap.vcr_config import make_vcr
+
+    config = dict(chime_vcr_config)
+    if "record_mode" in config:
+        pytest.fail(
+            "chime_vcr_config: set the record mode with --chime-record-mode, not record_mode",
+            pytrace=False,
+        )
+    try:
+        return make_vcr(**config, record_mode=chime_record_mode)
+    except (TypeError, ValueError) as e:
+        problem = str(e)
+    pytest.fail(f"chime_vcr_config: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def chime_cassette_path(request: pytest.FixtureRequest) -> Path | None:
+    """The cassette file of a test marked ``chime_cassette``; None for an unmarked test."""
+    from chime_tap.vcr_config import cassette_path, marker_settings
+
+    marker = request.node.get_closest_marker("chime_cassette")
+    if marker is None:
+        return None
+    try:
+        name, _ = marker_settings(marker.args, marker.kwargs)
+    except ValueError as e:
+        problem = str(e)
+    else:
+        return cassette_path(
+            request.path, request.config.getini("chime_cassette_dir"), name, request.node.name
+        )
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def chime_cassette(
+    request: pytest.FixtureRequest, chime_cassette_path: Path | None, chime_record_mode: str
+) -> Iterator[Any]:
+    """The vcrpy Cassette a marked test runs in (None for an unmarked test, which it leaves alone)."""
+    if chime_cassette_path is None:
+        yield None
+        return
+    from chime_tap.vcr_config import marker_settings
+
+    marker = request.node.get_closest_marker("chime_cassette")
+    _, overrides = marker_settings(marker.args, marker.kwargs)
+    if "record_mode" in overrides:
+        pytest.fail(
+            "chime_cassette: set the record mode with --chime-record-mode, not record_mode",
+            pytrace=False,
+        )
+    if chime_record_mode == "none" and not chime_cassette_path.is_file():
+        pytest.fail(
+            f"chime_cassette: {chime_cassette_path} does not exist; record it with --chime-record-mode=once",
+            pytrace=False,
+        )
+    vcr = request.getfixturevalue("chime_vcr")
+    problem = None
+    try:
+        context = vcr.use_cassette(str(chime_cassette_path), **overrides)
+        cassette = context.__enter__()
+    except Exception as e:  # a broken cassette or a bad override: one line, no traceback
+        problem = f"chime_cassette: {e}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield cassette
+    finally:
+        context.__exit__(None, None, None)
+    reports = request.node.stash.get(_REPORT_KEY, {})
+    call = reports.get("call")
+    missed = cassette.miss_report()
+    if missed and call is not None and call.passed:
+        pytest.fail(
+            f"chime_cassette: a request had no recorded match, though the test passed:\n{missed}",
+            pytrace=False,
+        )
