@@ -29,7 +29,6 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,17 +56,31 @@ VIOLATION_MARK = ":warning:"
 FAILURE_MARK = ":x:"
 
 
-@dataclass
 class Call:
-    """What the recorder knows about one flow."""
+    """What the recorder knows about one flow.
 
-    route: Route | None
-    namespace: str | None  # None: not a Chime host
-    request_violations: list[Violation] | None = None  # None: not checked yet
-    answered_by: str | None = None
-    from_server: bool = False  # set by responseheaders: a server sent the response
-    recorded: bool = False
-    extra: list[Violation] = field(default_factory=list)  # e.g. "not a proxy-session call"
+    A plain class, not a dataclass: ``mitmdump -s`` loads this module outside ``sys.modules``,
+    where dataclasses cannot resolve postponed annotations.
+    """
+
+    __slots__ = (
+        "answered_by",
+        "extra",
+        "from_server",
+        "namespace",
+        "recorded",
+        "request_violations",
+        "route",
+    )
+
+    def __init__(self, route: Route | None, namespace: str | None) -> None:
+        self.route = route
+        self.namespace = namespace  # None: not a Chime host
+        self.request_violations: list[Violation] | None = None  # None: not checked yet
+        self.answered_by: str | None = None
+        self.from_server = False  # set by responseheaders: a server sent the response
+        self.recorded = False
+        self.extra: list[Violation] = []  # e.g. "not a proxy-session call"
 
     @property
     def operation(self) -> str | None:
@@ -332,7 +345,10 @@ class Recorder:
             call.answered_by = RECORDER
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        # mitmproxy calls this only for responses a server sent, never for an addon's answer.
+        # A server's response arrives here before its body (content None); mitmproxy also calls
+        # this hook for an addon's answer, which already has its body.
+        if flow.response is None or flow.response.raw_content is not None:
+            return
         call = self._call(flow)
         if call is not None:
             call.from_server = True
