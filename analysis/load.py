@@ -71,6 +71,9 @@ _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 
 SkipHandler = Callable[[str, str], None]
 ProgressHandler = Callable[[int, int], None]
+Tick = Callable[[float], None]  # fraction of the current file done
+_TICK_EVERY = 4096  # interactions between two progress ticks
+_PARSED = 0.6  # share of a file's progress reached once its text is parsed
 
 
 # --- one pass: interactions -> column lists ---------------------------------------------------
@@ -86,8 +89,9 @@ class _Columns:
         "expiry", "session_status", "created", "updated", "ended", "amz_date", "response_date",
     )  # fmt: skip
 
-    def __init__(self, hosts: HostPolicy) -> None:
+    def __init__(self, hosts: HostPolicy, tick: Tick | None = None) -> None:
         self.hosts = hosts
+        self.tick = tick
         self.lists: dict[str, list[Any]] = {name: [] for name in self._RAW}
 
     def add(
@@ -294,7 +298,10 @@ def _vcr_body(value: Any) -> bytes | str | None:
 
 
 def _read_cassette(doc: dict[str, Any], cols: _Columns) -> None:
-    for i, item in enumerate(doc["interactions"]):
+    items = doc["interactions"]
+    for i, item in enumerate(items):
+        if cols.tick is not None and not i % _TICK_EVERY:
+            cols.tick(_PARSED + (1 - _PARSED) * i / len(items))
         req, resp = item["request"], item["response"]
         meta = item.get(META_KEY)
         cols.add(
@@ -318,6 +325,8 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
     if not isinstance(entries, list):
         raise InputError(f"{name}: HAR without an entries list")
     for i, entry in enumerate(entries):
+        if cols.tick is not None and not i % _TICK_EVERY:
+            cols.tick(_PARSED + (1 - _PARSED) * i / len(entries))
         try:
             req, resp = entry["request"], entry.get("response") or {}
             method, uri = str(req["method"]).upper(), str(req["url"])
@@ -410,9 +419,12 @@ def _read_flows(path: Path, cols: _Columns) -> None:
     from mitmproxy.exceptions import FlowReadException
     from mitmproxy.io import FlowReader
 
+    size = max(1, path.stat().st_size)
     with open(path, "rb") as f:
         try:
             for i, flow in enumerate(FlowReader(f).stream()):
+                if cols.tick is not None and not i % _TICK_EVERY:
+                    cols.tick(f.tell() / size)
                 if isinstance(flow, http.HTTPFlow):
                     _add_flow(flow, i, cols)
         except FlowReadException as e:
@@ -495,7 +507,9 @@ def _is_flow_file(data: bytes) -> bool:
     return bool(sep) and head.isdigit()
 
 
-def load_file(path: str | os.PathLike[str], *, hosts: HostPolicy | None = None) -> pd.DataFrame:
+def load_file(
+    path: str | os.PathLike[str], *, hosts: HostPolicy | None = None, tick: Tick | None = None
+) -> pd.DataFrame:
     """One file's interactions as a frame; InputError (one line) when it cannot be read."""
     path = Path(path)
     name = str(path)
@@ -507,7 +521,7 @@ def load_file(path: str | os.PathLike[str], *, hosts: HostPolicy | None = None) 
         raise InputError(f"{name}: is a directory") from None
     except OSError as e:
         raise InputError(f"{name}: cannot read ({e.strerror})") from None
-    cols = _Columns(hosts or DEFAULT_HOSTS)
+    cols = _Columns(hosts or DEFAULT_HOSTS, tick)
     if not data.strip():
         return cols.frame(name)  # an empty capture (mitmdump -w with no traffic): no rows
     if _is_flow_file(data):
@@ -518,6 +532,8 @@ def load_file(path: str | os.PathLike[str], *, hosts: HostPolicy | None = None) 
         raise InputError(f"{name}: binary data, not a cassette, flow file or HAR")
     doc = _parse_text(data, name)
     del data
+    if tick is not None:
+        tick(_PARSED)
     if isinstance(doc, dict) and isinstance(doc.get("log"), dict):
         _read_har(doc, name, cols)
     else:
@@ -573,7 +589,7 @@ def load_frame(
     ``hosts``: a HostPolicy (or host specs like ``"127.0.0.1:9000=voice"``) naming extra hosts
     that serve the API, for traffic recorded without chime-tap's metadata. A file that cannot
     be read raises InputError, unless ``on_skip(path, message)`` is given: then it is called
-    and the file skipped. ``on_progress(files_done, files_total)`` is called after each file.
+    and the file skipped. ``on_progress(bytes_done, bytes_total)`` is called as files are read.
     """
     if hosts is not None and not isinstance(hosts, HostPolicy):
         try:
@@ -581,14 +597,30 @@ def load_frame(
         except ValueError as e:
             raise InputError(f"hosts: {e}") from None
     todo = list(iter_paths(paths))
+    sizes = [_size_of(p) for p in todo]
+    total, done = sum(sizes), 0
     frames = []
-    for done, path in enumerate(todo, 1):
+    for path, size in zip(todo, sizes, strict=True):
+        tick = None
+        if on_progress is not None:
+
+            def tick(fraction: float, start: int = done, size: int = size) -> None:
+                on_progress(start + int(size * fraction), total)
+
         try:
-            frames.append(load_file(path, hosts=hosts))
+            frames.append(load_file(path, hosts=hosts, tick=tick))
         except InputError as e:
             if on_skip is None:
                 raise
             on_skip(str(path), str(e))
+        done += size
         if on_progress is not None:
-            on_progress(done, len(todo))
+            on_progress(done, total)
     return finish(frames)
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -183,7 +183,15 @@ def test_truncated_flow_file_is_skipped_and_named(tmp_path):
         load_frame([cut])
 
 
-def test_progress_is_reported_per_file(tmp_path):
+def test_progress_counts_bytes_up_to_the_total(tmp_path):
+    big = tmp_path / "big.json"
+    doc = yaml.safe_load(REFERENCE.read_bytes())
+    doc["interactions"] = doc["interactions"] * 5000  # ticks inside the file, not just after it
+    big.write_text(json.dumps(doc))
+    total = big.stat().st_size + REFERENCE.stat().st_size
     seen = []
-    load_frame([REFERENCE, REFERENCE], on_progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(1, 2), (2, 2)]
+    load_frame([big, REFERENCE], on_progress=lambda done, whole: seen.append((done, whole)))
+    assert {whole for _, whole in seen} == {total}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total
+    assert sum(1 for d in done if 0 < d < big.stat().st_size) >= 3

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"
@@ -138,3 +142,37 @@ def test_unwritable_out_is_a_one_line_error(tmp_path):
     done = report(REFERENCE, "--format", "json", "--out", tmp_path / "no" / "such" / "dir.json")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    big = tmp_path / "big.json"
+    doc = {"version": 1, "interactions": []}
+    doc["interactions"] = yaml.safe_load(REFERENCE.read_bytes())["interactions"] * 2000
+    big.write_text(json.dumps(doc))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chime_tap", "report", str(big), "--format", "json"],
+        stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    for _ in range(600):  # bounded: at most 600 reads of the terminal
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    assert proc.returncode == 0
+    assert json.loads(out)["interactions"] == 4000
+    assert b"loading [" in seen and b"100%" in seen
+    # and not when stderr is a pipe
+    done = report(big, "--format", "json")
+    assert done.returncode == 0 and "loading" not in done.stderr

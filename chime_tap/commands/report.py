@@ -68,17 +68,24 @@ def _time(value: str | None, option: str):
 class _Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
-    def __init__(self, total: int) -> None:
-        self.enabled = total > 1 and sys.stderr.isatty()
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.shown = -1
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
-        width = 30
-        filled = width * done // total
-        sys.stderr.write(f"\rloading [{'#' * filled}{'.' * (width - filled)}] {done}/{total} files")
-        if done == total:
-            sys.stderr.write("\r" + " " * (width + 40) + "\r")
+        percent = 100 * done // total if total else 100
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = self.WIDTH * percent // 100
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        sys.stderr.write(f"\rloading [{bar}] {percent:3d}% of {total / 1e6:.1f} MB")
+        if done >= total:
+            sys.stderr.write("\r" + " " * (self.WIDTH + 40) + "\r")
         sys.stderr.flush()
 
 
@@ -100,9 +107,7 @@ def run(args: argparse.Namespace) -> int:
         skipped.append(path)
         print(f"chime-tap: warning: skipped {message}", file=sys.stderr)
 
-    frame = load_frame(
-        args.inputs, hosts=hosts, on_skip=on_skip, on_progress=_Progress(len(args.inputs))
-    )
+    frame = load_frame(args.inputs, hosts=hosts, on_skip=on_skip, on_progress=_Progress())
     if len(skipped) == len(args.inputs):
         print(f"chime-tap: no input could be read ({len(skipped)} skipped)", file=sys.stderr)
         return 2
