@@ -377,3 +377,16 @@ def test_update_reference_page_body_members_and_capabilities() -> None:
     assert update["required"] == ["Capabilities"]
     assert set(update["properties"]) == {"Capabilities", "ExpiryMinutes"}
     assert _resolve(update["properties"]["ExpiryMinutes"])["minimum"] == 1
+
+
+def test_error_body_matches_the_models_error_shapes(model: dict[str, Any]) -> None:
+    legacy = botocore.session.get_session().get_service_data("chime")
+    codes = _defs()["ErrorCode"]["enum"]
+    # SDK Voice's list is the legacy one plus newer codes; ours is the union, in model order.
+    assert set(legacy["shapes"]["ErrorCode"]["enum"]) <= set(model["shapes"]["ErrorCode"]["enum"])
+    assert codes == model["shapes"]["ErrorCode"]["enum"]
+    body = _defs()["ErrorBody"]
+    for error in DOCUMENTED_ERRORS:
+        members = legacy["shapes"][error]["members"]
+        assert sorted(members) == sorted(body["properties"]) == sorted(body["required"])
+        assert members["Code"]["shape"] == "ErrorCode"
