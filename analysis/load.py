@@ -59,6 +59,7 @@ COLUMNS: dict[str, str] = {
     "amz_date": "datetime64[ns, UTC]",
     "response_date": "datetime64[ns, UTC]",
     "clock_skew_s": "float64",
+    "answered_by": "category",
 }
 
 # Violation messages of one interaction are joined with this in the ``violations`` column.
@@ -87,6 +88,7 @@ class _Columns:
         "connector", "session", "status", "error_type", "error_message", "latency",
         "request_bytes", "response_bytes", "violation_count", "violations", "capabilities",
         "expiry", "session_status", "created", "updated", "ended", "amz_date", "response_date",
+        "answered_by",
     )  # fmt: skip
 
     def __init__(self, hosts: HostPolicy, tick: Tick | None = None) -> None:
@@ -193,6 +195,7 @@ class _Columns:
         c["ended"].append(_str(session.get("EndedTimestamp")))
         c["amz_date"].append(request_headers.get("x-amz-date"))
         c["response_date"].append(response_headers.get("date"))
+        c["answered_by"].append(_str(meta.get("answered_by")))
 
     def frame(self, source: str) -> pd.DataFrame:
         """The typed frame of this file's interactions."""
@@ -231,6 +234,7 @@ class _Columns:
                 "ended_at": _to_utc(c["ended"], "ISO8601"),
                 "amz_date": amz_date,
                 "response_date": response_date,
+                "answered_by": pd.Series(c["answered_by"], dtype="str"),
             }
         )
         frame["clock_skew_s"] = (amz_date - response_date).dt.total_seconds()

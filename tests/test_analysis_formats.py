@@ -195,6 +195,7 @@ def test_cassette_flow_file_and_har_of_the_same_traffic_load_to_the_same_frame(
         )
         assert (other["latency_ms"] - from_cassette["latency_ms"]).abs().max() < 0.01
     assert from_cassette["latency_ms"].notna().all() and from_cassette["amz_date"].notna().all()
+    assert set(from_cassette["answered_by"].astype(str)) == {"upstream"}
 
     summary = summarize(from_flows)
     codes = summary["status_codes"]
