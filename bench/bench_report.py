@@ -179,12 +179,17 @@ def write_cassettes(directory: Path, n: int, fmt: str, per_file: int = PER_FILE)
 # --- the measured steps (each run in a child process) -----------------------------------------
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(step: str, paths: list[str]) -> dict:
-    if (
-        step == "report"
-    ):  # imports are not part of the measured work (nor are they for the baseline)
-        from chime_tap.analysis import load_frame, render, summarize
-    t0 = time.perf_counter()
+    # Imports are not part of the measured work (nor are they for the baseline).
+    from chime_tap.analysis import load_frame, render, summarize
+
+    t0, c0 = time.perf_counter(), _cpu()
+    result: dict = {}
     if step == "parse-json":
         rows = sum(len(json.loads(Path(p).read_bytes())["interactions"]) for p in paths)
     elif step == "parse-yaml":
@@ -194,18 +199,14 @@ def _child(step: str, paths: list[str]) -> dict:
         )
     else:
         frame = load_frame(paths)
-        t_load = time.perf_counter() - t0
+        result["load_s"] = time.perf_counter() - t0
         render(summarize(frame), "json")
         rows = len(frame)
-        return {
-            "rows": rows,
-            "seconds": time.perf_counter() - t0,
-            "load_s": t_load,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
     return {
+        **result,
         "rows": rows,
         "seconds": time.perf_counter() - t0,
+        "cpu_s": _cpu() - c0,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -230,8 +231,8 @@ def _case(directory: Path, fmt: str, n: int, repeat: int) -> dict:
     for _ in range(repeat):
         bases.append(_measure(f"parse-{fmt}", paths))
         fulls.append(_measure("report", paths))
-    base = min(bases, key=lambda r: r["seconds"])
-    full = min(fulls, key=lambda r: r["seconds"])
+    base = min(bases, key=lambda r: r["cpu_s"])
+    full = min(fulls, key=lambda r: r["cpu_s"])
     base["peak_rss_mb"] = max(r["peak_rss_mb"] for r in bases)
     full["peak_rss_mb"] = max(r["peak_rss_mb"] for r in fulls)
     assert base["rows"] == full["rows"] == n, (base, full)
@@ -246,6 +247,9 @@ def _case(directory: Path, fmt: str, n: int, repeat: int) -> dict:
         "report_s": round(full["seconds"], 2),
         "load_s": round(full["load_s"], 2),
         "ratio": round(full["seconds"] / base["seconds"], 2),
+        "parse_cpu_s": round(base["cpu_s"], 2),
+        "report_cpu_s": round(full["cpu_s"], 2),
+        "cpu_ratio": round(full["cpu_s"] / base["cpu_s"], 2),
         "parse_rss_mb": round(base["peak_rss_mb"]),
         "report_rss_mb": round(full["peak_rss_mb"]),
     }
