@@ -9,6 +9,9 @@ throttled call and a clock that jumps past a session's expiry.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +19,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import botocore.exceptions
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from chime_tap.addons.operations import classify_path
 from chime_tap.addons.sim_faults import THROTTLED
 from chime_tap.addons.sim_service import answer, error_response, front_door_error
@@ -142,6 +147,13 @@ def drive(client, upstream: Upstream) -> dict[str, int]:
     }
 
 
+def _interactions(cassette: Path) -> list[dict]:
+    text = cassette.read_text()
+    return (json.loads(text) if cassette.suffix == ".json" else yaml.safe_load(text))[
+        "interactions"
+    ]
+
+
 def key_frame(frame: pd.DataFrame) -> pd.DataFrame:
     chime = frame.loc[frame["operation"].notna()].sort_values("recorded_at", kind="stable")
     return chime[KEY_COLUMNS].reset_index(drop=True)
@@ -212,8 +224,24 @@ def test_cassette_flow_file_and_har_of_the_same_traffic_load_to_the_same_frame(
         first["calls"] == 5 and first["final_status"] == "Closed" and first["expiry_minutes"] == 5
     )
     assert first["ended"] - first["created"] == pd.Timedelta(minutes=5)
-    assert first["capabilities"] if "capabilities" in sessions else True
     assert sessions.loc[sent["second"], "deleted"]
     # the three calls after the jump: the upstream's Date is 6 minutes ahead of X-Amz-Date
     assert summary["clock_skew"]["outside_window"] == 3
     assert summary["clock_skew"]["min"] == pytest.approx(-360.0, abs=2.0)
+
+    # The CLI's JSON report of the recorded cassette: counts, and latency quantiles equal to
+    # numpy's over the durations the recorder wrote (read here without the loader).
+    done = subprocess.run([sys.executable, "-m", "chime_tap", "report", str(cassette), "--format", "json"],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["interactions"] == 9
+    assert doc["status_codes"]["GetProxySession"] == {"200": 2, "404": 1, "429": 1}
+    recorded = _interactions(cassette)
+    gets = [
+        i["chime_tap"]["duration_ms"]
+        for i in recorded
+        if i["chime_tap"]["operation"] == "GetProxySession"
+    ]
+    for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+        assert doc["latency_ms"]["GetProxySession"][name] == pytest.approx(np.percentile(gets, q))
