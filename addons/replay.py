@@ -12,6 +12,7 @@ and what differs; with ``chime_replay_on_miss=forward`` it goes upstream and is 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Sequence
@@ -55,12 +56,13 @@ class Entry:
 
     # A plain class, not a dataclass: `mitmdump -s` runs this file outside sys.modules,
     # where @dataclass cannot resolve the module's annotations.
-    __slots__ = ("cassette", "item", "number")
+    __slots__ = ("cassette", "item", "number", "prepared")
 
     def __init__(self, cassette: str, number: int, item: dict[str, Any]) -> None:
         self.cassette = cassette
         self.number = number  # position in its cassette
         self.item = item
+        self.prepared: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None
 
     @property
     def label(self) -> str:
@@ -87,15 +89,18 @@ def build_index(paths: Sequence[str], exhausted: str = "repeat") -> RequestIndex
 
 def response_for(entry: Entry) -> http.Response:
     """The recorded response as a mitmproxy response, marked as replayed."""
-    view = Interaction.from_dict(entry.item, entry.number)
-    headers = [
-        (name.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
-        for name, values in view.response_headers.items()
-        if name not in _DROPPED_RESPONSE_HEADERS
-        for value in values
-    ]
-    headers.append((REPLAY_HEADER.encode(), b"hit"))
-    return http.Response.make(view.status, view.response_body or b"", headers)
+    if entry.prepared is None:  # converted on the first hit only: loading stays cheap
+        view = Interaction.from_dict(entry.item, entry.number)
+        headers = [
+            (name.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
+            for name, values in view.response_headers.items()
+            if name not in _DROPPED_RESPONSE_HEADERS
+            for value in values
+        ]
+        headers.append((REPLAY_HEADER.encode(), b"hit"))
+        entry.prepared = (view.status, view.response_body or b"", headers)
+    status, body, headers = entry.prepared
+    return http.Response.make(status, body, headers)
 
 
 def error_answer(
@@ -259,6 +264,9 @@ class ReplayServer:
             except ChimeTapError as e:
                 raise exceptions.OptionsError(f"chime_replay_cassettes: {e}") from e
             self.cassettes = list(ctx.options.chime_replay_cassettes)
+            # The index lives as long as the proxy: keep the cyclic GC from walking it on
+            # every full collection, which would make each request cost more in a big cassette.
+            gc.freeze()
             logger.info(
                 f"replay: {len(self.index)} recorded interaction(s) from {len(self.cassettes)} cassette(s)"
             )
