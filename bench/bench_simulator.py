@@ -11,6 +11,7 @@ trivial keep-alive HTTP server answering a body of the simulator's size; the sub
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import tempfile
@@ -106,6 +107,12 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(
@@ -204,20 +211,20 @@ def main(argv: list[str] | None = None) -> dict:
             forward = f"http://127.0.0.1:{server.port}/"
             # (name, proxy, method, url, body, expected status, baseline it is compared with)
             scenarios = [
-                ("mitmdump forwarding GET", plain.port, "GET", forward, None, 200, None),
+                ("mitmdump forwarding GET", plain, "GET", forward, None, 200, None),
                 (
                     "simulate GetProxySession",
-                    sim.port,
+                    sim,
                     "GET",
                     f"{collection}/{session_id}",
                     None,
                     200,
                     "mitmdump forwarding GET",
                 ),
-                ("mitmdump forwarding POST", plain.port, "POST", forward, create_body, 200, None),
+                ("mitmdump forwarding POST", plain, "POST", forward, create_body, 200, None),
                 (
                     "simulate CreateProxySession",
-                    sim.port,
+                    sim,
                     "POST",
                     collection,
                     create_body,
@@ -226,31 +233,45 @@ def main(argv: list[str] | None = None) -> dict:
                 ),
             ]
             for concurrency in args.concurrency:
-                for _name, proxy_port, method, url, body, _, _ in scenarios:  # warm-up
-                    drive(proxy_port, method, url, body, min(50, args.requests), concurrency)
+                for _name, proxy, method, url, body, _, _ in scenarios:  # warm-up
+                    drive(proxy.port, method, url, body, min(50, args.requests), concurrency)
                 # Rounds alternate baseline and subject, so a burst of load from elsewhere on
                 # the machine hits both; each scenario reports its median round.
                 rounds: dict[str, list[dict[str, Any]]] = {s[0]: [] for s in scenarios}
                 for _ in range(args.rounds):
-                    for name, proxy_port, method, url, body, ok, _ in scenarios:
-                        run = drive(proxy_port, method, url, body, args.requests, concurrency)
+                    for name, proxy, method, url, body, ok, _ in scenarios:
+                        cpu = cpu_seconds(proxy.proc.pid)
+                        run = drive(proxy.port, method, url, body, args.requests, concurrency)
+                        # CPU per request of the proxy process: steadier than wall time when
+                        # other work shares the cores.
+                        run["cpu_us"] = (
+                            (cpu_seconds(proxy.proc.pid) - cpu) / max(run["requests"], 1) * 1e6
+                        )
                         if set(run["statuses"]) - {ok} or run["requests"] != args.requests:
                             raise RuntimeError(f"{name}: unexpected statuses {run['statuses']}")
                         rounds[name].append(run)
                 rps: dict[str, float] = {}
+                cpu_us: dict[str, float] = {}
                 for name, *_, baseline in scenarios:
                     runs = sorted(rounds[name], key=lambda r: r["rps"])
                     median = runs[len(runs) // 2]
                     rps[name] = median["rps"]
+                    cpus = sorted(r["cpu_us"] for r in rounds[name])
+                    cpu_us[name] = cpus[len(cpus) // 2]
                     ratio = median["rps"] / rps[baseline] if baseline else 1.0
+                    cpu_ratio = (
+                        cpu_us[baseline] / cpu_us[name] if baseline and cpu_us[name] else 1.0
+                    )
                     results["runs"].append(
                         {
                             "scenario": name,
                             "concurrency": concurrency,
                             **median,
                             "rounds_rps": [round(r["rps"], 1) for r in rounds[name]],
+                            "cpu_us": cpu_us[name],
                             "baseline": baseline or "-",
                             "ratio": ratio,
+                            "cpu_ratio": cpu_ratio,
                         }
                     )
         finally:
@@ -258,12 +279,13 @@ def main(argv: list[str] | None = None) -> dict:
                 proc.kill()
 
     print(
-        f"{'scenario':<28} {'conc':>4} {'requests':>8} {'seconds':>8} {'req/s':>7} {'ratio':>6}  baseline (median of rounds)"
+        f"{'scenario':<28} {'conc':>4} {'requests':>8} {'req/s':>7} {'ratio':>6} "
+        f"{'proxy CPU us/req':>16} {'CPU ratio':>9}  baseline (medians of rounds; ratio > 1: faster)"
     )
     for r in results["runs"]:
-        row = f"{r['scenario']:<28} {r['concurrency']:>4} {r['requests']:>8} {r['seconds']:>8.2f}"
+        row = f"{r['scenario']:<28} {r['concurrency']:>4} {r['requests']:>8} {r['rps']:>7.0f} {r['ratio']:>6.2f}"
         print(
-            f"{row} {r['rps']:>7.0f} {r['ratio']:>6.2f}  {r['baseline']}  rounds {r['rounds_rps']}"
+            f"{row} {r['cpu_us']:>16.0f} {r['cpu_ratio']:>9.2f}  {r['baseline']}  req/s rounds {r['rounds_rps']}"
         )
     return results
 
