@@ -117,14 +117,18 @@ class _Columns:
         host = parts.hostname or request_headers.get("host", "")
         path = parts.path or "/"
         namespace = meta.get("namespace")
+        if not isinstance(namespace, str):
+            namespace = None
         route = None
         if namespace in NAMESPACES:
             route = classify_path(method, path, namespace)
         if route is None:
             route = classify(method, parts.netloc or host, path, self.hosts)
         operation = meta.get("operation") or (route.name if route else None)
-        if operation not in OPERATIONS:
+        if not isinstance(operation, str) or operation not in OPERATIONS:
             operation = None
+        if not 0 <= status <= 999:
+            raise InputError(f"interaction {index}: status code {status} is not an HTTP status")
 
         violations = meta.get("violations")
         if isinstance(violations, list):
@@ -159,6 +163,8 @@ class _Columns:
 
         caps = session.get("Capabilities")
         expiry = session.get("ExpiryMinutes")
+        if not isinstance(expiry, int) or isinstance(expiry, bool) or not 0 <= expiry < 2**31:
+            expiry = None
         duration = meta.get("duration_ms")
 
         c["index"].append(index)
@@ -186,9 +192,7 @@ class _Columns:
         c["capabilities"].append(
             ",".join(sorted(map(str, caps))) if isinstance(caps, list) else None
         )
-        c["expiry"].append(
-            expiry if isinstance(expiry, int) and not isinstance(expiry, bool) else None
-        )
+        c["expiry"].append(expiry)
         c["session_status"].append(_str(session.get("Status")))
         c["created"].append(_str(session.get("CreatedTimestamp")))
         c["updated"].append(_str(session.get("UpdatedTimestamp")))
@@ -344,7 +348,10 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
         response_body = content.get("text") if isinstance(content, dict) else None
         if response_body and content.get("encoding") == "base64":
             response_body = base64.b64decode(response_body)
-        status = int(resp.get("status") or 0)
+        try:
+            status = int(resp.get("status") or 0)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: HAR entry {i} has no numeric status") from None
         time_ms = _har_latency(entry)
         meta = entry.get("_" + META_KEY)
         meta = dict(meta) if isinstance(meta, dict) else {}
@@ -517,21 +524,34 @@ def load_file(
     """One file's interactions as a frame; InputError (one line) when it cannot be read."""
     path = Path(path)
     name = str(path)
+    cols = _Columns(hosts or DEFAULT_HOSTS, tick)
     try:
-        data = path.read_bytes()
+        _read_any(path, cols, tick)
+    except InputError as e:
+        message = str(e)
+        raise InputError(message if message.startswith(name) else f"{name}: {message}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # a shape no check foresaw
+        raise InputError(f"{name}: unreadable interaction ({type(e).__name__}: {e})") from None
+    return cols.frame(name)
+
+
+def _read_any(path: Path, cols: _Columns, tick: Tick | None) -> None:
+    """Fill ``cols`` from a file of any supported format, told apart by its content."""
+    name = str(path)
+    try:
+        data = path.read_bytes()  # only this frame holds the bytes: freed once parsed
     except FileNotFoundError:
         raise InputError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{name}: is a directory") from None
     except OSError as e:
         raise InputError(f"{name}: cannot read ({e.strerror})") from None
-    cols = _Columns(hosts or DEFAULT_HOSTS, tick)
     if not data.strip():
-        return cols.frame(name)  # an empty capture (mitmdump -w with no traffic): no rows
+        return  # an empty capture (mitmdump -w with no traffic): no rows
     if _is_flow_file(data):
         del data
         _read_flows(path, cols)
-        return cols.frame(name)
+        return
     if b"\x00" in data[:8192]:
         raise InputError(f"{name}: binary data, not a cassette, flow file or HAR")
     doc = _parse_text(data, name)
@@ -548,7 +568,6 @@ def load_file(
         except CassetteError as e:
             raise InputError(str(e)) from None
         _read_cassette(doc, cols)
-    return cols.frame(name)
 
 
 def empty_frame() -> pd.DataFrame:

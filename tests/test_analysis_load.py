@@ -12,6 +12,8 @@ import yaml
 from chime_tap.addons.cassette import make_interaction
 from chime_tap.analysis import COLUMNS, load_frame
 from chime_tap.analysis.load import load_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mitmproxy import io as mitm_io
 from mitmproxy.test import tflow, tutils
 
@@ -195,3 +197,48 @@ def test_progress_counts_bytes_up_to_the_total(tmp_path):
     done = [d for d, _ in seen]
     assert done == sorted(done) and done[-1] == total
     assert sum(1 for d in done if 0 < d < big.stat().st_size) >= 3
+
+
+# --- whatever a cassette holds: a frame, or one InputError ------------------------------------
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_bodies = st.one_of(_values, st.sampled_from(['{"ProxySession": {"ExpiryMinutes": 99999999999, "Capabilities": [1, null]}}',
+                                              '{"Code": ["x"], "Message": {"a": 1}}', '{"ProxySession": []}', "[1,2]", "\udcff"]))  # fmt: skip
+_interactions = st.fixed_dictionaries(
+    {
+        "request": st.fixed_dictionaries({"method": st.sampled_from(["GET", "POST", "DELETE", 7]),
+            "uri": st.sampled_from(["https://voice-chime.us-east-1.amazonaws.com/voice-connectors/vc/proxy-sessions/s",
+                                    "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/vc/proxy-sessions", "", "::"]),
+            "body": _bodies, "headers": _values}),
+        "response": st.fixed_dictionaries({"status": st.fixed_dictionaries({"code": st.one_of(st.integers(0, 599), st.integers(-5, 70000))}),
+                                           "headers": _values, "body": st.one_of(_bodies, st.fixed_dictionaries({"string": _bodies}))}),
+        "chime_tap": _values | st.fixed_dictionaries({"operation": _values, "namespace": _values, "recorded_at": _values,
+                                                      "duration_ms": _values, "violations": _values, "error": _values}),
+    }
+)  # fmt: skip
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(items=st.lists(_interactions, max_size=4))
+def test_any_cassette_content_gives_a_typed_frame_or_one_input_error(tmp_path, items):
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps({"version": 1, "interactions": items}, default=str))
+    try:
+        frame = load_file(path)
+    except InputError as e:
+        assert str(path) in str(e) and "\n" not in str(e)
+        return
+    assert len(frame) == len(items)
+    for column in ("status", "expiry_minutes", "violation_count", "recorded_at"):
+        assert column in frame.columns
