@@ -33,19 +33,6 @@ from support.procs import CONNECTOR, mitmdump, voice_client
 RECORDER = Path(__file__).resolve().parent.parent / "addons" / "record.py"
 
 
-def recorder_script(directory: Path) -> Path:
-    """A one-line mitmdump script that loads the recorder as an imported module.
-
-    ``mitmdump -s addons/record.py`` itself currently fails to load (its dataclasses need the
-    module in sys.modules, which mitmproxy's script loader does not do); importing it runs
-    the very same addon.
-    """
-    assert RECORDER.exists()
-    script = directory / "record_addon.py"
-    script.write_text("from chime_tap.addons.record import addons  # noqa: F401\n")
-    return script
-
-
 A, B = "+12065550100", "+14015550101"
 KEY_COLUMNS = [
     "operation", "namespace", "method", "host", "path", "voice_connector_id", "proxy_session_id", "status",
@@ -179,7 +166,7 @@ def test_cassette_flow_file_and_har_of_the_same_traffic_load_to_the_same_frame(
     ]
     record = [
         "-s",
-        str(recorder_script(tmp_path)),
+        str(RECORDER),
         "--set",
         f"chime_cassette={cassette}",
         "--set",
