@@ -120,13 +120,20 @@ def traffic(frame: pd.DataFrame, interval: str | None = None) -> pd.DataFrame:
     return table
 
 
+SESSION_COLUMNS = [
+    "voice_connector_id", "proxy_session_id", "calls", "first_seen", "last_seen", "created",
+    "last_updated", "ended", "expiry_minutes", "observed_minutes", "outlived_expiry",
+    "final_status", "deleted",
+]  # fmt: skip
+
+
 def sessions(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per proxy session seen: its lifecycle as the recorded calls show it."""
+    """One row per proxy session seen: its lifecycle as the recorded calls show it.
+
+    ``observed_minutes`` runs from creation (or first sighting) to the end (or the last update
+    or sighting); ``outlived_expiry`` says it is longer than the session's ExpiryMinutes.
+    """
     seen = frame.loc[frame["proxy_session_id"].notna()].sort_values("recorded_at", kind="stable")
-    if seen.empty:
-        columns = ["voice_connector_id", "proxy_session_id", "calls", "first_seen", "last_seen", "created", "last_updated", "ended",
-                   "expiry_minutes", "observed_minutes", "outlived_expiry", "final_status", "deleted"]  # fmt: skip
-        return pd.DataFrame(columns=columns)
     deleted = seen["operation"].eq("DeleteProxySession") & seen["status"].eq(204)
     g = seen.assign(deleted=deleted).groupby(
         ["voice_connector_id", "proxy_session_id"], sort=False, dropna=False
@@ -141,18 +148,16 @@ def sessions(frame: pd.DataFrame) -> pd.DataFrame:
             "ended": g["ended_at"].max(),
             "expiry_minutes": g["expiry_minutes"].last(),
             "final_status": g["session_status"].last().astype("str"),
-            "deleted": g["deleted"].any(),
+            "deleted": g["deleted"].any().astype("bool"),
         }
     )
     start = out["created"].fillna(out["first_seen"])
     end = out["ended"].fillna(out[["last_updated", "last_seen"]].max(axis=1))
-    out.insert(8, "observed_minutes", (end - start).dt.total_seconds() / 60.0)
-    out.insert(
-        9,
-        "outlived_expiry",
-        (out["observed_minutes"] > out["expiry_minutes"].astype("float64")).fillna(False),
-    )
-    return out.reset_index().sort_values("first_seen", kind="stable").reset_index(drop=True)
+    out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
+    longer = out["observed_minutes"] > out["expiry_minutes"].astype("float64")
+    out["outlived_expiry"] = longer.fillna(False).astype("bool")
+    out = out.reset_index().sort_values("first_seen", kind="stable").reset_index(drop=True)
+    return out[SESSION_COLUMNS]
 
 
 def clock_skew(frame: pd.DataFrame) -> dict[str, Any]:

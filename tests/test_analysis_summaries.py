@@ -241,3 +241,13 @@ def test_calls_without_a_response_count_as_no_response(tmp_path):
         "NoResponse",
         "upstream refused the connection",
     )
+
+
+def test_session_table_has_the_same_typed_columns_with_and_without_sessions(traffic_frame):
+    from chime_tap.analysis.load import empty_frame
+    from chime_tap.analysis.summaries import SESSION_COLUMNS, sessions
+
+    full, empty = sessions(load_frame([traffic_frame[0]])), sessions(empty_frame())
+    assert list(full.columns) == list(empty.columns) == SESSION_COLUMNS
+    assert full.dtypes.to_dict() == empty.dtypes.to_dict()
+    assert empty.empty and len(full) == 3
