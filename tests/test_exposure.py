@@ -51,18 +51,28 @@ def test_decode_address_reads_the_kernel_format():
     assert _decode_address("00000000000000000000000000000000:0016") == ("::", 22)
 
 
+REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
+# Every command that starts a proxy, with the arguments it needs.
+COMMANDS = {
+    "simulate": [],
+    "record": ["--cassette", "{tmp}/exposure.yaml"],
+    "replay": ["--cassette", str(REFERENCE)],
+}
+
+
 def _start(command: str, tmp_path: Path, *extra: str) -> ProxyProcess:
-    return chime_tap([command, *extra], confdir=tmp_path / "confdir")
+    args = [a.format(tmp=tmp_path) for a in COMMANDS[command]]
+    return chime_tap([command, *args, *extra], confdir=tmp_path / "confdir")
 
 
-@pytest.mark.parametrize("command", ["simulate"])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_listens_on_loopback_only_by_default(tmp_path, command):
     with _start(command, tmp_path) as proxy:
         sockets = listening_sockets(proxy.proc.pid)
         assert sockets == {("127.0.0.1", proxy.port)}, proxy.output
 
 
-@pytest.mark.parametrize("command", ["simulate"])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_listen_host_is_honoured_when_asked(tmp_path, command):
     with _start(command, tmp_path, "--listen-host", "0.0.0.0") as proxy:
         sockets = listening_sockets(proxy.proc.pid)
