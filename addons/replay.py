@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chime_tap.addons.cassette import CassetteWriter, Interaction, load_cassette, make_interaction
+from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
 from chime_tap.addons.matching import (
     DEFAULT_MATCH_ON,
     EXHAUSTED_POLICIES,
@@ -87,18 +87,30 @@ def build_index(paths: Sequence[str], exhausted: str = "repeat") -> RequestIndex
     return index
 
 
+def _prepare(item: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """(status, body, header fields) of a recorded response, straight from the vcrpy dict."""
+    response = item["response"]
+    body = response.get("body")
+    content = body.get("string") if isinstance(body, dict) else body
+    if isinstance(content, str):
+        content = content.encode("utf-8", "surrogateescape")
+    headers = []
+    raw = response.get("headers")
+    for name, values in raw.items() if isinstance(raw, dict) else ():
+        if str(name).lower() in _DROPPED_RESPONSE_HEADERS:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            headers.append(
+                (str(name).encode("latin-1"), str(value).encode("utf-8", "surrogateescape"))
+            )
+    headers.append((REPLAY_HEADER.encode(), b"hit"))
+    return int(response["status"]["code"]), content or b"", headers
+
+
 def response_for(entry: Entry) -> http.Response:
     """The recorded response as a mitmproxy response, marked as replayed."""
     if entry.prepared is None:  # converted on the first hit only: loading stays cheap
-        view = Interaction.from_dict(entry.item, entry.number)
-        headers = [
-            (name.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
-            for name, values in view.response_headers.items()
-            if name not in _DROPPED_RESPONSE_HEADERS
-            for value in values
-        ]
-        headers.append((REPLAY_HEADER.encode(), b"hit"))
-        entry.prepared = (view.status, view.response_body or b"", headers)
+        entry.prepared = _prepare(entry.item)
     status, body, headers = entry.prepared
     return http.Response.make(status, body, headers)
 

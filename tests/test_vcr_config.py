@@ -15,12 +15,11 @@ import pytest
 import vcr
 from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
 from chime_tap.addons.scrub import REDACTED, pseudonymize_phone
-from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, mitmdump, voice_client
+from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, voice_client
 
 from chime_tap.errors import CassetteError
 from chime_tap.vcr_config import IndexedCassette, chime_vcr, make_vcr
 
-ROOT = Path(__file__).resolve().parent.parent
 PHONES = ["+14015550101", "+14015550102"]
 
 
@@ -61,41 +60,15 @@ def run_lifecycle(client) -> list[Any]:
     return out
 
 
-def record_lifecycle(
-    directory: Path, name: str = "lifecycle.yaml", *, redact_phones: bool = False
-) -> tuple[Path, list[Any]]:
-    """Record ``run_lifecycle`` with boto3 through a real proxy (recorder + simulator upstream)."""
+def record_lifecycle(directory: Path, name: str = "lifecycle.yaml") -> tuple[Path, list[Any]]:
+    """Record ``run_lifecycle`` with boto3 through `chime-tap record --upstream simulator`."""
     directory.mkdir(parents=True, exist_ok=True)
     cassette = directory / name
-    if _has_record_command():
-        args = ["record", "--cassette", str(cassette), "--upstream", "simulator"]
-        if redact_phones:
-            args.append("--redact-phones")
-        proxy = chime_tap(args, confdir=directory / "record-conf")
-    else:  # until `chime-tap record` lands: the same Recorder addon, in mitmdump
-        script = directory / "recorder_addon.py"
-        script.write_text("from chime_tap.addons.record import Recorder\naddons = [Recorder()]\n")
-        args = [
-            "-s",
-            str(ROOT / "addons" / "simulate.py"),
-            "-s",
-            str(script),
-            "--set",
-            f"chime_cassette={cassette}",
-        ]
-        if redact_phones:
-            args += ["--set", "chime_redact_phones=true"]
-        proxy = mitmdump(args, confdir=directory / "record-conf")
-    with proxy:
+    args = ["record", "--cassette", str(cassette), "--upstream", "simulator"]
+    with chime_tap(args, confdir=directory / "record-conf") as proxy:
         results = run_lifecycle(voice_client(proxy))
         assert proxy.stop() == 0, proxy.output
     return cassette, results
-
-
-def _has_record_command() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("chime_tap.commands.record") is not None
 
 
 @pytest.fixture(scope="module")
