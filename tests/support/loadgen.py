@@ -169,12 +169,19 @@ class _SessionHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client (the proxy) killed mid-connection is what the kill tests do; not news.
+        pass
+
+
 class Upstream:
     """A threaded HTTP/1.1 server on 127.0.0.1 answering GetProxySession for any id."""
 
     def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _SessionHandler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), _SessionHandler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
