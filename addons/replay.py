@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.addons.cassette import CassetteWriter, make_interaction
 from chime_tap.addons.matching import (
     DEFAULT_MATCH_ON,
     EXHAUSTED_POLICIES,
@@ -27,6 +27,7 @@ from chime_tap.addons.matching import (
     Exhausted,
     RequestIndex,
     RequestParts,
+    load_for_replay,
     parts_from_target,
     parts_from_uri,
 )
@@ -77,7 +78,7 @@ def build_index(paths: Sequence[str], exhausted: str = "repeat") -> RequestIndex
     """An index over every interaction of the cassettes, in order; CassetteError if one is bad."""
     index = RequestIndex(exhausted)
     for path in paths:
-        doc = load_cassette(path)
+        doc = load_for_replay(path)
         for n, item in enumerate(doc["interactions"]):
             req = item["request"]
             body = req.get("body")

@@ -45,8 +45,14 @@ from vcr.request import HeadersDict, Request
 from vcr.serialize import serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
-from chime_tap.addons.cassette import format_for, load_cassette
-from chime_tap.addons.matching import DEFAULT_MATCH_ON, MATCHERS, check_match_on, parts_of
+from chime_tap.addons.cassette import format_for
+from chime_tap.addons.matching import (
+    DEFAULT_MATCH_ON,
+    MATCHERS,
+    check_match_on,
+    load_for_replay,
+    parts_of,
+)
 from chime_tap.addons.scrub import scrub_interaction
 
 __all__ = [
@@ -161,7 +167,7 @@ class ChimePersister:
         path = Path(cassette_path)
         if not path.is_file() or path.stat().st_size == 0:
             raise CassetteNotFoundError()
-        doc = load_cassette(path)  # CassetteError (one line) for anything broken
+        doc = load_for_replay(path)  # CassetteError (one line) for anything broken
         requests = [_LoadedRequest(**item["request"]) for item in doc["interactions"]]
         responses = [
             _LoadedResponse(compat.convert_to_bytes(item["response"]))
