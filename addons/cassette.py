@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,15 @@ class CassetteLoader(_SafeLoader):
     """
 
 
-CassetteLoader.add_constructor("tag:yaml.org,2002:python/str", lambda loader, node: loader.construct_scalar(node))
-CassetteLoader.add_constructor("tag:yaml.org,2002:python/unicode", lambda loader, node: loader.construct_scalar(node))
-CassetteLoader.add_constructor("tag:yaml.org,2002:python/tuple", lambda loader, node: list(loader.construct_sequence(node)))
+CassetteLoader.add_constructor(
+    "tag:yaml.org,2002:python/str", lambda loader, node: loader.construct_scalar(node)
+)
+CassetteLoader.add_constructor(
+    "tag:yaml.org,2002:python/unicode", lambda loader, node: loader.construct_scalar(node)
+)
+CassetteLoader.add_constructor(
+    "tag:yaml.org,2002:python/tuple", lambda loader, node: list(loader.construct_sequence(node))
+)
 
 
 def format_for(path: str | os.PathLike[str]) -> str:
@@ -61,14 +68,18 @@ def parse_cassette(data: bytes, name: str = "<cassette>") -> dict[str, Any]:
         if data.lstrip()[:1] == b"{":
             doc = json.loads(data)
         else:
-            doc = yaml.load(data, Loader=CassetteLoader)  # noqa: S506 - a safe loader
+            doc = yaml.load(data, Loader=CassetteLoader)
     except yaml.constructor.ConstructorError as e:
         tag = getattr(e, "problem", "") or "an unsupported tag"
-        raise CassetteError(f"{name}: refused YAML ({tag}); cassettes are read with a safe loader") from e
+        raise CassetteError(
+            f"{name}: refused YAML ({tag}); cassettes are read with a safe loader"
+        ) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise CassetteError(f"{name}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from e
+        raise CassetteError(
+            f"{name}: not valid YAML{where} ({getattr(e, 'problem', None) or e})"
+        ) from e
     except (ValueError, UnicodeDecodeError) as e:
         raise CassetteError(f"{name}: not valid JSON ({e})") from e
     check_cassette(doc, name)
@@ -80,16 +91,24 @@ def check_cassette(doc: Any, name: str = "<cassette>") -> None:
     if not isinstance(doc, dict) or "interactions" not in doc:
         raise CassetteError(f"{name}: not a vcrpy cassette (no 'interactions' list)")
     if doc.get("version") != FORMAT_VERSION:
-        raise CassetteError(f"{name}: cassette version {doc.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise CassetteError(
+            f"{name}: cassette version {doc.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
     interactions = doc["interactions"]
     if not isinstance(interactions, list):
         raise CassetteError(f"{name}: 'interactions' is not a list")
     for i, item in enumerate(interactions):
-        if not isinstance(item, dict) or not isinstance(item.get("request"), dict) or not isinstance(item.get("response"), dict):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("request"), dict)
+            or not isinstance(item.get("response"), dict)
+        ):
             raise CassetteError(f"{name}: interaction {i} has no request/response mapping")
         extra = set(item["request"]) - {"method", "uri", "body", "headers"}
         if extra:
-            raise CassetteError(f"{name}: interaction {i}: unknown key(s) in request: {', '.join(sorted(map(str, extra)))} (vcrpy cannot load it)")
+            raise CassetteError(
+                f"{name}: interaction {i}: unknown key(s) in request: {', '.join(sorted(map(str, extra)))} (vcrpy cannot load it)"
+            )
         if "method" not in item["request"] or "uri" not in item["request"]:
             raise CassetteError(f"{name}: interaction {i}: request without method or uri")
         status = item["response"].get("status")
@@ -227,7 +246,134 @@ def make_interaction(
 
 
 def _dump_yaml_item(item: dict[str, Any]) -> bytes:
-    return yaml.dump([item], Dumper=_SafeDumper, default_flow_style=False, allow_unicode=True, sort_keys=False, width=1 << 16).encode("utf-8")
+    """One ``- ...`` list item of block YAML; a fast emitter, PyYAML for anything it does not cover."""
+    try:
+        out: list[str] = []
+        _yaml_seq([item], 0, out)
+        return "".join(out).encode("ascii")
+    except _NotFast:
+        return yaml.dump(
+            [item],
+            Dumper=_SafeDumper,
+            default_flow_style=False,
+            allow_unicode=True,
+            sort_keys=False,
+            width=1 << 16,
+        ).encode("utf-8")
+
+
+# A small block-YAML emitter for the plain data an interaction holds (dict, list, str, int,
+# float, bool, None). PyYAML's Python representer costs ~0.5 ms per interaction, a quarter of
+# what mitmproxy spends forwarding a flow; this costs a few tens of µs. Strings are written
+# plain only when no YAML 1.1 resolver could read them as anything but a string, otherwise
+# double-quoted with JSON's escapes (a subset of YAML's), ASCII only, so what loads is exactly
+# what was written, with libyaml and with PyYAML alike.
+
+
+class _NotFast(Exception):
+    """A value the fast emitter leaves to PyYAML (bytes, odd keys, lone surrogates, inf/nan)."""
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+# YAML 1.1 booleans and null, compared lower-case: these are never written plain.
+_NOT_PLAIN = frozenset(["y", "yes", "n", "no", "true", "false", "on", "off", "null"])
+_SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _astral(m: re.Match[str]) -> str:
+    high, low = int(m.group(1), 16), int(m.group(2), 16)
+    return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+
+# Header names and values, methods, hosts and metadata repeat from one interaction to the
+# next: short strings are rendered once. Bounded: cleared when full.
+_RENDERED: dict[str, str] = {}
+_RENDERED_MAX = 4096
+
+
+def _yaml_str(s: str) -> str:
+    if len(s) <= 80:
+        out = _RENDERED.get(s)
+        if out is None:
+            if len(_RENDERED) >= _RENDERED_MAX:
+                _RENDERED.clear()
+            out = _RENDERED[s] = _render_str(s)
+        return out
+    return _render_str(s)
+
+
+def _render_str(s: str) -> str:
+    if _PLAIN.fullmatch(s) and s.lower() not in _NOT_PLAIN:
+        return s
+    q = json.dumps(s)  # ASCII, JSON escapes; YAML reads every one of them
+    if "\x7f" in q:  # DEL is ASCII but not printable in YAML
+        q = q.replace("\x7f", "\\x7f")
+    if "\\ud" in q:  # YAML wants \U for astral characters and has no lone surrogates
+        q = _SURROGATE_PAIR.sub(_astral, q)
+        if re.search(r"\\ud[89a-f]", q):
+            raise _NotFast
+    return q
+
+
+def _yaml_scalar(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return _yaml_str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise _NotFast
+        r = repr(v)
+        if "." not in r:  # YAML 1.1 floats need a dot: 1e-05 -> 1.0e-05
+            r = r.replace("e", ".0e")
+        return r
+    if isinstance(v, dict | list) and not v:
+        return "{}" if isinstance(v, dict) else "[]"
+    raise _NotFast
+
+
+def _yaml_key(k: Any) -> str:
+    if not isinstance(k, str):
+        raise _NotFast
+    out = _yaml_str(k)
+    if len(out) > 1000:  # YAML caps implicit keys at 1024 characters; PyYAML writes "? key"
+        raise _NotFast
+    return out
+
+
+def _yaml_map(d: dict[str, Any], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for k, v in d.items():
+        key = _yaml_key(k)
+        if isinstance(v, dict) and v:
+            out.append(f"{pad}{key}:\n")
+            _yaml_map(v, indent + 2, out)
+        elif isinstance(v, list) and v:
+            out.append(f"{pad}{key}:\n")
+            _yaml_seq(v, indent, out)  # indentless, as PyYAML writes it
+        else:
+            out.append(f"{pad}{key}: {_yaml_scalar(v)}\n")
+
+
+def _yaml_seq(items: list[Any], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for v in items:
+        if isinstance(v, dict | list) and v:
+            sub: list[str] = []
+            if isinstance(v, dict):
+                _yaml_map(v, indent + 2, sub)
+            else:
+                _yaml_seq(v, indent + 2, sub)
+            sub[0] = pad + "- " + sub[0][indent + 2 :]
+            out.extend(sub)
+        else:
+            out.append(f"{pad}- {_yaml_scalar(v)}\n")
 
 
 def _dump_json_item(item: dict[str, Any]) -> bytes:
@@ -271,7 +417,9 @@ class CassetteWriter:
             except OSError as e:
                 os.close(fd)
                 if e.errno in (errno.EAGAIN, errno.EACCES):
-                    raise CassetteError(f"{self.path}: another chime-tap recorder is writing this cassette") from None
+                    raise CassetteError(
+                        f"{self.path}: another chime-tap recorder is writing this cassette"
+                    ) from None
                 raise
             # The file may have been replaced between open and lock; lock the one on disk.
             if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
@@ -296,7 +444,10 @@ class CassetteWriter:
     def _is_our_layout(self, data: bytes) -> bool:
         if self.fmt == "json":
             return data.startswith(b'{"version":1,"interactions":[\n') and data.endswith(b"]}\n")
-        return data.startswith(YAML_HEADER + b"interactions:\n") or data == YAML_HEADER + b"interactions: []\n"
+        return (
+            data.startswith(YAML_HEADER + b"interactions:\n")
+            or data == YAML_HEADER + b"interactions: []\n"
+        )
 
     def _read_all(self) -> bytes:
         assert self._fd is not None
@@ -335,7 +486,9 @@ class CassetteWriter:
         if written != len(data):  # disk full: put the old ending back so the file still loads
             os.pwrite(self._fd, self._tail, offset)
             os.ftruncate(self._fd, offset + len(self._tail))
-            raise CassetteError(f"{self.path}: short write ({written} of {len(data)} bytes); interaction not recorded")
+            raise CassetteError(
+                f"{self.path}: short write ({written} of {len(data)} bytes); interaction not recorded"
+            )
         if len(data) < len(self._tail):  # pragma: no cover - data always outgrows the tail
             os.ftruncate(self._fd, offset + len(data))
         self._tail = new_tail

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from mitmproxy import command, ctx, exceptions, http
+from mitmproxy.net import encoding
+
 from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, Route, classify_path
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
 from chime_tap.addons.validation import Violation, validate_request, validate_response
-from mitmproxy import command, ctx, exceptions, http
-from mitmproxy.net import encoding
-
 from chime_tap.errors import CassetteError
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,21 @@ def decode_body(
             continue
         out[k] = [str(len(body))] if lowered == "content-length" else v
     return body, out
+
+
+def client_url(scheme: str, authority: str | None, host: str, port: int, path: str) -> str:
+    """The URL as the client addressed it: its Host header (or :authority), else host and port.
+
+    Cheaper than mitmproxy's ``pretty_url``, which parses and rebuilds the authority per flow.
+    """
+    default = ":443" if scheme == "https" else ":80"
+    if authority:
+        if authority.endswith(default):
+            authority = authority[: -len(default)]
+    else:
+        shown = f"[{host}]" if ":" in host else host
+        authority = shown if f":{port}" == default else f"{shown}:{port}"
+    return f"{scheme}://{authority}{path}"
 
 
 def query_of(path: str) -> dict[str, list[str]]:
@@ -262,6 +277,7 @@ class Recorder:
         self.with_violations = 0
         self.failed = 0
         self.lost = 0  # interactions that could not be written (disk full, ...)
+        self.shut = False  # done() closed the cassette; the proxy is stopping
         # Per-flow state, off flow.metadata so saved flow files stay serializable.
         self._calls: weakref.WeakKeyDictionary[http.HTTPFlow, Call] = weakref.WeakKeyDictionary()
         self._from_server: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
@@ -328,6 +344,7 @@ class Recorder:
             self.writer = None
 
     def done(self) -> None:
+        self.shut = self.writer is not None
         self.close()
 
     # --- hooks ----------------------------------------------------------------------------------
@@ -371,7 +388,7 @@ class Recorder:
         call = self._calls.get(flow)
         if call is None:
             req = flow.request
-            call = describe(req.method, req.pretty_host, req.path, req.port, self.hosts)
+            call = describe(req.method, req.host_header or req.host, req.path, req.port, self.hosts)
             if call is None:
                 return None
             self._calls[flow] = call
@@ -456,12 +473,17 @@ class Recorder:
         )
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
         if self.writer is None:
+            # mitmproxy still finishes flows in flight after done(): never forward an answer
+            # the closed cassette cannot hold (the client sees its connection close instead).
+            if self.shut and flow.killable:
+                flow.kill()
+                self.lost += 1
             return
         request_headers = headers_dict(req.headers.fields)
         request_body, request_headers = decode_body(req.raw_content, request_headers)
         interaction = make_interaction(
             method=req.method,
-            uri=req.pretty_url,
+            uri=client_url(req.scheme, req.host_header, req.host, req.port, req.path),
             request_headers=request_headers,
             request_body=request_body,
             status=status,

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow
+
 from chime_tap.addons.cassette import META_KEY, load_cassette
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy
 from chime_tap.addons.record import (
@@ -17,6 +20,7 @@ from chime_tap.addons.record import (
     UPSTREAM,
     VIOLATION_MARK,
     Recorder,
+    client_url,
     decode_body,
     describe,
     enforce_answer,
@@ -25,8 +29,6 @@ from chime_tap.addons.record import (
     query_of,
 )
 from chime_tap.addons.validation import Violation, validate_response
-from mitmproxy import exceptions, http
-from mitmproxy.test import taddons, tflow
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
 UPSTREAM_HOST = "127.0.0.1:9000"
@@ -437,3 +439,33 @@ def test_enforce_answer_names_every_problem() -> None:
 def test_iso_utc() -> None:
     assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
     assert iso_utc(1.5) == "1970-01-01T00:00:01.500Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "url"),
+    [
+        (
+            ("https", "voice-chime.us-east-1.amazonaws.com", "x", 443, "/p?q=1"),
+            "https://voice-chime.us-east-1.amazonaws.com/p?q=1",
+        ),
+        (
+            ("https", "voice-chime.us-east-1.amazonaws.com:443", "x", 443, "/p"),
+            "https://voice-chime.us-east-1.amazonaws.com/p",
+        ),
+        (("http", "127.0.0.1:9000", "127.0.0.1", 9000, "/p"), "http://127.0.0.1:9000/p"),
+        (("http", None, "127.0.0.1", 80, "/p"), "http://127.0.0.1/p"),
+        (("https", None, "::1", 8443, "/p"), "https://[::1]:8443/p"),
+    ],
+)
+def test_client_url_matches_mitmproxy_pretty_url(args: tuple, url: str) -> None:
+    assert client_url(*args) == url
+    scheme, authority, host, port, path = args
+    if ":" in host:
+        return  # mitmproxy's pretty_url leaves IPv6 hosts unbracketed; ours brackets them
+    f = make_flow("GET", path, host=host, port=port)
+    f.request.scheme = scheme
+    if authority is None:
+        del f.request.headers["Host"]
+    else:
+        f.request.headers["Host"] = authority
+    assert f.request.pretty_url == url
