@@ -29,8 +29,19 @@ class Announce:
         addrs = server.listen_addrs() if server else []
         for host, port, *_ in addrs:
             shown = f"[{host}]" if ":" in host else host
-            print(f"chime-tap {self.label}: listening on http://{shown}:{port} (mode {ctx.options.mode[0]})", flush=True)
+            print(
+                f"chime-tap {self.label}: listening on http://{shown}:{port} (mode {ctx.options.mode[0]})",
+                flush=True,
+            )
         print(f"chime-tap {self.label}: press Ctrl+C to stop", flush=True)
+
+
+def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Stopping with clients connected cancels their handlers; Python 3.11's stream callback
+    then logs each CancelledError with a traceback. That is a normal stop, not an error."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def run_proxy(
@@ -59,7 +70,11 @@ def run_proxy(
         opts = mitm_options.Options()
         master = DumpMaster(opts, with_termlog=not quiet, with_dumper=False)
         try:
-            base: dict[str, Any] = {"listen_host": listen_host, "listen_port": listen_port, "mode": [mode]}
+            base: dict[str, Any] = {
+                "listen_host": listen_host,
+                "listen_port": listen_port,
+                "mode": [mode],
+            }
             if confdir:
                 base["confdir"] = confdir
             opts.update(**base)
@@ -74,6 +89,7 @@ def run_proxy(
             raise UsageError(str(e)) from None
 
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_ignore_cancelled)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)
         if hasattr(signal, "SIGPIPE"):
@@ -89,5 +105,8 @@ def run_proxy(
     except SystemExit as e:  # mitmproxy's startup error check (e.g. port in use) exits 1
         code = e.code if isinstance(e.code, int) else 1
         if code:
-            print(f"chime-tap {label}: could not start the proxy (see the error above)", file=sys.stderr)
+            print(
+                f"chime-tap {label}: could not start the proxy (see the error above)",
+                file=sys.stderr,
+            )
         return 2 if code else 0
