@@ -1,0 +1,419 @@
+"""Recording throughput: `mitmdump -s addons/record.py` next to plain `mitmdump`, same run, same client.
+
+Both proxies run as real processes on 127.0.0.1 and forward to the same fast loopback upstream
+(an asyncio HTTP/1.1 server answering a fixed, valid GetProxySession body). The client sends
+GetProxySession calls (a distinct session id each) on keep-alive connections through the proxy,
+N threads. The baseline is `mitmdump --set flow_detail=0`; the subjects add the recorder
+(validation, scrubbing, one log line and one cassette append per flow), YAML and JSON cassettes.
+Rounds alternate between configurations; the median of the rounds is reported, with the ratio
+to the baseline. The recorder's own cost per flow is also timed in-process over tflow flows,
+next to a trivial addon that parses both JSON bodies and appends one line per flow.
+
+    python bench/bench_record.py [--requests 2000] [--concurrency 1 32] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from support.procs import CONNECTOR, ProxyProcess  # noqa: E402
+
+ADDON = ROOT / "addons" / "record.py"
+TIME_CAP = 60.0  # seconds per measured run, whatever the request count
+
+BODY = (
+    b'{"ProxySession":{"Capabilities":["SMS","Voice"],"CreatedTimestamp":"2020-04-15T16:10:10.288Z",'
+    b'"EndedTimestamp":null,"ExpiryMinutes":60,"GeoMatchLevel":null,"GeoMatchParams":null,"Name":null,'
+    b'"NumberSelectionBehavior":null,"Participants":[{"PhoneNumber":"+12065550100","ProxyPhoneNumber":'
+    b'"+19135550199"},{"PhoneNumber":"+14015550101","ProxyPhoneNumber":"+19135550199"}],"ProxySessionId":'
+    b'"123a4bc5-67d8-901e-2f3g-h4ghjk56789l","Status":"Open","UpdatedTimestamp":"2020-04-15T16:10:10.288Z",'
+    b'"VoiceConnectorId":"abcdef1ghij2klmno3pqr4"}}'
+)
+
+# A keep-alive HTTP/1.1 upstream answering every request with BODY; as cheap as it gets.
+SERVER = textwrap.dedent(
+    """
+    import asyncio, sys
+    BODY = %r
+    HEAD = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %%d\\r\\n\\r\\n" %% len(BODY)
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\\r\\n\\r\\n")
+                n = 0
+                for line in head.split(b"\\r\\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        n = int(line.split(b":")[1])
+                if n:
+                    await reader.readexactly(n)
+                writer.write(HEAD + BODY)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        print("listening at 127.0.0.1:%%d" %% server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+    asyncio.run(main())
+    """
+) % (BODY,)
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 client through a forward proxy; each request in one ``sendall``."""
+
+    def __init__(self, proxy_port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def get(self, host: str, path: str) -> int:
+        self.sock.sendall(
+            f"GET http://{host}{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIABENCH/x, Signature=0\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        header, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = header.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = next(
+            (
+                int(v)
+                for k, _, v in (x.partition(b":") for x in lines[1:])
+                if k.strip().lower() == b"content-length"
+            ),
+            0,
+        )
+        while len(self.buf) < length:
+            self._fill()
+        self.buf = self.buf[length:]
+        return status
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("proxy closed the connection")
+        self.buf += data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def drive(proxy_port: int, host: str, total: int, concurrency: int, tag: str) -> dict[str, Any]:
+    """Send ``total`` GetProxySession calls over ``concurrency`` keep-alive connections."""
+    per_thread = [
+        total // concurrency + (1 if i < total % concurrency else 0) for i in range(concurrency)
+    ]
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + TIME_CAP
+
+    def work(thread: int, n: int) -> None:
+        local: dict[int, int] = {}
+        conn = Connection(proxy_port)
+        try:
+            for i in range(n):
+                if time.monotonic() > deadline:
+                    break
+                status = conn.get(
+                    host, f"/voice-connectors/{CONNECTOR}/proxy-sessions/{tag}-{thread}-{i}"
+                )
+                local[status] = local.get(status, 0) + 1
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            conn.close()
+            with lock:
+                for k, v in local.items():
+                    statuses[k] = statuses.get(k, 0) + v
+
+    threads = [
+        threading.Thread(target=work, args=(i, n), daemon=True) for i, n in enumerate(per_thread)
+    ]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIME_CAP + 30)
+    elapsed = time.perf_counter() - start
+    done = sum(statuses.values())
+    return {
+        "requests": done,
+        "seconds": elapsed,
+        "rps": done / elapsed if elapsed else 0.0,
+        "statuses": statuses,
+    }
+
+
+# --- in-process: the hooks alone ----------------------------------------------------------------
+
+
+class TrivialAddon:
+    """The reference a recorder is held to: parse both JSON bodies, append one line per flow."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "a")  # noqa: SIM115 - kept open across flows, closed by close()
+
+    def response(self, flow) -> None:
+        req = json.loads(flow.request.content) if flow.request.content else None
+        resp = json.loads(flow.response.content) if flow.response.content else None
+        self.f.write(
+            json.dumps(
+                {
+                    "url": flow.request.url,
+                    "status": flow.response.status_code,
+                    "req": req,
+                    "resp": resp,
+                }
+            )
+            + "\n"
+        )
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def hook_cost(tmp: Path, n: int = 2000) -> dict[str, float]:
+    """µs per flow spent in the hooks: Recorder (YAML, JSON) and TrivialAddon, over tflow flows."""
+    import logging
+
+    from mitmproxy import http
+    from mitmproxy.test import taddons, tflow
+
+    from chime_tap.addons.record import Recorder
+
+    def flows(tag: str) -> list[tuple[Any, Any]]:
+        out = []
+        for i in range(n):
+            f = tflow.tflow(resp=False)
+            req = f.request
+            req.scheme, req.host, req.port = "http", "127.0.0.1", 9000
+            req.path = f"/voice-connectors/{CONNECTOR}/proxy-sessions/{tag}-{i}"
+            req.headers.clear()
+            req.headers["Host"] = "127.0.0.1:9000"
+            req.headers["User-Agent"] = "Boto3/1.35 md/Botocore#1.35 ua/2.0 os/linux"
+            req.headers["X-Amz-Date"] = "20260101T000000Z"
+            req.headers["Authorization"] = (
+                "AWS4-HMAC-SHA256 Credential=AKIABENCH/x, SignedHeaders=host;x-amz-date, Signature=0"
+            )
+            req.content = b""
+            resp = http.Response.make(
+                200, BODY, {"Content-Type": "application/json", "Content-Length": str(len(BODY))}
+            )
+            out.append((f, resp))
+        return out
+
+    results: dict[str, float] = {}
+    logging.getLogger("chime_tap").setLevel(
+        logging.WARNING
+    )  # the log line is timed end-to-end, not here
+    for fmt in ("yaml", "json"):
+        addon = Recorder()
+        with taddons.context(addon) as tctx:
+            tctx.configure(
+                addon, chime_cassette=str(tmp / f"hooks.{fmt}"), chime_hosts=["127.0.0.1:9000"]
+            )
+            pairs = flows(fmt)
+            start = time.perf_counter()
+            for f, resp in pairs:
+                addon.request(f)
+                f.response = resp
+                body, resp.raw_content = resp.raw_content, None
+                addon.responseheaders(f)
+                resp.raw_content = body
+                addon.response(f)
+            results[f"recorder_{fmt}_us"] = (time.perf_counter() - start) / n * 1e6
+            addon.done()
+    trivial = TrivialAddon(tmp / "trivial.jsonl")
+    pairs = flows("t")
+    start = time.perf_counter()
+    for f, resp in pairs:
+        f.response = resp
+        trivial.response(f)
+    results["trivial_us"] = (time.perf_counter() - start) / n * 1e6
+    trivial.close()
+    return results
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+class Proxy:
+    """A mitmdump process whose output goes to a file, not a pipe.
+
+    A pipe drained by a thread of this busy, GIL-bound client process fills up and stalls the
+    proxy on its log lines; a terminal or a file does not, and that is what users have.
+    """
+
+    def __init__(self, args: list[str], tmp: Path, name: str) -> None:
+        self.log = tmp / f"{name}.log"
+        exe = Path(sys.executable).with_name("mitmdump")
+        argv = [str(exe), "--set", "listen_host=127.0.0.1", "--set", "listen_port=0"]
+        argv += ["--set", f"confdir={tmp / name}", *args]
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            m = re.search(r"listening at 127\.0\.0\.1:(\d+)", self.log.read_text(errors="replace"))
+            if m:
+                self.port = int(m.group(1))
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(
+            f"mitmdump did not start: {argv}\n{self.log.read_text(errors='replace')}"
+        )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the proxy process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="requests per run (default 2000)"
+    )
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds; the median is reported (default 3)",
+    )
+    args = parser.parse_args(argv)
+
+    from chime_tap.addons.cassette import load_cassette
+
+    results: dict[str, Any] = {"requests": args.requests, "rounds": args.rounds, "throughput": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
+        tmpdir = Path(tmp)
+        server = ProxyProcess([sys.executable, "-c", SERVER], confdir=tmpdir)
+        upstream = f"127.0.0.1:{server.port}"
+
+        def recorder(cassette: str) -> list[str]:
+            return [
+                "--set",
+                "flow_detail=0",
+                "-s",
+                str(ADDON),
+                "--set",
+                f"chime_cassette={tmpdir / cassette}",
+                "--set",
+                f"chime_hosts={upstream}",
+            ]
+
+        configs = {
+            "plain": ["--set", "flow_detail=0"],
+            "record-yaml": recorder("bench.yaml"),
+            "record-json": recorder("bench.json"),
+        }
+        procs: dict[str, Proxy] = {}
+        try:
+            for name, cfg in configs.items():
+                procs[name] = Proxy(cfg, tmpdir, name)
+            sent = 0
+            for name, proc in procs.items():  # warm up: connections, imports, first flows
+                drive(proc.port, upstream, 200, 4, f"warm-{name}")
+            sent += 200
+            for c in args.concurrency:
+                rps: dict[str, list[float]] = {name: [] for name in configs}
+                cpu: dict[str, list[float]] = {name: [] for name in configs}
+                for r in range(args.rounds):
+                    for name, proc in procs.items():
+                        before = proc.cpu_seconds()
+                        out = drive(proc.port, upstream, args.requests, c, f"{name}-c{c}-r{r}")
+                        used = proc.cpu_seconds() - before
+                        if out["statuses"] != {200: args.requests}:
+                            raise RuntimeError(
+                                f"{name} c={c}: unexpected answers {out['statuses']}"
+                            )
+                        rps[name].append(out["rps"])
+                        cpu[name].append(used / out["requests"] * 1e6)
+                    sent += args.requests
+                med = {name: statistics.median(v) for name, v in rps.items()}
+                med_cpu = {name: statistics.median(v) for name, v in cpu.items()}
+                results["throughput"][c] = {
+                    name: {
+                        "rps": med[name],
+                        "ratio": med[name] / med["plain"],
+                        "runs": rps[name],
+                        "cpu_us_per_flow": med_cpu[name],
+                        "cpu_ratio": med_cpu["plain"] / med_cpu[name],
+                    }
+                    for name in configs
+                }
+            for name, cassette in (("record-yaml", "bench.yaml"), ("record-json", "bench.json")):
+                procs[name].stop()
+                recorded = len(load_cassette(tmpdir / cassette)["interactions"])
+                if recorded != sent:
+                    raise RuntimeError(
+                        f"{name}: {recorded} interactions recorded, {sent} calls sent"
+                    )
+                results[f"{name}_interactions"] = recorded
+        finally:
+            for proc in procs.values():
+                proc.kill()
+            server.kill()
+        results["hooks"] = hook_cost(tmpdir)
+
+    print(
+        f"recording throughput: {args.requests} GetProxySession calls per run, median of {args.rounds} alternating rounds"
+    )
+    print("ratio = req/s / plain's req/s; cpu ratio = plain's proxy CPU per flow / this config's")
+    print(
+        f"{'concurrency':>11} {'config':<12} {'req/s':>7} {'ratio':>6} {'cpu µs/flow':>11} {'cpu ratio':>9}   runs (req/s)"
+    )
+    for c, by_name in results["throughput"].items():
+        for name, fig in by_name.items():
+            runs = " ".join(f"{x:.0f}" for x in fig["runs"])
+            print(
+                f"{c:>11} {name:<12} {fig['rps']:>7.0f} {fig['ratio']:>6.2f} {fig['cpu_us_per_flow']:>11.0f} {fig['cpu_ratio']:>9.2f}   {runs}"
+            )
+    hooks = results["hooks"]
+    print(
+        f"hook cost per flow (in-process, tflow): recorder YAML {hooks['recorder_yaml_us']:.0f} µs, "
+        f"JSON {hooks['recorder_json_us']:.0f} µs; trivial parse-and-append addon {hooks['trivial_us']:.0f} µs"
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()
