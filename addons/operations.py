@@ -194,7 +194,9 @@ def parse_host_rule(spec: str) -> HostRule:
     text, _, namespace = spec.strip().partition("=")
     namespace = namespace.strip().lower() or VOICE
     if namespace not in NAMESPACES:
-        raise ValueError(f"unknown namespace {namespace!r} in {spec!r} (use one of: {', '.join(NAMESPACES)})")
+        raise ValueError(
+            f"unknown namespace {namespace!r} in {spec!r} (use one of: {', '.join(NAMESPACES)})"
+        )
     text = text.strip().lower()
     if not text:
         raise ValueError(f"empty host in {spec!r}")

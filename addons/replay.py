@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mitmproxy import command, ctx, exceptions, http
+
 from chime_tap.addons.cassette import CassetteWriter, make_interaction
 from chime_tap.addons.matching import (
     DEFAULT_MATCH_ON,
@@ -34,8 +36,6 @@ from chime_tap.addons.matching import (
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, classify
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
 from chime_tap.addons.record import decode_body, headers_dict
-from mitmproxy import command, ctx, exceptions, http
-
 from chime_tap.errors import ChimeTapError
 
 logger = logging.getLogger(__name__)

@@ -123,7 +123,9 @@ def redact_phone_numbers(value: Any, key: bytes | None = None) -> Any:
     return walk(value, False)
 
 
-def redact_phone_numbers_in_body(body: bytes | str | None, key: bytes | None = None) -> bytes | str | None:
+def redact_phone_numbers_in_body(
+    body: bytes | str | None, key: bytes | None = None
+) -> bytes | str | None:
     """A JSON body with phone numbers pseudonymized; other bodies come back unchanged."""
     if not body:
         return body
@@ -146,7 +148,9 @@ def redact_phone_numbers_in_body(body: bytes | str | None, key: bytes | None = N
 # --- whole interactions -----------------------------------------------------------------------
 
 
-def scrub_interaction(interaction: dict[str, Any], *, redact_phones: bool = False, key: bytes | None = None) -> dict[str, Any]:
+def scrub_interaction(
+    interaction: dict[str, Any], *, redact_phones: bool = False, key: bytes | None = None
+) -> dict[str, Any]:
     """A copy of a vcrpy interaction with every credential removed (and phones pseudonymized).
 
     Extra interaction-level keys (our metadata) are kept; violation messages can quote a
@@ -168,8 +172,6 @@ def scrub_interaction(interaction: dict[str, Any], *, redact_phones: bool = Fals
             if meta_key not in ("request", "response") and isinstance(meta, dict | list):
                 out[meta_key] = _redact_text_numbers(meta, key)
     return out
-
-
 
 
 def _redact_text_numbers(value: Any, key: bytes) -> Any:

@@ -110,7 +110,9 @@ class ReferenceEngine:
         return self._validator(schema_name).is_valid(instance)
 
     def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
-        found = sorted(self._validator(schema_name).iter_errors(instance), key=lambda e: list(e.path))
+        found = sorted(
+            self._validator(schema_name).iter_errors(instance), key=lambda e: list(e.path)
+        )
         return [(_pointer(e.path), e.message) for e in found]
 
 
@@ -163,7 +165,9 @@ def query_instance(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
             continue
         text = values[0]
         # Only integer-typed parameters are converted: a next-token of digits stays a string.
-        is_int = name in _integer_query_params() and isinstance(text, str) and _INT_RE.fullmatch(text)
+        is_int = (
+            name in _integer_query_params() and isinstance(text, str) and _INT_RE.fullmatch(text)
+        )
         out[name] = int(text) if is_int else text
     return out, problems
 
@@ -258,7 +262,11 @@ def validate_response(
     if error_type in FRONT_DOOR_ERRORS:
         body_schema = "FrontDoorErrorBody"
         if status != FRONT_DOOR_ERRORS[error_type]:
-            add(STATUS, "", f"{error_type} comes with status {FRONT_DOOR_ERRORS[error_type]}, got {status}")
+            add(
+                STATUS,
+                "",
+                f"{error_type} comes with status {FRONT_DOOR_ERRORS[error_type]}, got {status}",
+            )
     else:
         body_schema = "ErrorBody"
         if status not in documented:
@@ -266,13 +274,21 @@ def validate_response(
             add(STATUS, "", f"status {status} is not a documented error of {op.name} ({codes})")
         if error_type is not None:
             if error_type not in op.errors:
-                add(STATUS, "", f"x-amzn-ErrorType {error_type} is not a documented error of {op.name}")
+                add(
+                    STATUS,
+                    "",
+                    f"x-amzn-ErrorType {error_type} is not a documented error of {op.name}",
+                )
             elif DOCUMENTED_ERRORS[error_type] != status:
-                add(STATUS, "", f"{error_type} comes with status {DOCUMENTED_ERRORS[error_type]}, got {status}")
+                add(
+                    STATUS,
+                    "",
+                    f"{error_type} comes with status {DOCUMENTED_ERRORS[error_type]}, got {status}",
+                )
     if problem:
         add(RESPONSE_BODY, "", f"error {problem}")
     elif parsed is _MISSING:
-        add(RESPONSE_BODY, "", "error response has an empty body; expected {\"Code\", \"Message\"}")
+        add(RESPONSE_BODY, "", 'error response has an empty body; expected {"Code", "Message"}')
     else:
         for pointer, message in engine.errors(body_schema, parsed):
             add(RESPONSE_BODY, pointer, message)
@@ -309,7 +325,9 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
-def route_of_interaction(interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS) -> Route | None:
+def route_of_interaction(
+    interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS
+) -> Route | None:
     """Classify a recorded interaction by its URI; fall back to the namespace the recorder noted."""
     try:
         parts = urlsplit(interaction.uri)

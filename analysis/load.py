@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+
 from chime_tap.addons.cassette import META_KEY, CassetteLoader, Interaction, check_cassette
 from chime_tap.addons.operations import (
     DEFAULT_HOSTS,
@@ -26,7 +27,6 @@ from chime_tap.addons.operations import (
     classify_path,
     error_type_from_header,
 )
-
 from chime_tap.errors import CassetteError, InputError
 
 # The frame's columns and their dtypes, in order. "category" columns get their categories

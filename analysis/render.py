@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from chime_tap.analysis.summaries import summarize
 
 FORMATS = ("text", "markdown", "html", "json")

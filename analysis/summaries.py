@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from chime_tap.analysis.load import VIOLATION_SEP
 
 OTHER = "(other)"

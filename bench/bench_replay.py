@@ -32,9 +32,8 @@ for extra in (ROOT, ROOT / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from support.procs import CONNECTOR, chime_tap, voice_client  # noqa: E402
-
 from bench.bench_simulator import Connection  # noqa: E402
+from support.procs import CONNECTOR, chime_tap, voice_client  # noqa: E402
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
 TIME_CAP = 60.0  # seconds per measured proxy round, whatever the request count
@@ -163,10 +162,10 @@ def _interleaved(fns: dict[str, Any], repeat: int) -> dict[str, float]:
 
 def bench_load(tmp: Path, repeat: int = 3) -> dict[str, Any]:
     import vcr
-    from chime_tap.addons.replay import build_index
     from vcr.serialize import deserialize
     from vcr.serializers import yamlserializer
 
+    from chime_tap.addons.replay import build_index
     from chime_tap.vcr_config import make_vcr
 
     json_path = tmp / "large.json"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonschema
+
 from chime_tap.addons import schemas
 from chime_tap.addons.operations import OPERATIONS, VOICE, Route
 from chime_tap.addons.validation import FastEngine, ReferenceEngine, validate_response

@@ -30,6 +30,7 @@ def chromium() -> str:
 def sample_report(directory: Path) -> Path:
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_report import write_cassettes
+
     from chime_tap.analysis import load_frame, render
 
     paths = write_cassettes(directory, 4000, "json", per_file=4000)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from chime_tap.addons.operations import classify_path
 from chime_tap.addons.sim_faults import THROTTLED
 from chime_tap.addons.sim_service import answer, error_response, front_door_error

@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from chime_tap.addons.cassette import make_interaction
-from chime_tap.analysis import COLUMNS, load_frame
-from chime_tap.analysis.load import load_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mitmproxy import io as mitm_io
 from mitmproxy.test import tflow, tutils
 
+from chime_tap.addons.cassette import make_interaction
+from chime_tap.analysis import COLUMNS, load_frame
+from chime_tap.analysis.load import load_file
 from chime_tap.errors import InputError
 
 REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"

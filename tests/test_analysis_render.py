@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_analysis_summaries import traffic_frame  # noqa: F401 - fixture
+
 from chime_tap.analysis import COLUMNS, export, load_frame, render, summarize
 from chime_tap.analysis.load import empty_frame
-from test_analysis_summaries import traffic_frame  # noqa: F401 - fixture
 
 REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -119,8 +120,9 @@ def test_export_round_trips_the_frame(tmp_path, traffic_frame, fmt):  # noqa: F8
 
 
 def test_long_tables_are_clipped_in_text_but_complete_in_json(tmp_path):
-    from chime_tap.analysis.render import MAX_ROWS
     from test_analysis_summaries import T0, call, session_body
+
+    from chime_tap.analysis.render import MAX_ROWS
 
     n = MAX_ROWS + 7
     items = [

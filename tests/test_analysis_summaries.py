@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from chime_tap.addons.cassette import make_interaction
 from chime_tap.analysis import load_frame, summarize
 from chime_tap.analysis.summaries import interval_for, select, traffic

@@ -22,6 +22,7 @@ import brotli
 import h2.connection
 import h2.events
 import pytest
+
 from support.procs import (
     CONNECTOR,
     FAKE_ACCESS_KEY,

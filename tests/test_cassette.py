@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request
+from vcr.serializers import jsonserializer, yamlserializer
+
 from chime_tap.addons.cassette import (
     META_KEY,
     CassetteWriter,
@@ -20,12 +24,8 @@ from chime_tap.addons.cassette import (
     make_interaction,
     parse_cassette,
 )
-from support.procs import FAKE_ACCESS_KEY, FAKE_SESSION_TOKEN, SECRETS
-from vcr.persisters.filesystem import FilesystemPersister
-from vcr.request import Request
-from vcr.serializers import jsonserializer, yamlserializer
-
 from chime_tap.errors import CassetteError
+from support.procs import FAKE_ACCESS_KEY, FAKE_SESSION_TOKEN, SECRETS
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"

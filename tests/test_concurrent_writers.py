@@ -11,11 +11,11 @@ import textwrap
 import time
 
 import pytest
+
 from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.errors import CassetteError
 from support.loadgen import Upstream, request_id_of, run_load, vcr_load
 from support.procs import chime_tap
-
-from chime_tap.errors import CassetteError
 
 
 def _item(request_id: str, fmt: str = "yaml") -> dict:

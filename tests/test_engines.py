@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from chime_tap.addons import schemas
 from chime_tap.addons.operations import NAMESPACES, OPERATIONS
 from chime_tap.addons.validation import FastEngine, ReferenceEngine

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import find_secrets
+
 from support.procs import SECRETS, ProxyProcess, chime_tap
 
 TCP_LISTEN = "0A"

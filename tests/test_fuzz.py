@@ -12,6 +12,9 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from chime_tap.addons import schemas
 from chime_tap.addons.cassette import (
     CassetteWriter,
@@ -43,9 +46,6 @@ from chime_tap.addons.validation import (
     validate_exchange,
     validate_request,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from chime_tap.errors import CassetteError
 
 FUZZ = settings(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from vcr.request import Request
+
 from chime_tap.addons.matching import (
     DEFAULT_MATCH_ON,
     MATCHERS,
@@ -25,7 +27,6 @@ from chime_tap.addons.matching import (
     signed_headers,
 )
 from chime_tap.addons.scrub import redact_phone_numbers_in_body
-from vcr.request import Request
 
 BASE = "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions"
 

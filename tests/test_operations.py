@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chime_tap.addons.operations import (
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.procs import assert_no_secrets, chime_tap
 from test_vcr_config import record_lifecycle
+
+from support.procs import assert_no_secrets, chime_tap
 
 TESTS = Path(__file__).resolve().parent
 

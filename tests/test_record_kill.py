@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from chime_tap.addons.cassette import META_KEY, load_cassette
 from support.loadgen import (
     LoadResult,

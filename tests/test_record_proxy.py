@@ -15,6 +15,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 import vcr
+
 from chime_tap.addons.cassette import META_KEY, load_cassette
 from chime_tap.addons.operations import classify
 from support.loadgen import vcr_load

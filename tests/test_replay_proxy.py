@@ -12,6 +12,8 @@ from pathlib import Path
 
 import botocore.exceptions
 import pytest
+from test_vcr_config import _get_interaction, record_lifecycle, run_lifecycle
+
 from chime_tap.addons.cassette import CassetteWriter, load_cassette
 from support.procs import (
     CONNECTOR,
@@ -22,7 +24,6 @@ from support.procs import (
     mitmdump,
     voice_client,
 )
-from test_vcr_config import _get_interaction, record_lifecycle, run_lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
 AWS = str(Path(sys.executable).with_name("aws"))

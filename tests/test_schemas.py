@@ -16,6 +16,7 @@ from typing import Any
 import botocore.session
 import jsonschema
 import pytest
+
 from chime_tap.addons import schemas
 from chime_tap.addons.operations import DOCUMENTED_ERRORS, LEGACY, OPERATIONS, VOICE
 

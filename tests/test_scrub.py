@@ -10,6 +10,7 @@ import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
 from chime_tap.addons.scrub import (
     REDACT_KEY_ENV,
     REDACTED,

@@ -19,6 +19,7 @@ import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
 from chime_tap.addons.operations import classify
 from chime_tap.addons.sim_faults import FaultInjector, parse_latency
 from chime_tap.addons.simulate import CONTROL_HOST

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 
 import pytest
+
 from chime_tap.addons.operations import OPERATIONS, classify
 from chime_tap.addons.sim_faults import FaultInjector, Latency, parse_latency, parse_rate
 from chime_tap.addons.sim_service import answer
@@ -390,9 +391,10 @@ def test_rates_are_checked():
 
 
 def test_addon_options_and_offline_settings():
-    from chime_tap.addons.simulate import Simulator
     from mitmproxy import exceptions
     from mitmproxy.test import taddons
+
+    from chime_tap.addons.simulate import Simulator
 
     sim = Simulator()
     with taddons.context(sim) as tctx:
@@ -421,8 +423,9 @@ def test_addon_answers_in_the_request_hook():
 
 
 async def _answers_in_the_request_hook():
-    from chime_tap.addons.simulate import Simulator
     from mitmproxy.test import taddons, tflow, tutils
+
+    from chime_tap.addons.simulate import Simulator
 
     sim = Simulator()
     with taddons.context(sim):
@@ -448,8 +451,9 @@ def test_a_simulator_bug_is_a_500_not_a_dead_hook(monkeypatch):
 
 
 async def _bug_is_a_500(monkeypatch):
-    from chime_tap.addons.simulate import Simulator
     from mitmproxy.test import taddons, tflow, tutils
+
+    from chime_tap.addons.simulate import Simulator
 
     sim = Simulator()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from chime_tap.addons.cassette import (
     Interaction,
     iter_interactions,

@@ -13,12 +13,12 @@ from typing import Any
 import botocore.exceptions
 import pytest
 import vcr
+
 from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
 from chime_tap.addons.scrub import REDACTED, pseudonymize_phone
-from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, voice_client
-
 from chime_tap.errors import CassetteError
 from chime_tap.vcr_config import IndexedCassette, chime_vcr, make_vcr
+from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, voice_client
 
 PHONES = ["+14015550101", "+14015550102"]
 

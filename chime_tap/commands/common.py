@@ -45,7 +45,12 @@ def add_listen_arguments(parser: argparse.ArgumentParser, default_port: int = 80
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; anything else exposes an intercepting proxy)",
     )
-    parser.add_argument("--listen-port", type=port_number, default=default_port, help=f"port to listen on (default {default_port}; 0 picks a free one)")
+    parser.add_argument(
+        "--listen-port",
+        type=port_number,
+        default=default_port,
+        help=f"port to listen on (default {default_port}; 0 picks a free one)",
+    )
     parser.add_argument(
         "--confdir",
         default=None,
@@ -59,4 +64,3 @@ def add_listen_arguments(parser: argparse.ArgumentParser, default_port: int = 80
         metavar="OPTION=VALUE",
         help="set any mitmproxy option, as mitmdump's --set does (repeatable; e.g. ssl_insecure=true)",
     )
-

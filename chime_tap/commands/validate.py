@@ -14,8 +14,12 @@ from chime_tap.commands import common
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="vcrpy cassette (.yaml/.yml or .json)")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "cassettes", nargs="+", metavar="CASSETTE", help="vcrpy cassette (.yaml/.yml or .json)"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
     common.add_hosts_argument(parser)
 
 
@@ -53,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
             problems.append(f"{unusable} unusable cassette(s)")
         status = "; ".join(problems) or "OK"
         usable = len(args.cassettes) - unusable
-        print(f"{checked} proxy-session interaction(s) checked in {usable} cassette(s): {status}", file=sys.stderr)
+        print(
+            f"{checked} proxy-session interaction(s) checked in {usable} cassette(s): {status}",
+            file=sys.stderr,
+        )
     if unusable:
         return 2
     return 1 if rows else 0

@@ -32,7 +32,15 @@ class ProxyProcess:
     line the proxy prints once it listens.
     """
 
-    def __init__(self, argv: Sequence[str], *, confdir: Path, env: dict[str, str] | None = None, cwd: Path | None = None, start_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        confdir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        start_timeout: float = 60.0,
+    ) -> None:
         self.argv = list(argv)
         self.confdir = Path(confdir)
         self.lines: list[str] = []
@@ -114,18 +122,44 @@ class ProxyProcess:
 
 def chime_tap(args: Sequence[str], *, confdir: Path, **kw: Any) -> ProxyProcess:
     """``chime-tap ARGS --listen-port 0 --confdir CONFDIR`` as a real process."""
-    argv = [sys.executable, "-m", "chime_tap", *args, "--listen-port", "0", "--confdir", str(confdir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "chime_tap",
+        *args,
+        "--listen-port",
+        "0",
+        "--confdir",
+        str(confdir),
+    ]
     return ProxyProcess(argv, confdir=confdir, **kw)
 
 
 def mitmdump(args: Sequence[str], *, confdir: Path, **kw: Any) -> ProxyProcess:
     """Plain ``mitmdump`` from this venv, on a free loopback port."""
     exe = Path(sys.executable).with_name("mitmdump")
-    argv = [str(exe), "--set", "listen_host=127.0.0.1", "--set", "listen_port=0", "--set", f"confdir={confdir}", *args]
+    argv = [
+        str(exe),
+        "--set",
+        "listen_host=127.0.0.1",
+        "--set",
+        "listen_port=0",
+        "--set",
+        f"confdir={confdir}",
+        *args,
+    ]
     return ProxyProcess(argv, confdir=confdir, **kw)
 
 
-def voice_client(proxy: ProxyProcess | None, *, endpoint: str = VOICE_ENDPOINT, service: str = "chime-sdk-voice", region: str = "us-east-1", verify: Any = None, **config: Any):
+def voice_client(
+    proxy: ProxyProcess | None,
+    *,
+    endpoint: str = VOICE_ENDPOINT,
+    service: str = "chime-sdk-voice",
+    region: str = "us-east-1",
+    verify: Any = None,
+    **config: Any,
+):
     """A real boto3 client that sends through ``proxy`` and trusts the proxy's CA; no retries."""
     import boto3
     from botocore.config import Config
