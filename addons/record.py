@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 import weakref
@@ -37,6 +38,7 @@ from urllib.parse import parse_qs
 from mitmproxy import command, ctx, exceptions, http
 from mitmproxy.net import encoding
 
+from chime_tap.addons.calllog import call_logger, skip_legacy_log_events
 from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, Route, classify_path
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
@@ -65,6 +67,7 @@ class Call:
 
     __slots__ = (
         "answered_by",
+        "authority",
         "extra",
         "from_server",
         "namespace",
@@ -78,6 +81,7 @@ class Call:
         self.namespace = namespace  # None: not a Chime host
         self.request_violations: list[Violation] | None = None  # None: not checked yet
         self.answered_by: str | None = None
+        self.authority: str | None = None  # the Host header the client sent
         self.from_server = False  # set by responseheaders: a server sent the response
         self.recorded = False
         self.extra: list[Violation] = []  # e.g. "not a proxy-session call"
@@ -170,11 +174,24 @@ def query_of(path: str) -> dict[str, list[str]]:
 
 def iso_utc(timestamp: float) -> str:
     """``2026-01-02T03:04:05.678Z``."""
-    return (
-        datetime.fromtimestamp(timestamp, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    # As datetime does it: round to the microsecond, then isoformat truncates to milliseconds.
+    frac, whole = math.modf(timestamp)
+    micros = round(frac * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    seconds, ms = int(whole), micros // 1000
+    prefix = _SECOND_PREFIX.get(seconds)
+    if prefix is None:  # once per second of traffic, not once per call
+        _SECOND_PREFIX.clear()
+        prefix = _SECOND_PREFIX[seconds] = datetime.fromtimestamp(seconds, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+    return f"{prefix}.{ms:03d}Z"
+
+
+_SECOND_PREFIX: dict[int, str] = {}
 
 
 def enforce_answer(violations: list[Violation]) -> tuple[int, dict[str, str], bytes]:
@@ -343,6 +360,9 @@ class Recorder:
             logger.info(f"cassette {self.writer.path}: {self.writer.count} interaction(s)")
             self.writer = None
 
+    def running(self) -> None:
+        skip_legacy_log_events()
+
     def done(self) -> None:
         self.shut = self.writer is not None
         self.close()
@@ -350,10 +370,10 @@ class Recorder:
     # --- hooks ----------------------------------------------------------------------------------
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if not self.enforce or flow.response or flow.error or not flow.live:
             return
         call = self._call(flow)
-        if not self.enforce or call is None or call.route is None:
+        if call is None or call.route is None:
             return
         violations = self._request_violations(flow, call)
         if violations:
@@ -388,9 +408,11 @@ class Recorder:
         call = self._calls.get(flow)
         if call is None:
             req = flow.request
-            call = describe(req.method, req.host_header or req.host, req.path, req.port, self.hosts)
+            authority = req.host_header
+            call = describe(req.method, authority or req.host, req.path, req.port, self.hosts)
             if call is None:
                 return None
+            call.authority = authority
             self._calls[flow] = call
         return call
 
@@ -459,9 +481,9 @@ class Recorder:
             flow.comment = comment_for(call, violations, error)
             line = log_line(call, req.method, req.path, status, duration_ms, len(violations), error)
             if violations or failed:
-                logger.warning(line)
+                call_logger.warning(line)
             else:
-                logger.info(line)
+                call_logger.info(line)
 
         meta = recording_meta(
             started=req.timestamp_start,
@@ -483,7 +505,13 @@ class Recorder:
         request_body, request_headers = decode_body(req.raw_content, request_headers)
         interaction = make_interaction(
             method=req.method,
-            uri=client_url(req.scheme, req.host_header, req.host, req.port, req.path),
+            uri=client_url(
+                req.scheme,
+                call.authority if call is not None else req.host_header,
+                req.host,
+                req.port,
+                req.path,
+            ),
             request_headers=request_headers,
             request_body=request_body,
             status=status,

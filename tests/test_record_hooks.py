@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from mitmproxy import exceptions, http
+from mitmproxy.log import LegacyLogEvents
 from mitmproxy.test import taddons, tflow
 
+from chime_tap.addons.calllog import CALLS
 from chime_tap.addons.cassette import META_KEY, load_cassette
 from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy
 from chime_tap.addons.record import (
@@ -356,18 +361,46 @@ def test_without_cassette_validates_and_marks_only(tmp_path: Path) -> None:
 
 def test_log_line_per_call_without_credentials(recorder, caplog: pytest.LogCaptureFixture) -> None:
     addon, _ = recorder
-    caplog.set_level("INFO", logger="chime_tap.addons.record")
+    caplog.set_level("INFO", logger=CALLS)
     f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
     run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
     lines = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "chime_tap.addons.record" and "GetProxySession" in r.getMessage()
+        if r.name == CALLS and "GetProxySession" in r.getMessage()
     ]
     assert len(lines) == 1
     assert f"connector={CONNECTOR} session=s1 -> 200" in lines[0]
     assert "0 violation(s)" in lines[0]
     assert "AKIASECRET" not in caplog.text and "token-that-must-not" not in caplog.text
+
+
+def test_per_call_lines_skip_only_mitmproxys_legacy_log_events(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mitmproxy re-sends every record through all addons as a deprecated add_log event; the
+    per-call lines skip that handler (it was the recorder's largest cost) and nothing else."""
+    caplog.set_level("INFO", logger=CALLS)
+    addon = Recorder()
+    # Built in the test body: mitmproxy's handlers only take records from the test phase that
+    # installed them, and installing one drops those left by earlier tests.
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_cassette=str(tmp_path / "c.yaml"), chime_hosts=[UPSTREAM_HOST])
+        legacy = [h for h in logging.getLogger().handlers if isinstance(h, LegacyLogEvents)]
+        assert len(legacy) == 1, "the master installs mitmproxy's legacy log handler"
+        other = logging.LogRecord("chime_tap.addons.record", logging.INFO, "", 0, "x", None, None)
+        assert legacy[0].filter(other)
+        addon.running()
+        addon.running()  # idempotent: one filter, however often the hook runs
+
+        f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+        run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+        per_call = [r for r in caplog.records if r.name == CALLS]
+        assert len(per_call) == 1  # other handlers (here pytest's) still get the line
+        assert len(legacy[0].filters) == 1
+        assert not legacy[0].filter(per_call[0])
+        assert legacy[0].filter(other)
+    addon.done()
 
 
 def test_gzip_response_recorded_decoded_without_content_encoding(recorder, tmp_path: Path) -> None:
@@ -439,6 +472,16 @@ def test_enforce_answer_names_every_problem() -> None:
 def test_iso_utc() -> None:
     assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
     assert iso_utc(1.5) == "1970-01-01T00:00:01.500Z"
+
+
+def test_iso_utc_agrees_with_datetime_to_the_millisecond() -> None:
+    """The per-second cache and the rounding (to the µs, then truncated) match datetime's."""
+    rng = random.Random(7)
+    stamps = [rng.uniform(0, 4e9) for _ in range(20_000)]
+    stamps += [k + frac for k in range(0, 3000, 7) for frac in (0.0005, 0.9995, 0.9999995)]
+    for t in stamps:
+        expected = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+        assert iso_utc(t) == expected.replace("+00:00", "Z"), t
 
 
 @pytest.mark.parametrize(
