@@ -12,7 +12,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +20,12 @@ from typing import Any
 import yaml
 
 from chime_tap.addons.scrub import scrub_interaction
+from chime_tap.addons.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 
 try:  # libyaml when available: several times faster
-    from yaml import CSafeDumper as _SafeDumper
     from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeDumper as _SafeDumper  # type: ignore[assignment]
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
@@ -245,137 +243,6 @@ def make_interaction(
     return item
 
 
-def _dump_yaml_item(item: dict[str, Any]) -> bytes:
-    """One ``- ...`` list item of block YAML; a fast emitter, PyYAML for anything it does not cover."""
-    try:
-        out: list[str] = []
-        _yaml_seq([item], 0, out)
-        return "".join(out).encode("ascii")
-    except _NotFast:
-        return yaml.dump(
-            [item],
-            Dumper=_SafeDumper,
-            default_flow_style=False,
-            allow_unicode=True,
-            sort_keys=False,
-            width=1 << 16,
-        ).encode("utf-8")
-
-
-# A small block-YAML emitter for the plain data an interaction holds (dict, list, str, int,
-# float, bool, None). PyYAML's Python representer costs ~0.5 ms per interaction, a quarter of
-# what mitmproxy spends forwarding a flow; this costs a few tens of µs. Strings are written
-# plain only when no YAML 1.1 resolver could read them as anything but a string, otherwise
-# double-quoted with JSON's escapes (a subset of YAML's), ASCII only, so what loads is exactly
-# what was written, with libyaml and with PyYAML alike.
-
-
-class _NotFast(Exception):
-    """A value the fast emitter leaves to PyYAML (bytes, odd keys, lone surrogates, inf/nan)."""
-
-
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-# YAML 1.1 booleans and null, compared lower-case: these are never written plain.
-_NOT_PLAIN = frozenset(["y", "yes", "n", "no", "true", "false", "on", "off", "null"])
-_SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
-
-
-def _astral(m: re.Match[str]) -> str:
-    high, low = int(m.group(1), 16), int(m.group(2), 16)
-    return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
-
-
-# Header names and values, methods, hosts and metadata repeat from one interaction to the
-# next: short strings are rendered once. Bounded: cleared when full.
-_RENDERED: dict[str, str] = {}
-_RENDERED_MAX = 4096
-
-
-def _yaml_str(s: str) -> str:
-    if len(s) <= 80:
-        out = _RENDERED.get(s)
-        if out is None:
-            if len(_RENDERED) >= _RENDERED_MAX:
-                _RENDERED.clear()
-            out = _RENDERED[s] = _render_str(s)
-        return out
-    return _render_str(s)
-
-
-def _render_str(s: str) -> str:
-    if _PLAIN.fullmatch(s) and s.lower() not in _NOT_PLAIN:
-        return s
-    q = json.dumps(s)  # ASCII, JSON escapes; YAML reads every one of them
-    if "\x7f" in q:  # DEL is ASCII but not printable in YAML
-        q = q.replace("\x7f", "\\x7f")
-    if "\\ud" in q:  # YAML wants \U for astral characters and has no lone surrogates
-        q = _SURROGATE_PAIR.sub(_astral, q)
-        if re.search(r"\\ud[89a-f]", q):
-            raise _NotFast
-    return q
-
-
-def _yaml_scalar(v: Any) -> str:
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, str):
-        return _yaml_str(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if v != v or v in (float("inf"), float("-inf")):
-            raise _NotFast
-        r = repr(v)
-        if "." not in r:  # YAML 1.1 floats need a dot: 1e-05 -> 1.0e-05
-            r = r.replace("e", ".0e")
-        return r
-    if isinstance(v, dict | list) and not v:
-        return "{}" if isinstance(v, dict) else "[]"
-    raise _NotFast
-
-
-def _yaml_key(k: Any) -> str:
-    if not isinstance(k, str):
-        raise _NotFast
-    out = _yaml_str(k)
-    if len(out) > 1000:  # YAML caps implicit keys at 1024 characters; PyYAML writes "? key"
-        raise _NotFast
-    return out
-
-
-def _yaml_map(d: dict[str, Any], indent: int, out: list[str]) -> None:
-    pad = " " * indent
-    for k, v in d.items():
-        key = _yaml_key(k)
-        if isinstance(v, dict) and v:
-            out.append(f"{pad}{key}:\n")
-            _yaml_map(v, indent + 2, out)
-        elif isinstance(v, list) and v:
-            out.append(f"{pad}{key}:\n")
-            _yaml_seq(v, indent, out)  # indentless, as PyYAML writes it
-        else:
-            out.append(f"{pad}{key}: {_yaml_scalar(v)}\n")
-
-
-def _yaml_seq(items: list[Any], indent: int, out: list[str]) -> None:
-    pad = " " * indent
-    for v in items:
-        if isinstance(v, dict | list) and v:
-            sub: list[str] = []
-            if isinstance(v, dict):
-                _yaml_map(v, indent + 2, sub)
-            else:
-                _yaml_seq(v, indent + 2, sub)
-            sub[0] = pad + "- " + sub[0][indent + 2 :]
-            out.extend(sub)
-        else:
-            out.append(f"{pad}- {_yaml_scalar(v)}\n")
-
-
 def _dump_json_item(item: dict[str, Any]) -> bytes:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -406,7 +273,7 @@ class CassetteWriter:
             return b'{"version":1,"interactions":[\n' + body + tail, tail
         if not items:
             return YAML_HEADER + b"interactions: []\n", b"interactions: []\n"
-        return YAML_HEADER + b"interactions:\n" + b"".join(_dump_yaml_item(i) for i in items), b""
+        return YAML_HEADER + b"interactions:\n" + b"".join(dump_item(i) for i in items), b""
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -478,7 +345,7 @@ class CassetteWriter:
             new_tail = b"\n]}\n"
         else:
             lead = b"interactions:\n" if not self.count else b""
-            data = lead + _dump_yaml_item(item)
+            data = lead + dump_item(item)
             new_tail = b""
         end = os.fstat(self._fd).st_size
         offset = end - len(self._tail)

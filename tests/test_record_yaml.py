@@ -9,12 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chime_tap.addons.cassette import (
-    CassetteWriter,
-    _dump_yaml_item,
-    load_cassette,
-    make_interaction,
-)
+from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.addons.yaml_block import dump_item
 from support.loadgen import vcr_load
 
 LOADERS = (yaml.CSafeLoader, yaml.SafeLoader, yaml.CLoader)
@@ -46,14 +42,14 @@ def loads(data: bytes, loader) -> object:
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(text, trees, min_size=1, max_size=5))
 def test_round_trip_with_every_loader(item: dict) -> None:
-    data = _dump_yaml_item(item)
+    data = dump_item(item)
     for loader in LOADERS:
         assert loads(data, loader) == item
 
 
 def test_tricky_strings_stay_strings() -> None:
     item = {s: s for s in TRICKY}
-    data = _dump_yaml_item(item)
+    data = dump_item(item)
     data.decode("ascii")  # everything outside ASCII is escaped
     for loader in LOADERS:
         assert loads(data, loader) == item
@@ -62,13 +58,13 @@ def test_tricky_strings_stay_strings() -> None:
 def test_floats_keep_their_type() -> None:
     item = {"a": 1e-05, "b": 1e16, "c": 0.5, "d": -2.0, "e": 3}
     for loader in LOADERS:
-        got = loads(_dump_yaml_item(item), loader)
+        got = loads(dump_item(item), loader)
         assert got == item and isinstance(got["a"], float) and isinstance(got["e"], int)
 
 
 def test_what_it_cannot_write_goes_to_pyyaml() -> None:
     item = {"binary": b"\xff\x00", "inf": float("inf"), "text": "x"}
-    got = loads(_dump_yaml_item(item), yaml.CSafeLoader)
+    got = loads(dump_item(item), yaml.CSafeLoader)
     assert got == item
 
 
