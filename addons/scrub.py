@@ -63,6 +63,8 @@ def scrub_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
 
 def scrub_uri(uri: str) -> str:
     """The URI with presigned credential parameters replaced by ``REDACTED``."""
+    if "?" not in uri:  # no query, nothing presigned: the common case, on every recorded call
+        return uri
     parts = urlsplit(uri)
     if not parts.query:
         return uri
