@@ -100,6 +100,10 @@ def run_proxy(
     logging.getLogger().setLevel(logging.INFO)
     for noisy in ("tornado", "asyncio", "hpack", "quic", "passlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The recorder logs a line per call. This process is ours and mitmproxy's format shows none
+    # of these record fields, so skip collecting them (the logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     try:
         return asyncio.run(main())
     except SystemExit as e:  # mitmproxy's startup error check (e.g. port in use) exits 1
