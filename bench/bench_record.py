@@ -1,15 +1,18 @@
-"""Recording throughput: `mitmdump -s addons/record.py` next to plain `mitmdump`, same run, same client.
+"""Recording throughput: `chime-tap record` and `mitmdump -s addons/record.py` next to plain mitmdump.
 
-Both proxies run as real processes on 127.0.0.1 and forward to the same fast loopback upstream
+Every proxy runs as a real process on 127.0.0.1 and forwards to the same fast loopback upstream
 (an asyncio HTTP/1.1 server answering a fixed, valid GetProxySession body). The client sends
 GetProxySession calls (a distinct session id each) on keep-alive connections through the proxy,
-N threads. The baseline is `mitmdump --set flow_detail=0`; the subjects add the recorder
-(validation, scrubbing, one log line and one cassette append per flow), YAML and JSON cassettes.
-Rounds alternate between configurations; the median of the rounds is reported, with the ratio
-to the baseline. The recorder's own cost per flow is also timed in-process over tflow flows,
-next to a trivial addon that parses both JSON bodies and appends one line per flow.
+N threads. Two baselines: `mitmdump` as users run it (it prints one line per flow, as the
+recorder does) and silent `mitmdump --set flow_detail=0`. The subjects add the recorder
+(validation, scrubbing, one log line and one cassette append per flow): the `chime-tap record`
+CLI with YAML and JSON cassettes, and the addon as a mitmdump script. Rounds alternate between
+configurations; the median is reported, with ratios to both baselines, on throughput and on
+the proxy's CPU time per flow (steadier on a shared machine). The recorder's own cost per flow
+is also timed in-process over tflow flows, next to a trivial addon that parses both JSON bodies
+and appends one line per flow.
 
-    python bench/bench_record.py [--requests 2000] [--concurrency 1 32] [--rounds 3]
+    python -m bench record [-- --requests 2000 --concurrency 1 32 --rounds 3]
 """
 
 from __future__ import annotations
@@ -260,17 +263,14 @@ def hook_cost(tmp: Path, n: int = 2000) -> dict[str, float]:
 
 
 class Proxy:
-    """A mitmdump process whose output goes to a file, not a pipe.
+    """A proxy process (mitmdump or chime-tap) whose output goes to a file, not a pipe.
 
     A pipe drained by a thread of this busy, GIL-bound client process fills up and stalls the
     proxy on its log lines; a terminal or a file does not, and that is what users have.
     """
 
-    def __init__(self, args: list[str], tmp: Path, name: str) -> None:
+    def __init__(self, argv: list[str], tmp: Path, name: str) -> None:
         self.log = tmp / f"{name}.log"
-        exe = Path(sys.executable).with_name("mitmdump")
-        argv = [str(exe), "--set", "listen_host=127.0.0.1", "--set", "listen_port=0"]
-        argv += ["--set", f"confdir={tmp / name}", *args]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -281,15 +281,14 @@ class Proxy:
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.poll() is None:
-            m = re.search(r"listening at 127\.0\.0\.1:(\d+)", self.log.read_text(errors="replace"))
+            text = self.log.read_text(errors="replace")
+            m = re.search(r"listening (?:at |on http://)127\.0\.0\.1:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
                 return
             time.sleep(0.05)
         self.kill()
-        raise RuntimeError(
-            f"mitmdump did not start: {argv}\n{self.log.read_text(errors='replace')}"
-        )
+        raise RuntimeError(f"proxy did not start: {argv}\n{self.log.read_text(errors='replace')}")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the proxy process has used so far."""
@@ -304,6 +303,37 @@ class Proxy:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def configurations(tmp: Path, upstream: str) -> dict[str, list[str]]:
+    """name -> argv. Baselines first: plain mitmdump as users run it (one line per flow) and
+    silent (no per-flow output); then the recorder as the CLI runs it and as a mitmdump script."""
+    mitmdump = [str(Path(sys.executable).with_name("mitmdump")), "--set", "listen_host=127.0.0.1"]
+    mitmdump += ["--set", "listen_port=0"]
+
+    def chime_tap(cassette: str) -> list[str]:
+        conf = f"{tmp / cassette}.conf"
+        cli = [sys.executable, "-m", "chime_tap", "record", "--cassette", str(tmp / cassette)]
+        return [*cli, "--hosts", upstream, "--listen-port", "0", "--confdir", conf]
+
+    script = ["-s", str(ADDON), "--set", f"chime_cassette={tmp / 'script.yaml'}"]
+    script += ["--set", f"chime_hosts={upstream}"]
+    silent = ["--set", "flow_detail=0"]
+    return {
+        "mitmdump": [*mitmdump, "--set", f"confdir={tmp / 'c1'}"],
+        "mitmdump-silent": [*mitmdump, "--set", f"confdir={tmp / 'c2'}", *silent],
+        "record-yaml": chime_tap("bench.yaml"),
+        "record-json": chime_tap("bench.json"),
+        "mitmdump-s-yaml": [*mitmdump, "--set", f"confdir={tmp / 'c3'}", *silent, *script],
+    }
+
+
+CASSETTES = {
+    "record-yaml": "bench.yaml",
+    "record-json": "bench.json",
+    "mitmdump-s-yaml": "script.yaml",
+}
+BASELINES = ("mitmdump", "mitmdump-silent")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -327,28 +357,11 @@ def main(argv: list[str] | None = None) -> dict:
         tmpdir = Path(tmp)
         server = ProxyProcess([sys.executable, "-c", SERVER], confdir=tmpdir)
         upstream = f"127.0.0.1:{server.port}"
-
-        def recorder(cassette: str) -> list[str]:
-            return [
-                "--set",
-                "flow_detail=0",
-                "-s",
-                str(ADDON),
-                "--set",
-                f"chime_cassette={tmpdir / cassette}",
-                "--set",
-                f"chime_hosts={upstream}",
-            ]
-
-        configs = {
-            "plain": ["--set", "flow_detail=0"],
-            "record-yaml": recorder("bench.yaml"),
-            "record-json": recorder("bench.json"),
-        }
+        configs = configurations(tmpdir, upstream)
         procs: dict[str, Proxy] = {}
         try:
-            for name, cfg in configs.items():
-                procs[name] = Proxy(cfg, tmpdir, name)
+            for name, argv_ in configs.items():
+                procs[name] = Proxy(argv_, tmpdir, name)
             sent = 0
             for name, proc in procs.items():  # warm up: connections, imports, first flows
                 drive(proc.port, upstream, 200, 4, f"warm-{name}")
@@ -373,14 +386,14 @@ def main(argv: list[str] | None = None) -> dict:
                 results["throughput"][c] = {
                     name: {
                         "rps": med[name],
-                        "ratio": med[name] / med["plain"],
                         "runs": rps[name],
                         "cpu_us_per_flow": med_cpu[name],
-                        "cpu_ratio": med_cpu["plain"] / med_cpu[name],
+                        **{f"ratio_vs_{b}": med[name] / med[b] for b in BASELINES},
+                        **{f"cpu_ratio_vs_{b}": med_cpu[b] / med_cpu[name] for b in BASELINES},
                     }
                     for name in configs
                 }
-            for name, cassette in (("record-yaml", "bench.yaml"), ("record-json", "bench.json")):
+            for name, cassette in CASSETTES.items():
                 procs[name].stop()
                 recorded = len(load_cassette(tmpdir / cassette)["interactions"])
                 if recorded != sent:
@@ -397,15 +410,21 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"recording throughput: {args.requests} GetProxySession calls per run, median of {args.rounds} alternating rounds"
     )
-    print("ratio = req/s / plain's req/s; cpu ratio = plain's proxy CPU per flow / this config's")
     print(
-        f"{'concurrency':>11} {'config':<12} {'req/s':>7} {'ratio':>6} {'cpu µs/flow':>11} {'cpu ratio':>9}   runs (req/s)"
+        "ratio = req/s / baseline's req/s; cpu ratio = baseline's proxy CPU per flow / this one's;"
+        " baselines: mitmdump as users run it (a line per flow), and silent (flow_detail=0)"
+    )
+    print(
+        f"{'conc.':>5} {'config':<16} {'req/s':>6} {'cpu µs/flow':>11} {'ratio':>6} {'cpu ratio':>9}"
+        f" {'ratio silent':>12} {'cpu ratio silent':>16}   runs (req/s)"
     )
     for c, by_name in results["throughput"].items():
         for name, fig in by_name.items():
             runs = " ".join(f"{x:.0f}" for x in fig["runs"])
             print(
-                f"{c:>11} {name:<12} {fig['rps']:>7.0f} {fig['ratio']:>6.2f} {fig['cpu_us_per_flow']:>11.0f} {fig['cpu_ratio']:>9.2f}   {runs}"
+                f"{c:>5} {name:<16} {fig['rps']:>6.0f} {fig['cpu_us_per_flow']:>11.0f}"
+                f" {fig['ratio_vs_mitmdump']:>6.2f} {fig['cpu_ratio_vs_mitmdump']:>9.2f}"
+                f" {fig['ratio_vs_mitmdump-silent']:>12.2f} {fig['cpu_ratio_vs_mitmdump-silent']:>16.2f}   {runs}"
             )
     hooks = results["hooks"]
     print(
