@@ -295,6 +295,17 @@ def is_chime_path(path: str) -> bool:
     return _PATH_RE.match(path.split("?", 1)[0]) is not None
 
 
+_ATTEMPT_RE = re.compile(r"^/voice-connectors/[^/?]+/proxy-sessions(?:[/?]|$)")
+
+
+def is_proxy_session_attempt(path: str) -> bool:
+    """True when the path is meant for the proxy-session API: under its prefix, well-formed or not.
+
+    Other paths on a Chime host belong to other APIs (GetVoiceConnector, ...): not our calls.
+    """
+    return _ATTEMPT_RE.match(path) is not None
+
+
 def error_type_from_header(value: str | None) -> str | None:
     """``x-amzn-ErrorType: NotFoundException:http://...`` -> ``NotFoundException``.
 

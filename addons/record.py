@@ -40,7 +40,13 @@ from mitmproxy.net import encoding
 
 from chime_tap.addons.calllog import call_logger, skip_legacy_log_events
 from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
-from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, Route, classify_path
+from chime_tap.addons.operations import (
+    DEFAULT_HOSTS,
+    HostPolicy,
+    Route,
+    classify_path,
+    is_proxy_session_attempt,
+)
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
 from chime_tap.addons.validation import Violation, validate_request, validate_response
 from chime_tap.errors import CassetteError
@@ -95,11 +101,18 @@ class Call:
 
 
 def describe(method: str, host: str, path: str, port: int | None, hosts: HostPolicy) -> Call | None:
-    """Classify a request: a Call for a Chime host (route None if no proxy-session route), else None."""
+    """Classify a request: a Call for a proxy-session call on a Chime host, else None.
+
+    A request under the proxy-session paths that matches no operation (a wrong method, extra
+    segments) is a Call with no route and a violation; anything else, including the other APIs
+    a Chime host serves, is other traffic.
+    """
     namespace = hosts.namespace_of(host, port)
     if namespace is None:
         return None
     route = classify_path(method, path, namespace)
+    if route is None and not is_proxy_session_attempt(path):
+        return None
     call = Call(route, namespace)
     if route is None:
         bare = path.split("?", 1)[0]

@@ -233,7 +233,7 @@ def test_record_all_records_other_traffic_too(recorder, tmp_path: Path) -> None:
     ("method", "path"),
     [
         ("PUT", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1"),
-        ("GET", f"/voice-connectors/{CONNECTOR}/other"),
+        ("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1/participants"),
     ],
 )
 def test_unknown_route_on_chime_host_is_flagged(
@@ -250,6 +250,24 @@ def test_unknown_route_on_chime_host_is_flagged(
     assert (
         item[META_KEY]["violations"][0]["message"] == f"not a proxy-session call: {method} {path}"
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/voice-connectors/{CONNECTOR}",  # GetVoiceConnector
+        f"/voice-connectors/{CONNECTOR}/phone-numbers",
+        "/phone-numbers?product-type=VoiceConnector",
+        f"/voice-connectors/{CONNECTOR}/proxy-sessionsX",
+    ],
+)
+def test_other_apis_of_a_chime_host_are_other_traffic(recorder, tmp_path: Path, path: str) -> None:
+    """The Chime host serves more than proxy sessions: those calls pass untouched, unrecorded."""
+    addon, _ = recorder
+    f = make_flow("GET", path)
+    run_flow(addon, f, lambda f: answer(f, 200, {"VoiceConnector": {}}))
+    assert f.marked == "" and not f.comment
+    assert load_cassette(tmp_path / "c.yaml")["interactions"] == []
 
 
 def test_legacy_aws_host_classified_without_configuration(recorder, tmp_path: Path) -> None:
@@ -445,10 +463,12 @@ def test_describe_and_query() -> None:
         "GET", "127.0.0.1", f"/voice-connectors/{CONNECTOR}/proxy-sessions?status=Open", 9000, hosts
     )
     assert call.operation == "ListProxySessions" and call.extra == []
-    assert (
-        describe("GET", "voice-chime.us-east-1.amazonaws.com", "/", None, DEFAULT_HOSTS).route
-        is None
+    voice = "voice-chime.us-east-1.amazonaws.com"
+    assert describe("GET", voice, "/", None, DEFAULT_HOSTS) is None  # another API of the host
+    attempt = describe(
+        "PATCH", voice, f"/voice-connectors/{CONNECTOR}/proxy-sessions", None, DEFAULT_HOSTS
     )
+    assert attempt.route is None and attempt.extra[0].message.startswith("not a proxy-session call")
     assert query_of("/p?status=Open&max-results=5") == {"status": ["Open"], "max-results": ["5"]}
     assert query_of("/p") == {}
 
