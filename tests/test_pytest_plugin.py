@@ -227,9 +227,11 @@ def test_bad_settings_are_reported_with_the_valid_values(project):
 def test_names_leave_room_for_pytest_recording(pytester):
     """Every option, marker and fixture the plugin adds is chime-prefixed: none of pytest-recording's."""
     pytester.makepyfile(test_x="def test_x(): pass")
-    fixtures = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fixtures").stdout.str()
-    help_text = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--help").stdout.str()
-    markers = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--markers").stdout.str()
+    # pytest-recording itself (a dev dependency) is switched off: every name left is ours.
+    off = ("-p", "no:cacheprovider", "-p", "no:recording")
+    fixtures = pytester.runpytest_subprocess(*off, "--fixtures").stdout.str()
+    help_text = pytester.runpytest_subprocess(*off, "--help").stdout.str()
+    markers = pytester.runpytest_subprocess(*off, "--markers").stdout.str()
     for name in (
         "chime_vcr_config",
         "chime_vcr",
@@ -240,7 +242,7 @@ def test_names_leave_room_for_pytest_recording(pytester):
         assert f"{name} -- " in fixtures or f"{name} [" in fixtures, name
     assert "--chime-record-mode" in help_text and "chime_cassette_dir" in help_text
     assert "@pytest.mark.chime_cassette(" in markers
-    # pytest-recording's names (it is not installed here: any of them would be ours).
+    # pytest-recording's names: none of them may come from this plugin.
     for taken in (
         "vcr",
         "vcr_config",
