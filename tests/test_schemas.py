@@ -20,7 +20,7 @@ import pytest
 from chime_tap.addons import schemas
 from chime_tap.addons.operations import DOCUMENTED_ERRORS, LEGACY, OPERATIONS, VOICE
 
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parent / "data" / "seeds"  # the reference pages
 # Our spelling of ECMA's \S (explicit, so Python's re and jsonschema-rs read it the same way).
 NON_SPACE = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 

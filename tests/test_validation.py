@@ -34,7 +34,7 @@ from chime_tap.addons.validation import (
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CASSETTE = ROOT / "cassettes" / "reference-examples.yaml"
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parent / "data" / "seeds"  # the reference pages
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
 SESSION_ID = "123a4bc5-67d8-901e-2f3g-h4ghjk56789l"
 SESSION: dict[str, Any] = {
