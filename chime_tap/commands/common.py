@@ -8,14 +8,27 @@ from collections.abc import Sequence
 from chime_tap.errors import UsageError
 
 
+def comma_list(text: str) -> list[str]:
+    """argparse type for a repeatable option that also takes comma-separated values.
+
+    One value per flag: an option with ``nargs="+"`` would swallow the positional inputs after it.
+    """
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"empty value {text!r}")
+    return values
+
+
 def add_hosts_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hosts",
-        nargs="+",
+        action="extend",
+        type=comma_list,
         default=[],
         metavar="HOST[:PORT][=NS]",
         help="extra hosts that serve the Chime API besides AWS's own (e.g. 127.0.0.1:9000=voice; "
-        "NS is voice or legacy, default voice; '*' means any host)",
+        "NS is voice or legacy, default voice; '*' means any host). Repeat the option or "
+        "separate hosts with commas",
     )
 
 

@@ -45,10 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--operation",
-        nargs="+",
+        action="extend",
+        type=common.comma_list,
         default=[],
         metavar="NAME",
-        help="only these operations (e.g. GetProxySession)",
+        help="only this operation (e.g. GetProxySession); repeat the option or separate names with commas",
     )
     common.add_hosts_argument(parser)
 
