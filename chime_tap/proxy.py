@@ -81,8 +81,11 @@ def run_proxy(
             master.addons.add(*addons, Announce(label))
             if options:
                 opts.update(**options)
-            if set_options:  # the user's --set OPTION=VALUE strings, parsed by mitmproxy
-                opts.set(*set_options)
+            for spec in set_options:  # the user's --set OPTION=VALUE strings, parsed by mitmproxy
+                try:
+                    opts.set(spec)
+                except exceptions.OptionsError as e:  # mitmproxy's message may not name it
+                    raise UsageError(f"--set {spec}: {e}") from None
         except exceptions.OptionsError as e:
             raise UsageError(str(e)) from None
         except exceptions.AddonManagerError as e:

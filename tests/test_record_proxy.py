@@ -460,7 +460,8 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
     ("extra", "expected"),
     [
         (["--set", "chime_hosts=127.0.0.1:99999"], "chime_hosts: bad port"),
-        (["--set", "chime_enforce=maybe"], "Boolean must be"),  # mitmproxy's own parser: no name
+        (["--set", "chime_enforce=maybe"], "--set chime_enforce=maybe: Boolean must be"),
+        (["--set", "no_such_option=1"], "--set no_such_option=1: Unknown option"),
         (
             ["--set", "chime_cassette=/nonexistent-dir/c.yaml"],
             "chime_cassette: /nonexistent-dir/c.yaml: directory",
