@@ -58,7 +58,8 @@ class Operation:
     success_status: int
     path_params: tuple[Parameter, ...]
     query_params: tuple[Parameter, ...] = ()
-    # $defs names in the schema document (see addons/schemas/); None means "no body".
+    # $defs names in the schema document (see addons/schemas/); None means "no body". The
+    # response's name is the legacy one; response_schema_for() gives each namespace's.
     request_schema: str | None = None
     response_schema: str | None = None
     errors: tuple[str, ...] = tuple(DOCUMENTED_ERRORS)
@@ -75,6 +76,12 @@ class Operation:
     def query_schema(self, namespace: str) -> str:
         """The $defs name of this operation's query parameters in ``namespace``."""
         return "ListQuery" + namespace.capitalize() if self.query_params else "NoQuery"
+
+    def response_schema_for(self, namespace: str) -> str | None:
+        """The $defs name of this operation's success body in ``namespace``; None: no body."""
+        if self.response_schema is None:
+            return None
+        return self.response_schema + ("Voice" if namespace == VOICE else "")
 
     def path_for(self, **params: str) -> str:
         """Fill the path template, e.g. ``path_for(voiceConnectorId="abc")``."""

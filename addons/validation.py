@@ -121,6 +121,19 @@ def default_engine() -> Engine:
     return FastEngine()
 
 
+MAX_MESSAGE = 300
+
+
+def clip(message: str, limit: int = MAX_MESSAGE) -> str:
+    """A message of at most ``limit`` characters: schema messages quote the offending value, which
+    can be a 65 KB token. The start and the end (where the verdict is) are kept."""
+    if len(message) <= limit:
+        return message
+    tail = limit // 4
+    middle = f" ... ({len(message):,} characters) ... "
+    return message[: limit - tail - len(middle)] + middle + message[-tail:]
+
+
 # --- parsing the parts ------------------------------------------------------------------------
 
 _INT_RE = re.compile(r"[+-]?[0-9]{1,18}")
@@ -206,7 +219,7 @@ def validate_request(
     found: list[Violation] = []
 
     def add(part: str, pointer: str, message: str) -> None:
-        found.append(Violation(op.name, part, pointer, message))
+        found.append(Violation(op.name, part, pointer, clip(message)))
 
     for pointer, message in engine.errors(op.path_schema(route.namespace), route.path_params):
         add(PATH, pointer, message)
@@ -247,13 +260,14 @@ def validate_response(
     found: list[Violation] = []
 
     def add(part: str, pointer: str, message: str) -> None:
-        found.append(Violation(op.name, part, pointer, message))
+        found.append(Violation(op.name, part, pointer, clip(message)))
 
     parsed, problem = parse_json_body(body)
     if status < 400:
         if status != op.success_status:
             add(STATUS, "", f"{op.name} answers {op.success_status} on success, got {status}")
-        if op.response_schema is None:
+        response_schema = op.response_schema_for(route.namespace)
+        if response_schema is None:
             if parsed is not _MISSING or problem:
                 add(RESPONSE_BODY, "", f"{op.name} answers with an empty body")
         elif problem:
@@ -261,7 +275,7 @@ def validate_response(
         elif parsed is _MISSING:
             add(RESPONSE_BODY, "", f"response body is empty; {op.name} answers with a JSON object")
         else:
-            for pointer, message in engine.errors(op.response_schema, parsed):
+            for pointer, message in engine.errors(response_schema, parsed):
                 add(RESPONSE_BODY, pointer, message)
         return found
 

@@ -71,6 +71,7 @@ def test_corpus_covers_every_part_of_every_operation_valid_and_invalid() -> None
     parts = {"ErrorBody", "FrontDoorErrorBody"}
     for op in OPERATIONS.values():
         parts |= {s for s in (op.request_schema, op.response_schema) if s}
+        parts |= {op.response_schema_for(ns) for ns in NAMESPACES} - {None}
         parts |= {op.path_schema(ns) for ns in NAMESPACES} | {
             op.query_schema(ns) for ns in NAMESPACES
         }

@@ -26,10 +26,6 @@ NON_SPACE = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u30
 
 # (where, what) -> why. "where" is a dotted path from the operation or shape being compared.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    # The response schema serves both namespaces; the legacy connector id rule is the looser one.
-    ("ProxySession.VoiceConnectorId", "pattern"): "shared with the legacy namespace (.*\\S.*)",
-    ("ProxySession.VoiceConnectorId", "minLength"): "shared with the legacy namespace (1-128)",
-    ("ProxySession.VoiceConnectorId", "maxLength"): "shared with the legacy namespace (1-128)",
     # The wire always sends the wrapper member; a body without it is not an answer.
     ("CreateProxySession.output", "required"): "the wire always sends ProxySession",
     ("GetProxySession.output", "required"): "the wire always sends ProxySession",
@@ -48,9 +44,20 @@ def _defs() -> dict[str, Any]:
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = _defs()[node["$ref"].rsplit("/", 1)[-1]]
-    return node
+    """The schema a node stands for. Properties beside a ``$ref`` override the target's (a
+    namespace's variant of a shape); a node checked by ``if``/``then`` stands for its ``then``
+    (the ``if`` only lets null through)."""
+    while True:
+        if "then" in node:
+            node = node["then"]
+        elif "$ref" in node:
+            target = _defs()[node["$ref"].rsplit("/", 1)[-1]]
+            if "properties" in node:
+                props = {**target.get("properties", {}), **node["properties"]}
+                target = {**target, "properties": props}
+            node = target
+        else:
+            return node
 
 
 def normalize_pattern(pattern: str) -> str:
@@ -186,7 +193,8 @@ def test_catalogue_names_only_existing_definitions() -> None:
     for op in OPERATIONS.values():
         for ns in (LEGACY, VOICE):
             assert {op.path_schema(ns), op.query_schema(ns)} <= names
-        assert {s for s in (op.request_schema, op.response_schema) if s} <= names
+        responses = {op.response_schema_for(ns) for ns in (LEGACY, VOICE)} - {None}
+        assert {s for s in (op.request_schema, op.response_schema) if s} | responses <= names
 
 
 def test_patterns_read_the_same_in_python_and_ecma() -> None:
@@ -223,11 +231,25 @@ def test_normalize_pattern_maps_both_spellings_together() -> None:
 
 
 def test_proxy_session_shape_matches_the_model(model: dict[str, Any]) -> None:
+    """SDK Voice's ProxySession is the model's exactly."""
+    diffs = compare_shape(model, "ProxySession", _defs()["ProxySessionVoice"], "ProxySession")
+    assert diffs == []
+
+
+def test_legacy_proxy_session_differs_only_by_its_connector_id_rule(model: dict[str, Any]) -> None:
+    """The legacy namespace's ProxySession is the same shape with the reference page's looser
+    VoiceConnectorId (1-128 characters, .*\\S.*); nothing else may drift."""
     diffs = compare_shape(model, "ProxySession", _defs()["ProxySession"], "ProxySession")
-    assert _unexpected(diffs) == []
-    # The known differences are still real; drop them from the list once they are gone.
-    found = {(w, k) for w, k, _ in diffs}
-    assert {k for k in KNOWN_DIFFERENCES if k[0].startswith("ProxySession.")} <= found
+    assert {(w, k) for w, k, _ in diffs} == {
+        ("ProxySession.VoiceConnectorId", "pattern"),
+        ("ProxySession.VoiceConnectorId", "minLength"),
+        ("ProxySession.VoiceConnectorId", "maxLength"),
+    }
+    legacy = _defs()["VoiceConnectorIdLegacy"]
+    inline = _defs()["ProxySession"]["properties"]["VoiceConnectorId"]
+    assert {k: inline[k] for k in ("pattern", "minLength", "maxLength")} == {
+        k: legacy[k] for k in ("pattern", "minLength", "maxLength")
+    }
 
 
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
@@ -293,7 +315,7 @@ def test_operation_output_matches_the_model(model: dict[str, Any], name: str) ->
         return
     shape = output["shape"]
     assert op.response_schema is not None
-    node = _defs()[op.response_schema]
+    node = _defs()[op.response_schema_for(VOICE)]
     diffs = compare_members(
         model, shape, set(model["shapes"][shape]["members"]), node, f"{name}.output"
     )

@@ -17,6 +17,7 @@ from chime_tap.addons.cassette import (
 )
 from chime_tap.addons.operations import LEGACY, OPERATIONS, VOICE, HostPolicy, Route, classify
 from chime_tap.addons.validation import (
+    MAX_MESSAGE,
     PATH,
     QUERY,
     REQUEST_BODY,
@@ -25,6 +26,7 @@ from chime_tap.addons.validation import (
     FastEngine,
     ReferenceEngine,
     Violation,
+    clip,
     query_instance,
     validate_exchange,
     validate_interaction,
@@ -436,3 +438,20 @@ def test_validate_interaction_reads_the_query_from_the_uri() -> None:
     )
     _, violations = validate_interaction(listing)
     assert where(violations) == [(QUERY, "/max-results")]  # legacy host: 1-99
+
+
+def test_messages_quoting_huge_values_are_clipped_keeping_the_verdict() -> None:
+    """A 70 KB NextToken must not become a 70 KB log line and cassette entry."""
+    token = "x" * 70_000
+    (v,) = validate_response(
+        route("ListProxySessions"),
+        status=200,
+        body=json.dumps({"ProxySessions": [], "NextToken": token}),
+    )
+    assert v.pointer == "/NextToken"
+    assert len(v.message) <= MAX_MESSAGE
+    assert v.message.endswith("is longer than 65535 characters")
+    assert "(70,002 characters)" in v.message
+    for n in (MAX_MESSAGE, MAX_MESSAGE + 1, 10_000):
+        assert len(clip("m" * n)) <= MAX_MESSAGE
+    assert clip("short") == "short"
