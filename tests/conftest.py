@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chime_tap.commands.demo import DEMO_KEY_ID, DEMO_SECRET
 from support.procs import SECRETS
 
 pytest_plugins = ["pytester"]
@@ -51,7 +52,9 @@ def no_secrets_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     started = time.time() - 1
     basetemp = tmp_path_factory.getbasetemp()
     yield
-    leaks = find_secrets([basetemp, *OUTPUT_DIRS], since=started)
+    # The tests' own credentials, and the demo's (make demo signs its calls with those).
+    secrets = (*SECRETS, DEMO_KEY_ID, DEMO_SECRET)
+    leaks = find_secrets([basetemp, *OUTPUT_DIRS], secrets, since=started)
     if leaks:
         lines = "\n".join(f"  {path}: {secret[:8]}..." for path, secret in leaks)
         pytest.fail(f"test credentials written to disk:\n{lines}", pytrace=False)

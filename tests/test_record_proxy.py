@@ -157,6 +157,13 @@ def test_http_lifecycle_recorded_in_order(tmp_path: Path, upstream: ScriptedUpst
     lines = [line for line in proxy.lines if "violation(s)" in line]
     assert len(lines) == len(LIFECYCLE)
     assert f"GetProxySession connector={CONNECTOR} session=" in lines[2]
+    # Every report of traffic signed with the test credentials is free of them too.
+    for fmt in ("text", "markdown", "html", "json", "csv", "parquet"):
+        out = tmp_path / f"report.{fmt}"
+        done = run_cli("report", str(tmp_path / "calls.yaml"), "--format", fmt, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        assert out.stat().st_size > 0
+    assert_no_secrets(tmp_path)
 
 
 def test_https_lifecycle_recorded_and_replayed_by_vcrpy(

@@ -28,8 +28,9 @@ _LISTEN_RE = re.compile(r"listening (?:on http://|at )\[?([0-9a-fA-F.:]+?)\]?:(\
 class ProxyProcess:
     """A proxy process (``chime-tap ...`` or ``mitmdump ...``) started on a free loopback port.
 
-    Output (stdout and stderr, merged) is collected in ``lines``; ``port`` is read from the
-    line the proxy prints once it listens.
+    Output (stdout and stderr, merged) is collected in ``lines`` and copied to ``log_path``
+    beside the confdir, so the session-wide secrets check reads what the proxy printed too;
+    ``port`` is read from the line the proxy prints once it listens.
     """
 
     def __init__(
@@ -44,6 +45,8 @@ class ProxyProcess:
         self.argv = list(argv)
         self.confdir = Path(confdir)
         self.lines: list[str] = []
+        self.log_path = self.confdir.with_name(self.confdir.name + ".output.log")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._ready = threading.Event()
         self.host = "127.0.0.1"
         self.port = 0
@@ -68,13 +71,16 @@ class ProxyProcess:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if not self._ready.is_set():
-                m = _LISTEN_RE.search(line)
-                if m:
-                    self.host, self.port = m.group(1), int(m.group(2))
-                    self._ready.set()
+        with open(self.log_path, "a", encoding="utf-8", errors="replace") as log:
+            for line in self.proc.stdout:
+                log.write(line)
+                log.flush()
+                self.lines.append(line.rstrip("\n"))
+                if not self._ready.is_set():
+                    m = _LISTEN_RE.search(line)
+                    if m:
+                        self.host, self.port = m.group(1), int(m.group(2))
+                        self._ready.set()
 
     @property
     def output(self) -> str:
