@@ -8,13 +8,16 @@ recorded interaction by key in one dict lookup instead of a scan.
 What changes on every SigV4-signed call (``Authorization``, ``X-Amz-Date``, the security token,
 botocore's ``amz-sdk-*`` headers, ``User-Agent``, presigned query parameters) is never part of
 a key, so a replayed call matches although every signature and date differs.
+
+A recorded call that got no response (status 0: see :func:`is_unanswered`) is never served:
+it stays in the cassette and in reports, but it is not a match and not a "closest" candidate.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -57,6 +60,20 @@ SIGNING_QUERY_PARAMS = frozenset(
     }
 )
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+# The status the recorder writes for a call that got no response at all (connection refused,
+# reset, timeout), with ``chime_tap.answered_by: none``. No HTTP response has it.
+NO_RESPONSE_STATUS = 0
+
+
+def is_unanswered(response: Mapping[str, Any]) -> bool:
+    """True for a recorded response that is no response: a failed call, which replay never serves.
+
+    The status code decides, not the ``chime_tap`` metadata beside it: vcrpy drops that
+    metadata when it re-saves a cassette, and never hands it to a persister's caller.
+    """
+    status = response.get("status")
+    code = status.get("code") if isinstance(status, Mapping) else status
+    return code == NO_RESPONSE_STATUS
 
 
 # --- normalizers: the parts of a match key ---------------------------------------------------
@@ -461,8 +478,12 @@ class RequestIndex:
         self._by_key: dict[tuple, list[int]] = {}
         self._played: dict[tuple, int] = {}
         self._by_path: dict[str, list[int]] = {}
+        # Recorded calls that got no response: never served, only named when explaining a miss.
+        self._unanswered: dict[tuple, list[Any]] = {}
+        self.unanswered = 0
 
     def __len__(self) -> int:
+        """How many recorded interactions can be served (failed calls not counted)."""
         return len(self.entries)
 
     def add(self, parts: RequestParts, entry: Any) -> int:
@@ -472,6 +493,18 @@ class RequestIndex:
         self._by_key.setdefault(parts.key, []).append(n)
         self._by_path.setdefault(parts.path, []).append(n)
         return n
+
+    def add_unanswered(self, parts: RequestParts, entry: Any) -> None:
+        """A recorded call that got no response: kept out of lookups and of ``closest``."""
+        self._unanswered.setdefault(parts.key, []).append(entry)
+        self.unanswered += 1
+
+    def unanswered_for(self, parts: RequestParts) -> list[Any]:
+        """The failed recordings of exactly this request (a dict lookup per key variant)."""
+        found: list[Any] = []
+        for key in parts.live_keys():
+            found += self._unanswered.get(key, ())
+        return found
 
     def lookup(self, parts: RequestParts) -> Hit | Exhausted | None:
         """The entry to answer ``parts`` with (and advance), Exhausted, or None for a miss."""

@@ -8,6 +8,10 @@ does not grow with the cassette. Identical calls replay in recorded order, then 
 repeats (``chime_replay_exhausted=fail`` answers an error instead). A request with no match is
 answered with status 599 and ``x-chime-tap-replay: miss``, naming the closest recorded request
 and what differs; with ``chime_replay_on_miss=forward`` it goes upstream and is recorded.
+
+A recorded call that got no response (status 0, ``answered_by: none``: the recorder's record of
+a refused, reset or timed-out call) is never served: a client that retried gets the answer its
+retry got. A miss on a request recorded only that way says so.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from mitmproxy import command, ctx, exceptions, http
 
-from chime_tap.addons.cassette import CassetteWriter, make_interaction
+from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
 from chime_tap.addons.matching import (
     DEFAULT_MATCH_ON,
     EXHAUSTED_POLICIES,
@@ -29,6 +33,7 @@ from chime_tap.addons.matching import (
     Exhausted,
     RequestIndex,
     RequestParts,
+    is_unanswered,
     load_for_replay,
     parts_from_target,
     parts_from_uri,
@@ -75,7 +80,10 @@ class Entry:
 
 
 def build_index(paths: Sequence[str], exhausted: str = "repeat") -> RequestIndex:
-    """An index over every interaction of the cassettes, in order; CassetteError if one is bad."""
+    """An index over every interaction of the cassettes, in order; CassetteError if one is bad.
+
+    Calls recorded with no response are set aside (``index.unanswered``), never served.
+    """
     index = RequestIndex(exhausted)
     for path in paths:
         doc = load_for_replay(path)
@@ -84,7 +92,11 @@ def build_index(paths: Sequence[str], exhausted: str = "repeat") -> RequestIndex
             body = req.get("body")
             if isinstance(body, dict):  # some writers nest the request body
                 body = body.get("string")
-            index.add(parts_from_uri(req["method"], req["uri"], body), Entry(str(path), n, item))
+            parts = parts_from_uri(req["method"], req["uri"], body)
+            if is_unanswered(item["response"]):
+                index.add_unanswered(parts, Entry(str(path), n, item))
+            else:
+                index.add(parts, Entry(str(path), n, item))
     return index
 
 
@@ -169,9 +181,22 @@ def explain_miss(
     matchers = [MATCHERS[name] for name in DEFAULT_MATCH_ON]
     closest = index.closest(live, lambda n: _entry_request(index.entries[n]), matchers)
     details: dict[str, Any] = {"request": f"{req.method} {req.pretty_url}"}
+    failed_calls = index.unanswered_for(flow_parts(flow))
+    note = ""
+    if failed_calls:
+        details["unanswered"] = [e.label for e in failed_calls]
+        last = failed_calls[-1]
+        meta = last.item.get(META_KEY)
+        error = (meta.get("error") if isinstance(meta, dict) else None) or "status 0"
+        more = f" (and {len(failed_calls) - 1} more)" if len(failed_calls) > 1 else ""
+        note = (
+            f"; {last.label}{more} recorded this very call, but it got no response ({error}), "
+            "and a call that failed is never replayed"
+        )
     if closest is None:
         return (
-            f"chime-tap replay: no recorded interaction matches {what}; the cassettes are empty",
+            f"chime-tap replay: no recorded interaction matches {what}; the cassettes "
+            f"{'hold no answered call' if index.unanswered else 'are empty'}{note}",
             details,
         )
     n, failed = closest
@@ -186,7 +211,7 @@ def explain_miss(
     }
     return (
         f"chime-tap replay: no recorded interaction matches {what}; closest is {entry.label} "
-        f"({entry.request_line()}), which differs in {differs}"
+        f"({entry.request_line()}), which differs in {differs}{note}"
     ), details
 
 
@@ -280,8 +305,13 @@ class ReplayServer:
             # The index lives as long as the proxy: keep the cyclic GC from walking it on
             # every full collection, which would make each request cost more in a big cassette.
             gc.freeze()
+            failed = (
+                f" ({self.index.unanswered} more recorded with no response, never replayed)"
+                if self.index.unanswered
+                else ""
+            )
             logger.info(
-                f"replay: {len(self.index)} recorded interaction(s) from {len(self.cassettes)} cassette(s)"
+                f"replay: {len(self.index)} recorded interaction(s) from {len(self.cassettes)} cassette(s){failed}"
             )
         if "chime_replay_record_to" in updated:
             self.record_to = ctx.options.chime_replay_record_to

@@ -24,6 +24,8 @@ What this configuration does, compared with a plain ``vcr.VCR``:
   ``.json``; a broken cassette raises ``CassetteError`` instead of being treated as empty.
 - **A miss** raises vcrpy's ``CannotOverwriteExistingCassetteException``, whose message names
   the closest recorded request and each matcher that failed (with the JSON pointer for bodies).
+- **Failed calls** (recorded with status 0: the call got no response) are never played back
+  and are never the "closest" request; they stay in the cassette when vcrpy saves it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import vcr
 import vcr.matchers
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
-from vcr.matchers import requests_match
+from vcr.matchers import get_matchers_results, requests_match
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import HeadersDict, Request
 from vcr.serialize import serialize
@@ -50,6 +52,7 @@ from chime_tap.addons.matching import (
     DEFAULT_MATCH_ON,
     MATCHERS,
     check_match_on,
+    is_unanswered,
     load_for_replay,
     parts_of,
 )
@@ -206,7 +209,8 @@ class IndexedCassette(Cassette):
 
     Matchers with a known key (chime-tap's, and vcrpy's method/scheme/host/port/path/query)
     build the key; any other matcher is checked only on the requests with that key. Play
-    order, repeats and record modes are vcrpy's.
+    order, repeats and record modes are vcrpy's. A failed call (status 0) is kept in
+    ``data``, so it is saved again, but never indexed: it is never played.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -226,6 +230,7 @@ class IndexedCassette(Cassette):
             )
             self._needs_parts = self._needs_parts or hasattr(m, "part")
         self._index: dict[tuple, list[int]] = {}
+        self._unanswered: set[int] = set()  # positions in data of calls that got no response
         self.misses: list[Request] = []
 
     def _parts(self, request: Request):
@@ -235,7 +240,10 @@ class IndexedCassette(Cassette):
         n = len(self.data)
         super().append(request, response)
         if len(self.data) > n:
-            stored = self.data[n][0]
+            stored, kept = self.data[n]
+            if is_unanswered(kept):
+                self._unanswered.add(n)
+                return
             p = self._parts(stored)
             key = tuple(part(p, stored) for part in self._stored_parts)
             self._index.setdefault(key, []).append(n)
@@ -257,12 +265,27 @@ class IndexedCassette(Cassette):
             if not self._unkeyed or requests_match(request, stored, self._unkeyed):
                 yield index, response
 
+    @property
+    def all_played(self) -> bool:
+        """True when every interaction that can be played was (a failed call never is)."""
+        return len(self.play_counts) == len(self) - len(self._unanswered)
+
     def find_requests_with_most_matches(self, request: Request):
+        """vcrpy's "closest recorded requests", among the interactions that can be played."""
         # vcrpy calls this to explain a request it cannot play: remember the miss for the
         # pytest plugin, which fails a test whose client swallowed the error.
         if request is not None and not any(m is request for m in self.misses):
             self.misses.append(request)
-        return super().find_requests_with_most_matches(request)
+        request = self._before_record_request(request)
+        scored = []
+        for n, (stored, _) in enumerate(self.data):
+            if n in self._unanswered:
+                continue  # a failed call is no candidate: playing it back is never the fix
+            successes, fails = get_matchers_results(request, stored, self._match_on)
+            scored.append((stored, successes, fails))
+        # vcrpy's ranking: every request tied for the most matchers passed, if any passed.
+        best = max((len(successes) for _, successes, _ in scored), default=0)
+        return [t for t in scored if best and len(t[1]) == best]
 
     def miss_report(self) -> str | None:
         """vcrpy's explanation of every request this cassette could not play, or None."""

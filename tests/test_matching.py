@@ -18,6 +18,7 @@ from chime_tap.addons.matching import (
     chime_method,
     chime_path,
     chime_query,
+    is_unanswered,
     json_body,
     json_difference,
     normalize_body,
@@ -224,3 +225,24 @@ def test_closest_prefers_the_same_path_and_names_the_failed_matchers():
     )
     assert n == 50
     assert failed == [("json_body", "body differs at /ExpiryMinutes: this request 30, recorded 60")]
+
+
+def test_a_failed_call_is_never_served_nor_closest_but_is_named_on_a_miss():
+    assert is_unanswered({"status": {"code": 0, "message": "chime-tap: no response (reset)"}})
+    assert not is_unanswered({"status": {"code": 200, "message": "OK"}})
+    index = RequestIndex()
+    s1 = parts_from_uri("GET", BASE + "/s1", None)
+    index.add_unanswered(s1, "s1 failed")
+    assert index.lookup(s1) is None and len(index) == 0 and index.unanswered == 1
+    index.add(parts_from_uri("GET", BASE + "/s2", None), "s2 answered")
+    index.add(s1, "s1 retried")
+    assert [index.lookup(s1).entry for _ in range(2)] == ["s1 retried", "s1 retried"]
+    s3 = parts_from_uri("GET", BASE + "/s3", None)
+    index.add_unanswered(s3, "s3 failed")
+    assert index.lookup(s3) is None
+    assert index.unanswered_for(s3) == ["s3 failed"] and index.unanswered_for(s1) == ["s1 failed"]
+    entries = {0: req("GET", BASE + "/s2"), 1: req("GET", BASE + "/s1")}
+    n, failed = index.closest(
+        req("GET", BASE + "/s3"), entries.__getitem__, [MATCHERS[m] for m in DEFAULT_MATCH_ON]
+    )
+    assert index.entries[n] == "s2 answered" and [name for name, _ in failed] == ["chime_path"]

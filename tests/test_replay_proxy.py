@@ -12,7 +12,7 @@ from pathlib import Path
 
 import botocore.exceptions
 import pytest
-from test_vcr_config import _get_interaction, record_lifecycle, run_lifecycle
+from test_vcr_config import _get_interaction, _retried_cassette, record_lifecycle, run_lifecycle
 
 from chime_tap.addons.cassette import CassetteWriter, load_cassette
 from support.procs import (
@@ -81,7 +81,7 @@ def test_aws_cli_gets_recorded_answers_in_order_and_a_loud_miss(lifecycle, tmp_p
     cassette, recorded = lifecycle
     sid = recorded[0]["ProxySession"]["ProxySessionId"]
     with chime_tap(["replay", "--cassette", str(cassette)], confdir=tmp_path / "conf") as proxy:
-        first, second, third = (get_session_cli(proxy, sid) for _ in range(3))
+        first, second, third, fourth = (get_session_cli(proxy, sid) for _ in range(4))
         missed = get_session_cli(proxy, "never-recorded-session")
         proxy.stop()
     assert first.returncode == 0, first.stderr
@@ -97,6 +97,10 @@ def test_aws_cli_gets_recorded_answers_in_order_and_a_loud_miss(lifecycle, tmp_p
     )
     # The third recorded Get came after the delete: the service's own 404, replayed.
     assert third.returncode != 0 and "NotFoundException" in third.stderr
+    # Every recorded answer was played: the last one repeats (--exhausted repeat, the default).
+    assert fourth.returncode == third.returncode and fourth.stdout == third.stdout == ""
+    assert "NotFoundException" in fourth.stderr and "ChimeTapReplay" not in fourth.stderr
+    assert fourth.stderr == third.stderr
     assert missed.returncode != 0
     assert "ChimeTapReplayMiss" in missed.stderr
     assert "no recorded interaction matches GET" in missed.stderr
@@ -146,10 +150,40 @@ def test_exhausted_fail_answers_an_error_after_the_last_recorded_answer(tmp_path
         with pytest.raises(botocore.exceptions.ClientError) as info:
             client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
         proxy.stop()
-    assert (
-        info.value.response["ResponseMetadata"]["HTTPHeaders"]["x-chime-tap-replay"] == "exhausted"
-    )
+    metadata = info.value.response["ResponseMetadata"]
+    assert metadata["HTTPStatusCode"] == 599
+    assert metadata["HTTPHeaders"]["x-chime-tap-replay"] == "exhausted"
+    assert info.value.response["Error"]["Code"] == "ChimeTapReplayExhausted"
     assert "already played" in info.value.response["Error"]["Message"]
+
+
+def test_a_failed_call_is_never_replayed_the_retry_that_followed_it_is(tmp_path):
+    cassette = _retried_cassette(tmp_path / "retried.yaml")
+    with chime_tap(["replay", "--cassette", str(cassette)], confdir=tmp_path / "conf") as proxy:
+        client = voice_client(proxy)
+        answers = [
+            client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+            for _ in range(2)  # the answered call, then it again (exhausted=repeat)
+        ]
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s2")
+        proxy.stop()
+    for got in answers:
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+        assert got["ResponseMetadata"]["HTTPHeaders"]["x-chime-tap-replay"] == "hit"
+        assert got["ProxySession"]["ProxySessionId"] == "s1"
+    # s2 was only ever recorded as a failed call: a miss that says why.
+    response = info.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 599
+    message = response["Error"]["Message"]
+    assert f"closest is {cassette.name} #1 (GET " in message  # the answered call, not #2
+    assert (
+        f"{cassette.name} #2 recorded this very call, but it got no response (Connection refused)"
+        in message
+    )
+    assert "1 recorded interaction(s) from 1 cassette(s) (2 more recorded with no response" in (
+        proxy.output
+    )
 
 
 def test_mitmdump_script_replays_a_json_cassette(tmp_path):

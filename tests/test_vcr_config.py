@@ -15,6 +15,7 @@ import pytest
 import vcr
 
 from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.addons.record import NO_RESPONSE, NOBODY, recording_meta
 from chime_tap.addons.scrub import REDACTED, pseudonymize_phone
 from chime_tap.errors import CassetteError
 from chime_tap.vcr_config import IndexedCassette, chime_vcr, make_vcr
@@ -166,8 +167,13 @@ def test_a_broken_cassette_raises_a_one_line_error_instead_of_replaying_nothing(
     assert "\n" not in str(info.value)
 
 
+BASE_URI = (
+    f"https://voice-chime.us-east-1.amazonaws.com/voice-connectors/{CONNECTOR}/proxy-sessions"
+)
+
+
 def _get_interaction(sid: str) -> dict[str, Any]:
-    uri = f"https://voice-chime.us-east-1.amazonaws.com/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
+    uri = f"{BASE_URI}/{sid}"
     body = json.dumps(
         {"ProxySession": {"ProxySessionId": sid, "VoiceConnectorId": CONNECTOR, "Status": "Open"}}
     )
@@ -181,6 +187,89 @@ def _get_interaction(sid: str) -> dict[str, Any]:
         response_headers={"Content-Type": ["application/json"]},
         response_body=body,
     )
+
+
+def _failed_interaction(sid: str, error: str = "Connection refused") -> dict[str, Any]:
+    """A GetProxySession that got no response, as the recorder writes it (status 0)."""
+    good = _get_interaction(sid)
+    return make_interaction(
+        method="GET",
+        uri=good["request"]["uri"],
+        request_headers={},
+        request_body=None,
+        status=NO_RESPONSE,
+        reason=f"chime-tap: no response ({error})",
+        response_headers={},
+        response_body=b"",
+        meta=recording_meta(
+            started=1.7e9,
+            duration_ms=3.0,
+            call=None,
+            violations=[],
+            answered_by=NOBODY,
+            error=error,
+        ),
+    )
+
+
+def _retried_cassette(path: Path) -> Path:
+    """s1 failed then answered (a client's retry); s2 only ever failed."""
+    with CassetteWriter(path) as w:
+        w.append(_failed_interaction("s1"))
+        w.append(_get_interaction("s1"))
+        w.append(_failed_interaction("s2"))
+    return path
+
+
+def test_a_failed_call_is_never_played_back_its_retry_is(tmp_path):
+    cassette = _retried_cassette(tmp_path / "retried.yaml")
+    client = voice_client(None)
+    with chime_vcr.use_cassette(str(cassette)) as cas:
+        got = client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+        assert got["ProxySession"]["ProxySessionId"] == "s1"
+        assert cas.play_counts == {1: 1}
+        assert cas.all_played  # the failed calls cannot be played: they don't count
+        # The answered call was played; the failed one is no second match for it.
+        with pytest.raises(botocore.exceptions.HTTPClientError) as again:
+            client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+        # s2 was recorded only as a failed call: a miss, explained by an answered call.
+        with pytest.raises(botocore.exceptions.HTTPClientError) as failed_only:
+            client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s2")
+    assert "it matches 1 recorded interaction, but that has already been played back" in str(
+        again.value
+    )
+    text = str(failed_only.value)
+    assert "no recorded interaction matches it (the closest differ in chime_path)" in text
+    closest = text.split("Closest recorded requests:", 1)[1].splitlines()
+    assert closest[1].strip() == f"1. GET {BASE_URI}/s1"
+    assert closest[2].strip() == "chime_path differs: path: this request " + (
+        f"/voice-connectors/{CONNECTOR}/proxy-sessions/s2, recorded "
+        f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1"
+    )
+    assert len(closest) < 4 or not closest[3].strip().startswith("2.")
+
+
+def test_failed_calls_stay_in_a_cassette_vcrpy_saves_again(tmp_path):
+    cassette = _retried_cassette(tmp_path / "retried.json")
+    with chime_tap(["simulate"], confdir=tmp_path / "conf") as sim:
+        client = voice_client(sim)
+        with make_vcr(record_mode="new_episodes").use_cassette(str(cassette)) as cas:
+            got = client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+            listed = client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)  # recorded now
+        sim.stop()
+    assert got["ProxySession"]["Status"] == "Open" and listed["ProxySessions"] == []
+    assert cas.dirty is False  # saved
+    items = load_cassette(cassette)["interactions"]
+    assert [i["response"]["status"]["code"] for i in items] == [0, 200, 0, 200]
+    assert (
+        items[0]["response"]["status"]["message"] == "chime-tap: no response (Connection refused)"
+    )
+    # Saved by vcrpy (without chime-tap's metadata), it still replays the answered call only.
+    with chime_vcr.use_cassette(str(cassette)):
+        again = voice_client(None).get_proxy_session(
+            VoiceConnectorId=CONNECTOR, ProxySessionId="s1"
+        )
+    assert again["ProxySession"] == got["ProxySession"]
 
 
 def test_lookups_compare_only_requests_with_the_same_key(tmp_path):

@@ -3,7 +3,9 @@
 Requests match as in the vcrpy configuration (method, host, path, query, JSON body; never
 signatures or dates). A request no cassette holds gets status 599 with header
 x-chime-tap-replay: miss and a message naming the closest recorded call, unless
---on-miss forward sends it upstream and records it.
+--on-miss forward sends it upstream and records it. Identical calls replay in recorded order,
+then the last answer repeats (--exhausted fail answers 599 instead). A call recorded with no
+response (status 0: refused, reset, timed out) is never replayed; the retry recorded after it is.
 """
 
 from __future__ import annotations
