@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import heapq
+import hmac
 import random
 import threading
 import time
@@ -171,20 +173,56 @@ def _pool(area: str) -> tuple[str, ...]:
     return tuple(f"+1{area}55501{i:02d}" for i in range(POOL_SIZE))
 
 
-def encode_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"chime-tap-sim:{seq}".encode()).decode().rstrip("=")
+# --- NextToken: opaque, and valid only for the listing that issued it -------------------------
+#
+# A token is a version byte, the creation sequence number the next page starts after, and an
+# HMAC of (voice connector, status filter, that number) under a key derived from the seed (same
+# seed, same tokens: recorded runs stay reproducible). A token used on another voice connector
+# or with another status filter is rejected with 400 BadRequestException, as AWS APIs reject a
+# token from a different query. max-results is not bound: AWS list APIs let a caller change the
+# page size from one page to the next.
+
+_TOKEN_VERSION = b"\x01"
+_TOKEN_SEQ_BYTES = 8
+_TOKEN_TAG_BYTES = 16
+_TOKEN_BYTES = len(_TOKEN_VERSION) + _TOKEN_SEQ_BYTES + _TOKEN_TAG_BYTES
 
 
-def decode_token(token: str) -> int:
-    """The creation sequence number a NextToken points after; BadRequest if it is not ours."""
+def token_key(seed: int) -> bytes:
+    """The key a store built with ``seed`` signs its NextTokens with."""
+    return hashlib.sha256(f"chime-tap-sim-tokens:{seed}".encode()).digest()
+
+
+def _token_tag(key: bytes, connector_id: str, status: str | None, seq: int) -> bytes:
+    scope = "\x00".join((connector_id, status or "", str(seq))).encode()
+    return hmac.new(key, scope, hashlib.sha256).digest()[:_TOKEN_TAG_BYTES]
+
+
+def encode_token(key: bytes, connector_id: str, status: str | None, seq: int) -> str:
+    """An opaque NextToken for the page after ``seq`` of this connector's listing with ``status``."""
+    raw = (
+        _TOKEN_VERSION
+        + seq.to_bytes(_TOKEN_SEQ_BYTES, "big")
+        + _token_tag(key, connector_id, status, seq)
+    )
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(key: bytes, connector_id: str, status: str | None, token: str) -> int:
+    """The sequence number a NextToken points after; BadRequest unless this listing issued it."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, _, seq = raw.partition(":")
-        if prefix != "chime-tap-sim" or not seq.isdigit():
-            raise ValueError(token)
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, binascii.Error):
         raise bad_request("Invalid NextToken.") from None
+    if len(raw) != _TOKEN_BYTES or not raw.startswith(_TOKEN_VERSION):
+        raise bad_request("Invalid NextToken.")
+    seq_end = len(_TOKEN_VERSION) + _TOKEN_SEQ_BYTES
+    seq = int.from_bytes(raw[len(_TOKEN_VERSION) : seq_end], "big")
+    if not hmac.compare_digest(raw[seq_end:], _token_tag(key, connector_id, status, seq)):
+        raise bad_request(
+            "Invalid NextToken: it was not issued for this voice connector and status filter."
+        )
+    return seq
 
 
 class SessionStore:
@@ -200,6 +238,7 @@ class SessionStore:
         """Ids from a seeded generator: the same seed gives the same ids, run after run."""
         with self._lock:
             self._ids = random.Random(f"chime-tap-sim-ids:{seed}")
+            self._token_key = token_key(seed)
 
     def reset(self) -> None:
         with self._lock:
@@ -279,9 +318,13 @@ class SessionStore:
         max_results: int = 100,
         next_token: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of sessions in creation order, and the token of the next page (or None)."""
-        after = decode_token(next_token) if next_token else 0
+        """One page of sessions in creation order, and the token of the next page (or None).
+
+        ``next_token`` must come from a listing of the same connector with the same ``status``.
+        """
         with self._lock:
+            key = self._token_key
+            after = decode_token(key, connector_id, status, next_token) if next_token else 0
             conn = self._connectors.get(connector_id)
             if conn is None:
                 return [], None
@@ -295,7 +338,7 @@ class SessionStore:
                     more = True
                     break
                 page.append(s)
-            token = encode_token(page[-1].seq) if more else None
+            token = encode_token(key, connector_id, status, page[-1].seq) if more else None
             return [s.to_wire() for s in page], token
 
     # --- internals (called with the lock held) ----------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import threading
@@ -22,6 +23,7 @@ from chime_tap.addons.sim_store import (
     decode_token,
     encode_token,
     format_timestamp,
+    token_key,
 )
 from chime_tap.addons.validation import validate_response
 
@@ -147,11 +149,82 @@ def test_list_pages_in_creation_order_with_status_filter():
 
 
 def test_next_token_round_trip_and_rejection():
-    assert decode_token(encode_token(42)) == 42
-    for bad in ("garbage!", encode_token(1)[:-2] + "zz", "bm90LW91cnM6MQ"):
+    key = token_key(0)
+    assert decode_token(key, CONNECTOR, None, encode_token(key, CONNECTOR, None, 42)) == 42
+    assert decode_token(key, CONNECTOR, OPEN, encode_token(key, CONNECTOR, OPEN, 7)) == 7
+    good = encode_token(key, CONNECTOR, None, 1)
+    forged = base64.urlsafe_b64encode(b"chime-tap-sim:1").decode().rstrip("=")  # the old form
+    for bad in ("garbage!", good[:-2] + "zz", "bm90LW91cnM6MQ", forged, good + "AA"):
         with pytest.raises(SimError) as e:
-            decode_token(bad)
-        assert e.value.status == 400
+            decode_token(key, CONNECTOR, None, bad)
+        assert (e.value.status, e.value.error_type) == (400, "BadRequestException")
+    # Opaque: nothing in it reads as the connector or the position.
+    raw = base64.urlsafe_b64decode(good + "=" * (-len(good) % 4))
+    assert CONNECTOR.encode() not in raw and b"chime-tap" not in raw
+    # Same seed, same tokens (recorded runs stay reproducible); another seed, other tokens.
+    assert encode_token(token_key(0), CONNECTOR, None, 1) == good
+    assert encode_token(token_key(1), CONNECTOR, None, 1) != good
+
+
+def _first_page(store, connector, **kw):
+    page, token = store.list(connector, T0, max_results=2, **kw)
+    assert len(page) == 2 and token is not None
+    return token
+
+
+def test_a_next_token_is_bound_to_its_connector_and_status_filter():
+    other = "zyxwvu9tsrq8ponml7kji6"
+    store = SessionStore()
+    for connector in (CONNECTOR, other):
+        for _ in range(5):
+            store.create(connector, create_body(ExpiryMinutes=60), T0)
+    token = _first_page(store, CONNECTOR)
+    # Another connector, or another status filter: 400, never a page of someone else's listing.
+    for connector, status in ((other, None), (CONNECTOR, OPEN), (other, OPEN)):
+        with pytest.raises(SimError) as e:
+            store.list(connector, T0, max_results=2, status=status, next_token=token)
+        assert (e.value.status, e.value.code) == (400, "BadRequest")
+        assert "NextToken" in e.value.message
+    with pytest.raises(SimError):  # a connector with no sessions at all checks it too
+        store.list("nosuchconnector00000001", T0, next_token=token)
+    # The same listing goes on; its page size may change from one page to the next.
+    rest, end = store.list(CONNECTOR, T0, max_results=10, next_token=token)
+    assert len(rest) == 3 and end is None
+    filtered = _first_page(store, CONNECTOR, status=OPEN)
+    with pytest.raises(SimError):
+        store.list(CONNECTOR, T0, max_results=2, next_token=filtered)
+    page, _ = store.list(CONNECTOR, T0, max_results=2, status=OPEN, next_token=filtered)
+    assert len(page) == 2
+    # A token from a store with another seed (another simulator run) is not this one's.
+    other_store = SessionStore(seed=9)
+    for _ in range(3):
+        other_store.create(CONNECTOR, create_body(), T0)
+    with pytest.raises(SimError):
+        other_store.list(CONNECTOR, T0, max_results=2, next_token=token)
+
+
+def test_a_next_token_from_another_connector_is_a_bad_request_on_the_wire():
+    other = "zyxwvu9tsrq8ponml7kji6"
+    store = SessionStore()
+    for connector in (CONNECTOR, other):
+        for _ in range(3):
+            store.create(connector, create_body(), T0)
+    listing = voice_route("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions")
+    first = answer(store, listing, query={"max-results": ["2"]}, body=None, now=T0)
+    token = json.loads(first.body)["NextToken"]
+    assert first.status == 200 and token
+    elsewhere = voice_route("GET", f"/voice-connectors/{other}/proxy-sessions")
+    r = answer(
+        store, elsewhere, query={"max-results": ["2"], "next-token": [token]}, body=None, now=T0
+    )
+    assert r.status == 400 and r.headers["x-amzn-ErrorType"] == "BadRequestException"
+    doc = json.loads(r.body)
+    assert doc["Code"] == "BadRequest" and "NextToken" in doc["Message"]
+    assert validate_response(elsewhere, status=r.status, body=r.body, headers=r.headers) == []
+    open_only = {"status": ["Open"], "next-token": [token]}
+    assert answer(store, listing, query=open_only, body=None, now=T0).status == 400
+    ok = answer(store, listing, query={"next-token": [token]}, body=None, now=T0)
+    assert ok.status == 200 and len(json.loads(ok.body)["ProxySessions"]) == 1
 
 
 def test_proxy_numbers_are_not_shared_by_open_sessions_of_a_participant():
