@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_vcr_config import record_lifecycle
 
-from support.procs import assert_no_secrets, chime_tap
+from support.procs import CONNECTOR, VOICE_ENDPOINT, assert_no_secrets, chime_tap
 
 TESTS = Path(__file__).resolve().parent
 
@@ -80,8 +80,19 @@ def test_a_miss_names_the_closest_call_the_matcher_and_the_json_pointer(project,
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "no recorded interaction matches it (the closest differ in json_body)" in text
-    assert f"/proxy-sessions/{sid}" in text
-    assert "json_body differs: body differs at /ExpiryMinutes: this request 45, recorded 30" in text
+    # The closest recorded interaction is the recorded Update of that session, and the one
+    # matcher that failed says where its body differs; nothing else is as close.
+    uri = f"{VOICE_ENDPOINT}/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
+    result.stdout.fnmatch_lines(
+        [
+            "*Closest recorded requests:",
+            f"*  1. POST {uri}",
+            "*     json_body differs: body differs at /ExpiryMinutes: this request 45, recorded 30",
+            "*",
+            "*How to fix:",
+        ],
+        consecutive=True,
+    )
 
 
 def test_a_miss_the_client_swallowed_still_fails_the_test(project):
@@ -254,3 +265,81 @@ def test_names_leave_room_for_pytest_recording(pytester):
         assert not any(line.split(" ")[0] == taken for line in fixtures.splitlines()), taken
     assert "@pytest.mark.vcr" not in markers
     assert "--record-mode" not in help_text.replace("--chime-record-mode", "")
+
+
+# A module for pytest-recording: its marker, its fixture, its cassette layout
+# (cassettes/<module>/<test>.yaml), plain vcrpy with its default matchers.
+RECORDING_TEST = """
+import json, os
+import pytest
+from support.procs import voice_client
+from test_vcr_config import run_lifecycle
+
+@pytest.mark.vcr
+def test_lifecycle(vcr, chime_cassette, record_mode):
+    results = run_lifecycle(voice_client(None))
+    assert json.loads(json.dumps(results, default=str)) == json.load(open(os.environ["EXPECTED"]))
+    assert type(vcr).__name__ == "Cassette" and vcr.play_count == 7
+    assert chime_cassette is None  # ours leaves a test it does not own alone
+    assert record_mode == vcr.record_mode == os.environ.get("THEIR_MODE", "none")
+"""
+
+# The same lifecycle through chime-tap's marker, in the same session.
+CHIME_TEST = """
+import json, os
+import pytest
+from support.procs import voice_client
+from test_vcr_config import run_lifecycle
+
+@pytest.mark.chime_cassette("lifecycle.yaml")
+def test_lifecycle(chime_cassette, vcr, chime_record_mode):
+    results = run_lifecycle(voice_client(None))
+    assert json.loads(json.dumps(results, default=str)) == json.load(open(os.environ["EXPECTED"]))
+    assert type(chime_cassette).__name__ == "IndexedCassette" and chime_cassette.all_played
+    assert vcr is None  # pytest-recording leaves a test it does not own alone
+    assert chime_record_mode == chime_cassette.record_mode == os.environ.get("OUR_MODE", "none")
+"""
+
+
+@pytest.fixture
+def both(project: pytest.Pytester) -> pytest.Pytester:
+    """A project with one pytest-recording module and one chime-tap module, same recording."""
+    theirs = project.path / "cassettes" / "test_theirs" / "test_lifecycle.yaml"
+    theirs.parent.mkdir()
+    shutil.copy(project.path / "cassettes" / "lifecycle.yaml", theirs)
+    project.makepyfile(test_theirs=RECORDING_TEST, test_ours=CHIME_TEST)
+    return project
+
+
+def test_pytest_recording_and_chime_cassette_tests_replay_in_one_session(both):
+    # --block-network (pytest-recording's) fails any test that opens a socket: both replay offline.
+    result = both.runpytest_subprocess("-p", "no:cacheprovider", "--block-network", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_ours.py::test_lifecycle PASSED*", "*test_theirs.py::test_lifecycle PASSED*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "theirs", "ours"),
+    [
+        (["--record-mode=new_episodes"], "new_episodes", "none"),
+        (["--chime-record-mode=new_episodes"], "none", "new_episodes"),
+    ],
+)
+def test_record_mode_and_chime_record_mode_are_independent(both, monkeypatch, args, theirs, ours):
+    monkeypatch.setenv("THEIR_MODE", theirs)
+    monkeypatch.setenv("OUR_MODE", ours)
+    both.runpytest_subprocess("-p", "no:cacheprovider", *args).assert_outcomes(passed=2)
+
+
+def test_each_record_mode_option_has_its_own_choices(both):
+    # pytest-recording's "rewrite" (re-record from scratch) is not one of ours ...
+    bad = both.runpytest_subprocess("-p", "no:cacheprovider", "--chime-record-mode=rewrite")
+    assert bad.ret == 4
+    bad.stderr.fnmatch_lines(["*--chime-record-mode: invalid choice: 'rewrite'*"])
+    # ... and asking pytest-recording for it leaves chime-tap's tests replaying offline.
+    ours = both.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--record-mode=rewrite", "--block-network", "test_ours.py"
+    )
+    ours.assert_outcomes(passed=1)
