@@ -40,6 +40,7 @@ from mitmproxy.net import encoding
 
 from chime_tap.addons.calllog import call_logger, skip_legacy_log_events
 from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
+from chime_tap.addons.matching import NO_RESPONSE_STATUS
 from chime_tap.addons.operations import (
     DEFAULT_HOSTS,
     HostPolicy,
@@ -58,7 +59,7 @@ ENFORCE = "chime_enforce"
 REDACT_PHONES = "chime_redact_phones"
 RECORD_ALL = "chime_record_all"
 
-NO_RESPONSE = 0  # status code of a call that got no response (see the module docstring)
+NO_RESPONSE = NO_RESPONSE_STATUS  # status code of a call that got no response (see above)
 UPSTREAM, RECORDER, ADDON, NOBODY = "upstream", "chime-tap", "addon", "none"
 VIOLATION_MARK = ":warning:"
 FAILURE_MARK = ":x:"
