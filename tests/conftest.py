@@ -58,3 +58,19 @@ def no_secrets_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     if leaks:
         lines = "\n".join(f"  {path}: {secret[:8]}..." for path, secret in leaks)
         pytest.fail(f"test credentials written to disk:\n{lines}", pytrace=False)
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def figures() -> list[str]:
+    """Lines a test adds to the run's summary: the figures the reliability tests measure."""
+    return _FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("chime-tap figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

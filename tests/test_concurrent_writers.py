@@ -80,7 +80,7 @@ WRITER = textwrap.dedent(
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_racing_writer_processes_never_corrupt_the_cassette(tmp_path, fmt):
+def test_racing_writer_processes_never_corrupt_the_cassette(tmp_path, fmt, figures):
     """Rounds of two processes started together on one file: each keeps all it wrote or was refused."""
     path = tmp_path / f"race.{fmt}"
     expected: list[str] = []
@@ -117,7 +117,7 @@ def test_racing_writer_processes_never_corrupt_the_cassette(tmp_path, fmt):
         expected += [f"{name}-{n}" for name in wrote for n in range(40)]
         assert sorted(ids) == sorted(expected)
         assert len(vcr_load(path)) == len(expected)
-    print(f"race outcomes ({fmt}): {outcomes}")
+    figures.append(f"concurrent writers, racing processes ({fmt}): {dict(outcomes)}")
 
 
 # --- two real `chime-tap record` processes ----------------------------------------------------

@@ -61,38 +61,45 @@ def _burst_then_signal(
 @pytest.mark.parametrize(
     "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name
 )
-def test_stop_at_random_points_keeps_every_answered_call(tmp_path, upstream, sig):
+def test_stop_at_random_points_keeps_every_answered_call(tmp_path, upstream, sig, figures):
     rng = random.Random(f"{SEED}-{sig.name}")
-    print(f"kill seed {SEED} ({sig.name}); CHIME_TAP_KILL_SEED={SEED} replays it")
-    cassette = tmp_path / f"{sig.name}.yaml"
     authority = f"127.0.0.1:{upstream.port}"
-    answered: set[str] = set()
+    # Trials alternate between a YAML and a JSON cassette, each reused across its trials.
+    cassettes = {fmt: tmp_path / f"{sig.name}.{fmt}" for fmt in ("yaml", "json")}
+    answered: dict[str, set[str]] = {fmt: set() for fmt in cassettes}
     survived = 0
     mid_burst = 0
     for trial in range(TRIALS):
+        fmt = ("yaml", "json")[trial % 2]
+        cassette = cassettes[fmt]
         delay = rng.uniform(0.05, 1.5)
         args = ["record", "--cassette", str(cassette), "--hosts", f"{authority}=voice"]
         with chime_tap(args, confdir=tmp_path / "confdir") as proxy:
             result, code = _burst_then_signal(
                 proxy, f"http://{authority}", f"t{trial:02d}", delay, sig
             )
-        context = f"trial {trial} ({sig.name} after {delay:.3f}s, seed {SEED})"
+        context = (
+            f"trial {trial} ({sig.name} after {delay:.3f}s, {fmt}, CHIME_TAP_KILL_SEED={SEED})"
+        )
         if sig == signal.SIGKILL:
             assert code == -signal.SIGKILL, context
         else:
             assert code == 0, f"{context}: exit {code}\n{proxy.output[-3000:]}"
             assert "Traceback" not in proxy.output, f"{context}\n{proxy.output[-3000:]}"
         mid_burst += 0 < len(result.answered) < BURST
-        answered |= {a.id for a in result.answered}
+        answered[fmt] |= {a.id for a in result.answered}
         doc = load_cassette(cassette)  # loads after every stop...
         recorded = [request_id_of(i["request"]["uri"]) for i in doc["interactions"]]
         assert len(vcr_load(cassette)) == len(recorded), context  # ...in vcrpy too
         assert len(recorded) == len(set(recorded)), f"{context}: an interaction recorded twice"
-        missing = answered - set(recorded)
+        missing = answered[fmt] - set(recorded)
         assert not missing, f"{context}: answered but not recorded: {sorted(missing)[:5]}"
         survived += 1
-    print(
-        f"{sig.name}: {survived}/{TRIALS} trials survived, {mid_burst} stopped mid-burst, {len(answered)} answered calls all recorded"
+    total = sum(len(ids) for ids in answered.values())
+    figures.append(
+        f"kill trials {sig.name}: {survived}/{TRIALS} survived (YAML and JSON alternating), "
+        f"{mid_burst} stopped mid-burst, {total} answered calls all recorded "
+        f"(CHIME_TAP_KILL_SEED={SEED})"
     )
     # The stops really landed inside bursts (not all before the first or after the last answer).
     assert mid_burst >= TRIALS // 2

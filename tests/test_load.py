@@ -40,7 +40,7 @@ def _check_run(result: LoadResult, total: int, expected_status: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("upstream", ["loopback", "simulator"])
-def test_ten_thousand_requests_all_recorded_in_order_with_flat_memory(tmp_path, upstream):
+def test_ten_thousand_requests_all_recorded_in_order_with_flat_memory(tmp_path, upstream, figures):
     cassette = tmp_path / "load.yaml"
     with Upstream() as server:
         if upstream == "loopback":
@@ -69,7 +69,7 @@ def test_ten_thousand_requests_all_recorded_in_order_with_flat_memory(tmp_path, 
     recorded = [request_id_of(i["request"]["uri"]) for i in load_cassette(cassette)["interactions"]]
     answered = warm.answered + main.answered
     lost = {a.id for a in answered} - set(recorded)
-    print(
+    figures.append(
         f"load via {upstream}: sent {warm.sent + main.sent}, answered {len(answered)}, "
         f"recorded {len(recorded)}, lost {len(lost)}; RSS after warm-up {rss_warm} kB, "
         f"after run {rss_after} kB, growth {rss_after - rss_warm} kB"
