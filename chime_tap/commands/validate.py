@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     unusable = 0
     rows: list[dict] = []
     checked = 0
+    skipped = 0  # interactions that are no proxy-session call on a known host
     for path in args.cassettes:
         try:
             doc = load_cassette(path)
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         for interaction in iter_interactions(doc):
             route, violations = validate_interaction(interaction, hosts)
             if route is None:
+                skipped += 1
                 continue
             checked += 1
             for v in violations:
@@ -61,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
             f"{checked} proxy-session interaction(s) checked in {usable} cassette(s): {status}",
             file=sys.stderr,
         )
+        if skipped and not checked:
+            print(
+                f"chime-tap: none of the {skipped} interaction(s) is a proxy-session call on a "
+                "known Chime host; recorded against another host? name it with --hosts HOST:PORT",
+                file=sys.stderr,
+            )
     if unusable:
         return 2
     return 1 if rows else 0
