@@ -22,13 +22,10 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,135 +34,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
+from bench.loopback import PROXY_SESSION_BODY as BODY  # noqa: E402
+from bench.loopback import cpu_seconds, drive, upstream_script  # noqa: E402
 from support.procs import CONNECTOR, ProxyProcess  # noqa: E402
 
 ADDON = ROOT / "addons" / "record.py"
 TIME_CAP = 60.0  # seconds per measured run, whatever the request count
 
-BODY = (
-    b'{"ProxySession":{"Capabilities":["SMS","Voice"],"CreatedTimestamp":"2020-04-15T16:10:10.288Z",'
-    b'"EndedTimestamp":null,"ExpiryMinutes":60,"GeoMatchLevel":null,"GeoMatchParams":null,"Name":null,'
-    b'"NumberSelectionBehavior":null,"Participants":[{"PhoneNumber":"+12065550100","ProxyPhoneNumber":'
-    b'"+19135550199"},{"PhoneNumber":"+14015550101","ProxyPhoneNumber":"+19135550199"}],"ProxySessionId":'
-    b'"123a4bc5-67d8-901e-2f3g-h4ghjk56789l","Status":"Open","UpdatedTimestamp":"2020-04-15T16:10:10.288Z",'
-    b'"VoiceConnectorId":"abcdef1ghij2klmno3pqr4"}}'
-)
-
-# A keep-alive HTTP/1.1 upstream answering every request with BODY; as cheap as it gets.
-SERVER = textwrap.dedent(
-    """
-    import asyncio, sys
-    BODY = %r
-    HEAD = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %%d\\r\\n\\r\\n" %% len(BODY)
-    async def handle(reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\\r\\n\\r\\n")
-                n = 0
-                for line in head.split(b"\\r\\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        n = int(line.split(b":")[1])
-                if n:
-                    await reader.readexactly(n)
-                writer.write(HEAD + BODY)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        print("listening at 127.0.0.1:%%d" %% server.sockets[0].getsockname()[1], flush=True)
-        await server.serve_forever()
-    asyncio.run(main())
-    """
-) % (BODY,)
+AUTH = "Authorization: AWS4-HMAC-SHA256 Credential=AKIABENCH/x, Signature=0\r\n"
 
 
-class Connection:
-    """A keep-alive HTTP/1.1 client through a forward proxy; each request in one ``sendall``."""
+def get_calls(proxy_port: int, host: str, total: int, concurrency: int, tag: str) -> dict[str, Any]:
+    """``total`` signed-looking GetProxySession calls, a distinct session id each."""
 
-    def __init__(self, proxy_port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+    def url(thread: int, i: int) -> str:
+        return f"http://{host}/voice-connectors/{CONNECTOR}/proxy-sessions/{tag}-{thread}-{i}"
 
-    def get(self, host: str, path: str) -> int:
-        self.sock.sendall(
-            f"GET http://{host}{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIABENCH/x, Signature=0\r\nContent-Length: 0\r\n\r\n".encode()
-        )
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        header, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = header.split(b"\r\n")
-        status = int(lines[0].split()[1])
-        length = next(
-            (
-                int(v)
-                for k, _, v in (x.partition(b":") for x in lines[1:])
-                if k.strip().lower() == b"content-length"
-            ),
-            0,
-        )
-        while len(self.buf) < length:
-            self._fill()
-        self.buf = self.buf[length:]
-        return status
-
-    def _fill(self) -> None:
-        data = self.sock.recv(65536)
-        if not data:
-            raise ConnectionError("proxy closed the connection")
-        self.buf += data
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def drive(proxy_port: int, host: str, total: int, concurrency: int, tag: str) -> dict[str, Any]:
-    """Send ``total`` GetProxySession calls over ``concurrency`` keep-alive connections."""
-    per_thread = [
-        total // concurrency + (1 if i < total % concurrency else 0) for i in range(concurrency)
-    ]
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    deadline = time.monotonic() + TIME_CAP
-
-    def work(thread: int, n: int) -> None:
-        local: dict[int, int] = {}
-        conn = Connection(proxy_port)
-        try:
-            for i in range(n):
-                if time.monotonic() > deadline:
-                    break
-                status = conn.get(
-                    host, f"/voice-connectors/{CONNECTOR}/proxy-sessions/{tag}-{thread}-{i}"
-                )
-                local[status] = local.get(status, 0) + 1
-        except (OSError, ConnectionError):
-            pass
-        finally:
-            conn.close()
-            with lock:
-                for k, v in local.items():
-                    statuses[k] = statuses.get(k, 0) + v
-
-    threads = [
-        threading.Thread(target=work, args=(i, n), daemon=True) for i, n in enumerate(per_thread)
-    ]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIME_CAP + 30)
-    elapsed = time.perf_counter() - start
-    done = sum(statuses.values())
-    return {
-        "requests": done,
-        "seconds": elapsed,
-        "rps": done / elapsed if elapsed else 0.0,
-        "statuses": statuses,
-    }
+    return drive(proxy_port, "GET", url, None, total, concurrency, headers=AUTH)
 
 
 # --- in-process: the hooks alone ----------------------------------------------------------------
@@ -292,8 +177,7 @@ class Proxy:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the proxy process has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -355,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, Any] = {"requests": args.requests, "rounds": args.rounds, "throughput": {}}
     with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
         tmpdir = Path(tmp)
-        server = ProxyProcess([sys.executable, "-c", SERVER], confdir=tmpdir)
+        server = ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmpdir)
         upstream = f"127.0.0.1:{server.port}"
         configs = configurations(tmpdir, upstream)
         procs: dict[str, Proxy] = {}
@@ -364,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
                 procs[name] = Proxy(argv_, tmpdir, name)
             sent = 0
             for name, proc in procs.items():  # warm up: connections, imports, first flows
-                drive(proc.port, upstream, 200, 4, f"warm-{name}")
+                get_calls(proc.port, upstream, 200, 4, f"warm-{name}")
             sent += 200
             for c in args.concurrency:
                 rps: dict[str, list[float]] = {name: [] for name in configs}
@@ -372,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for r in range(args.rounds):
                     for name, proc in procs.items():
                         before = proc.cpu_seconds()
-                        out = drive(proc.port, upstream, args.requests, c, f"{name}-c{c}-r{r}")
+                        out = get_calls(proc.port, upstream, args.requests, c, f"{name}-c{c}-r{r}")
                         used = proc.cpu_seconds() - before
                         if out["statuses"] != {200: args.requests}:
                             raise RuntimeError(

@@ -32,7 +32,7 @@ for extra in (ROOT, ROOT / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from bench.bench_simulator import Connection  # noqa: E402
+from bench.loopback import Connection  # noqa: E402
 from support.procs import CONNECTOR, chime_tap, voice_client  # noqa: E402
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
