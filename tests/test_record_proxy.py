@@ -385,7 +385,7 @@ def test_upstream_down_recorded_as_failed_call_and_proxy_keeps_serving(
     tmp_path: Path, upstream: ScriptedUpstream
 ) -> None:
     dead = free_port()  # nothing listens there: connection refused
-    with record(tmp_path, "--hosts", upstream.host, f"127.0.0.1:{dead}") as proxy:
+    with record(tmp_path, "--hosts", f"{upstream.host},127.0.0.1:{dead}") as proxy:
         with pytest.raises(botocore.exceptions.ClientError) as e:
             voice_client(proxy, endpoint=f"http://127.0.0.1:{dead}").list_proxy_sessions(
                 VoiceConnectorId=CONNECTOR
