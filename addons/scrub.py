@@ -2,18 +2,19 @@
 
 The recorder, the vcrpy configuration and replay all call these functions, so a cassette
 recorded through the proxy and one recorded by vcrpy in a test are scrubbed the same way.
+Credentials go from headers, presigned query parameters and the bodies of the calls that hand
+them out (STS, SSO, IMDS, ...: a recorder run with ``chime_record_all`` records those too).
+Phone numbers get the pseudonyms of :mod:`chime_tap.addons.phones`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from chime_tap.addons.phones import redact_interaction_phones, redact_key
 
 REDACTED = "REDACTED"
 
@@ -25,20 +26,48 @@ SECRET_HEADERS = frozenset(
         "x-amz-security-token",
         "cookie",
         "set-cookie",
+        # Bearer tokens botocore sends in a header of their own (from the service models).
+        "x-amz-sso_bearer_token",  # IAM Identity Center portal: GetRoleCredentials, ListAccounts
+        "x-amz-bearer",  # Connect participant connection token
+        "authentication",  # WorkDocs user token
+        "grafana-token",  # Grafana Labs account token (AssociateLicense)
+        "x-aws-ec2-metadata-token",  # IMDSv2 session token
+        # SSE-C: the customer's own encryption key, in clear.
+        "x-amz-server-side-encryption-customer-key",
+        "x-amz-copy-source-server-side-encryption-customer-key",
     }
 )
-# Presigned-URL query parameters (SigV4 query auth). Compared lower-case.
-SECRET_QUERY_PARAMS = frozenset({"x-amz-credential", "x-amz-signature", "x-amz-security-token"})
+# Presigned-URL query parameters (SigV4 and SigV2 query auth). Compared lower-case.
+SECRET_QUERY_PARAMS = frozenset(
+    {"x-amz-credential", "x-amz-signature", "x-amz-security-token", "awsaccesskeyid", "signature"}
+)
 
-PHONE_KEYS = frozenset({"PhoneNumber", "ProxyPhoneNumber", "ParticipantPhoneNumbers"})
-# ASCII digits and fullmatch: re's \d takes any Unicode digit and $ a trailing newline.
-_E164 = re.compile(r"\+?[1-9][0-9]{1,14}")
-_PLUS_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-# A number quoted inside free text (an error message): at least 8 digits, so that a
-# timestamp's "+10:00" offset is left alone.
-_PHONE_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}\b")
-DEFAULT_REDACT_KEY = b"chime-tap default pseudonym key"
-REDACT_KEY_ENV = "CHIME_TAP_REDACT_KEY"
+# Body fields that hold a credential in the answers (and requests) of the calls that hand out
+# credentials: STS (AssumeRole*, GetSessionToken, GetFederationToken), IAM CreateAccessKey,
+# SSO GetRoleCredentials, SSO-OIDC RegisterClient/CreateToken, IMDS and ECS/EKS container
+# credentials, Cognito, ECR/CodeArtifact GetAuthorizationToken, Chime attendee join tokens,
+# OAuth token endpoints. Matched case-insensitively, words joined by nothing, "_" or "-",
+# optionally prefixed "aws": JSON members, XML elements and form fields.
+CREDENTIAL_FIELDS = (
+    "AccessKeyId",
+    "SecretAccessKey",
+    "SecretKey",
+    "SessionToken",
+    "SecurityToken",
+    "Token",
+    "AccessToken",
+    "RefreshToken",
+    "IdToken",
+    "ClientSecret",
+    "AuthorizationToken",
+    "WebIdentityToken",
+    "JoinToken",
+    "SAMLAssertion",
+    "Password",
+    "DbPassword",
+)
+# IMDSv2: PUT /latest/api/token answers with the session token as the whole body.
+_IMDS_TOKEN_PATH = "/latest/api/token"
 
 
 def is_secret_header(name: str) -> bool:
@@ -75,76 +104,119 @@ def scrub_uri(uri: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(cleaned, safe="/:")))
 
 
-# --- phone numbers ----------------------------------------------------------------------------
+# --- credentials in bodies --------------------------------------------------------------------
 
 
-def redact_key() -> bytes:
-    """The pseudonym key: ``$CHIME_TAP_REDACT_KEY`` or a fixed default.
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
 
-    With the default key the mapping is stable across machines (so a cassette recorded here
-    replays there) but not secret: numbers are few enough to brute-force. Set a key to make
-    the pseudonyms unlinkable to the real numbers.
+
+# A field name as compared: lower-case, separators dropped, with or without an "aws" prefix.
+_CREDENTIAL_NAMES = frozenset(
+    prefix + _canonical(n) for n in CREDENTIAL_FIELDS for prefix in ("", "aws")
+)
+# What follows a credential field's name, up to and including its value (group "value"):
+# a JSON member (the name quoted), an XML element (the name after "<" or "<prefix:"), a form
+# field (the name at the start or after &, ? or ;).
+_JSON_VALUE = r'"\s*:\s*"(?P<value>(?:[^"\\]++|\\.)*+)"'
+_XML_VALUE = r"(?:\s[^<>]*)?>(?P<value>(?:[^<]++|<!\[CDATA\[[\s\S]*?\]\]>)*+)<"
+_FORM_VALUE = r"=(?P<value>[^&\s\"'<>]*+)"
+_VALUE_AFTER = {
+    '"': re.compile(_JSON_VALUE),
+    "<": re.compile(_XML_VALUE),
+    ":": re.compile(_XML_VALUE),
+    "&": re.compile(_FORM_VALUE),
+}
+_VALUE_AFTER["?"] = _VALUE_AFTER[";"] = _VALUE_AFTER[""] = _VALUE_AFTER["&"]
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_XML_PREFIX = re.compile(r"[\w.-]+")
+
+# The fast path's needles. Every name in CREDENTIAL_FIELDS holds one of them in the casings
+# APIs use: camelCase, PascalCase, snake_case, UPPER_SNAKE_CASE.
+_UPPER = ("OKEN", "ECRET", "ASSWORD", "SSERTION")  # AWS_SESSION_TOKEN, CLIENT_SECRET, ...
+# An access key id is no secret by itself (IAM lists them): it goes where a credential does.
+_ACCESS_KEY_ID = ("ccessKeyId", "ccessKeyID", "ccess_key_id", "ccess-key-id", "CCESS_KEY_ID")
+
+
+def _needles_in(text: str) -> list[str]:
+    """The needles ``text`` holds: none for a body that names no CREDENTIAL_FIELDS.
+
+    This is the fast path, run on every recorded body, so it does as little as it can: two
+    substring scans for a body without those words (a ProxySession answer); the rarer
+    needles stand behind a one-character test (memchr, some 20x cheaper than a substring scan).
     """
-    env = os.environ.get(REDACT_KEY_ENV)
-    return env.encode("utf-8") if env else DEFAULT_REDACT_KEY
+    found = []
+    if "oken" in text:  # token, Token
+        found.append("oken")
+    if "ecret" in text:  # secret, Secret
+        found.append("ecret")
+    if "_" in text or "K" in text:  # AWS_SESSION_TOKEN, TOKEN
+        found += [n for n in _UPPER if n in text]
+    if "w" in text or "W" in text:
+        found += [n for n in ("assword", "ASSWORD") if n in text]
+    if "=" in text:  # SAMLAssertion travels form-encoded (STS's query protocol)
+        found += [n for n in ("ssertion", "SSERTION") if n in text]
+    return found
 
 
-def pseudonymize_phone(number: str, key: bytes | None = None) -> str:
-    """A fake E.164 number for ``number``: same input and key, same output.
+def _credential_values(text: str, needles: list[str]) -> list[tuple[int, int]]:
+    """The spans of the values of credential fields in ``text``, in order, not overlapping."""
+    spans = set()
+    for needle in needles:
+        at = text.find(needle)
+        while at >= 0:
+            start, end = at, at + len(needle)
+            while start and text[start - 1] in _NAME_CHARS:
+                start -= 1
+            while end < len(text) and text[end] in _NAME_CHARS:
+                end += 1
+            at = text.find(needle, end)
+            if _canonical(text[start:end]) not in _CREDENTIAL_NAMES:
+                continue  # NextToken, tokenEndpoint, ...
+            before = text[start - 1] if start else ""
+            value = _VALUE_AFTER.get(before)
+            if value is None or (before == ":" and not _xml_prefixed(text, start - 1)):
+                continue
+            m = value.match(text, end)
+            if m:
+                spans.add(m.span("value"))
+    return sorted(spans)
 
-    The result keeps the leading ``+`` (if any), the first digit and the length, so it stays
-    E.164-valid and looks like the same kind of number; the rest comes from an HMAC.
+
+def _xml_prefixed(text: str, colon: int) -> bool:
+    """Whether the ":" at ``colon`` ends a namespace prefix just after a "<"."""
+    lt = text.rfind("<", max(0, colon - 64), colon)  # a prefix is short; never rescan the text
+    return lt >= 0 and _XML_PREFIX.fullmatch(text, lt + 1, colon) is not None
+
+
+def scrub_body_credentials(body: Any) -> Any:
+    """``body`` (str or bytes) with the values of credential fields replaced by ``REDACTED``.
+
+    Anything else (None, a body without those fields, a file object) comes back as it is, the
+    same object, so callers can tell nothing changed with ``is``.
     """
-    if not _E164.fullmatch(number):
-        return number
-    plus = "+" if number.startswith("+") else ""
-    digits = number[len(plus) :]
-    mac = hmac.new(key or redact_key(), digits.encode("ascii"), hashlib.sha256).digest()
-    stream = "".join(f"{b:03d}" for b in mac)  # plenty of decimal digits
-    # First digit kept, then "99": not a real prefix in the numbering plans we see, so a
-    # pseudonym is unlikely to be somebody's real number.
-    body = (digits[0] + "99" + stream)[: len(digits)]
-    return plus + body
-
-
-def redact_phone_numbers(value: Any, key: bytes | None = None) -> Any:
-    """``value`` (parsed JSON) with every phone number replaced by its pseudonym."""
-    key = key or redact_key()
-
-    def walk(node: Any, phone_context: bool) -> Any:
-        if isinstance(node, dict):
-            return {k: walk(v, k in PHONE_KEYS) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v, phone_context) for v in node]
-        if isinstance(node, str):
-            if (phone_context and _E164.fullmatch(node)) or _PLUS_E164.fullmatch(node):
-                return pseudonymize_phone(node, key)
-            return _PHONE_IN_TEXT.sub(lambda m: pseudonymize_phone(m.group(0), key), node)
-        return node
-
-    return walk(value, False)
-
-
-def redact_phone_numbers_in_body(
-    body: bytes | str | None, key: bytes | None = None
-) -> bytes | str | None:
-    """A JSON body with phone numbers pseudonymized; other bodies come back unchanged."""
-    if not body:
+    if isinstance(body, str):
+        text = body
+    elif isinstance(body, bytes):
+        text = body.decode("latin-1")  # one character per byte: the spans hold for both
+    else:
         return body
-    text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else body
-    try:
-        parsed = json.loads(text)
-        redacted = redact_phone_numbers(parsed, key)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply to walk
-        # Not JSON (an HTML error page, plain text): numbers quoted in it still go.
-        cleaned = _PHONE_IN_TEXT.sub(lambda m: pseudonymize_phone(m.group(0), key), text)
-        if cleaned == text:
-            return body
-        return cleaned.encode("utf-8", "surrogateescape") if isinstance(body, bytes) else cleaned
-    if redacted == parsed:
+    needles = _needles_in(text)
+    if not needles:
         return body
-    out = json.dumps(redacted, separators=(",", ":"))
-    return out.encode("utf-8") if isinstance(body, bytes) else out
+    spans = _credential_values(text, needles)
+    if not spans:
+        return body
+    spans = sorted({*spans, *_credential_values(text, [n for n in _ACCESS_KEY_ID if n in text])})
+    pieces, done = [], 0
+    for start, end in spans:
+        if start < done:  # pragma: no cover - values do not nest
+            continue
+        pieces += [text[done:start], REDACTED]
+        done = end
+    pieces.append(text[done:])
+    cleaned = "".join(pieces)
+    return cleaned.encode("latin-1") if isinstance(body, bytes) else cleaned
 
 
 # --- whole interactions -----------------------------------------------------------------------
@@ -156,31 +228,27 @@ def scrub_interaction(
     """A copy of a vcrpy interaction with every credential removed (and phones pseudonymized).
 
     Extra interaction-level keys (our metadata) are kept; violation messages can quote a
-    phone number, so they are redacted too.
+    phone number, so with ``redact_phones`` every number of the bodies' phone fields is
+    replaced in them too.
     """
     request = dict(interaction["request"])
     response = dict(interaction["response"])
-    request["uri"] = scrub_uri(request.get("uri", ""))
+    uri = request.get("uri", "")
+    request["uri"] = scrub_uri(uri)
     request["headers"] = scrub_headers(request.get("headers") or {})
     response["headers"] = scrub_headers(response.get("headers") or {})
+    if "body" in request:
+        request["body"] = scrub_body_credentials(request["body"])
+    body = response.get("body")
+    if isinstance(body, dict) and "string" in body:
+        string = body["string"]
+        if string and uri.endswith(_IMDS_TOKEN_PATH):
+            cleaned: Any = REDACTED.encode() if isinstance(string, bytes) else REDACTED
+        else:
+            cleaned = scrub_body_credentials(string)
+        if cleaned is not string:
+            response["body"] = {**body, "string": cleaned}
     out = {**interaction, "request": request, "response": response}
     if redact_phones:
-        key = key or redact_key()
-        request["body"] = redact_phone_numbers_in_body(request.get("body"), key)
-        body = dict(response.get("body") or {})
-        body["string"] = redact_phone_numbers_in_body(body.get("string"), key)
-        response["body"] = body
-        for meta_key, meta in interaction.items():
-            if meta_key not in ("request", "response") and isinstance(meta, dict | list):
-                out[meta_key] = _redact_text_numbers(meta, key)
+        redact_interaction_phones(out, request, response, key or redact_key())
     return out
-
-
-def _redact_text_numbers(value: Any, key: bytes) -> Any:
-    if isinstance(value, dict):
-        return {k: _redact_text_numbers(v, key) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_text_numbers(v, key) for v in value]
-    if isinstance(value, str):
-        return _PHONE_IN_TEXT.sub(lambda m: pseudonymize_phone(m.group(0), key), value)
-    return value

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,13 +32,8 @@ from chime_tap.addons.operations import (
     classify_path,
     parse_host_rule,
 )
-from chime_tap.addons.scrub import (
-    SECRET_HEADERS,
-    SECRET_QUERY_PARAMS,
-    pseudonymize_phone,
-    redact_phone_numbers,
-    scrub_interaction,
-)
+from chime_tap.addons.phones import pseudonymize_phone, redact_phone_numbers
+from chime_tap.addons.scrub import scrub_body_credentials, scrub_interaction
 from chime_tap.addons.validation import (
     FastEngine,
     ReferenceEngine,
@@ -46,6 +41,7 @@ from chime_tap.addons.validation import (
     validate_exchange,
     validate_request,
 )
+from chime_tap.addons.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 
 FUZZ = settings(
@@ -283,7 +279,52 @@ def test_validator_never_raises_and_engines_agree_per_part(
 # --- the scrubber -----------------------------------------------------------------------------
 
 # Long enough that a generated value never happens to occur anywhere else by chance.
-SECRET_VALUES = st.from_regex(r"[A-Za-z0-9]{20,60}", fullmatch=True)
+SECRET_VALUES = st.text(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=20, max_size=60
+)
+# Written here, not taken from the scrubber's own lists: dropping a name there fails here.
+CREDENTIAL_HEADERS = [
+    "Authorization",
+    "X-Amz-Security-Token",
+    "Cookie",
+    "Set-Cookie",
+    "Proxy-Authorization",
+    "x-amz-sso_bearer_token",
+]
+CREDENTIAL_QUERY_PARAMS = ["X-Amz-Credential", "X-Amz-Signature", "X-Amz-Security-Token"]
+# Body fields of the calls that hand out credentials (STS, SSO, SSO-OIDC, IMDS/ECS, Cognito,
+# OAuth), as words: spelled below in each casing APIs use.
+JSON_CREDENTIAL_FIELDS = [
+    ("secret", "access", "key"),
+    ("session", "token"),
+    ("access", "token"),
+    ("refresh", "token"),
+    ("id", "token"),
+    ("token",),
+    ("secret", "key"),
+    ("client", "secret"),
+    ("authorization", "token"),
+    ("password",),
+    ("aws", "secret", "access", "key"),
+    ("aws", "session", "token"),
+]
+XML_CREDENTIAL_FIELDS = ["SecretAccessKey", "SessionToken", "Token"]
+# Form-encoded requests: STS's query protocol, OAuth token endpoints.
+FORM_CREDENTIAL_FIELDS = [
+    "WebIdentityToken",
+    "SAMLAssertion",
+    "refresh_token",
+    "client_secret",
+    "Password",
+]
+ACCESS_KEY_ID = ("access", "key", "id")  # no secret alone; redacted beside a credential
+CASINGS = {
+    "camel": lambda w: w[0] + "".join(x.title() for x in w[1:]),
+    "pascal": lambda w: "".join(x.title() for x in w),
+    "snake": "_".join,
+    "upper": lambda w: "_".join(w).upper(),
+    "kebab": "-".join,
+}
 
 
 def _case_variants(name: str) -> st.SearchStrategy[str]:
@@ -295,28 +336,55 @@ def _case_variants(name: str) -> st.SearchStrategy[str]:
 
 
 @st.composite
+def credential_body(draw, secrets: list[str]) -> str:
+    """A JSON, XML or form body carrying ``secrets`` in credential fields, with other fields."""
+    kind = draw(st.sampled_from(["json", "xml", "form"]))
+    casing = CASINGS[draw(st.sampled_from(sorted(CASINGS)))]
+    if kind == "form":
+        fields = [(draw(st.sampled_from(FORM_CREDENTIAL_FIELDS)), s) for s in secrets]
+        fields.insert(draw(st.integers(0, len(fields))), ("Action", "AssumeRoleWithSAML"))
+        return "&".join(f"{k}={v}" for k, v in fields)
+    if kind == "xml":
+        names = st.sampled_from(XML_CREDENTIAL_FIELDS)
+        fields = [(draw(names), s) for s in secrets]
+        items = "".join(f"<{k}>{v}</{k}>" for k, v in fields)
+        return f"<Result><Credentials>{items}<Expiration>2020</Expiration></Credentials></Result>"
+    members = [{casing(draw(st.sampled_from(JSON_CREDENTIAL_FIELDS))): s} for s in secrets]
+    members.append({"NextToken": "page2", "tokenType": "Bearer", "expiresIn": 3600})
+    return json.dumps(
+        {"items": draw(st.permutations(members))}, indent=draw(st.none() | st.just(2))
+    )
+
+
+@st.composite
 def credentialed_interaction(draw) -> tuple[dict, list[str]]:
-    """An interaction carrying credentials in every place SigV4 puts them, and the secrets."""
-    secrets = draw(st.lists(SECRET_VALUES, min_size=1, max_size=4, unique=True))
+    """An interaction carrying credentials wherever they travel, and the secrets."""
+    secrets = draw(st.lists(SECRET_VALUES, min_size=1, max_size=5, unique=True))
     headers: dict = {
         "Host": ["voice-chime.us-east-1.amazonaws.com"],
         "Content-Type": ["application/json"],
     }
     response_headers: dict = {"Content-Type": ["application/json"]}
     query: list[tuple[str, str]] = [("max-results", "5")]
+    in_body: dict[str, list[str]] = {"request body": [], "response body": []}
+    places = ["request header", "response header", "query", "request body", "response body"]
     for secret in secrets:
-        where = draw(st.sampled_from(["request header", "response header", "query"]))
+        where = draw(st.sampled_from(places))
+        if where in in_body:
+            in_body[where].append(secret)
+            continue
         if where == "query":
-            name = draw(st.sampled_from(sorted(SECRET_QUERY_PARAMS)).flatmap(_case_variants))
+            name = draw(st.sampled_from(CREDENTIAL_QUERY_PARAMS).flatmap(_case_variants))
             query.append((name, secret))
             continue
-        name = draw(st.sampled_from(sorted(SECRET_HEADERS)).flatmap(_case_variants))
+        name = draw(st.sampled_from(CREDENTIAL_HEADERS).flatmap(_case_variants))
         value = draw(
             st.sampled_from(
                 [
                     f"AWS4-HMAC-SHA256 Credential={secret}/20200415/us-east-1/chime/aws4_request, Signature=abc",
                     secret,
                     f"session={secret}; Path=/",
+                    f"Bearer {secret}",
                 ]
             )
         )
@@ -327,51 +395,165 @@ def credentialed_interaction(draw) -> tuple[dict, list[str]]:
             )
         else:
             target[name] = draw(st.sampled_from([[value], value, ["other", value]]))
+    bodies = {}
+    for where, carried in in_body.items():
+        if carried and draw(st.booleans()):  # an access key id goes along
+            carried.append(draw(SECRET_VALUES.filter(lambda v: v not in secrets)))
+            secrets.append(carried[-1])
+        bodies[where] = draw(credential_body(carried)) if carried else None
     query = draw(st.permutations(query))
     uri = (
         "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/c/proxy-sessions?"
         + urlencode(query)
     )
+    as_bytes = draw(st.booleans())
     interaction = make_interaction(
         method="GET",
         uri=uri,
         request_headers=headers,
-        request_body=None,
+        request_body=(
+            bodies["request body"].encode()
+            if as_bytes and bodies["request body"]
+            else bodies["request body"]
+        ),
         status=200,
         reason="OK",
         response_headers=response_headers,
-        response_body=b'{"ProxySessions": []}',
+        response_body=bodies["response body"] or b'{"ProxySessions": [], "NextToken": "x"}',
         meta={"operation": "ListProxySessions"},
     )
     return interaction, secrets
+
+
+def _as_written(item: dict) -> list[str]:
+    """The interaction as the cassette writer puts it on disk (YAML, JSON), and ASCII-escaped."""
+    return [dump_item(item).decode(), json.dumps(item, ensure_ascii=False), json.dumps(item)]
 
 
 @FUZZ
 @given(case=credentialed_interaction(), redact=st.booleans())
 def test_scrubbed_interactions_hold_no_secret(case, redact):
     interaction, secrets = case
-    raw = yaml.safe_dump(interaction)
+    raw = dump_item(interaction).decode()
     assert all(s in raw for s in secrets)  # the property below is not vacuous
     scrubbed = scrub_interaction(interaction, redact_phones=redact)
-    for text in (yaml.safe_dump(scrubbed), json.dumps(scrubbed)):
+    for text in _as_written(scrubbed):
         for secret in secrets:
             assert secret not in text
             assert quote(secret, safe="") not in text
 
 
 @FUZZ
-@given(
-    number=st.from_regex(r"\+?[1-9]\d{1,14}", fullmatch=True),
-    key=st.binary(min_size=1, max_size=32),
+@given(body=near_valid().map(json.dumps), as_bytes=st.booleans())
+def test_chime_bodies_pass_the_credential_scrubber_untouched(body, as_bytes):
+    body = body.encode() if as_bytes else body
+    assert scrub_body_credentials(body) is body
+
+
+def _digits(text: str) -> list[int]:
+    return [i for i, c in enumerate(text) if c.isdecimal()]
+
+
+PHONE_LIKE = st.one_of(
+    st.from_regex(r"\+?[1-9][0-9]{1,14}", fullmatch=True),  # E.164
+    st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True),  # leading 0, too short, too long
+    st.from_regex(
+        r"(\+?1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}( ?x[0-9]{1,4})?",
+        fullmatch=True,
+    ),
+    st.text(
+        st.characters(categories=["Nd", "Zs", "Pd", "Ps", "Pe"]) | st.sampled_from("+x"),
+        max_size=20,
+    ),
+    st.text(max_size=20),
 )
-def test_pseudonyms_are_e164_and_deterministic(number, key):
+
+
+@FUZZ
+@given(number=PHONE_LIKE, key=st.binary(min_size=1, max_size=32))
+def test_phone_pseudonyms_keep_shape_and_validity_and_lose_the_digits(number, key):
     fake = pseudonymize_phone(number, key)
-    if not E164.fullmatch(number):  # e.g. Unicode digits: not a phone number, left alone
-        assert fake == number
-        return
-    assert E164.fullmatch(fake)
-    assert len(fake) == len(number) and fake.startswith("+") == number.startswith("+")
     assert fake == pseudonymize_phone(number, key)
+    assert len(fake) == len(number)
+    valid = bool(E164.fullmatch(number))
+    assert bool(E164.fullmatch(fake)) == valid  # valid stays valid, invalid stays invalid
+    fast, _ = _engines()
+    assert fast.is_valid("E164PhoneNumber", fake) == fast.is_valid("E164PhoneNumber", number)
+    digits = _digits(number)
+    assert _digits(fake) == digits
+    for i, (a, b) in enumerate(zip(number, fake, strict=True)):
+        if i not in digits:
+            assert a == b
+        else:  # a digit of the same script
+            assert ord(a) - unicodedata.decimal(a) == ord(b) - unicodedata.decimal(b)
+    if valid:  # today's E.164 pseudonyms: the first digit kept, then "99"
+        assert fake[digits[0]] == number[digits[0]]
+        if len(digits) >= 2 and number[digits[1]] != "9":
+            assert fake != number
+    else:  # no real digit left in place, but a leading 0
+        for n, i in enumerate(digits):
+            assert fake[i] != number[i] or (n == 0 and unicodedata.decimal(number[i]) == 0)
+        if len(digits) >= 2:
+            assert fake != number
+
+
+SEPARATORS = st.sampled_from(["", "", "", " ", "-", ".", "(", ")", "'", '"', "\\", "/"])
+
+
+@st.composite
+def spelled_numbers(draw) -> tuple[object, str]:
+    """A real-looking number as clients mistype it, and its digits."""
+    digits = draw(st.from_regex(r"[1-9][0-8][0-9]{5,12}", fullmatch=True))
+    if draw(st.integers(0, 5)) == 0:
+        return int(digits), digits
+    seps = draw(st.lists(SEPARATORS, min_size=len(digits) + 1, max_size=len(digits) + 1))
+    spelled = "".join(s + d for s, d in zip(seps, digits + "\0", strict=True))[:-1]
+    return draw(st.sampled_from(["", "+"])) + spelled, digits
+
+
+@FUZZ
+@given(
+    numbers=st.lists(spelled_numbers(), min_size=1, max_size=3, unique_by=lambda n: n[1]),
+    engine=st.sampled_from(["fast", "reference"]),
+    answer=st.sampled_from(["error", "session"]),
+)
+def test_redaction_leaves_no_trace_of_malformed_numbers_and_keeps_the_violations(
+    numbers, engine, answer
+):
+    route = classify(
+        "POST",
+        "voice-chime.us-east-1.amazonaws.com",
+        "/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions",
+    )
+    validator = dict(zip(["fast", "reference"], _engines(), strict=True))[engine]
+    values = [v for v, _ in numbers]
+    request = json.dumps({"ParticipantPhoneNumbers": values, "Capabilities": ["Voice"]})
+    violations = validate_request(route, body=request, engine=validator)
+    if answer == "error":
+        response = {"Code": "BadRequest", "Message": f"Invalid phone number {values[0]}"}
+    else:
+        response = {"ProxySession": {"Participants": [{"PhoneNumber": v} for v in values]}}
+    interaction = make_interaction(
+        method="POST",
+        uri="https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions",
+        request_headers={},
+        request_body=request.encode(),
+        status=400 if answer == "error" else 201,
+        reason="",
+        response_headers={},
+        response_body=json.dumps(response).encode(),
+        meta={"violations": [v.to_dict() for v in violations]},
+    )
+    scrubbed = scrub_interaction(interaction, redact_phones=True)
+    assert scrub_interaction(interaction, redact_phones=True) == scrubbed
+    for value, digits in numbers:
+        for text in _as_written(scrubbed):
+            assert digits not in text
+            assert str(value) not in text
+            assert json.dumps(str(value))[1:-1] not in text
+    # The redacted request fails validation exactly as the scrubbed metadata says it did.
+    again = validate_request(route, body=scrubbed["request"]["body"], engine=validator)
+    assert [v.to_dict() for v in again] == scrubbed["chime_tap"]["violations"]
 
 
 # Realistic numbers: 8+ digits, second digit not 9 (a pseudonym's second digit always is).

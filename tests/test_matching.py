@@ -27,7 +27,7 @@ from chime_tap.addons.matching import (
     parts_from_uri,
     signed_headers,
 )
-from chime_tap.addons.scrub import redact_phone_numbers_in_body
+from chime_tap.addons.phones import redact_phone_numbers_in_body
 
 BASE = "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions"
 
