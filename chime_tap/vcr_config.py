@@ -115,7 +115,7 @@ def replace_credentials(request: Request, redact_phones: bool = False) -> Reques
         request.uri = scrubbed["uri"]
     if scrubbed["headers"] != plain:
         request.headers = scrubbed["headers"]
-    if redact_phones and scrubbed["body"] is not body and not hasattr(body, "read"):
+    if scrubbed["body"] is not body and not hasattr(body, "read"):
         request.body = scrubbed["body"]
     return request
 

@@ -15,8 +15,9 @@ import pytest
 import vcr
 
 from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.addons.phones import pseudonymize_phone
 from chime_tap.addons.record import NO_RESPONSE, NOBODY, recording_meta
-from chime_tap.addons.scrub import REDACTED, pseudonymize_phone
+from chime_tap.addons.scrub import REDACTED
 from chime_tap.errors import CassetteError
 from chime_tap.vcr_config import IndexedCassette, chime_vcr, make_vcr
 from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, voice_client
@@ -307,3 +308,16 @@ def test_chime_vcr_is_importable_from_the_package():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_request_body_credentials_never_reach_a_recorded_cassette(tmp_path: Path) -> None:
+    """The vcrpy filter scrubs credential fields in request bodies too, with or without phones."""
+    from vcr.request import Request
+
+    from chime_tap.vcr_config import replace_credentials
+
+    body = b'{"ClientSecret": "s3cr3t-value", "Name": "kept"}'
+    for redact_phones in (False, True):
+        request = Request("POST", "https://oidc.us-east-1.amazonaws.com/token", body, {})
+        out = replace_credentials(request, redact_phones=redact_phones)
+        assert b"s3cr3t-value" not in out.body and b'"Name": "kept"' in out.body
