@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from chime_tap.addons import yaml_depth
 from chime_tap.addons.scrub import scrub_interaction
 from chime_tap.addons.yaml_block import dump_item
 from chime_tap.errors import CassetteError
@@ -62,11 +64,52 @@ def parse_cassette(data: bytes, name: str = "<cassette>") -> dict[str, Any]:
         raise CassetteError(f"{name}: empty file, not a cassette")
     if b"\x00" in data[:8192]:
         raise CassetteError(f"{name}: binary data, not a cassette")
+    doc = parse_document(data, name)
     try:
-        if data.lstrip()[:1] == b"{":
-            doc = json.loads(data)
-        else:
-            doc = yaml.load(data, Loader=CassetteLoader)
+        check_cassette(doc, name)
+    except CassetteError:
+        raise
+    except Exception as e:  # e.g. RecursionError from a deep value: still one line naming the file
+        raise CassetteError(f"{name}: cannot be read ({type(e).__name__}: {e})") from e
+    return doc
+
+
+def parse_document(data: bytes, name: str = "<cassette>") -> Any:
+    """JSON (text starting with ``{`` or ``[``) or YAML (safe loader); CassetteError naming ``name``.
+
+    The one parser for every file chime-tap reads as text (cassettes, HAR), so all of them
+    refuse the same things with the same words.
+    """
+    try:
+        if data.lstrip()[:1] in (b"{", b"["):
+            return _parse_json(data, name)
+        return _parse_yaml(data, name)
+    except CassetteError:
+        raise
+    except Exception as e:  # whatever a crafted file trips in a parser: one line, no traceback
+        raise CassetteError(f"{name}: cannot be read ({type(e).__name__}: {e})") from e
+
+
+def _too_deep(name: str) -> CassetteError:
+    return CassetteError(
+        f"{name}: nested too deeply (more than about {yaml_depth.MAX_DEPTH} levels); not a cassette"
+    )
+
+
+def _parse_json(data: bytes, name: str) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:  # json's C scanner counts its depth: deep input is an error, not a crash
+        raise _too_deep(name) from None
+    except ValueError as e:  # UnicodeDecodeError included
+        raise CassetteError(f"{name}: not valid JSON ({e})") from e
+
+
+def _parse_yaml(data: bytes, name: str) -> Any:
+    try:
+        return yaml_depth.load(data, CassetteLoader)
+    except yaml_depth.TooDeep:
+        raise _too_deep(name) from None
     except yaml.constructor.ConstructorError as e:
         tag = getattr(e, "problem", "") or "an unsupported tag"
         raise CassetteError(
@@ -78,10 +121,8 @@ def parse_cassette(data: bytes, name: str = "<cassette>") -> dict[str, Any]:
         raise CassetteError(
             f"{name}: not valid YAML{where} ({getattr(e, 'problem', None) or e})"
         ) from e
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CassetteError(f"{name}: not valid JSON ({e})") from e
-    check_cassette(doc, name)
-    return doc
+    except RecursionError:  # the pure-Python loader, when PyYAML was built without libyaml
+        raise _too_deep(name) from None
 
 
 def check_cassette(doc: Any, name: str = "<cassette>") -> None:
@@ -90,7 +131,7 @@ def check_cassette(doc: Any, name: str = "<cassette>") -> None:
         raise CassetteError(f"{name}: not a vcrpy cassette (no 'interactions' list)")
     if doc.get("version") != FORMAT_VERSION:
         raise CassetteError(
-            f"{name}: cassette version {doc.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+            f"{name}: cassette version {_short(doc.get('version'))} is not supported (expected {FORMAT_VERSION})"
         )
     interactions = doc["interactions"]
     if not isinstance(interactions, list):
@@ -110,8 +151,18 @@ def check_cassette(doc: Any, name: str = "<cassette>") -> None:
         if "method" not in item["request"] or "uri" not in item["request"]:
             raise CassetteError(f"{name}: interaction {i}: request without method or uri")
         status = item["response"].get("status")
-        if not isinstance(status, dict) or not isinstance(status.get("code"), int):
+        code = status.get("code") if isinstance(status, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool):
             raise CassetteError(f"{name}: interaction {i}: response without a status code")
+        if not 0 <= code <= 999:  # 0: a call recorded with no response
+            raise CassetteError(
+                f"{name}: interaction {i}: status code {_short(code)} is not an HTTP status"
+            )
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to a few dozen characters (and levels): a message stays one short line."""
+    return reprlib.repr(value)
 
 
 def load_cassette(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -128,9 +128,9 @@ def normalize_body(body: Any) -> str | bytes:
     if stripped[:1] in (b"{", b"["):
         try:
             doc = json.loads(data)
-        except ValueError:
+            return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to rebuild
             return data
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return data
 
 

@@ -8,6 +8,7 @@ lists become typed arrays once per file; nothing appends DataFrame rows.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from chime_tap.addons.cassette import META_KEY, CassetteLoader, Interaction, check_cassette
+from chime_tap.addons.cassette import META_KEY, Interaction, check_cassette, parse_document
 from chime_tap.addons.operations import (
     DEFAULT_HOSTS,
     NAMESPACES,
@@ -165,7 +166,7 @@ class _Columns:
         expiry = session.get("ExpiryMinutes")
         if not isinstance(expiry, int) or isinstance(expiry, bool) or not 0 <= expiry < 2**31:
             expiry = None
-        duration = meta.get("duration_ms")
+        duration = _finite(meta.get("duration_ms"))
 
         c["index"].append(index)
         c["recorded"].append(meta.get("recorded_at"))
@@ -184,7 +185,7 @@ class _Columns:
         c["status"].append(status)
         c["error_type"].append(error_type)
         c["error_message"].append(error_message)
-        c["latency"].append(duration if isinstance(duration, int | float) else latency)
+        c["latency"].append(duration if duration is not None else _finite(latency))
         c["request_bytes"].append(_size(request_body))
         c["response_bytes"].append(_size(response_body))
         c["violation_count"].append(len(messages))
@@ -208,7 +209,9 @@ class _Columns:
         response_date = _to_utc(c["response_date"], _HTTP_DATE)
         amz_date = _to_utc(c["amz_date"], _AMZ_DATE)
         recorded = _to_utc(c["recorded"], "ISO8601")
-        started = pd.to_datetime(pd.Series(c["started"], dtype="float64"), unit="s", utc=True)
+        started = pd.to_datetime(
+            pd.Series(c["started"], dtype="float64"), unit="s", utc=True, errors="coerce"
+        )
         recorded = recorded.fillna(started.astype(recorded.dtype)).fillna(response_date)
         frame = pd.DataFrame(
             {
@@ -249,6 +252,17 @@ def _to_utc(values: list[Any], fmt: str) -> pd.Series:
     """Timestamps as ``datetime64[ns, UTC]``; missing or unparsable ones become NaT."""
     parsed = pd.to_datetime(pd.Series(values, dtype="str"), format=fmt, utc=True, errors="coerce")
     return parsed.astype("datetime64[ns, UTC]")
+
+
+def _finite(value: Any) -> float | None:
+    """A number as a finite float; None for anything else (inf, nan, 10**400, text, True)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _str(value: Any) -> str | None:
@@ -350,7 +364,7 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
             response_body = base64.b64decode(response_body)
         try:
             status = int(resp.get("status") or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 parses as inf
             raise InputError(f"{name}: HAR entry {i} has no numeric status") from None
         time_ms = _har_latency(entry)
         meta = entry.get("_" + META_KEY)
@@ -398,11 +412,11 @@ def _har_latency(entry: dict[str, Any]) -> float | None:
     """
     timings = entry.get("timings")
     if isinstance(timings, dict):
-        parts = [timings.get(k) for k in ("send", "wait", "receive")]
-        if all(isinstance(p, int | float) and p >= 0 for p in parts):
-            return float(sum(parts))
-    total = entry.get("time")
-    return float(total) if isinstance(total, int | float) and total >= 0 else None
+        parts = [_finite(timings.get(k)) for k in ("send", "wait", "receive")]
+        if all(p is not None and p >= 0 for p in parts):
+            return _finite(sum(parts))
+    total = _finite(entry.get("time"))
+    return total if total is not None and total >= 0 else None
 
 
 def _har_headers(raw: Any) -> dict[str, str]:
@@ -495,21 +509,11 @@ def _add_flow(flow: Any, i: int, cols: _Columns) -> None:
 
 
 def _parse_text(data: bytes, name: str) -> Any:
-    """JSON or YAML (safe C loader) of a text file; InputError when it is neither."""
-    import yaml
-
+    """JSON or YAML, parsed as cassettes are (one parser, one set of messages); else InputError."""
     try:
-        if data.lstrip()[:1] in (b"{", b"["):
-            return json.loads(data)
-        return yaml.load(data, Loader=CassetteLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(
-            f"{name}: not valid YAML{where}, and not a cassette, flow file or HAR"
-        ) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{name}: not valid JSON ({e}); not a cassette or HAR") from None
+        return parse_document(data, name)
+    except CassetteError as e:
+        raise InputError(str(e)) from None
 
 
 def _is_flow_file(data: bytes) -> bool:
@@ -527,12 +531,12 @@ def load_file(
     cols = _Columns(hosts or DEFAULT_HOSTS, tick)
     try:
         _read_any(path, cols, tick)
+        return cols.frame(name)
     except InputError as e:
         message = str(e)
         raise InputError(message if message.startswith(name) else f"{name}: {message}") from None
-    except (ValueError, TypeError, KeyError, AttributeError) as e:  # a shape no check foresaw
+    except Exception as e:  # a shape no check foresaw (or RecursionError): skip this file only
         raise InputError(f"{name}: unreadable interaction ({type(e).__name__}: {e})") from None
-    return cols.frame(name)
 
 
 def _read_any(path: Path, cols: _Columns, tick: Tick | None) -> None:

@@ -160,15 +160,108 @@ def test_har_with_base64_content(tmp_path):
         (b"\x00\x01\x02binary", "binary data"),
         (b'{"version":1,"interactions":[{"req', "not valid JSON"),
         (b"version: 1\ninteractions:\n- request: {method: GET\n", "not valid YAML"),
-        (b"- !!python/object/apply:os.system ['true']\n", "not valid YAML"),
+        (b"- !!python/object/apply:os.system ['true']\n", r"refused YAML .* safe loader"),
+        (b"version: 1\ninteractions: " + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"version": 1, "interactions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        (b"version: 1\nrecorded: 2020-02-30\ninteractions: []\n", "day is out of range"),
     ],
-)
+)  # fmt: skip
 def test_bad_files_raise_one_line_input_errors_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message) as e:
         load_file(path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"version: 1\ninteractions:\n- !!python/object/apply:os.system ['true']\n",
+        b"version: 1\ninteractions:\n- request: {method: GET\n",
+        b'{"version": 1, "interactions": [',
+        b"version: 1\ninteractions: " + b"[" * 5000 + b"]" * 5000,
+    ],
+    ids=["python-tag", "bad-yaml", "bad-json", "deep"],
+)
+def test_report_and_validate_say_the_same_about_a_broken_file(tmp_path, content):
+    """One parser for cassettes and reports: the same words whichever command reads the file."""
+    from chime_tap.addons.cassette import load_cassette
+    from chime_tap.errors import CassetteError
+
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(CassetteError) as as_cassette:
+        load_cassette(path)
+    with pytest.raises(InputError) as as_input:
+        load_file(path)
+    assert str(as_input.value) == str(as_cassette.value)
+
+
+def _har(status="200", **entry) -> bytes:
+    """A one-entry HAR whose status and timing fields are written verbatim (1e999, 10**400...)."""
+    fields = {"time": "12.0", **entry}
+    extra = "".join(f', "{k}": {v}' for k, v in fields.items())
+    return (
+        '{"log": {"version": "1.2", "entries": [{"startedDateTime": "2026-03-01T10:00:00Z"'
+        + extra
+        + ', "request": {"method": "GET", "url": "https://voice-chime.us-east-1.amazonaws.com'
+        '/voice-connectors/vc/proxy-sessions/s1", "headers": []}, "response": {"status": '
+        + status
+        + ', "headers": []}}]}}'
+    ).encode()
+
+
+@pytest.mark.parametrize("status", ["1e999", "-1e999", "NaN", "Infinity", '"two hundred"', "1e300"])
+def test_har_status_that_is_no_http_status_skips_that_file_only(tmp_path, status):
+    bad = tmp_path / "bad.har"
+    bad.write_bytes(_har(status))
+    skipped = []
+    frame = load_frame([bad, REFERENCE], on_skip=lambda p, m: skipped.append(m))
+    assert len(frame) == 2  # the other input is intact
+    ((message,),) = [skipped]
+    assert message.startswith(str(bad)) and "status" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        {"time": "1e999"},
+        {"time": "NaN"},
+        {"time": str(10**400)},
+        {"time": "-5", "timings": '{"send": 1, "wait": 1e999, "receive": 1}'},
+        {"time": "true", "timings": '{"send": 10, "wait": ' + str(10**400) + ', "receive": 0}'},
+    ],
+)
+def test_har_timings_that_are_no_finite_numbers_leave_latency_empty(tmp_path, timing):
+    path = tmp_path / "t.har"
+    path.write_bytes(_har(**timing))
+    row = load_frame([path]).iloc[0]
+    assert row["status"] == 200 and pd.isna(row["latency_ms"])
+
+
+@pytest.mark.parametrize("duration", [float("inf"), float("nan"), 10**400, True, "12"])
+def test_recorded_duration_that_is_no_finite_number_is_no_latency(tmp_path, duration):
+    item = make_interaction(method="GET", uri="https://voice-chime.us-east-1.amazonaws.com/voice-connectors/vc/proxy-sessions/s1",
+                            request_headers={}, request_body=None, status=404, reason="Not Found", response_headers={},
+                            response_body="", meta={"duration_ms": duration, "recorded_at": 10**400})  # fmt: skip
+    path = tmp_path / "d.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "interactions": [item]}))
+    row = load_frame([path]).iloc[0]
+    assert row["status"] == 404 and pd.isna(row["latency_ms"]) and pd.isna(row["recorded_at"])
+
+
+def test_flow_with_a_timestamp_out_of_range_loads_without_a_time(tmp_path):
+    path = tmp_path / "far.flows"
+    with open(path, "wb") as f:
+        flow = tflow.tflow(resp=True)
+        flow.request.host = "voice-chime.us-east-1.amazonaws.com"
+        flow.request.path = "/voice-connectors/vc/proxy-sessions/s1"
+        flow.request.timestamp_start = 1e300
+        flow.response.timestamp_end = float("inf")
+        mitm_io.FlowWriter(f).add(flow)
+    row = load_frame([path]).iloc[0]
+    assert row["status"] == 200 and pd.isna(row["recorded_at"]) and pd.isna(row["latency_ms"])
 
 
 def test_truncated_flow_file_is_skipped_and_named(tmp_path):

@@ -152,7 +152,21 @@ BAD_FILES = [
         "without method or uri",
     ),
     ("tabs.yaml", b"version: 1\ninteractions:\n\t- x\n", "not valid YAML"),
-]
+    *(
+        (f"status-{label}.yaml", b"version: 1\ninteractions:\n- request: {method: GET, uri: 'http://x/'}\n"
+         b"  response: {status: {code: " + code + b"}}\n", needle)
+        for label, code, needle in (
+            ("true", b"true", "without a status code"),
+            ("huge", b"1" + b"0" * 400, "status code 100000000000000000...0000000000000000000 is not an HTTP status"),
+            ("negative", b"-200", "status code -200 is not an HTTP status"),
+            ("1000", b"1000", "status code 1000 is not an HTTP status"),
+        )
+    ),
+    ("version-deep.json", b'{"version": ' + b"[" * 50 + b"]" * 50 + b', "interactions": []}',
+     "cassette version [[[[[[[...]]]]]]] is not supported"),
+    ("bad-date.yaml", b"version: 1\nrecorded: 2020-02-30\ninteractions: []\n",
+     "cannot be read (ValueError: day is out of range for month)"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "content", "needle"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
@@ -179,6 +193,105 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 def test_parse_cassette_names_what_it_was_given() -> None:
     with pytest.raises(CassetteError, match=r"^upload: empty file"):
         parse_cassette(b"", "upload")
+
+
+# --- nesting: libyaml's composer recurses in C and would take the process down -------------------
+
+
+def _indented(levels: int) -> bytes:
+    """``levels`` block mappings, each one space deeper: the most a line's indentation allows."""
+    return b"".join(b" " * i + b"k:\n" for i in range(1, levels)) + b" " * levels + b"x\n"
+
+
+TOO_DEEP = [
+    ("flow-100k.yaml", b"version: 1\ninteractions: " + b"[" * 100_000 + b"]" * 100_000),
+    ("flow-maps.yaml", b"version: 1\ninteractions: " + b"{a: " * 5000 + b"x" + b"}" * 5000),
+    ("unclosed.yaml", b"version: 1\ninteractions: " + b"[" * 100_000),
+    ("just-over.yaml", b"version: 1\ninteractions: " + b"[" * 1500 + b"]" * 1500),
+    ("indented.yaml", b"version: 1\ninteractions: []\ndeep:\n" + _indented(1500)),
+    ("compact.yaml", b"version: 1\ninteractions:\n" + b"- " * 1500 + b"x\n"),
+    ("flow-100k.json", b'{"version": 1, "interactions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ("array-100k.json", b"[" * 100_000 + b"]" * 100_000),
+]
+
+
+@pytest.mark.parametrize(("name", "content"), TOO_DEEP, ids=[t[0] for t in TOO_DEEP])
+def test_deep_nesting_is_refused_in_one_line(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CassetteError) as caught:
+        load_cassette(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: nested too deeply") and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"deep: " + b"[" * 999 + b"]" * 999 + b"\n",
+        b"deep:\n" + _indented(500),
+        b"deep: " + b"[" * 500 + b"\n" + b"  x\n" + b"]" * 500 + b"\n",
+    ],
+    ids=["flow-999", "indented-500", "flow-lines-500"],
+)
+def test_nesting_up_to_the_limit_loads(extra: bytes) -> None:
+    doc = parse_cassette(b"version: 1\ninteractions: []\n" + extra, "deep.yaml")
+    assert doc["interactions"] == [] and doc["deep"]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_brackets_inside_strings_are_not_nesting(tmp_path: Path, fmt: str) -> None:
+    """What a recorder writes when a client sends a deeply nested JSON body: a string, not depth."""
+    path = tmp_path / f"c.{fmt}"
+    bomb = "[" * 100_000 + "]" * 100_000
+    with CassetteWriter(path) as w:
+        w.append(sample(0, fmt=fmt, request_body=bomb.encode(), response_body=b"{" * 5000))
+        w.append(sample(1, fmt=fmt))
+    [first, second] = list(iter_interactions(load_cassette(path)))
+    assert first.request_body == bomb.encode() and second.status == 201
+    vcrpy_requests, _ = vcrpy_load(path)
+    assert len(vcrpy_requests) == 2
+
+
+def test_nesting_hidden_from_the_quick_count_cannot_crash(tmp_path: Path) -> None:
+    """Closing brackets in quoted strings make the C-speed count say 100 levels where libyaml
+    sees 5,000: on a 1 MiB thread stack plain libyaml dies of SIGSEGV, chime-tap does not."""
+    unit = b"[" * 100 + b'"' + b"]" * 100 + b'", '
+    path = tmp_path / "hidden.yaml"
+    path.write_bytes(b"version: 1\ninteractions: " + unit * 50 + b"x" + b"]" * 5000 + b"\n")
+    script = textwrap.dedent(
+        f"""
+        import sys, threading, yaml
+        from chime_tap.addons.cassette import CassetteError, parse_cassette
+        data = open({str(path)!r}, "rb").read()
+        def plain():
+            yaml.load(data, Loader=yaml.CSafeLoader)
+        def ours():
+            try:
+                parse_cassette(data, "hidden.yaml")
+            except CassetteError as e:
+                print(e)
+        threading.stack_size(1 << 20)
+        worker = threading.Thread(target=plain if sys.argv[1] == "plain" else ours)
+        worker.start()
+        worker.join()
+        """
+    )
+    run = [sys.executable, "-c", script]
+    plain = subprocess.run([*run, "plain"], capture_output=True, text=True, timeout=120)
+    assert plain.returncode < 0  # killed by a signal: what chime-tap must never do
+    ours = subprocess.run([*run, "ours"], capture_output=True, text=True, timeout=120)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.strip() == "hidden.yaml: interaction 0 has no request/response mapping"
+
+
+def test_whatever_a_parser_raises_becomes_one_line_naming_the_file() -> None:
+    with pytest.raises(CassetteError, match=r"^bad.yaml: cannot be read \(ValueError: .*day"):
+        parse_cassette(b"version: 1\nwhen: 2020-02-30\ninteractions: []\n", "bad.yaml")
+    deep_version = b'{"version": ' + b"[" * 900 + b"]" * 900 + b', "interactions": []}'
+    with pytest.raises(CassetteError) as caught:
+        parse_cassette(deep_version, "v.json")
+    assert str(caught.value).startswith("v.json: ") and "\n" not in str(caught.value)
 
 
 # --- the interaction view -------------------------------------------------------------------------

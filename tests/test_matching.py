@@ -246,3 +246,10 @@ def test_a_failed_call_is_never_served_nor_closest_but_is_named_on_a_miss():
         req("GET", BASE + "/s3"), entries.__getitem__, [MATCHERS[m] for m in DEFAULT_MATCH_ON]
     )
     assert index.entries[n] == "s2 answered" and [name for name, _ in failed] == ["chime_path"]
+
+
+def test_a_body_nested_too_deeply_to_parse_matches_as_bytes() -> None:
+    """A recorded 100,000-level JSON body (bad input the recorder kept) must not stop replay."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert normalize_body(deep) == deep
+    assert normalize_body(b'{"b": 1, "a": [2]}') == '{"a":[2],"b":1}'

@@ -79,6 +79,41 @@ def test_bad_inputs_are_named_and_skipped_while_the_rest_is_reported(tmp_path):
     assert json.loads(done.stdout)["interactions"] == 2
 
 
+def test_crafted_inputs_are_skipped_in_one_line_each_and_the_rest_reported(tmp_path):
+    """Inputs that used to end the whole report: SIGSEGV in libyaml, RecursionError in json,
+    OverflowError on a HAR status of 1e999; and a python tag, named as validate names it."""
+    deep_yaml = tmp_path / "deep.yaml"
+    deep_yaml.write_bytes(b"version: 1\ninteractions: " + b"[" * 100_000 + b"]" * 100_000)
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_bytes(
+        b'{"version": 1, "interactions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    )
+    infinite = tmp_path / "infinite.har"
+    infinite.write_bytes(
+        b'{"log": {"entries": [{"request": {"method": "GET", "url": "https://voice-chime.us-east-1.amazonaws.com'
+        b'/voice-connectors/vc/proxy-sessions/s1", "headers": []}, "response": {"status": 1e999}}]}}'
+    )
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_bytes(b"version: 1\ninteractions: !!python/object/apply:os.system ['true']\n")
+    bad = (deep_yaml, deep_json, infinite, tagged)
+    done = report(REFERENCE, *bad, "--format", "json", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    warnings = done.stderr.strip().splitlines()
+    assert len(warnings) == len(bad)
+    for path, line, why in zip(
+        bad,
+        warnings,
+        ("nested too deeply", "nested too deeply", "no numeric status", "refused YAML"),
+        strict=True,
+    ):
+        assert line.startswith(f"chime-tap: warning: skipped {path}: ") and why in line
+    assert "safe loader" in warnings[3]
+    assert json.loads(done.stdout)["interactions"] == 2
+    only_bad = report(*bad, cwd=tmp_path)
+    assert only_bad.returncode == 2 and "Traceback" not in only_bad.stderr
+
+
 def test_nothing_readable_exits_2(tmp_path):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(bytes(range(256)) * 4)
