@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +15,12 @@ from chime_tap.errors import ChimeTapError
 # Subcommands in the order --help lists them; each module has add_arguments(parser) and
 # run(args) -> exit code, and keeps heavy imports inside run().
 COMMANDS = ("demo", "record", "simulate", "replay", "validate", "report")
+INTERNAL_ERROR = 3  # an exception nobody expected: a bug in chime-tap, reported in one line
+DEBUG_ENV = "CHIME_TAP_DEBUG"  # set to 1 to get the traceback of an internal error instead
+EPILOG = (
+    "exit status: 0 success; 1 and 2 as each command's --help says; "
+    f"{INTERNAL_ERROR} internal error (a bug: set {DEBUG_ENV}=1 for its traceback); 130 interrupted."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="chime-tap",
         description="Record/replay proxy and traffic analyzer for the Amazon Chime proxy-session API.",
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"chime-tap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -44,13 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
     try:
-        return int(args._run(args) or 0)
+        return _main(argv)
     except ChimeTapError as e:
         print(f"chime-tap: {e}", file=sys.stderr)
         return e.exit_code
@@ -58,6 +61,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `chime-tap report ... | head`
         return 0
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(internal_error_line(e), file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args._run(args) or 0)
+
+
+def internal_error_line(e: BaseException, limit: int = 300) -> str:
+    """The one line an unexpected exception gets: its type and message, never a traceback."""
+    message = " ".join(str(e).split())
+    if len(message) > limit:  # some messages quote a whole input
+        message = message[: limit - 3] + "..."
+    return (
+        f"chime-tap: internal error: {type(e).__name__}: {message} "
+        f"(set {DEBUG_ENV}=1 for the traceback)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

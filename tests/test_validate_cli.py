@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from chime_tap.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"
@@ -145,6 +148,16 @@ def test_several_cassettes_one_report(tmp_path: Path, faulty: Path) -> None:
             b"version: 1\ninteractions: !!python/object/apply:os.system ['true']\n",
             "safe loader",
         ),
+        (
+            "deep.yaml",
+            b"version: 1\ninteractions: " + b"[" * 100_000 + b"]" * 100_000,
+            "nested too deeply",
+        ),
+        (
+            "deep.json",
+            b'{"version": 1, "interactions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "nested too deeply",
+        ),
     ],
 )
 def test_unusable_input_exits_2_with_a_one_line_error(
@@ -221,3 +234,110 @@ def test_usage_mistakes_exit_2_in_one_line(
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert needle in result.stderr
+
+
+# --- the CLI's last resort: an exception nobody expected ------------------------------------------
+
+
+def _failing_validate(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    import chime_tap.commands.validate as validate
+
+    def run(args: Any) -> int:
+        raise exc
+
+    monkeypatch.setattr(validate, "run", run)
+
+
+def test_unexpected_exception_is_one_line_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chime_tap.cli import main
+
+    monkeypatch.delenv("CHIME_TAP_DEBUG", raising=False)
+    _failing_validate(monkeypatch, ZeroDivisionError("division\nby zero"))
+    assert main(["validate", str(REFERENCE)]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "chime-tap: internal error: ZeroDivisionError: division by zero "
+        "(set CHIME_TAP_DEBUG=1 for the traceback)\n"
+    )
+
+
+def test_debug_variable_gives_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chime_tap.cli import main
+
+    monkeypatch.setenv("CHIME_TAP_DEBUG", "1")
+    _failing_validate(monkeypatch, LookupError("the real one"))
+    with pytest.raises(LookupError, match="the real one"):
+        main(["validate", str(REFERENCE)])
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "stderr"),
+    [
+        (KeyboardInterrupt(), 130, ""),
+        (BrokenPipeError(), 0, ""),
+        (InputError("x.yaml: unreadable"), 2, "chime-tap: x.yaml: unreadable\n"),
+    ],
+    ids=["interrupt", "broken-pipe", "user-error"],
+)  # fmt: skip
+def test_interrupts_and_user_errors_keep_their_exit_codes(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exc: BaseException,
+    code: int,
+    stderr: str,
+) -> None:
+    from chime_tap.cli import main
+
+    _failing_validate(monkeypatch, exc)
+    assert main(["validate", str(REFERENCE)]) == code
+    assert capsys.readouterr().err == stderr
+
+
+def test_internal_error_from_the_real_entry_point_has_no_traceback(tmp_path: Path) -> None:
+    """``python -m chime_tap`` as users run it, with a command that fails in a way nobody foresaw."""
+    script = (
+        "import runpy, chime_tap.commands.validate as v\n"
+        "def run(args):\n    raise RuntimeError('boom')\n"
+        "v.run = run\n"
+        "runpy.run_module('chime_tap', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CHIME_TAP_DEBUG"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, "validate", str(REFERENCE)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert result.stderr.splitlines() == [
+        "chime-tap: internal error: RuntimeError: boom (set CHIME_TAP_DEBUG=1 for the traceback)"
+    ]
+    debug = subprocess.run(
+        [sys.executable, "-c", script, "validate", str(REFERENCE)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**env, "CHIME_TAP_DEBUG": "1"},
+    )  # fmt: skip
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "boom" in debug.stderr
+
+
+def test_help_documents_the_exit_codes(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "chime_tap", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "3 internal error" in text and "CHIME_TAP_DEBUG=1" in text and "130 interrupted" in text
+
+
+def test_a_cassette_too_deep_to_walk_is_unusable_in_one_line(monkeypatch, capsys) -> None:
+    """Behind the loader's depth check: a value that still recurses too far while validating."""
+    from chime_tap.cli import main
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("chime_tap.addons.validation.validate_interaction", too_deep)
+    assert main(["validate", str(REFERENCE)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"chime-tap: {REFERENCE}: nested too deeply to check"
+    assert not any("Traceback" in line for line in err)
