@@ -87,7 +87,14 @@ class FastEngine:
         v = self._validator(schema_name)
         if v.is_valid(instance):
             return []
-        return [(_pointer(e.instance_path), e.message) for e in v.iter_errors(instance)]
+        return [(_pointer(e.instance_path), _plain(e.message)) for e in v.iter_errors(instance)]
+
+
+def _plain(message: str) -> str:
+    """jsonschema-rs's words, where they do not tell a person what is wrong."""
+    if message.startswith("Error executing regex"):  # e.g. its backtracking limit on a 10 MB value
+        return f"value too long to match against its pattern ({message})"
+    return message
 
 
 class ReferenceEngine:

@@ -455,3 +455,18 @@ def test_messages_quoting_huge_values_are_clipped_keeping_the_verdict() -> None:
     for n in (MAX_MESSAGE, MAX_MESSAGE + 1, 10_000):
         assert len(clip("m" * n)) <= MAX_MESSAGE
     assert clip("short") == "short"
+
+
+def test_a_value_too_long_for_the_regex_engine_is_a_violation_that_says_so() -> None:
+    body = json.dumps(
+        {
+            "ParticipantPhoneNumbers": ["+12065550100", "+14015550101"],
+            "Capabilities": ["Voice"],
+            "Name": "a" * 2_000_000,
+        }
+    )
+    for engine in (FastEngine(), ReferenceEngine()):
+        (v,) = validate_request(route("CreateProxySession"), body=body, engine=engine)
+        assert (v.part, v.pointer) == (REQUEST_BODY, "/Name")
+    (fast,) = validate_request(route("CreateProxySession"), body=body, engine=FastEngine())
+    assert fast.message.startswith("value too long to match against its pattern")
