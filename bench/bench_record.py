@@ -12,7 +12,10 @@ the proxy's CPU time per flow (steadier on a shared machine). The recorder's own
 is also timed in-process over tflow flows, next to a trivial addon that parses both JSON bodies
 and appends one line per flow.
 
-    python -m bench record [-- --requests 2000 --concurrency 1 32 --rounds 3]
+    python -m bench record [-- --requests 2000 --concurrency 1 32 --rounds 3 --instructions 200]
+
+With ``--instructions N`` each configuration also runs under callgrind and the instructions per
+call are counted: unlike throughput, that figure does not move when the machine is busy.
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ class Proxy:
     proxy on its log lines; a terminal or a file does not, and that is what users have.
     """
 
-    def __init__(self, argv: list[str], tmp: Path, name: str) -> None:
+    def __init__(self, argv: list[str], tmp: Path, name: str, start_s: float = 60) -> None:
         self.log = tmp / f"{name}.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -164,7 +167,7 @@ class Proxy:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_s
         while time.monotonic() < deadline and self.proc.poll() is None:
             text = self.log.read_text(errors="replace")
             m = re.search(r"listening (?:at |on http://)127\.0\.0\.1:(\d+)", text)
@@ -212,6 +215,47 @@ def configurations(tmp: Path, upstream: str) -> dict[str, list[str]]:
     }
 
 
+def instructions_per_flow(configs: dict[str, list[str]], upstream: str, tmp: Path, n: int) -> dict:
+    """Each configuration under callgrind: instructions per GetProxySession call (counted, not
+    timed, so the same on a busy machine as on an idle one). The counters are zeroed after a
+    warm-up and dumped after ``n`` calls at concurrency 1: startup is not counted."""
+    counts: dict[str, float] = {}
+    for name, argv in configs.items():
+        out = tmp / f"callgrind-{name}.out"
+        valgrind = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--dump-instr=no",
+        ]
+        proxy = Proxy([*valgrind, *argv], tmp, f"cg-{name}", start_s=600)
+        try:
+            get_calls(proxy.port, upstream, 20, 1, f"cg-warm-{name}")
+            subprocess.run(
+                ["callgrind_control", "-z", str(proxy.proc.pid)], check=True, capture_output=True
+            )
+            done = get_calls(proxy.port, upstream, n, 1, f"cg-{name}")
+            if done["statuses"] != {200: n}:
+                raise RuntimeError(f"{name} under callgrind: unexpected answers {done['statuses']}")
+            subprocess.run(
+                ["callgrind_control", "-d", str(proxy.proc.pid)], check=True, capture_output=True
+            )
+            dumps = sorted(tmp.glob(f"callgrind-{name}.out.*"))
+            total = re.search(r"^(?:summary|totals): (\d+)", dumps[-1].read_text(), re.M)
+            if total is None:
+                raise RuntimeError(f"{name}: no instruction total in {dumps[-1]}")
+            counts[name] = int(total.group(1)) / n
+        finally:
+            proxy.kill()
+    return {
+        name: {
+            "instructions_per_flow": c,
+            **{f"ratio_vs_{b}": counts[b] / c for b in BASELINES},
+        }
+        for name, c in counts.items()
+    }
+
+
 CASSETTES = {
     "record-yaml": "bench.yaml",
     "record-json": "bench.json",
@@ -231,6 +275,14 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=3,
         help="alternating rounds; the median is reported (default 3)",
+    )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count instructions per call under callgrind, over N calls per configuration "
+        "(a figure a busy machine does not disturb; several minutes; 0, the default, skips it)",
     )
     args = parser.parse_args(argv)
 
@@ -290,6 +342,16 @@ def main(argv: list[str] | None = None) -> dict:
                 proc.kill()
             server.kill()
         results["hooks"] = hook_cost(tmpdir)
+        if args.instructions:
+            server = ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmpdir)
+            try:
+                upstream = f"127.0.0.1:{server.port}"
+                (tmpdir / "cg").mkdir()
+                results["instructions"] = instructions_per_flow(
+                    configurations(tmpdir / "cg", upstream), upstream, tmpdir, args.instructions
+                )
+            finally:
+                server.kill()
 
     print(
         f"recording throughput: {args.requests} GetProxySession calls per run, median of {args.rounds} alternating rounds"
@@ -315,6 +377,14 @@ def main(argv: list[str] | None = None) -> dict:
         f"hook cost per flow (in-process, tflow): recorder YAML {hooks['recorder_yaml_us']:.0f} µs, "
         f"JSON {hooks['recorder_json_us']:.0f} µs; trivial parse-and-append addon {hooks['trivial_us']:.0f} µs"
     )
+    if "instructions" in results:
+        print(f"instructions per call under callgrind ({args.instructions} calls, concurrency 1):")
+        print(f"{'config':<16} {'instr/flow':>11} {'ratio':>6} {'ratio silent':>12}")
+        for name, fig in results["instructions"].items():
+            print(
+                f"{name:<16} {fig['instructions_per_flow']:>11,.0f} {fig['ratio_vs_mitmdump']:>6.2f}"
+                f" {fig['ratio_vs_mitmdump-silent']:>12.2f}"
+            )
     return results
 
 
