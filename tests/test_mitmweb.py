@@ -8,6 +8,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from mitmproxy.version import VERSION as MITMPROXY_VERSION
+
 from chime_tap.addons.cassette import META_KEY, load_cassette
 from support.procs import CONNECTOR, ProxyProcess, voice_client
 from support.upstream import ScriptedUpstream
@@ -22,8 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# mitmproxy 11.1 (Python 3.12+) guards mitmweb's API with a password; 11.0 has no such option.
+VERSION = tuple(int(part) for part in MITMPROXY_VERSION.split(".")[:2])
+WEB_PASSWORD = "chime-tap-web-test" if VERSION >= (11, 1) else None
+
+
+def web_options(port: int) -> list[str]:
+    options = ["--set", f"web_port={port}", "--set", "web_open_browser=false"]
+    if WEB_PASSWORD:
+        options += ["--set", f"web_password={WEB_PASSWORD}"]
+    return options
+
+
 def web_flows(port: int) -> list[dict]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/flows", timeout=10) as answer:
+    query = f"?token={WEB_PASSWORD}" if WEB_PASSWORD else ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/flows{query}", timeout=10) as answer:
         return json.load(answer)
 
 
@@ -34,7 +49,7 @@ def test_mitmweb_shows_the_operation_and_the_violations_of_each_call(tmp_path: P
         argv = [
             str(Path(sys.executable).with_name("mitmweb")),
             "--set", "listen_host=127.0.0.1", "--set", "listen_port=0",
-            "--set", f"web_port={web_port}", "--set", "web_open_browser=false",
+            *web_options(web_port),
             "--set", f"confdir={tmp_path / 'conf'}",
             "-s", str(ROOT / "addons" / "record.py"),
             "--set", f"chime_cassette={cassette}", "--set", f"chime_hosts={upstream.host}",
