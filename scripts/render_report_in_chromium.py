@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render_report_in_chromium: no verdict from Chromium\n{dom.stderr.strip()[-2000:]}")
         return 1
     for img in images:
-        print(f"  {img['alt'] or '(no alt)'}: {img['width']}x{img['height']}, decoded={img['complete']}")
+        print(
+            f"  {img['alt'] or '(no alt)'}: {img['width']}x{img['height']}, decoded={img['complete']}"
+        )
     ok = len(images) >= EXPECTED_CHARTS and all(
         i["complete"] and i["width"] > 0 and i["height"] > 0 for i in images
     )
