@@ -14,6 +14,7 @@ import json
 import os
 import reprlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,20 @@ def parse_cassette(data: bytes, name: str = "<cassette>") -> dict[str, Any]:
     if b"\x00" in data[:8192]:
         raise CassetteError(f"{name}: binary data, not a cassette")
     doc = parse_document(data, name)
-    try:
+    with _one_line(name):  # e.g. RecursionError from a deep value: still one line naming the file
         check_cassette(doc, name)
+    return doc
+
+
+@contextmanager
+def _one_line(name: str) -> Iterator[None]:
+    """Any error inside becomes one CassetteError line naming ``name``; a CassetteError as it is."""
+    try:
+        yield
     except CassetteError:
         raise
-    except Exception as e:  # e.g. RecursionError from a deep value: still one line naming the file
+    except Exception as e:
         raise CassetteError(f"{name}: cannot be read ({type(e).__name__}: {e})") from e
-    return doc
 
 
 def parse_document(data: bytes, name: str = "<cassette>") -> Any:
@@ -80,14 +88,10 @@ def parse_document(data: bytes, name: str = "<cassette>") -> Any:
     The one parser for every file chime-tap reads as text (cassettes, HAR), so all of them
     refuse the same things with the same words.
     """
-    try:
+    with _one_line(name):  # whatever a crafted file trips in a parser: one line, no traceback
         if data.lstrip()[:1] in (b"{", b"["):
             return _parse_json(data, name)
         return _parse_yaml(data, name)
-    except CassetteError:
-        raise
-    except Exception as e:  # whatever a crafted file trips in a parser: one line, no traceback
-        raise CassetteError(f"{name}: cannot be read ({type(e).__name__}: {e})") from e
 
 
 def _too_deep(name: str) -> CassetteError:
