@@ -480,7 +480,6 @@ class RequestIndex:
         self._by_path: dict[str, list[int]] = {}
         # Recorded calls that got no response: never served, only named when explaining a miss.
         self._unanswered: dict[tuple, list[Any]] = {}
-        self.unanswered = 0
 
     def __len__(self) -> int:
         """How many recorded interactions can be served (failed calls not counted)."""
@@ -497,7 +496,11 @@ class RequestIndex:
     def add_unanswered(self, parts: RequestParts, entry: Any) -> None:
         """A recorded call that got no response: kept out of lookups and of ``closest``."""
         self._unanswered.setdefault(parts.key, []).append(entry)
-        self.unanswered += 1
+
+    @property
+    def unanswered(self) -> int:
+        """How many recorded calls got no response (and are never served)."""
+        return sum(len(entries) for entries in self._unanswered.values())
 
     def unanswered_for(self, parts: RequestParts) -> list[Any]:
         """The failed recordings of exactly this request (a dict lookup per key variant)."""

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -207,7 +207,7 @@ def _integer_query_params() -> frozenset[str]:
 # --- validation -------------------------------------------------------------------------------
 
 
-@cache
+@lru_cache(maxsize=64)  # bounded: it holds each engine it is asked about
 def _accepts_empty(engine: Engine, schema_name: str) -> bool:
     """The engine's verdict on ``{}``, asked once per schema instead of once per call."""
     return not engine.errors(schema_name, {})
