@@ -101,17 +101,30 @@ def test_hosts_name_a_loopback_upstream(tmp_path):
         load_frame([path], hosts=["127.0.0.1:0"])
 
 
-def _flow_file(path: Path, n: int = 3) -> Path:
+def _session_call(flow, session: str = "s1"):
+    """``flow`` made a GetProxySession-shaped call on an SDK Voice host."""
+    flow.request.host = "voice-chime.us-east-1.amazonaws.com"
+    flow.request.path = f"/voice-connectors/vc/proxy-sessions/{session}"
+    return flow
+
+
+def _write_flows(path: Path, flows) -> Path:
+    """A mitmproxy flow file holding ``flows``, written by mitmproxy's own writer."""
     with open(path, "wb") as f:
         writer = mitm_io.FlowWriter(f)
-        for i in range(n):
-            flow = tflow.tflow(resp=tutils.tresp(status_code=404, headers=((b"x-amzn-ErrorType", b"NotFoundException:"),),
-                                                 content=b'{"Code":"NotFound","Message":"gone"}'))  # fmt: skip
-            flow.request.host = "voice-chime.us-east-1.amazonaws.com"
-            flow.request.path = f"/voice-connectors/vc/proxy-sessions/s{i}"
-            flow.request.method = "GET"
+        for flow in flows:
             writer.add(flow)
     return path
+
+
+def _flow_file(path: Path, n: int = 3) -> Path:
+    flows = []
+    for i in range(n):
+        flow = tflow.tflow(resp=tutils.tresp(status_code=404, headers=((b"x-amzn-ErrorType", b"NotFoundException:"),),
+                                             content=b'{"Code":"NotFound","Message":"gone"}'))  # fmt: skip
+        flow.request.method = "GET"
+        flows.append(_session_call(flow, f"s{i}"))
+    return _write_flows(path, flows)
 
 
 def test_flow_file_loads_with_mitmproxys_reader(tmp_path):
@@ -123,12 +136,7 @@ def test_flow_file_loads_with_mitmproxys_reader(tmp_path):
 
 
 def test_flow_without_response_is_status_0_with_the_error(tmp_path):
-    path = tmp_path / "err.flows"
-    with open(path, "wb") as f:
-        flow = tflow.tflow(err=True)
-        flow.request.host = "voice-chime.us-east-1.amazonaws.com"
-        flow.request.path = "/voice-connectors/vc/proxy-sessions/s1"
-        mitm_io.FlowWriter(f).add(flow)
+    path = _write_flows(tmp_path / "err.flows", [_session_call(tflow.tflow(err=True))])
     row = load_frame([path]).iloc[0]
     assert (
         row["status"] == 0 and row["error_type"] == "NoResponse" and row["error_message"] == "error"
@@ -252,14 +260,10 @@ def test_recorded_duration_that_is_no_finite_number_is_no_latency(tmp_path, dura
 
 
 def test_flow_with_a_timestamp_out_of_range_loads_without_a_time(tmp_path):
-    path = tmp_path / "far.flows"
-    with open(path, "wb") as f:
-        flow = tflow.tflow(resp=True)
-        flow.request.host = "voice-chime.us-east-1.amazonaws.com"
-        flow.request.path = "/voice-connectors/vc/proxy-sessions/s1"
-        flow.request.timestamp_start = 1e300
-        flow.response.timestamp_end = float("inf")
-        mitm_io.FlowWriter(f).add(flow)
+    flow = _session_call(tflow.tflow(resp=True))
+    flow.request.timestamp_start = 1e300
+    flow.response.timestamp_end = float("inf")
+    path = _write_flows(tmp_path / "far.flows", [flow])
     row = load_frame([path]).iloc[0]
     assert row["status"] == 200 and pd.isna(row["recorded_at"]) and pd.isna(row["latency_ms"])
 
