@@ -120,6 +120,8 @@ def _parse_yaml(data: bytes, name: str) -> Any:
             f"{name}: refused YAML ({tag}); cassettes are read with a safe loader"
         ) from e
     except yaml.YAMLError as e:
+        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own cap (PyYAML 6.0.3+)
+            raise _too_deep(name) from None
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise CassetteError(

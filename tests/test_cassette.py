@@ -15,6 +15,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
+from chime_tap.addons import yaml_depth
 from chime_tap.addons.cassette import (
     META_KEY,
     CassetteWriter,
@@ -255,34 +256,34 @@ def test_brackets_inside_strings_are_not_nesting(tmp_path: Path, fmt: str) -> No
 
 def test_nesting_hidden_from_the_quick_count_cannot_crash(tmp_path: Path) -> None:
     """Closing brackets in quoted strings make the C-speed count say 100 levels where libyaml
-    sees 5,000: on a 1 MiB thread stack plain libyaml dies of SIGSEGV, chime-tap does not."""
+    sees 5,000: on a 1 MiB thread stack the libyaml of PyYAML 6.0.2 and older dies of SIGSEGV
+    (newer ones cap the depth themselves); chime-tap answers with one line either way."""
     unit = b"[" * 100 + b'"' + b"]" * 100 + b'", '
     path = tmp_path / "hidden.yaml"
     path.write_bytes(b"version: 1\ninteractions: " + unit * 50 + b"x" + b"]" * 5000 + b"\n")
     script = textwrap.dedent(
         f"""
-        import sys, threading, yaml
+        import threading
         from chime_tap.addons.cassette import CassetteError, parse_cassette
         data = open({str(path)!r}, "rb").read()
-        def plain():
-            yaml.load(data, Loader=yaml.CSafeLoader)
         def ours():
             try:
                 parse_cassette(data, "hidden.yaml")
             except CassetteError as e:
                 print(e)
         threading.stack_size(1 << 20)
-        worker = threading.Thread(target=plain if sys.argv[1] == "plain" else ours)
+        worker = threading.Thread(target=ours)
         worker.start()
         worker.join()
         """
     )
     run = [sys.executable, "-c", script]
-    plain = subprocess.run([*run, "plain"], capture_output=True, text=True, timeout=120)
-    assert plain.returncode < 0  # killed by a signal: what chime-tap must never do
-    ours = subprocess.run([*run, "ours"], capture_output=True, text=True, timeout=120)
+    ours = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert ours.returncode == 0, ours.stderr
-    assert ours.stdout.strip() == "hidden.yaml: interaction 0 has no request/response mapping"
+    assert ours.stdout.strip() in (
+        "hidden.yaml: interaction 0 has no request/response mapping",  # libyaml parsed it all
+        f"hidden.yaml: nested too deeply (more than about {yaml_depth.MAX_DEPTH} levels); not a cassette",
+    )
 
 
 def test_whatever_a_parser_raises_becomes_one_line_naming_the_file() -> None:
