@@ -29,7 +29,7 @@ import math
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -304,6 +304,9 @@ class Recorder:
         self.enforce = False
         self.redact_phones = False
         self.record_all = False
+        # mitmproxy offers each flow only to the hooks an addon has. Without enforce mode there
+        # is nothing to do before the response, so there is no request hook (see configure).
+        self.request: Callable[[http.HTTPFlow], None] | None = None
         self.recorded = 0
         self.with_violations = 0
         self.failed = 0
@@ -345,6 +348,7 @@ class Recorder:
             self.hosts = host_policy(ctx.options.chime_hosts)
         if ENFORCE in updated:
             self.enforce = ctx.options.chime_enforce
+            self.request = self._refuse_invalid if self.enforce else None
         if RECORD_ALL in updated:
             self.record_all = ctx.options.chime_record_all
         if REDACT_PHONES in updated:
@@ -383,8 +387,9 @@ class Recorder:
 
     # --- hooks ----------------------------------------------------------------------------------
 
-    def request(self, flow: http.HTTPFlow) -> None:
-        if not self.enforce or flow.response or flow.error or not flow.live:
+    def _refuse_invalid(self, flow: http.HTTPFlow) -> None:
+        """The request hook, in enforce mode: answer an invalid request with the service's 400."""
+        if flow.response or flow.error or not flow.live:
             return
         call = self._call(flow)
         if call is None or call.route is None:
@@ -430,11 +435,15 @@ class Recorder:
             self._calls[flow] = call
         return call
 
-    def _request_violations(self, flow: http.HTTPFlow, call: Call) -> list[Violation]:
+    def _request_violations(
+        self, flow: http.HTTPFlow, call: Call, body: bytes | None = None
+    ) -> list[Violation]:
+        """Checked once per call; ``body``: the request body already decoded, if it is at hand."""
         if call.request_violations is None:
             assert call.route is not None
             req = flow.request
-            body = req.get_content(strict=False)
+            if body is None:
+                body = req.get_content(strict=False)
             call.request_violations = validate_request(
                 call.route, query=query_of(req.path), body=body
             )
@@ -475,13 +484,16 @@ class Recorder:
             else:
                 answered_by = ADDON
 
+        # Decoded once: for the request check and for the cassette.
+        request_headers = headers_dict(req.headers.fields)
+        request_body, request_headers = decode_body(req.raw_content, request_headers)
         violations: list[Violation] = []
         if call is not None:
             call.recorded = True
             call.answered_by = answered_by
             violations = list(call.extra)
             if call.route is not None:
-                violations += self._request_violations(flow, call)
+                violations += self._request_violations(flow, call, request_body)
                 if not failed:
                     violations += validate_response(
                         call.route, status=status, body=response_body, headers=response_headers
@@ -515,8 +527,6 @@ class Recorder:
                 flow.kill()
                 self.lost += 1
             return
-        request_headers = headers_dict(req.headers.fields)
-        request_body, request_headers = decode_body(req.raw_content, request_headers)
         interaction = make_interaction(
             method=req.method,
             uri=client_url(

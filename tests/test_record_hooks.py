@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.log import LegacyLogEvents
+from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow
 
 from chime_tap.addons.calllog import CALLS
@@ -71,9 +72,16 @@ def answer(f: http.HTTPFlow, status: int, doc: dict | None, headers: dict | None
     )
 
 
+def fire_request(addon: Recorder, f: http.HTTPFlow) -> None:
+    """The request hook as mitmproxy fires it: only if the addon has one (enforce mode)."""
+    hook = getattr(addon, "request", None)
+    if hook:
+        hook(f)
+
+
 def run_flow(addon: Recorder, f: http.HTTPFlow, respond) -> None:
     """Drive the hooks in mitmproxy's order: request, then (if not answered) the server's response."""
-    addon.request(f)
+    fire_request(addon, f)
     if f.response is None:
         respond(f)
         body = f.response.raw_content
@@ -298,7 +306,7 @@ def test_enforce_answers_invalid_request_itself(recorder, tmp_path: Path) -> Non
     tctx.configure(addon, chime_enforce=True)
     body = json.dumps({"ParticipantPhoneNumbers": [A], "Capabilities": ["Voice"]}).encode()
     f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", body)
-    addon.request(f)
+    fire_request(addon, f)
     assert f.response is not None and f.response.status_code == 400
     assert f.response.headers["x-amzn-ErrorType"] == "BadRequestException"
     assert f.response.headers["content-type"] == "application/json"
@@ -325,21 +333,32 @@ def test_enforce_lets_valid_requests_through(recorder) -> None:
     tctx.configure(addon, chime_enforce=True)
     body = json.dumps({"ParticipantPhoneNumbers": [A, B], "Capabilities": ["Voice"]}).encode()
     f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", body)
-    addon.request(f)
+    fire_request(addon, f)
     assert f.response is None
 
 
 def test_without_enforce_invalid_requests_go_upstream(recorder) -> None:
-    addon, _ = recorder
+    addon, tctx = recorder
     f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", b"{}")
-    addon.request(f)
+    tctx.master.addons.invoke_addon_sync(addon, HttpRequestHook(f))
     assert f.response is None
+
+
+def test_request_hook_exists_only_in_enforce_mode(recorder) -> None:
+    addon, tctx = recorder
+    assert addon.request is None  # nothing for mitmproxy to call on every flow
+    tctx.configure(addon, chime_enforce=True)
+    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", b"{}")
+    tctx.master.addons.invoke_addon_sync(addon, HttpRequestHook(f))
+    assert f.response is not None and f.response.status_code == 400
+    tctx.configure(addon, chime_enforce=False)
+    assert addon.request is None
 
 
 def test_answer_from_another_addon_is_labelled(recorder, tmp_path: Path) -> None:
     addon, _ = recorder
     f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
-    addon.request(f)
+    fire_request(addon, f)
     answer(f, 200, {"ProxySession": SESSION})  # e.g. the simulator, after us in the chain
     addon.responseheaders(f)  # mitmproxy emulates this hook for an addon's answer
     addon.response(f)
@@ -352,7 +371,7 @@ def test_answer_from_another_addon_is_labelled(recorder, tmp_path: Path) -> None
 def test_upstream_failure_recorded_as_status_zero(recorder, tmp_path: Path) -> None:
     addon, _ = recorder
     f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
-    addon.request(f)
+    fire_request(addon, f)
     f.error = tflow.terr("Connect call failed ('127.0.0.1', 9000)")
     addon.error(f)
     addon.error(f)  # a second hook for the same flow does not record it twice
