@@ -5,7 +5,9 @@ itself spends forwarding a flow. This emitter covers the plain data an interacti
 list, str, int, float, bool, None) and hands anything else to PyYAML.
 
 Strings are written plain only when no YAML 1.1 resolver could read them as anything but a
-string; otherwise double-quoted with JSON's escapes (a subset of YAML's), ASCII only. What loads
+string; otherwise single-quoted when they are one line of printable ASCII (a JSON body stays
+readable: nothing in it is escaped), else double-quoted with JSON's escapes (a subset of
+YAML's), ASCII only. What loads
 is exactly what was written, with libyaml and with PyYAML alike (tests/test_record_yaml.py).
 """
 
@@ -69,6 +71,8 @@ def _astral(m: re.Match[str]) -> str:
 def _render(s: str) -> str:
     if _PLAIN.fullmatch(s) and s.lower() not in _NOT_PLAIN:
         return s
+    if s.isascii() and s.isprintable():  # one line, nothing to escape: single quotes, as PyYAML
+        return "'" + s.replace("'", "''") + "'" if "'" in s else "'" + s + "'"
     q = json.dumps(s)  # ASCII, JSON escapes; YAML reads every one of them
     if "\x7f" in q:  # DEL is ASCII but not printable in YAML
         q = q.replace("\x7f", "\\x7f")
