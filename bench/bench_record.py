@@ -327,6 +327,11 @@ def main(argv: list[str] | None = None) -> dict:
                         "cpu_us_per_flow": med_cpu[name],
                         **{f"ratio_vs_{b}": med[name] / med[b] for b in BASELINES},
                         **{f"cpu_ratio_vs_{b}": med_cpu[b] / med_cpu[name] for b in BASELINES},
+                        # Each round's ratio to the baseline run just before it: the two runs
+                        # share the machine's state, so the host's swings cancel out.
+                        "paired_ratios_vs_mitmdump": [
+                            x / b for x, b in zip(rps[name], rps["mitmdump"], strict=True)
+                        ],
                     }
                     for name in configs
                 }
@@ -359,19 +364,22 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(
         "ratio = req/s / baseline's req/s; cpu ratio = baseline's proxy CPU per flow / this one's;"
-        " baselines: mitmdump as users run it (a line per flow), and silent (flow_detail=0)"
+        " baselines: mitmdump as users run it (a line per flow), and silent (flow_detail=0);"
+        " paired ratio: median of each round's req/s over plain mitmdump's in the same round"
     )
     print(
         f"{'conc.':>5} {'config':<16} {'req/s':>6} {'cpu µs/flow':>11} {'ratio':>6} {'cpu ratio':>9}"
-        f" {'ratio silent':>12} {'cpu ratio silent':>16}   runs (req/s)"
+        f" {'ratio silent':>12} {'cpu ratio silent':>16} {'paired ratio (range)':>21}   runs (req/s)"
     )
     for c, by_name in results["throughput"].items():
         for name, fig in by_name.items():
             runs = " ".join(f"{x:.0f}" for x in fig["runs"])
+            paired = fig["paired_ratios_vs_mitmdump"]
+            pair = f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f})"
             print(
                 f"{c:>5} {name:<16} {fig['rps']:>6.0f} {fig['cpu_us_per_flow']:>11.0f}"
                 f" {fig['ratio_vs_mitmdump']:>6.2f} {fig['cpu_ratio_vs_mitmdump']:>9.2f}"
-                f" {fig['ratio_vs_mitmdump-silent']:>12.2f} {fig['cpu_ratio_vs_mitmdump-silent']:>16.2f}   {runs}"
+                f" {fig['ratio_vs_mitmdump-silent']:>12.2f} {fig['cpu_ratio_vs_mitmdump-silent']:>16.2f} {pair:>21}   {runs}"
             )
     hooks = results["hooks"]
     print(
