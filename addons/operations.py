@@ -225,14 +225,30 @@ def _parse_port(text: str, spec: str) -> int:
 
 
 class HostPolicy:
-    """Which hosts carry the Chime API: AWS's own hosts plus any the user adds."""
+    """Which hosts carry the Chime API: AWS's own hosts plus any the user adds.
+
+    A policy does not change once built, so it remembers its answers: a proxy asks about the
+    same few hosts on every flow.
+    """
+
+    _MAX_ANSWERS = 256  # hosts remembered; the memo starts over when full
 
     def __init__(self, extra: Iterable[HostRule | str] = (), *, aws_hosts: bool = True) -> None:
         self.rules = tuple(parse_host_rule(r) if isinstance(r, str) else r for r in extra)
         self.aws_hosts = aws_hosts
+        self._answers: dict[tuple[str, int | None], str | None] = {}
 
     def namespace_of(self, host: str, port: int | None = None) -> str | None:
         """The namespace a host serves, or None when it is not a Chime host."""
+        key = (host, port)
+        if key in self._answers:
+            return self._answers[key]
+        if len(self._answers) >= self._MAX_ANSWERS:
+            self._answers.clear()
+        answer = self._answers[key] = self._namespace_of(host, port)
+        return answer
+
+    def _namespace_of(self, host: str, port: int | None) -> str | None:
         host, port = _split_host(host, port)
         for rule in self.rules:
             if rule.matches(host, port):

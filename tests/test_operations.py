@@ -172,6 +172,20 @@ def test_loopback_host_is_a_chime_host_only_when_configured() -> None:
     assert route is not None and route.namespace == LEGACY
 
 
+def test_host_answers_are_remembered_within_a_bound_and_stay_right() -> None:
+    hosts = HostPolicy(["127.0.0.1:9000=legacy"])
+    asked = [(f"10.0.{i // 256}.{i % 256}", 9000) for i in range(600)]
+    asked[::50] = [("127.0.0.1", 9000)] * len(asked[::50])
+    asked[1::50] = [("voice-chime.us-east-1.amazonaws.com", None)] * len(asked[1::50])
+    for host, port in asked * 2:
+        fresh = HostPolicy(["127.0.0.1:9000=legacy"]).namespace_of(host, port)
+        assert hosts.namespace_of(host, port) == fresh
+        assert len(hosts._answers) <= HostPolicy._MAX_ANSWERS
+    assert hosts.namespace_of("127.0.0.1", 9000) == LEGACY
+    assert hosts.namespace_of("voice-chime.us-east-1.amazonaws.com") == VOICE
+    assert hosts.namespace_of("10.0.0.1", 9000) is None
+
+
 def test_any_host_rule() -> None:
     hosts = HostPolicy(["*=legacy"])
     route = classify("POST", "localhost:8080", COLLECTION, hosts)
