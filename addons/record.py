@@ -121,6 +121,17 @@ def describe(method: str, host: str, path: str, port: int | None, hosts: HostPol
     return call
 
 
+def host_header(req: http.Request) -> str | None:
+    """``req.host_header`` (Host, or :authority in HTTP/2 and 3), read from the raw fields.
+
+    Same value; the property looks the name up through a case-folding multidict on every call.
+    """
+    if req.is_http2 or req.is_http3:
+        return req.host_header
+    values = [value for name, value in req.headers.fields if name.lower() == b"host"]
+    return b", ".join(values).decode("utf-8", "surrogateescape") if values else None
+
+
 def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     """mitmproxy header fields as vcrpy headers: name -> list of values, first spelling kept."""
     out: dict[str, list[str]] = {}
@@ -427,7 +438,7 @@ class Recorder:
         call = self._calls.get(flow)
         if call is None:
             req = flow.request
-            authority = req.host_header
+            authority = host_header(req)
             call = describe(req.method, authority or req.host, req.path, req.port, self.hosts)
             if call is None:
                 return None
@@ -531,7 +542,7 @@ class Recorder:
             method=req.method,
             uri=client_url(
                 req.scheme,
-                call.authority if call is not None else req.host_header,
+                call.authority if call is not None else host_header(req),
                 req.host,
                 req.port,
                 req.path,

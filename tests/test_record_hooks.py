@@ -31,6 +31,7 @@ from chime_tap.addons.record import (
     describe,
     enforce_answer,
     headers_dict,
+    host_header,
     iso_utc,
     query_of,
 )
@@ -70,6 +71,26 @@ def answer(f: http.HTTPFlow, status: int, doc: dict | None, headers: dict | None
     f.response = http.Response.make(
         status, body, {"Content-Type": "application/json", **(headers or {})}
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "fields", "authority"),
+    [
+        ("HTTP/1.1", [(b"Host", b"127.0.0.1:9000")], b""),
+        ("HTTP/1.1", [(b"accept", b"*/*"), (b"hOsT", b"Example.COM")], b""),
+        ("HTTP/1.1", [(b"Host", b"caf\xc3\xa9.example"), (b"Host", b"second")], b""),
+        ("HTTP/1.1", [(b"Host", b"bad\xff")], b""),
+        ("HTTP/1.1", [(b"accept", b"*/*")], b""),
+        ("HTTP/2.0", [(b"host", b"from-header")], b"from-authority:443"),
+        ("HTTP/2.0", [(b"host", b"from-header")], b""),
+    ],
+)
+def test_host_header_is_mitmproxys(version: str, fields: list, authority: bytes) -> None:
+    f = tflow.tflow()
+    f.request.http_version = version
+    f.request.headers = http.Headers(fields)
+    f.request.data.authority = authority
+    assert host_header(f.request) == f.request.host_header
 
 
 def fire_request(addon: Recorder, f: http.HTTPFlow) -> None:
