@@ -156,6 +156,8 @@ def _map(d: dict[str, Any], pad: str, out: list[str]) -> None:
 
 _REQUEST_KEYS = ("method", "uri", "body", "headers")
 _RESPONSE_KEYS = ("status", "headers", "body")
+# The recorder's per-interaction metadata for a call with nothing wrong (record.recording_meta).
+_META_KEYS = ("recorded_at", "duration_ms", "operation", "namespace", "violations", "answered_by")
 
 
 def _interaction(item: dict[str, Any], out: list[str]) -> bool:
@@ -190,7 +192,17 @@ def _interaction(item: dict[str, Any], out: list[str]) -> bool:
     _entry("    ", "headers", rh, out)
     out.append(f"    body:\n      string: {_scalar(body['string'])}\n")
     if len(keys) == 3:
-        _map({keys[2]: item[keys[2]]}, "  ", out)
+        meta = item[keys[2]]
+        if type(meta) is dict and tuple(meta) == _META_KEYS and meta["violations"] == []:
+            out.append(
+                f"  {_key(keys[2])}:\n    recorded_at: {_scalar(meta['recorded_at'])}\n"
+                f"    duration_ms: {_scalar(meta['duration_ms'])}\n"
+                f"    operation: {_scalar(meta['operation'])}\n"
+                f"    namespace: {_scalar(meta['namespace'])}\n"
+                f"    violations: []\n    answered_by: {_scalar(meta['answered_by'])}\n"
+            )
+        else:
+            _map({keys[2]: meta}, "  ", out)
     return True
 
 

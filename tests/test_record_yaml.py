@@ -9,6 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chime_tap.addons import yaml_block
 from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
 from chime_tap.addons.yaml_block import dump_item
 from support.loadgen import vcr_load
@@ -91,3 +92,36 @@ def test_writer_output_loads_in_vcrpy(tmp_path: Path) -> None:
     assert request.uri.endswith("?i=2") and request.body == b'{"Name": "yes", "ExpiryMinutes": 60}'
     assert response["body"]["string"] == '{"ProxySession": {"Name": "café 😀"}}'.encode()
     assert load_cassette(path)["interactions"][0]["chime_tap"]["duration_ms"] == 1e-05
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    recorded_at=text,
+    duration_ms=st.floats(allow_nan=False, allow_infinity=False) | st.integers(),
+    operation=st.none() | text,
+    namespace=st.none() | text,
+    violations=st.just([]) | st.lists(st.dictionaries(text, text, max_size=2), min_size=1),
+    answered_by=text,
+    body=text,
+)
+def test_interaction_template_writes_what_the_generic_walk_writes(**meta) -> None:
+    """The recorder's usual interaction goes through templates (request, response, metadata);
+    byte for byte they must say what the generic emitter says, and load back the same."""
+    body = meta.pop("body")
+    item = make_interaction(
+        method="GET",
+        uri="http://127.0.0.1:9000/voice-connectors/c/proxy-sessions/s?x=1",
+        request_headers={"Host": ["127.0.0.1:9000"], "X-Amz-Date": ["20260101T000000Z"]},
+        request_body=None,
+        status=200,
+        reason="OK",
+        response_headers={"Content-Type": ["application/json"], "Set": ["a", "b"]},
+        response_body=body.encode("utf-8"),
+        meta=meta,
+    )
+    generic: list[str] = []
+    yaml_block._seq([item], "", generic)
+    data = dump_item(item)
+    assert data.decode("utf-8") == "".join(generic)
+    for loader in LOADERS:
+        assert loads(data, loader) == item
