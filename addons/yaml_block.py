@@ -7,8 +7,8 @@ list, str, int, float, bool, None) and hands anything else to PyYAML.
 Strings are written plain only when no YAML 1.1 resolver could read them as anything but a
 string; otherwise single-quoted when they are one line of printable ASCII (a JSON body stays
 readable: nothing in it is escaped), else double-quoted with JSON's escapes (a subset of
-YAML's), ASCII only. What loads
-is exactly what was written, with libyaml and with PyYAML alike (tests/test_record_yaml.py).
+YAML's), ASCII only. What loads is exactly what was written, with libyaml and with PyYAML
+alike (tests/test_record_yaml.py).
 """
 
 from __future__ import annotations
