@@ -312,7 +312,6 @@ class Recorder:
     def __init__(self) -> None:
         self.hosts: HostPolicy = DEFAULT_HOSTS
         self.writer: CassetteWriter | None = None
-        self.enforce = False
         self.redact_phones = False
         self.record_all = False
         # mitmproxy offers each flow only to the hooks an addon has. Without enforce mode there
@@ -358,8 +357,7 @@ class Recorder:
         if HOSTS in updated:
             self.hosts = host_policy(ctx.options.chime_hosts)
         if ENFORCE in updated:
-            self.enforce = ctx.options.chime_enforce
-            self.request = self._refuse_invalid if self.enforce else None
+            self.request = self._refuse_invalid if ctx.options.chime_enforce else None
         if RECORD_ALL in updated:
             self.record_all = ctx.options.chime_record_all
         if REDACT_PHONES in updated:
