@@ -1,0 +1,120 @@
+"""The mitmproxy addon chain chime-tap's proxies run: mitmdump's, less the addons that would do
+nothing to a flow, and all of it again when a --set asks for one of those."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+
+import pytest
+from mitmproxy import options
+from mitmproxy.test import taddons, tflow
+from mitmproxy.tools.dump import DumpMaster
+
+from chime_tap.addons.cassette import load_cassette
+from chime_tap.proxy import INERT_BY_DEFAULT, mitmproxy_addons
+from support.procs import CONNECTOR, chime_tap, voice_client
+from support.upstream import ScriptedUpstream
+
+
+def mitmdump_chain() -> list[str]:
+    """The addon types of a real DumpMaster without its flow printer and terminal log."""
+
+    async def build() -> list[str]:
+        master = DumpMaster(options.Options(), with_termlog=False, with_dumper=False)
+        try:
+            return [type(a).__name__ for a in master.addons.chain]
+        finally:
+            master._legacy_log_events.uninstall()
+
+    return asyncio.run(build())
+
+
+def names(addons: list) -> list[str]:
+    return [type(a).__name__ for a in addons]
+
+
+def test_every_dropped_addon_is_one_of_mitmdumps() -> None:
+    full = mitmdump_chain()
+    assert set(full) >= INERT_BY_DEFAULT, INERT_BY_DEFAULT - set(full)
+
+
+def test_lean_chain_is_mitmdumps_in_its_order_without_the_idle_addons() -> None:
+    full = mitmdump_chain()
+    lean = names(mitmproxy_addons())
+    assert lean == [n for n in full if n not in INERT_BY_DEFAULT]
+    for needed in ("Core", "Proxyserver", "NextLayer", "TlsConfig", "Block", "ErrorCheck"):
+        assert needed in lean
+
+
+@pytest.mark.parametrize(
+    ("spec", "full"),
+    [
+        ("modify_headers=/~s/X-Test/1", True),
+        (" map_local = |~q|/tmp", True),
+        ("save_stream_file=flows.mitm", True),
+        ("scripts=addon.py", True),
+        ("server_replay=flows.mitm", True),
+        ("mode=dns", True),
+        ("ssl_insecure=true", False),  # mitmproxy's core options need none of the idle addons
+        ("block_global=false", False),  # the Block addon stays in the lean chain
+        ("chime_enforce=true", False),
+        ("no_such_option=1", False),  # refused later by mitmproxy, as with the whole chain
+    ],
+)
+def test_a_set_naming_an_idle_addons_option_brings_the_whole_chain_back(
+    spec: str, full: bool
+) -> None:
+    chain = names(mitmproxy_addons([spec]))
+    if full:
+        assert chain == mitmdump_chain()
+    else:
+        assert chain == names(mitmproxy_addons())
+
+
+def run_hook(addon, hook: str, flow) -> None:
+    result = getattr(addon, hook)(flow)
+    if inspect.isawaitable(result):
+        asyncio.run(result)
+
+
+@pytest.mark.parametrize("name", sorted(INERT_BY_DEFAULT))
+def test_idle_addons_leave_flows_alone_with_default_options(name: str) -> None:
+    """What makes dropping them safe: at their defaults, their flow hooks change nothing."""
+    from mitmproxy.addons import default_addons
+    from mitmproxy.addons.keepserving import KeepServing
+    from mitmproxy.addons.readfile import ReadFileStdin
+
+    kinds = {type(a).__name__: type(a) for a in [*default_addons(), KeepServing(), ReadFileStdin()]}
+    addon = kinds[name]()
+
+    def hooks(flow, *which: str) -> None:
+        before = flow.get_state()
+        for hook in which:
+            if hasattr(addon, hook):
+                run_hook(addon, hook, flow)
+        assert flow.get_state() == before, f"{name} changed the flow in {which}"
+
+    with taddons.context(addon):
+        flow = tflow.tflow()  # as mitmproxy runs them: request, then response (or error)
+        hooks(flow, "requestheaders", "request")
+        flow.response = tflow.tresp()
+        hooks(flow, "responseheaders", "response")
+        hooks(tflow.tflow(err=True), "error")
+
+
+def test_record_with_a_set_for_an_idle_addon_runs_it_before_the_recorder(tmp_path: Path) -> None:
+    """--set modify_headers loads mitmdump's whole chain: the client gets the header, and the
+    cassette holds the response as the client got it (mitmproxy's addons run first)."""
+    cassette = tmp_path / "calls.yaml"
+    with ScriptedUpstream() as up:
+        argv = ["record", "--cassette", str(cassette), "--hosts", up.host]
+        argv += ["--set", "modify_headers=/~s/X-Chime-Tap-Test/added"]
+        with chime_tap(argv, confdir=tmp_path / "conf") as proxy:
+            client = voice_client(proxy, endpoint=up.url)
+            got = client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)
+            assert proxy.stop() == 0
+    assert got["ResponseMetadata"]["HTTPHeaders"]["x-chime-tap-test"] == "added"
+    (item,) = load_cassette(cassette)["interactions"]
+    assert item["response"]["headers"]["X-Chime-Tap-Test"] == ["added"]
