@@ -16,17 +16,31 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
-class Announce:
-    """Prints where the proxy listens, once it does, as one machine-readable line on stdout.
+class StartupAddon:
+    """An addon with one job once the proxy runs (say where it listens, print a hint), which then
+    leaves the addon chain: mitmproxy offers every hook of every flow to every addon in it, at
+    about a microsecond per hook even to an addon that has none."""
 
-    Then it leaves the addon chain: mitmproxy offers every hook of every flow to every addon in
-    it, and that costs each of them some microseconds per flow even with no hook to run.
-    """
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        try:
+            self.started()
+        finally:
+            # remove() builds a new chain list: the loop that is running this hook goes on safely.
+            ctx.master.addons.remove(self)
+
+    def started(self) -> None:
+        raise NotImplementedError
+
+
+class Announce(StartupAddon):
+    """Prints where the proxy listens, once it does, as one machine-readable line on stdout."""
 
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def running(self) -> None:
+    def started(self) -> None:
         from mitmproxy import ctx
 
         server = ctx.master.addons.get("proxyserver")
@@ -38,8 +52,6 @@ class Announce:
                 flush=True,
             )
         print(f"chime-tap {self.label}: press Ctrl+C to stop", flush=True)
-        # remove() builds a new chain list: the loop that is running this hook goes on safely.
-        ctx.master.addons.remove(self)
 
 
 # mitmproxy's default addons that leave a flow alone unless one of their own options is set

@@ -118,3 +118,43 @@ def test_record_with_a_set_for_an_idle_addon_runs_it_before_the_recorder(tmp_pat
     assert got["ResponseMetadata"]["HTTPHeaders"]["x-chime-tap-test"] == "added"
     (item,) = load_cassette(cassette)["interactions"]
     assert item["response"]["headers"]["X-Chime-Tap-Test"] == ["added"]
+
+
+def startup_addon(name: str):
+    from chime_tap.commands import record, replay, simulate
+    from chime_tap.proxy import Announce
+
+    return {
+        "Announce": lambda: Announce("record"),
+        "record.StartHint": lambda: record.StartHint("calls.yaml"),
+        "replay.ClientHint": replay.ClientHint,
+        "simulate.ClientHint": lambda: simulate.ClientHint("simulate"),
+    }[name]()
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("Announce", "chime-tap record: press Ctrl+C to stop"),
+        ("record.StartHint", "chime-tap record: recording to "),
+        ("replay.ClientHint", ""),  # with no listener they have nothing to say
+        ("simulate.ClientHint", ""),
+    ],
+)
+def test_startup_addons_leave_the_chain_once_they_have_run(
+    name: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Out of the way of every later flow, whatever they had to say."""
+    from mitmproxy.hooks import RunningHook
+
+    addon = startup_addon(name)
+
+    async def run() -> None:
+        with taddons.context(addon) as tctx:
+            assert addon in tctx.master.addons.chain
+            tctx.master.addons.invoke_addon_sync(addon, RunningHook())
+            assert addon not in tctx.master.addons.chain
+            await asyncio.sleep(0)  # what they print with call_soon
+
+    asyncio.run(run())
+    assert says in capsys.readouterr().out

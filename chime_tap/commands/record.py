@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from chime_tap.commands import common, simulate
 from chime_tap.errors import UsageError
+from chime_tap.proxy import StartupAddon
 
 UPSTREAMS = ("service", "simulator")
 
@@ -86,13 +87,13 @@ def check_cassette(path: str) -> None:
         load_cassette(p)  # a broken cassette raises CassetteError; it is never overwritten
 
 
-class StartHint:
+class StartHint(StartupAddon):
     """Prints, under the listening line, the CA clients must trust and the cassette in use."""
 
     def __init__(self, cassette: str) -> None:
         self.cassette = cassette
 
-    def running(self) -> None:
+    def started(self) -> None:
         import asyncio
         import functools
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chime_tap.commands import common
 from chime_tap.errors import CassetteError, UsageError
+from chime_tap.proxy import StartupAddon
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,10 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_hosts_argument(parser)
 
 
-class ClientHint:
+class ClientHint(StartupAddon):
     """Prints how to point a client at the proxy, once it listens."""
 
-    def running(self) -> None:
+    def started(self) -> None:
         import asyncio
         import functools
         import os

@@ -6,6 +6,7 @@ import argparse
 
 from chime_tap.commands import common
 from chime_tap.errors import UsageError
+from chime_tap.proxy import StartupAddon
 
 
 def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,13 +89,13 @@ def client_hint(label: str, proxy_url: str, ca_cert: str) -> str:
     )
 
 
-class ClientHint:
+class ClientHint(StartupAddon):
     """Prints ``client_hint`` once the proxy listens, after the listening line."""
 
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def running(self) -> None:
+    def started(self) -> None:
         import asyncio
         import functools
         import os
