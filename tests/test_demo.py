@@ -162,17 +162,24 @@ def test_interrupted_demo_leaves_nothing_running(tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        seen = []
+        seen: list[str] = []
         assert proc.stderr is not None
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "creating proxy sessions" in line:
-                break
-        assert any("creating proxy sessions" in line for line in seen), "".join(seen)
+
+        def read_until(text: str) -> None:
+            while time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                seen.append(line)
+                if text in line:
+                    return
+            raise AssertionError(f"no {text!r} from the demo: {''.join(seen)}")
+
+        read_until("listening on")
         assert processes_mentioning(str(out))  # the recording proxy runs now
+        # Interrupted as the calls begin: the whole workload and the reports are still ahead,
+        # whatever the time the process scan above took.
+        read_until("creating proxy sessions")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130
