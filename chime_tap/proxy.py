@@ -116,13 +116,19 @@ def mitmproxy_addons(set_options: Sequence[str] = ()) -> list[Any]:
 
     full = [*default_addons(), KeepServing(), ReadFileStdin()]
     wanted = {spec.partition("=")[0].strip() for spec in set_options}
-    idle_options = _OptionNames()
-    for addon in full:
+    if wanted and ("mode" in wanted or wanted & _idle_option_names(full)):
+        return [*full, ErrorCheck()]
+    return [*(a for a in full if type(a).__name__ not in INERT_BY_DEFAULT), ErrorCheck()]
+
+
+def _idle_option_names(addons: Sequence[Any]) -> set[str]:
+    """The options the idle addons among ``addons`` register (asked of fresh instances: the
+    chain's own are loaded once, by mitmproxy)."""
+    found = _OptionNames()
+    for addon in addons:
         if type(addon).__name__ in INERT_BY_DEFAULT and hasattr(addon, "load"):
-            type(addon)().load(idle_options)  # a fresh one: the chain's own is loaded once, later
-    if "mode" not in wanted and not wanted & idle_options.names:
-        full = [a for a in full if type(a).__name__ not in INERT_BY_DEFAULT]
-    return [*full, ErrorCheck()]
+            type(addon)().load(found)
+    return found.names
 
 
 def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
