@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from mitmproxy import exceptions
 
-from chime_tap.addons.operations import HostPolicy
+from chime_tap.api.operations import HostPolicy
 
 HOSTS = "chime_hosts"
 

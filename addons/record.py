@@ -36,21 +36,22 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from mitmproxy import command, ctx, exceptions, http
+from mitmproxy.log import LegacyLogEvents
 from mitmproxy.net import encoding
 
-from chime_tap.addons.calllog import call_logger, skip_legacy_log_events
-from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
-from chime_tap.addons.matching import NO_RESPONSE_STATUS
-from chime_tap.addons.operations import (
+from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
+from chime_tap.api.operations import (
     DEFAULT_HOSTS,
     HostPolicy,
     Route,
     classify_path,
     is_proxy_session_attempt,
 )
-from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
-from chime_tap.addons.validation import Violation, validate_request, validate_response
+from chime_tap.api.validation import Violation, validate_request, validate_response
+from chime_tap.calllog import call_logger, skip_legacy_log_events
+from chime_tap.cassettes.cassette import META_KEY, CassetteWriter, make_interaction
 from chime_tap.errors import CassetteError
+from chime_tap.matching import NO_RESPONSE_STATUS
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +389,7 @@ class Recorder:
             self.writer = None
 
     def running(self) -> None:
-        skip_legacy_log_events()
+        skip_legacy_log_events(LegacyLogEvents)
 
     def done(self) -> None:
         self.shut = self.writer is not None

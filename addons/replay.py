@@ -25,8 +25,12 @@ from typing import Any
 
 from mitmproxy import command, ctx, exceptions, http
 
-from chime_tap.addons.cassette import META_KEY, CassetteWriter, make_interaction
-from chime_tap.addons.matching import (
+from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
+from chime_tap.addons.record import decode_body, headers_dict
+from chime_tap.api.operations import DEFAULT_HOSTS, HostPolicy, classify
+from chime_tap.cassettes.cassette import META_KEY, CassetteWriter, make_interaction
+from chime_tap.errors import ChimeTapError
+from chime_tap.matching import (
     DEFAULT_MATCH_ON,
     EXHAUSTED_POLICIES,
     MATCHERS,
@@ -38,10 +42,6 @@ from chime_tap.addons.matching import (
     parts_from_target,
     parts_from_uri,
 )
-from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy, classify
-from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
-from chime_tap.addons.record import decode_body, headers_dict
-from chime_tap.errors import ChimeTapError
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from chime_tap.addons.cassette import META_KEY, Interaction, check_cassette, parse_document
-from chime_tap.addons.operations import (
+from chime_tap.api.operations import (
     DEFAULT_HOSTS,
     NAMESPACES,
     OPERATIONS,
@@ -28,6 +27,7 @@ from chime_tap.addons.operations import (
     classify_path,
     error_type_from_header,
 )
+from chime_tap.cassettes.cassette import META_KEY, Interaction, check_cassette, parse_document
 from chime_tap.errors import CassetteError, InputError
 
 # The frame's columns and their dtypes, in order. "category" columns get their categories
@@ -135,7 +135,7 @@ class _Columns:
         if isinstance(violations, list):
             messages = [_violation_text(v) for v in violations]
         elif route is not None:
-            from chime_tap.addons.validation import validate_interaction
+            from chime_tap.api.validation import validate_interaction
 
             _, found = validate_interaction(interaction(), self.hosts)
             messages = [str(v) for v in found]

@@ -21,9 +21,9 @@ from typing import Any
 
 import jsonschema
 
-from chime_tap.addons import schemas
-from chime_tap.addons.operations import OPERATIONS, VOICE, Route
-from chime_tap.addons.validation import FastEngine, ReferenceEngine, validate_response
+from chime_tap.api import schemas
+from chime_tap.api.operations import OPERATIONS, VOICE, Route
+from chime_tap.api.validation import FastEngine, ReferenceEngine, validate_response
 
 TARGET = 50_000  # validated messages per second on one core (issue 2)
 MAX_BATCHES = 10_000  # bounds every timing loop, whatever the duration

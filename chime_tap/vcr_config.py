@@ -15,10 +15,10 @@ What this configuration does, compared with a plain ``vcr.VCR``:
   path, query (without presigning parameters) and the JSON body as data (key order and
   whitespace don't matter). The matchers (``chime_method``, ``chime_host``, ``chime_path``,
   ``chime_query``, ``json_body``, ``signed_headers``) are registered by name and live in
-  ``chime_tap.addons.matching``, shared with ``chime-tap replay``.
+  ``chime_tap.matching``, shared with ``chime-tap replay``.
 - **Lookup** is by index: each request costs one dict lookup, not a walk over every recorded
   interaction (:class:`IndexedCassette`).
-- **Scrubbing** is the recorder's own (``chime_tap.addons.scrub``): credentials never reach
+- **Scrubbing** is the recorder's own (``chime_tap.cassettes.scrub``): credentials never reach
   the cassette; ``redact_phones=True`` pseudonymizes phone numbers as the recorder does.
 - **Cassettes** are read with a safe loader, as YAML, or as JSON when the name ends in
   ``.json``; a broken cassette raises ``CassetteError`` instead of being treated as empty.
@@ -47,8 +47,9 @@ from vcr.request import HeadersDict, Request
 from vcr.serialize import serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
-from chime_tap.addons.cassette import format_for
-from chime_tap.addons.matching import (
+from chime_tap.cassettes.cassette import format_for
+from chime_tap.cassettes.scrub import scrub_interaction
+from chime_tap.matching import (
     DEFAULT_MATCH_ON,
     MATCHERS,
     check_match_on,
@@ -56,7 +57,6 @@ from chime_tap.addons.matching import (
     load_for_replay,
     parts_of,
 )
-from chime_tap.addons.scrub import scrub_interaction
 
 __all__ = [
     "DEFAULT_MATCH_ON",

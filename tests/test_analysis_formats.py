@@ -24,11 +24,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from chime_tap.addons.operations import classify_path
-from chime_tap.addons.sim_faults import THROTTLED
-from chime_tap.addons.sim_service import answer, error_response, front_door_error
-from chime_tap.addons.sim_store import SessionStore
 from chime_tap.analysis import load_frame, summarize
+from chime_tap.api.operations import classify_path
+from chime_tap.simulator.faults import THROTTLED
+from chime_tap.simulator.service import answer, error_response, front_door_error
+from chime_tap.simulator.store import SessionStore
 from support.procs import CONNECTOR, mitmdump, voice_client
 
 RECORDER = Path(__file__).resolve().parent.parent / "addons" / "record.py"

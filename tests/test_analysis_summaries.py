@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chime_tap.addons.cassette import make_interaction
 from chime_tap.analysis import load_frame, summarize
 from chime_tap.analysis.summaries import interval_for, select, traffic
+from chime_tap.cassettes.cassette import make_interaction
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
 VC = "abcdef1ghij2klmno3pqr4"

@@ -15,8 +15,8 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
-from chime_tap.addons import yaml_depth
-from chime_tap.addons.cassette import (
+from chime_tap.cassettes import yaml_depth
+from chime_tap.cassettes.cassette import (
     META_KEY,
     CassetteWriter,
     Interaction,
@@ -264,7 +264,7 @@ def test_nesting_hidden_from_the_quick_count_cannot_crash(tmp_path: Path) -> Non
     script = textwrap.dedent(
         f"""
         import threading
-        from chime_tap.addons.cassette import CassetteError, parse_cassette
+        from chime_tap.cassettes.cassette import CassetteError, parse_cassette
         data = open({str(path)!r}, "rb").read()
         def ours():
             try:
@@ -464,7 +464,7 @@ def test_a_killed_recorder_leaves_a_loadable_cassette(tmp_path: Path, fmt: str) 
     script = textwrap.dedent(
         f"""
         import os
-        from chime_tap.addons.cassette import CassetteWriter, make_interaction
+        from chime_tap.cassettes.cassette import CassetteWriter, make_interaction
         w = CassetteWriter({str(path)!r})
         for i in range(3):
             w.append(make_interaction(method="GET", uri="http://x/" + str(i), request_headers={{}},

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from chime_tap.addons import schemas
-from chime_tap.addons.operations import NAMESPACES, OPERATIONS
-from chime_tap.addons.validation import FastEngine, ReferenceEngine
+from chime_tap.api import schemas
+from chime_tap.api.operations import NAMESPACES, OPERATIONS
+from chime_tap.api.validation import FastEngine, ReferenceEngine
 
 CORPUS_DIR = Path(__file__).parent / "data" / "validation-corpus"
 

@@ -15,14 +15,8 @@ from urllib.parse import quote, urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chime_tap.addons import schemas
-from chime_tap.addons.cassette import (
-    CassetteWriter,
-    load_cassette,
-    make_interaction,
-    parse_cassette,
-)
-from chime_tap.addons.operations import (
+from chime_tap.api import schemas
+from chime_tap.api.operations import (
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,
     NAMESPACES,
@@ -32,16 +26,22 @@ from chime_tap.addons.operations import (
     classify_path,
     parse_host_rule,
 )
-from chime_tap.addons.phones import pseudonymize_phone, redact_phone_numbers
-from chime_tap.addons.scrub import scrub_body_credentials, scrub_interaction
-from chime_tap.addons.validation import (
+from chime_tap.api.validation import (
     FastEngine,
     ReferenceEngine,
     Violation,
     validate_exchange,
     validate_request,
 )
-from chime_tap.addons.yaml_block import dump_item
+from chime_tap.cassettes.cassette import (
+    CassetteWriter,
+    load_cassette,
+    make_interaction,
+    parse_cassette,
+)
+from chime_tap.cassettes.phones import pseudonymize_phone, redact_phone_numbers
+from chime_tap.cassettes.scrub import scrub_body_credentials, scrub_interaction
+from chime_tap.cassettes.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 
 FUZZ = settings(

@@ -7,7 +7,8 @@ import json
 import pytest
 from vcr.request import Request
 
-from chime_tap.addons.matching import (
+from chime_tap.cassettes.phones import redact_phone_numbers_in_body
+from chime_tap.matching import (
     DEFAULT_MATCH_ON,
     MATCHERS,
     Exhausted,
@@ -27,7 +28,6 @@ from chime_tap.addons.matching import (
     parts_from_uri,
     signed_headers,
 )
-from chime_tap.addons.phones import redact_phone_numbers_in_body
 
 BASE = "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chime_tap.addons.operations import (
+from chime_tap.api.operations import (
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,
     LEGACY,

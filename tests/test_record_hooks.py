@@ -15,9 +15,6 @@ from mitmproxy.log import LegacyLogEvents
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow
 
-from chime_tap.addons.calllog import CALLS
-from chime_tap.addons.cassette import META_KEY, load_cassette
-from chime_tap.addons.operations import DEFAULT_HOSTS, HostPolicy
 from chime_tap.addons.record import (
     ADDON,
     FAILURE_MARK,
@@ -35,7 +32,10 @@ from chime_tap.addons.record import (
     iso_utc,
     query_of,
 )
-from chime_tap.addons.validation import Violation, validate_response
+from chime_tap.api.operations import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.validation import Violation, validate_response
+from chime_tap.calllog import CALLS
+from chime_tap.cassettes.cassette import META_KEY, load_cassette
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
 UPSTREAM_HOST = "127.0.0.1:9000"

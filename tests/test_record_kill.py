@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chime_tap.addons.cassette import META_KEY, load_cassette
+from chime_tap.cassettes.cassette import META_KEY, load_cassette
 from support.loadgen import (
     LoadResult,
     Upstream,

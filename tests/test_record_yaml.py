@@ -9,9 +9,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chime_tap.addons import yaml_block
-from chime_tap.addons.cassette import CassetteWriter, load_cassette, make_interaction
-from chime_tap.addons.yaml_block import dump_item
+from chime_tap.cassettes import yaml_block
+from chime_tap.cassettes.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.cassettes.yaml_block import dump_item
 from support.loadgen import vcr_load
 
 LOADERS = (yaml.CSafeLoader, yaml.SafeLoader, yaml.CLoader)

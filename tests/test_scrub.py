@@ -14,8 +14,9 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from chime_tap.addons.operations import classify
-from chime_tap.addons.phones import (
+from chime_tap.api.operations import classify
+from chime_tap.api.validation import FastEngine, ReferenceEngine, validate_request
+from chime_tap.cassettes.phones import (
     DEFAULT_REDACT_KEY,
     REDACT_KEY_ENV,
     pseudonymize_phone,
@@ -23,14 +24,13 @@ from chime_tap.addons.phones import (
     redact_phone_numbers_in_body,
     redact_phone_numbers_in_uri,
 )
-from chime_tap.addons.scrub import (
+from chime_tap.cassettes.scrub import (
     REDACTED,
     scrub_body_credentials,
     scrub_headers,
     scrub_interaction,
     scrub_uri,
 )
-from chime_tap.addons.validation import FastEngine, ReferenceEngine, validate_request
 from support.procs import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, FAKE_SESSION_TOKEN, SECRETS
 
 CREDENTIALS = Credentials(FAKE_ACCESS_KEY, FAKE_SECRET_KEY, FAKE_SESSION_TOKEN)

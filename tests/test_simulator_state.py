@@ -11,10 +11,11 @@ from collections import Counter
 
 import pytest
 
-from chime_tap.addons.operations import OPERATIONS, classify
-from chime_tap.addons.sim_faults import FaultInjector, Latency, parse_latency, parse_rate
-from chime_tap.addons.sim_service import answer
-from chime_tap.addons.sim_store import (
+from chime_tap.api.operations import OPERATIONS, classify
+from chime_tap.api.validation import validate_response
+from chime_tap.simulator.faults import FaultInjector, Latency, parse_latency, parse_rate
+from chime_tap.simulator.service import answer
+from chime_tap.simulator.store import (
     CLOSED,
     OPEN,
     SessionStore,
@@ -25,7 +26,6 @@ from chime_tap.addons.sim_store import (
     format_timestamp,
     token_key,
 )
-from chime_tap.addons.validation import validate_response
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
 T0 = 1586967010.288  # 2020-04-15T16:10:10.288Z, the documented sample's CreatedTimestamp

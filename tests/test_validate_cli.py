@@ -336,7 +336,7 @@ def test_a_cassette_too_deep_to_walk_is_unusable_in_one_line(monkeypatch, capsys
     def too_deep(*args, **kwargs):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("chime_tap.addons.validation.validate_interaction", too_deep)
+    monkeypatch.setattr("chime_tap.api.validation.validate_interaction", too_deep)
     assert main(["validate", str(REFERENCE)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"chime-tap: {REFERENCE}: nested too deeply to check"

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 
-from chime_tap.addons.cassette import (
-    Interaction,
-    iter_interactions,
-    load_cassette,
-    make_interaction,
-)
-from chime_tap.addons.operations import LEGACY, OPERATIONS, VOICE, HostPolicy, Route, classify
-from chime_tap.addons.validation import (
+from chime_tap.api.operations import LEGACY, OPERATIONS, VOICE, HostPolicy, Route, classify
+from chime_tap.api.validation import (
     MAX_MESSAGE,
     PATH,
     QUERY,
@@ -32,6 +26,12 @@ from chime_tap.addons.validation import (
     validate_interaction,
     validate_request,
     validate_response,
+)
+from chime_tap.cassettes.cassette import (
+    Interaction,
+    iter_interactions,
+    load_cassette,
+    make_interaction,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

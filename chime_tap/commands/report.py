@@ -91,8 +91,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chime_tap.addons.operations import OPERATIONS
     from chime_tap.analysis import export, load_frame, render, select, summarize
+    from chime_tap.api.operations import OPERATIONS
 
     hosts = common.host_policy(args.hosts)
     since, until = _time(args.since, "--since"), _time(args.until, "--until")

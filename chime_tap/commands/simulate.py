@@ -46,8 +46,8 @@ def simulator_options(args: argparse.Namespace) -> dict:
     Also turns off what would make mitmproxy connect upstream (certificate sniffing, eager
     connections): the simulator never leaves the machine. Bad values raise UsageError.
     """
-    from chime_tap.addons.sim_faults import FaultInjector, parse_latency, parse_rate
     from chime_tap.addons.simulate import OFFLINE_OPTIONS
+    from chime_tap.simulator.faults import FaultInjector, parse_latency, parse_rate
 
     try:
         throttle = parse_rate(args.throttle_rate, "rate")

@@ -58,7 +58,7 @@ class Operation:
     success_status: int
     path_params: tuple[Parameter, ...]
     query_params: tuple[Parameter, ...] = ()
-    # $defs names in the schema document (see addons/schemas/); None means "no body". The
+    # $defs names in the schema document (see chime_tap/api/schemas/); None means "no body". The
     # response's name is the legacy one; response_schema_for() gives each namespace's.
     request_schema: str | None = None
     response_schema: str | None = None

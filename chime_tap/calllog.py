@@ -23,10 +23,10 @@ class _NotPerCallLines(logging.Filter):
 _FILTER = _NotPerCallLines()
 
 
-def skip_legacy_log_events() -> None:
-    """Attach the filter to mitmproxy's legacy-event handler(s) on the root logger; idempotent."""
-    from mitmproxy.log import LegacyLogEvents
-
+def skip_legacy_log_events(handler_type: type[logging.Handler]) -> None:
+    """Attach the filter to the root logger's handlers of ``handler_type`` (mitmproxy's
+    ``LegacyLogEvents``, which the addon passes in: this module never imports mitmproxy);
+    idempotent."""
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, LegacyLogEvents) and _FILTER not in handler.filters:
+        if isinstance(handler, handler_type) and _FILTER not in handler.filters:
             handler.addFilter(_FILTER)

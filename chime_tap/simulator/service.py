@@ -15,9 +15,9 @@ from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
 
-from chime_tap.addons.operations import LEGACY, Route
-from chime_tap.addons.sim_store import SessionStore, SimError, bad_request
-from chime_tap.addons.validation import parse_json_body, query_instance, validate_request
+from chime_tap.api.operations import LEGACY, Route
+from chime_tap.api.validation import parse_json_body, query_instance, validate_request
+from chime_tap.simulator.store import SessionStore, SimError, bad_request
 
 # The largest page each namespace allows (ListProxySessions max-results), also the default.
 PAGE_LIMIT = {LEGACY: 99}

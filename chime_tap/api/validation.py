@@ -15,9 +15,8 @@ from functools import cache, lru_cache
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from chime_tap.addons import schemas
-from chime_tap.addons.cassette import Interaction
-from chime_tap.addons.operations import (
+from chime_tap.api import schemas
+from chime_tap.api.operations import (
     DEFAULT_HOSTS,
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,
@@ -28,6 +27,7 @@ from chime_tap.addons.operations import (
     classify_path,
     error_type_from_header,
 )
+from chime_tap.cassettes.cassette import Interaction
 
 PATH = "path"
 QUERY = "query"

@@ -4,7 +4,7 @@ The recorder, the vcrpy configuration and replay all call these functions, so a 
 recorded through the proxy and one recorded by vcrpy in a test are scrubbed the same way.
 Credentials go from headers, presigned query parameters and the bodies of the calls that hand
 them out (STS, SSO, IMDS, ...: a recorder run with ``chime_record_all`` records those too).
-Phone numbers get the pseudonyms of :mod:`chime_tap.addons.phones`.
+Phone numbers get the pseudonyms of :mod:`chime_tap.cassettes.phones`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from chime_tap.addons.phones import redact_interaction_phones, redact_key
+from chime_tap.cassettes.phones import redact_interaction_phones, redact_key
 
 REDACTED = "REDACTED"
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from chime_tap.addons import yaml_depth
-from chime_tap.addons.scrub import scrub_interaction
-from chime_tap.addons.yaml_block import dump_item
+from chime_tap.cassettes import yaml_depth
+from chime_tap.cassettes.scrub import scrub_interaction
+from chime_tap.cassettes.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 
 try:  # libyaml when available: several times faster

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from chime_tap.addons.cassette import load_cassette
-from chime_tap.addons.phones import redact_phone_numbers_in_body
+from chime_tap.cassettes.cassette import load_cassette
+from chime_tap.cassettes.phones import redact_phone_numbers_in_body
 
 # Headers that differ on every signed call, or that the transport owns. Compared lower-case.
 VOLATILE_HEADERS = frozenset(

@@ -12,7 +12,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-from chime_tap.addons.sim_store import SimError
+from chime_tap.simulator.store import SimError
 
 THROTTLED = SimError(
     429, "ThrottledClientException", "Throttled", "The client exceeded its request rate limit."
