@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from mitmproxy import exceptions
 
-from chime_tap.api.operations import HostPolicy
+from chime_tap.api.hosts import HostPolicy
 
 HOSTS = "chime_hosts"
 

@@ -29,7 +29,7 @@ import math
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,21 +37,16 @@ from urllib.parse import parse_qs
 
 from mitmproxy import command, ctx, exceptions, http
 from mitmproxy.log import LegacyLogEvents
-from mitmproxy.net import encoding
 
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
-from chime_tap.api.operations import (
-    DEFAULT_HOSTS,
-    HostPolicy,
-    Route,
-    classify_path,
-    is_proxy_session_attempt,
-)
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
 from chime_tap.api.validation import Violation, validate_request, validate_response
 from chime_tap.calllog import call_logger, skip_legacy_log_events
-from chime_tap.cassettes.cassette import META_KEY, CassetteWriter, make_interaction
+from chime_tap.cassettes.format import META_KEY, NO_RESPONSE_STATUS, make_interaction
+from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
-from chime_tap.matching import NO_RESPONSE_STATUS
+from chime_tap.wire import decode_body, headers_dict
 
 logger = logging.getLogger(__name__)
 
@@ -131,50 +126,6 @@ def host_header(req: http.Request) -> str | None:
         return req.host_header
     values = [value for name, value in req.headers.fields if name.lower() == b"host"]
     return b", ".join(values).decode("utf-8", "surrogateescape") if values else None
-
-
-def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
-    """mitmproxy header fields as vcrpy headers: name -> list of values, first spelling kept."""
-    out: dict[str, list[str]] = {}
-    seen: dict[str, str] = {}
-    for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        key = name.lower()
-        if key in seen:
-            out[seen[key]].append(value)
-        else:
-            seen[key] = name
-            out[name] = [value]
-    return out
-
-
-def decode_body(
-    raw: bytes | None, headers: dict[str, list[str]]
-) -> tuple[bytes | None, dict[str, list[str]]]:
-    """The body without its Content-Encoding, and headers to match.
-
-    A body that does not decode is kept as it came, with its Content-Encoding header, so the
-    cassette still says what it is.
-    """
-    if not raw:
-        return raw, headers
-    name = next((k for k in headers if k.lower() == "content-encoding"), None)
-    if name is None:
-        return raw, headers
-    try:
-        body = encoding.decode(raw, headers[name][0])
-    except ValueError:
-        return raw, headers
-    if isinstance(body, str):  # pragma: no cover - only for str input
-        body = body.encode("utf-8")
-    out = {}
-    for k, v in headers.items():
-        lowered = k.lower()
-        if lowered == "content-encoding":
-            continue
-        out[k] = [str(len(body))] if lowered == "content-length" else v
-    return body, out
 
 
 def client_url(scheme: str, authority: str | None, host: str, port: int, path: str) -> str:

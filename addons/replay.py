@@ -26,9 +26,11 @@ from typing import Any
 from mitmproxy import command, ctx, exceptions, http
 
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
-from chime_tap.addons.record import decode_body, headers_dict
-from chime_tap.api.operations import DEFAULT_HOSTS, HostPolicy, classify
-from chime_tap.cassettes.cassette import META_KEY, CassetteWriter, make_interaction
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.operations import classify
+from chime_tap.cassettes.format import META_KEY, is_unanswered, make_interaction
+from chime_tap.cassettes.reader import load_for_replay
+from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import ChimeTapError
 from chime_tap.matching import (
     DEFAULT_MATCH_ON,
@@ -37,11 +39,10 @@ from chime_tap.matching import (
     Exhausted,
     RequestIndex,
     RequestParts,
-    is_unanswered,
-    load_for_replay,
     parts_from_target,
     parts_from_uri,
 )
+from chime_tap.wire import decode_body, headers_dict
 
 logger = logging.getLogger(__name__)
 

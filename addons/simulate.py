@@ -19,7 +19,8 @@ from typing import Any
 from mitmproxy import command, ctx, exceptions, http
 
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
-from chime_tap.api.operations import DEFAULT_HOSTS, HostPolicy, classify, is_chime_path
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.operations import classify, is_chime_path
 from chime_tap.simulator.faults import SERVICE_FAILURE, FaultInjector, parse_latency, parse_rate
 from chime_tap.simulator.service import SimResponse, answer, error_response, front_door_error
 from chime_tap.simulator.store import SessionStore, SimClock, format_timestamp

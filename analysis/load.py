@@ -18,16 +18,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from chime_tap.api.operations import (
-    DEFAULT_HOSTS,
-    NAMESPACES,
-    OPERATIONS,
-    HostPolicy,
-    classify,
-    classify_path,
-    error_type_from_header,
-)
-from chime_tap.cassettes.cassette import META_KEY, Interaction, check_cassette, parse_document
+from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
+from chime_tap.api.operations import OPERATIONS, classify, classify_path, error_type_from_header
+from chime_tap.cassettes.format import META_KEY, Interaction
+from chime_tap.cassettes.reader import check_cassette, parse_document
 from chime_tap.errors import CassetteError, InputError
 
 # The frame's columns and their dtypes, in order. "category" columns get their categories

@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
 
-    from chime_tap.cassettes.cassette import load_cassette
+    from chime_tap.cassettes.reader import load_cassette
 
     results: dict[str, Any] = {"requests": args.requests, "rounds": args.rounds, "throughput": {}}
     with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:

@@ -45,7 +45,8 @@ def session_id(i: int) -> str:
 
 def write_cassette(path: Path, size: int) -> Path:
     """A cassette of ``size`` GetProxySession interactions with distinct session ids (CassetteWriter)."""
-    from chime_tap.cassettes.cassette import CassetteWriter, make_interaction
+    from chime_tap.cassettes.format import make_interaction
+    from chime_tap.cassettes.writer import CassetteWriter
 
     with CassetteWriter(path) as w:
         for i in range(size):

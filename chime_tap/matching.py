@@ -9,21 +9,20 @@ What changes on every SigV4-signed call (``Authorization``, ``X-Amz-Date``, the 
 botocore's ``amz-sdk-*`` headers, ``User-Agent``, presigned query parameters) is never part of
 a key, so a replayed call matches although every signature and date differs.
 
-A recorded call that got no response (status 0: see :func:`is_unanswered`) is never served:
+A recorded call that got no response (status 0: see :func:`chime_tap.cassettes.format.is_unanswered`) is never served:
 it stays in the cassette and in reports, but it is not a match and not a "closest" candidate.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from chime_tap.cassettes.cassette import load_cassette
 from chime_tap.cassettes.phones import redact_phone_numbers_in_body
+from chime_tap.jsondoc import MISSING, count_differences, json_difference
 
 # Headers that differ on every signed call, or that the transport owns. Compared lower-case.
 VOLATILE_HEADERS = frozenset(
@@ -60,20 +59,6 @@ SIGNING_QUERY_PARAMS = frozenset(
     }
 )
 _DEFAULT_PORTS = {"https": 443, "http": 80}
-# The status the recorder writes for a call that got no response at all (connection refused,
-# reset, timeout), with ``chime_tap.answered_by: none``. No HTTP response has it.
-NO_RESPONSE_STATUS = 0
-
-
-def is_unanswered(response: Mapping[str, Any]) -> bool:
-    """True for a recorded response that is no response: a failed call, which replay never serves.
-
-    The status code decides, not the ``chime_tap`` metadata beside it: vcrpy drops that
-    metadata when it re-saves a cassette, and never hands it to a persister's caller.
-    """
-    status = response.get("status")
-    code = status.get("code") if isinstance(status, Mapping) else status
-    return code == NO_RESPONSE_STATUS
 
 
 # --- normalizers: the parts of a match key ---------------------------------------------------
@@ -240,59 +225,12 @@ def parts_of(request: Any) -> RequestParts:
 
 # --- JSON differences ------------------------------------------------------------------------
 
-_MISSING = object()
-
-
-def _pointer_token(token: Any) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
-
-
-def json_difference(a: Any, b: Any, pointer: str = "") -> tuple[str, Any, Any] | None:
-    """The first place two JSON documents differ: (JSON pointer, value in a, value in b), or None.
-
-    A member missing on one side is reported with the value ``MISSING``.
-    """
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            va, vb = a.get(k, _MISSING), b.get(k, _MISSING)
-            found = json_difference(va, vb, f"{pointer}/{_pointer_token(k)}")
-            if found:
-                return found
-        return None
-    if isinstance(a, list) and isinstance(b, list):
-        for i, (va, vb) in enumerate(zip(a, b, strict=False)):
-            found = json_difference(va, vb, f"{pointer}/{i}")
-            if found:
-                return found
-        if len(a) != len(b):
-            i = min(len(a), len(b))
-            return (
-                f"{pointer}/{i}",
-                a[i] if i < len(a) else _MISSING,
-                b[i] if i < len(b) else _MISSING,
-            )
-        return None
-    if a is _MISSING or b is _MISSING or type(a) is not type(b) or a != b:
-        return (pointer or "/", a, b)
-    return None
-
 
 def _shown(value: Any) -> str:
-    if value is _MISSING:
+    if value is MISSING:
         return "missing"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, bytes) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _count_differences(a: Any, b: Any) -> int:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return sum(
-            _count_differences(a.get(k, _MISSING), b.get(k, _MISSING)) for k in set(a) | set(b)
-        )
-    if isinstance(a, list) and isinstance(b, list):
-        extra = abs(len(a) - len(b))
-        return extra + sum(_count_differences(x, y) for x, y in zip(a, b, strict=False))
-    return 0 if type(a) is type(b) and a == b else 1
 
 
 def describe_body_difference(this: Any, recorded: Any) -> str:
@@ -306,7 +244,7 @@ def describe_body_difference(this: Any, recorded: Any) -> str:
     if variants and isinstance(b, str):
         doc_b = json.loads(b)
         docs = [json.loads(v) for v in variants]
-        best = min(range(len(docs)), key=lambda i: _count_differences(docs[i], doc_b))
+        best = min(range(len(docs)), key=lambda i: count_differences(docs[i], doc_b))
         found = json_difference(docs[best], doc_b)
         if found:
             pointer, va, vb = found
@@ -555,22 +493,3 @@ class RequestIndex:
                 if len(failed) <= 1:
                     break
         return best
-
-
-# --- loading ---------------------------------------------------------------------------------
-
-
-def load_for_replay(path: Any) -> dict[str, Any]:
-    """``load_cassette`` with the cyclic GC paused: the same document, 2-3x sooner for big YAML.
-
-    Parsing allocates hundreds of thousands of containers, each allocation burst triggering a
-    collection that walks everything parsed so far; a parsed cassette holds no reference
-    cycles, so nothing is lost by collecting after the parse instead of during it.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return load_cassette(path)
-    finally:
-        if was_enabled:
-            gc.enable()

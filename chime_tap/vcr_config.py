@@ -47,16 +47,10 @@ from vcr.request import HeadersDict, Request
 from vcr.serialize import serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
-from chime_tap.cassettes.cassette import format_for
+from chime_tap.cassettes.format import format_for, is_unanswered
+from chime_tap.cassettes.reader import load_for_replay
 from chime_tap.cassettes.scrub import scrub_interaction
-from chime_tap.matching import (
-    DEFAULT_MATCH_ON,
-    MATCHERS,
-    check_match_on,
-    is_unanswered,
-    load_for_replay,
-    parts_of,
-)
+from chime_tap.matching import DEFAULT_MATCH_ON, MATCHERS, check_match_on, parts_of
 
 __all__ = [
     "DEFAULT_MATCH_ON",

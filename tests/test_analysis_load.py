@@ -16,7 +16,7 @@ from mitmproxy.test import tflow, tutils
 
 from chime_tap.analysis import COLUMNS, load_frame
 from chime_tap.analysis.load import load_file
-from chime_tap.cassettes.cassette import make_interaction
+from chime_tap.cassettes.format import make_interaction
 from chime_tap.errors import InputError
 
 REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
@@ -194,7 +194,7 @@ def test_bad_files_raise_one_line_input_errors_naming_the_file(tmp_path, content
 )
 def test_report_and_validate_say_the_same_about_a_broken_file(tmp_path, content):
     """One parser for cassettes and reports: the same words whichever command reads the file."""
-    from chime_tap.cassettes.cassette import load_cassette
+    from chime_tap.cassettes.reader import load_cassette
     from chime_tap.errors import CassetteError
 
     path = tmp_path / "bad.yaml"

@@ -12,7 +12,7 @@ import pytest
 
 from chime_tap.analysis import load_frame, summarize
 from chime_tap.analysis.summaries import interval_for, select, traffic
-from chime_tap.cassettes.cassette import make_interaction
+from chime_tap.cassettes.format import make_interaction
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
 VC = "abcdef1ghij2klmno3pqr4"

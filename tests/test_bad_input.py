@@ -30,7 +30,8 @@ import h2.connection
 import h2.events
 import pytest
 
-from chime_tap.cassettes.cassette import META_KEY, load_cassette
+from chime_tap.cassettes.format import META_KEY
+from chime_tap.cassettes.reader import load_cassette
 from support.loadgen import vcr_load
 from support.procs import (
     CONNECTOR,

@@ -16,15 +16,9 @@ from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
 from chime_tap.cassettes import yaml_depth
-from chime_tap.cassettes.cassette import (
-    META_KEY,
-    CassetteWriter,
-    Interaction,
-    iter_interactions,
-    load_cassette,
-    make_interaction,
-    parse_cassette,
-)
+from chime_tap.cassettes.format import META_KEY, Interaction, iter_interactions, make_interaction
+from chime_tap.cassettes.reader import load_cassette, parse_cassette
+from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from support.procs import FAKE_ACCESS_KEY, FAKE_SESSION_TOKEN, SECRETS
 
@@ -264,7 +258,8 @@ def test_nesting_hidden_from_the_quick_count_cannot_crash(tmp_path: Path) -> Non
     script = textwrap.dedent(
         f"""
         import threading
-        from chime_tap.cassettes.cassette import CassetteError, parse_cassette
+        from chime_tap.errors import CassetteError
+        from chime_tap.cassettes.reader import parse_cassette
         data = open({str(path)!r}, "rb").read()
         def ours():
             try:
@@ -464,7 +459,8 @@ def test_a_killed_recorder_leaves_a_loadable_cassette(tmp_path: Path, fmt: str) 
     script = textwrap.dedent(
         f"""
         import os
-        from chime_tap.cassettes.cassette import CassetteWriter, make_interaction
+        from chime_tap.cassettes.writer import CassetteWriter
+        from chime_tap.cassettes.format import make_interaction
         w = CassetteWriter({str(path)!r})
         for i in range(3):
             w.append(make_interaction(method="GET", uri="http://x/" + str(i), request_headers={{}},

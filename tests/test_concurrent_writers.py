@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from chime_tap.cassettes.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.cassettes.format import make_interaction
+from chime_tap.cassettes.reader import load_cassette
+from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from support.loadgen import Upstream, request_id_of, run_load, vcr_load
 from support.procs import chime_tap
@@ -58,7 +60,8 @@ def test_second_writer_is_refused_while_the_first_writes(tmp_path, fmt):
 WRITER = textwrap.dedent(
     """
     import sys
-    from chime_tap.cassettes.cassette import CassetteWriter, make_interaction
+    from chime_tap.cassettes.writer import CassetteWriter
+    from chime_tap.cassettes.format import make_interaction
     from chime_tap.errors import CassetteError
 
     path, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from chime_tap.api import schemas
-from chime_tap.api.operations import NAMESPACES, OPERATIONS
+from chime_tap.api.hosts import NAMESPACES
+from chime_tap.api.operations import OPERATIONS
 from chime_tap.api.validation import FastEngine, ReferenceEngine
 
 CORPUS_DIR = Path(__file__).parent / "data" / "validation-corpus"

@@ -16,15 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chime_tap.api import schemas
+from chime_tap.api.hosts import NAMESPACES, HostPolicy, parse_host_rule
 from chime_tap.api.operations import (
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,
-    NAMESPACES,
     OPERATIONS,
-    HostPolicy,
     classify,
     classify_path,
-    parse_host_rule,
 )
 from chime_tap.api.validation import (
     FastEngine,
@@ -33,14 +31,11 @@ from chime_tap.api.validation import (
     validate_exchange,
     validate_request,
 )
-from chime_tap.cassettes.cassette import (
-    CassetteWriter,
-    load_cassette,
-    make_interaction,
-    parse_cassette,
-)
+from chime_tap.cassettes.format import make_interaction
 from chime_tap.cassettes.phones import pseudonymize_phone, redact_phone_numbers
+from chime_tap.cassettes.reader import load_cassette, parse_cassette
 from chime_tap.cassettes.scrub import scrub_body_credentials, scrub_interaction
+from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.cassettes.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 

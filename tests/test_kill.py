@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from chime_tap.cassettes.cassette import load_cassette
+from chime_tap.cassettes.reader import load_cassette
 from support.loadgen import LoadResult, Upstream, request_id_of, run_load, vcr_load
 from support.procs import chime_tap
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from chime_tap.cassettes.cassette import load_cassette
+from chime_tap.cassettes.reader import load_cassette
 from support.loadgen import (
     LoadResult,
     Upstream,

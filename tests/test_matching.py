@@ -7,7 +7,9 @@ import json
 import pytest
 from vcr.request import Request
 
+from chime_tap.cassettes.format import is_unanswered
 from chime_tap.cassettes.phones import redact_phone_numbers_in_body
+from chime_tap.jsondoc import json_difference
 from chime_tap.matching import (
     DEFAULT_MATCH_ON,
     MATCHERS,
@@ -19,9 +21,7 @@ from chime_tap.matching import (
     chime_method,
     chime_path,
     chime_query,
-    is_unanswered,
     json_body,
-    json_difference,
     normalize_body,
     normalize_query,
     parts_from_target,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from mitmproxy.version import VERSION as MITMPROXY_VERSION
 
-from chime_tap.cassettes.cassette import META_KEY, load_cassette
+from chime_tap.cassettes.format import META_KEY
+from chime_tap.cassettes.reader import load_cassette
 from support.procs import CONNECTOR, ProxyProcess, voice_client
 from support.upstream import ScriptedUpstream
 

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from chime_tap.api.hosts import LEGACY, VOICE, HostPolicy, HostRule, parse_host_rule
 from chime_tap.api.operations import (
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,
-    LEGACY,
     OPERATIONS,
-    VOICE,
-    HostPolicy,
-    HostRule,
     classify,
     classify_path,
     error_type_from_header,
     is_chime_path,
-    parse_host_rule,
 )
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"

@@ -12,7 +12,7 @@ from mitmproxy import options
 from mitmproxy.test import taddons, tflow
 from mitmproxy.tools.dump import DumpMaster
 
-from chime_tap.cassettes.cassette import load_cassette
+from chime_tap.cassettes.reader import load_cassette
 from chime_tap.proxy import INERT_BY_DEFAULT, mitmproxy_addons
 from support.procs import CONNECTOR, chime_tap, voice_client
 from support.upstream import ScriptedUpstream

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chime_tap.cassettes.cassette import load_cassette
+from chime_tap.cassettes.reader import load_cassette
 from support.procs import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,

@@ -24,18 +24,18 @@ from chime_tap.addons.record import (
     VIOLATION_MARK,
     Recorder,
     client_url,
-    decode_body,
     describe,
     enforce_answer,
-    headers_dict,
     host_header,
     iso_utc,
     query_of,
 )
-from chime_tap.api.operations import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.validation import Violation, validate_response
 from chime_tap.calllog import CALLS
-from chime_tap.cassettes.cassette import META_KEY, load_cassette
+from chime_tap.cassettes.format import META_KEY
+from chime_tap.cassettes.reader import load_cassette
+from chime_tap.wire import decode_body, headers_dict
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
 UPSTREAM_HOST = "127.0.0.1:9000"

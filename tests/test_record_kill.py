@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chime_tap.cassettes.cassette import META_KEY, load_cassette
+from chime_tap.cassettes.format import META_KEY
+from chime_tap.cassettes.reader import load_cassette
 from support.loadgen import (
     LoadResult,
     Upstream,

@@ -17,7 +17,8 @@ import pytest
 import vcr
 
 from chime_tap.api.operations import classify
-from chime_tap.cassettes.cassette import META_KEY, load_cassette
+from chime_tap.cassettes.format import META_KEY
+from chime_tap.cassettes.reader import load_cassette
 from support.loadgen import vcr_load
 from support.procs import (
     CONNECTOR,
@@ -555,7 +556,7 @@ def test_classify_agrees_with_recorded_uris(tmp_path: Path, upstream: ScriptedUp
     """Every recorded URI classifies (with the same hosts) as the operation the recorder named."""
     from urllib.parse import urlsplit
 
-    from chime_tap.api.operations import HostPolicy
+    from chime_tap.api.hosts import HostPolicy
 
     with record(tmp_path, "--hosts", upstream.host) as proxy:
         lifecycle(voice_client(proxy, endpoint=upstream.url), upstream)

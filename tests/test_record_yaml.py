@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chime_tap.cassettes import yaml_block
-from chime_tap.cassettes.cassette import CassetteWriter, load_cassette, make_interaction
+from chime_tap.cassettes.format import make_interaction
+from chime_tap.cassettes.reader import load_cassette
+from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.cassettes.yaml_block import dump_item
 from support.loadgen import vcr_load
 

@@ -14,7 +14,8 @@ import botocore.exceptions
 import pytest
 from test_vcr_config import _get_interaction, _retried_cassette, record_lifecycle, run_lifecycle
 
-from chime_tap.cassettes.cassette import CassetteWriter, load_cassette
+from chime_tap.cassettes.reader import load_cassette
+from chime_tap.cassettes.writer import CassetteWriter
 from support.procs import (
     CONNECTOR,
     FAKE_ACCESS_KEY,

@@ -18,7 +18,8 @@ import jsonschema
 import pytest
 
 from chime_tap.api import schemas
-from chime_tap.api.operations import DOCUMENTED_ERRORS, LEGACY, OPERATIONS, VOICE
+from chime_tap.api.hosts import LEGACY, VOICE
+from chime_tap.api.operations import DOCUMENTED_ERRORS, OPERATIONS
 
 SEEDS = Path(__file__).resolve().parent / "data" / "seeds"  # the reference pages
 # Our spelling of ECMA's \S (explicit, so Python's re and jsonschema-rs read it the same way).

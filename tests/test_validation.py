@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from chime_tap.api.operations import LEGACY, OPERATIONS, VOICE, HostPolicy, Route, classify
+from chime_tap.api.hosts import LEGACY, VOICE, HostPolicy
+from chime_tap.api.operations import OPERATIONS, Route, classify
 from chime_tap.api.validation import (
     MAX_MESSAGE,
     PATH,
@@ -27,12 +28,8 @@ from chime_tap.api.validation import (
     validate_request,
     validate_response,
 )
-from chime_tap.cassettes.cassette import (
-    Interaction,
-    iter_interactions,
-    load_cassette,
-    make_interaction,
-)
+from chime_tap.cassettes.format import Interaction, iter_interactions, make_interaction
+from chime_tap.cassettes.reader import load_cassette
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CASSETTE = ROOT / "cassettes" / "reference-examples.yaml"

@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cache, lru_cache
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from chime_tap import jsondoc
 from chime_tap.api import schemas
+from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
 from chime_tap.api.operations import (
-    DEFAULT_HOSTS,
     DOCUMENTED_ERRORS,
     FRONT_DOOR_ERRORS,
-    NAMESPACES,
-    HostPolicy,
     Route,
-    classify,
-    classify_path,
     error_type_from_header,
+    route_of,
 )
-from chime_tap.cassettes.cassette import Interaction
+from chime_tap.wire import header_value
 
 PATH = "path"
 QUERY = "query"
@@ -60,10 +58,6 @@ class Engine(Protocol):
         ...
 
 
-def _pointer(path: Iterable[str | int]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
 class FastEngine:
     """jsonschema-rs: compiled once per schema name, ``is_valid`` first, details only on failure."""
 
@@ -87,7 +81,9 @@ class FastEngine:
         v = self._validator(schema_name)
         if v.is_valid(instance):
             return []
-        return [(_pointer(e.instance_path), _plain(e.message)) for e in v.iter_errors(instance)]
+        return [
+            (jsondoc.pointer(e.instance_path), _plain(e.message)) for e in v.iter_errors(instance)
+        ]
 
 
 def _plain(message: str) -> str:
@@ -120,7 +116,7 @@ class ReferenceEngine:
         found = sorted(
             self._validator(schema_name).iter_errors(instance), key=lambda e: list(e.path)
         )
-        return [(_pointer(e.path), e.message) for e in found]
+        return [(jsondoc.pointer(e.path), e.message) for e in found]
 
 
 @cache
@@ -286,7 +282,7 @@ def validate_response(
                 add(RESPONSE_BODY, pointer, message)
         return found
 
-    error_type = error_type_from_header(_header(headers, "x-amzn-errortype"))
+    error_type = error_type_from_header(header_value(headers, "x-amzn-errortype"))
     documented = {DOCUMENTED_ERRORS[e]: e for e in op.errors}
     if error_type in FRONT_DOOR_ERRORS:
         body_schema = "FrontDoorErrorBody"
@@ -343,33 +339,29 @@ def validate_exchange(
     return found
 
 
-def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
-    if not headers:
-        return None
-    for key, value in headers.items():
-        if key.lower() == name:
-            if isinstance(value, list | tuple):
-                return value[0] if value else None
-            return value
-    return None
+class RecordedCall(Protocol):
+    """What validation reads of a recorded interaction (``chime_tap.cassettes.format.Interaction``)."""
+
+    method: str
+    uri: str
+    request_body: bytes | None
+    status: int
+    response_headers: dict[str, list[str]]
+    response_body: bytes | None
+    meta: dict[str, Any]
 
 
 def route_of_interaction(
-    interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS
+    interaction: RecordedCall, hosts: HostPolicy = DEFAULT_HOSTS
 ) -> Route | None:
-    """Classify a recorded interaction by its URI; fall back to the namespace the recorder noted."""
-    try:
-        parts = urlsplit(interaction.uri)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: not a call we can name
-        return None
-    route = classify(interaction.method, parts.netloc, parts.path or "/", hosts)
-    if route is None and interaction.meta.get("namespace") in NAMESPACES:
-        route = classify_path(interaction.method, parts.path or "/", interaction.meta["namespace"])
-    return route
+    """The operation a recorded interaction calls (see :func:`~chime_tap.api.operations.route_of`)."""
+    return route_of(
+        interaction.method, interaction.uri, hosts, namespace=interaction.meta.get("namespace")
+    )
 
 
 def validate_interaction(
-    interaction: Interaction, hosts: HostPolicy = DEFAULT_HOSTS, engine: Engine | None = None
+    interaction: RecordedCall, hosts: HostPolicy = DEFAULT_HOSTS, engine: Engine | None = None
 ) -> tuple[Route | None, list[Violation]]:
     """Classify and validate one recorded interaction; (None, []) when it is not a proxy-session call."""
     route = route_of_interaction(interaction, hosts)

@@ -33,7 +33,7 @@ def add_hosts_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def host_policy(specs: Sequence[str]):
-    from chime_tap.api.operations import HostPolicy
+    from chime_tap.api.hosts import HostPolicy
 
     try:
         return HostPolicy(specs)

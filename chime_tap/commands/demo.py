@@ -405,7 +405,8 @@ def control_via(proxy_url: str) -> Callable[[str, str], dict]:
 def check_cassette(path: Path, tally: Tally) -> tuple[int, list[str]]:
     """(proxy-session interactions, problems): violations are expected only on the invalid calls."""
     from chime_tap.api.validation import PATH, QUERY, REQUEST_BODY, validate_interaction
-    from chime_tap.cassettes.cassette import iter_interactions, load_cassette
+    from chime_tap.cassettes.format import iter_interactions
+    from chime_tap.cassettes.reader import load_cassette
 
     checked, flagged, problems = 0, 0, []
     for interaction in iter_interactions(load_cassette(path)):

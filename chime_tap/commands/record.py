@@ -76,7 +76,7 @@ def check_mode(mode: str) -> str:
 
 def check_cassette(path: str) -> None:
     """Refuse, in one line, a cassette that cannot be recorded into (before the proxy starts)."""
-    from chime_tap.cassettes.cassette import load_cassette
+    from chime_tap.cassettes.reader import load_cassette
 
     p = Path(path).expanduser()
     if p.is_dir():

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chime_tap.api.validation import validate_interaction
-    from chime_tap.cassettes.cassette import iter_interactions, load_cassette
+    from chime_tap.cassettes.format import iter_interactions
+    from chime_tap.cassettes.reader import load_cassette
     from chime_tap.errors import CassetteError
 
     hosts = common.host_policy(args.hosts)

@@ -15,7 +15,8 @@ from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
 
-from chime_tap.api.operations import LEGACY, Route
+from chime_tap.api.hosts import LEGACY
+from chime_tap.api.operations import Route
 from chime_tap.api.validation import parse_json_body, query_instance, validate_request
 from chime_tap.simulator.store import SessionStore, SimError, bad_request
 
