@@ -14,47 +14,20 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
 
 from mitmproxy import command, ctx, exceptions, http
 
 from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.operations import classify, is_chime_path
+from chime_tap.simulator.control import CONTROL_HOST, control
 from chime_tap.simulator.faults import SERVICE_FAILURE, FaultInjector, parse_latency, parse_rate
 from chime_tap.simulator.service import SimResponse, answer, error_response, front_door_error
 from chime_tap.simulator.store import SessionStore, SimClock, format_timestamp
 
 logger = logging.getLogger(__name__)
 
-# The simulator's own control endpoint. ``.invalid`` never resolves (RFC 2606), so a request
-# to it can only ever be answered by the simulator.
-CONTROL_HOST = "sim.chime-tap.invalid"
 OFFLINE_OPTIONS = {"upstream_cert": False, "connection_strategy": "lazy"}
-
-
-def control(
-    clock: SimClock, store: SessionStore, method: str, path: str, query: dict[str, str]
-) -> tuple[int, dict[str, Any]]:
-    """The control endpoint: ``GET /clock``, ``POST /clock/advance?seconds=N``, ``POST /reset``."""
-    path = path.split("?", 1)[0].rstrip("/")
-    if path == "/clock/advance" and method == "POST":
-        try:
-            clock.advance(float(query.get("seconds", "")))
-        except ValueError as e:
-            return 400, {"message": f"seconds: {e}"}
-    elif path == "/reset" and method == "POST":
-        store.reset()
-    elif path != "/clock" or method != "GET":
-        return 404, {
-            "message": "control endpoints: GET /clock, POST /clock/advance?seconds=N, POST /reset"
-        }
-    now = clock.now()
-    return 200, {
-        "Now": format_timestamp(now),
-        "ClockOffsetSeconds": clock.offset,
-        "Sessions": len(store),
-    }
 
 
 def _to_flow_response(r: SimResponse) -> http.Response:

@@ -20,9 +20,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from chime_tap.addons.simulate import CONTROL_HOST
 from chime_tap.api.operations import classify
 from chime_tap.api.validation import validate_response
+from chime_tap.simulator.control import CONTROL_HOST
 from chime_tap.simulator.faults import FaultInjector, parse_latency
 from support.procs import (
     CONNECTOR,

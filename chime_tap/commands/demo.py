@@ -387,7 +387,7 @@ def control_via(proxy_url: str) -> Callable[[str, str], dict]:
     """The simulator's control endpoint (clock), reached through the proxy."""
     import urllib3
 
-    from chime_tap.addons.simulate import CONTROL_HOST
+    from chime_tap.simulator.control import CONTROL_HOST
 
     def call(method: str, path: str) -> dict:
         with urllib3.ProxyManager(proxy_url, retries=False, timeout=10) as pm:

@@ -76,7 +76,7 @@ def simulator_options(args: argparse.Namespace) -> dict:
 
 def client_hint(label: str, proxy_url: str, ca_cert: str) -> str:
     """How to point a client at the proxy: the lines printed under the listening line."""
-    from chime_tap.addons.simulate import CONTROL_HOST
+    from chime_tap.simulator.control import CONTROL_HOST
 
     return "\n".join(
         (
