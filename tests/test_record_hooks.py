@@ -15,26 +15,23 @@ from mitmproxy.log import LegacyLogEvents
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow
 
-from chime_tap.addons.record import (
-    ADDON,
-    FAILURE_MARK,
-    NO_RESPONSE,
-    RECORDER,
-    UPSTREAM,
-    VIOLATION_MARK,
-    Recorder,
-    client_url,
-    describe,
-    enforce_answer,
-    host_header,
-    iso_utc,
-    query_of,
-)
+from chime_tap.addons.record import FAILURE_MARK, VIOLATION_MARK, Recorder, host_header
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.validation import Violation, validate_response
 from chime_tap.calllog import CALLS
 from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.reader import load_cassette
+from chime_tap.recording import (
+    ADDON,
+    NO_RESPONSE,
+    RECORDER,
+    UPSTREAM,
+    client_url,
+    describe,
+    enforce_answer,
+    iso_utc,
+    query_of,
+)
 from chime_tap.wire import decode_body, headers_dict
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"

@@ -14,13 +14,13 @@ import botocore.exceptions
 import pytest
 import vcr
 
-from chime_tap.addons.record import NO_RESPONSE, NOBODY, recording_meta
 from chime_tap.cassettes.format import make_interaction
 from chime_tap.cassettes.phones import pseudonymize_phone
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.scrub import REDACTED
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
+from chime_tap.recording import NO_RESPONSE, NOBODY, recording_meta
 from chime_tap.vcr_config import IndexedCassette, chime_vcr, make_vcr
 from support.procs import CONNECTOR, SECRETS, assert_no_secrets, chime_tap, voice_client
 

@@ -1,0 +1,274 @@
+"""chime-tap's options, each declared once: name, type, default, choices, help and parser.
+
+One declaration feeds both sides: mitmproxy's ``loader.add_option`` (what ``--set`` and
+mitmweb's options editor see) and the ``chime-tap`` command's argparse flags. The value is
+checked in one place, :meth:`Option.check`, whichever side it came from, with one message;
+the error names the option as the user wrote it (``chime_sim_error_rate`` or ``--error-rate``).
+
+This module knows nothing of mitmproxy: an addon hands in its loader, its options and its
+error type.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chime_tap.api.hosts import HostPolicy
+from chime_tap.errors import UsageError
+from chime_tap.simulator.faults import parse_latency, parse_rate
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of an addon, and of the command that runs it when it has a ``flag``."""
+
+    name: str  # mitmproxy's name: chime_<addon>_<what>
+    type: Any  # str, bool, int or Sequence[str], as mitmproxy's option manager takes them
+    default: Any
+    help: str  # one sentence for both mitmproxy's and chime-tap's --help
+    flag: str | None = None  # the chime-tap command's flag; None: a mitmproxy option only
+    choices: tuple[str, ...] | None = None
+    parse: Callable[[Any], Any] | None = None  # value -> parsed value; ValueError(reason)
+    cli: Mapping[str, Any] = field(default_factory=dict)  # argparse presentation: metavar, ...
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse stores the flag's value in."""
+        assert self.flag is not None
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def check(self, value: Any) -> Any:
+        """The parsed value; ValueError saying why when ``value`` is not valid."""
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{value!r} is not one of: {', '.join(self.choices)}")
+        return self.parse(value) if self.parse is not None else value
+
+    def value_of(self, options: Any, error: type[Exception] = ValueError) -> Any:
+        """This option's parsed value in mitmproxy's ``options``; ``error`` naming it if bad."""
+        try:
+            return self.check(getattr(options, self.name))
+        except ValueError as e:
+            raise error(f"{self.name}: {e}") from e
+
+    def from_args(self, args: argparse.Namespace) -> Any:
+        """This option's parsed value from the command line; UsageError naming the flag if bad."""
+        try:
+            return self.check(getattr(args, self.dest))
+        except ValueError as e:
+            raise UsageError(f"{self.flag}: {e}") from None
+
+
+def add_options(loader: Any, options: Iterable[Option]) -> None:
+    """Register ``options`` with mitmproxy's addon loader (an addon's ``load``)."""
+    for o in options:
+        loader.add_option(
+            o.name, o.type, o.default, o.help, choices=list(o.choices) if o.choices else None
+        )
+
+
+def comma_list(text: str) -> list[str]:
+    """argparse type for a repeatable option that also takes comma-separated values.
+
+    One value per flag: an option with ``nargs="+"`` would swallow the positional inputs after it.
+    """
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"empty value {text!r}")
+    return values
+
+
+def add_arguments(parser: Any, options: Iterable[Option]) -> None:
+    """Add the flags of ``options`` to an argparse parser (or argument group)."""
+    for o in options:
+        if o.flag is None:
+            continue
+        kwargs: dict[str, Any] = {"help": _cli_help(o)}
+        if o.type is bool:
+            kwargs["action"] = "store_true"
+        elif o.type is Sequence[str] and o.cli.get("nargs") is None:
+            kwargs.update(action="extend", type=comma_list, default=[])
+        else:
+            kwargs["default"] = o.default
+            if o.type is int:
+                kwargs["type"] = int
+            if o.choices is not None:
+                kwargs["choices"] = o.choices
+        kwargs.update(o.cli)
+        parser.add_argument(o.flag, **kwargs)
+
+
+def _cli_help(o: Option) -> str:
+    text = o.help[0].lower() + o.help[1:].rstrip(".")
+    if o.type is Sequence[str] and o.cli.get("nargs") is None:
+        text += ". Repeat the option or separate values with commas"
+    elif o.type is not bool and o.default not in ("", [], None):
+        text += f" (default {o.default})"
+    return text
+
+
+def values_from_args(args: argparse.Namespace, options: Iterable[Option]) -> dict[str, Any]:
+    """mitmproxy option values for the flags of ``options`` as given: the addons check them."""
+    return {o.name: getattr(args, o.dest) for o in options if o.flag is not None}
+
+
+def flag_for(message: str) -> str:
+    """An addon's ``"chime_x: reason"`` error with the option named as its command's flag."""
+    name, sep, rest = message.partition(":")
+    option = ALL.get(name.strip())
+    if sep and option is not None and option.flag is not None:
+        return f"{option.flag}:{rest}"
+    return message
+
+
+# --- the declarations -------------------------------------------------------------------------
+
+
+def _host_policy(value: Sequence[str]) -> HostPolicy:
+    return HostPolicy(value)
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"the clock only moves forward (got {value})")
+    return value
+
+
+HOSTS = Option(
+    "chime_hosts",
+    Sequence[str],
+    [],
+    "Extra hosts that serve the Chime proxy-session API besides AWS's own: "
+    "HOST[:PORT][=voice|legacy] (default voice), e.g. 127.0.0.1:9000=voice; '*' means any host.",
+    flag="--hosts",
+    parse=_host_policy,
+    cli={"metavar": "HOST[:PORT][=NS]"},
+)
+
+CASSETTE = Option(
+    "chime_cassette",
+    str,
+    "",
+    "Cassette to append proxy-session calls to (vcrpy format: .json for JSON, YAML otherwise); "
+    "created if missing, its directory must exist. Empty: validate and log only.",
+    flag="--cassette",
+    cli={"required": True, "metavar": "PATH"},
+)
+ENFORCE = Option(
+    "chime_enforce",
+    bool,
+    False,
+    "Answer requests that fail validation with 400 BadRequestException; they never reach the service.",
+    flag="--enforce",
+)
+REDACT_PHONES = Option(
+    "chime_redact_phones",
+    bool,
+    False,
+    "Write deterministic E.164 pseudonyms instead of phone numbers (the cassette still validates and replays).",
+    flag="--redact-phone-numbers",
+)
+RECORD_ALL = Option(
+    "chime_record_all",
+    bool,
+    False,
+    "Record every flow, not only calls to Chime hosts.",
+    flag="--record-all",
+)
+RECORDER = (CASSETTE, ENFORCE, REDACT_PHONES, RECORD_ALL)
+
+REPLAY_CASSETTES = Option(
+    "chime_replay_cassettes",
+    Sequence[str],
+    [],
+    "vcrpy cassettes to answer from (YAML, or JSON for *.json), searched in order.",
+    flag="--cassette",
+    cli={"nargs": "+", "required": True, "metavar": "PATH"},
+)
+ON_MISS = Option(
+    "chime_replay_on_miss",
+    str,
+    "error",
+    "A request no cassette holds: answer 599 (error) or send it upstream and record it (forward).",
+    flag="--on-miss",
+    choices=("error", "forward"),
+)
+EXHAUSTED = Option(
+    "chime_replay_exhausted",
+    str,
+    "repeat",
+    "After the last recorded answer to a call was played: repeat it, or answer 599 (fail).",
+    flag="--exhausted",
+    choices=("repeat", "fail"),
+)
+RECORD_TO = Option(
+    "chime_replay_record_to",
+    str,
+    "",
+    "With on-miss forward: the cassette forwarded calls are appended to (default: the first cassette).",
+    flag="--record-to",
+    cli={"metavar": "PATH"},
+)
+REPLAY = (REPLAY_CASSETTES, ON_MISS, EXHAUSTED, RECORD_TO)
+
+THROTTLE_RATE = Option(
+    "chime_sim_throttle_rate",
+    str,
+    "0",
+    "Simulator: fraction of calls answered 429 ThrottledClientException (0-1).",
+    flag="--throttle-rate",
+    parse=parse_rate,
+    cli={"metavar": "RATE"},
+)
+ERROR_RATE = Option(
+    "chime_sim_error_rate",
+    str,
+    "0",
+    "Simulator: fraction of calls answered 500 ServiceFailure / 503 ServiceUnavailable (0-1).",
+    flag="--error-rate",
+    parse=parse_rate,
+    cli={"metavar": "RATE"},
+)
+LATENCY = Option(
+    "chime_sim_latency_ms",
+    str,
+    "0",
+    "Simulator: added latency in ms: N, uniform:LOW:HIGH, lognormal:MEDIAN:SIGMA or exponential:MEAN.",
+    flag="--latency-ms",
+    parse=parse_latency,
+    cli={"metavar": "MS"},
+)
+SEED = Option(
+    "chime_sim_seed",
+    int,
+    0,
+    "Simulator: seed for ids, faults and latency (same seed, same run).",
+    flag="--seed",
+)
+CLOCK_OFFSET = Option(
+    "chime_sim_clock_offset",
+    int,
+    0,
+    "Simulator: starting offset in seconds added to the wall clock (sessions expire sooner).",
+    parse=_not_negative,
+)
+SIM_OFFLINE = Option(
+    "chime_sim_offline",
+    bool,
+    True,
+    "Simulator: never connect upstream; answer non-Chime hosts with 502 and refuse every server connection.",
+)
+SIMULATOR = (THROTTLE_RATE, ERROR_RATE, LATENCY, SEED, CLOCK_OFFSET, SIM_OFFLINE)
+
+ALL: dict[str, Option] = {o.name: o for o in (HOSTS, *RECORDER, *REPLAY, *SIMULATOR)}
+
+# mitmproxy options a proxy that answers from disk or memory pins: no certificate sniffing
+# upstream, no eager upstream connection. Only a forwarded call may open a connection.
+OFFLINE = {"upstream_cert": False, "connection_strategy": "lazy"}
+
+
+def offline_changes(options: Any) -> dict[str, Any]:
+    """The mitmproxy option values to set so that ``options`` keep the proxy offline."""
+    return {k: v for k, v in OFFLINE.items() if k in options and getattr(options, k) != v}

@@ -1,0 +1,269 @@
+"""What the recorder does with one proxy-session call, as plain functions: data in, data out.
+
+Which call it is, when, who answered it, the log line, the mitmweb comment, the metadata kept
+with the interaction, and the 400 enforce mode answers with. ``addons/record.py`` wires these
+to mitmproxy's flows; nothing here knows mitmproxy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from chime_tap.api.hosts import HostPolicy
+from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
+from chime_tap.api.validation import Violation
+from chime_tap.cassettes.format import NO_RESPONSE_STATUS
+from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.errors import CassetteError
+
+NO_RESPONSE = NO_RESPONSE_STATUS  # status code of a call that got no response
+# Who answered a call (``chime_tap.answered_by``): the server, chime-tap's enforce mode,
+# another addon (e.g. the simulator), or nobody (the call failed).
+UPSTREAM, RECORDER, ADDON, NOBODY = "upstream", "chime-tap", "addon", "none"
+
+
+class Call:
+    """What the recorder knows about one call."""
+
+    __slots__ = (
+        "answered_by",
+        "authority",
+        "extra",
+        "from_server",
+        "namespace",
+        "recorded",
+        "request_violations",
+        "route",
+    )
+
+    def __init__(self, route: Route | None, namespace: str | None) -> None:
+        self.route = route
+        self.namespace = namespace  # None: not a Chime host
+        self.request_violations: list[Violation] | None = None  # None: not checked yet
+        self.answered_by: str | None = None
+        self.authority: str | None = None  # the Host header the client sent
+        self.from_server = False  # set by responseheaders: a server sent the response
+        self.recorded = False
+        self.extra: list[Violation] = []  # e.g. "not a proxy-session call"
+
+    @property
+    def operation(self) -> str | None:
+        return self.route.name if self.route else None
+
+
+def describe(method: str, host: str, path: str, port: int | None, hosts: HostPolicy) -> Call | None:
+    """Classify a request: a Call for a proxy-session call on a Chime host, else None.
+
+    A request under the proxy-session paths that matches no operation (a wrong method, extra
+    segments) is a Call with no route and a violation; anything else, including the other APIs
+    a Chime host serves, is other traffic.
+    """
+    namespace = hosts.namespace_of(host, port)
+    if namespace is None:
+        return None
+    route = classify_path(method, path, namespace)
+    if route is None and not is_proxy_session_attempt(path):
+        return None
+    call = Call(route, namespace)
+    if route is None:
+        bare = path.split("?", 1)[0]
+        call.extra.append(Violation(None, "path", "", f"not a proxy-session call: {method} {bare}"))
+    return call
+
+
+def client_url(scheme: str, authority: str | None, host: str, port: int, path: str) -> str:
+    """The URL as the client addressed it: its Host header (or :authority), else host and port.
+
+    Cheaper than mitmproxy's ``pretty_url``, which parses and rebuilds the authority per flow.
+    """
+    default = ":443" if scheme == "https" else ":80"
+    if authority:
+        if authority.endswith(default):
+            authority = authority[: -len(default)]
+    else:
+        shown = f"[{host}]" if ":" in host else host
+        authority = shown if f":{port}" == default else f"{shown}:{port}"
+    return f"{scheme}://{authority}{path}"
+
+
+def query_of(path: str) -> dict[str, list[str]]:
+    """The query parameters of a request path, name -> values."""
+    _, sep, query = path.partition("?")
+    return parse_qs(query, keep_blank_values=True) if sep else {}
+
+
+def iso_utc(timestamp: float) -> str:
+    """``2026-01-02T03:04:05.678Z``."""
+    # As datetime does it: round to the microsecond, then isoformat truncates to milliseconds.
+    frac, whole = math.modf(timestamp)
+    micros = round(frac * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    seconds, ms = int(whole), micros // 1000
+    prefix = _SECOND_PREFIX.get(seconds)
+    if prefix is None:  # once per second of traffic, not once per call
+        _SECOND_PREFIX.clear()
+        prefix = _SECOND_PREFIX[seconds] = datetime.fromtimestamp(seconds, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+    return f"{prefix}.{ms:03d}Z"
+
+
+_SECOND_PREFIX: dict[int, str] = {}
+
+
+def enforce_answer(violations: list[Violation]) -> tuple[int, dict[str, str], bytes]:
+    """The 400 BadRequestException the service would send, naming what is wrong with the request."""
+    op = violations[0].operation or "request"
+    problems = "; ".join(str(v) for v in violations)
+    message = f"chime-tap enforce: invalid {op} request: {problems}"
+    body = json.dumps({"Code": "BadRequest", "Message": message}).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-ErrorType": "BadRequestException",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+    }
+    return 400, headers, body
+
+
+def comment_for(call: Call, violations: list[Violation], error: str | None) -> str:
+    """The flow comment mitmweb shows: the operation, then what is wrong, one line each."""
+    lines = [call.operation or "not a proxy-session call"]
+    if call.answered_by == RECORDER:
+        lines[0] += " (refused by chime-tap enforce mode)"
+    if error:
+        lines.append(f"failed: {error}")
+    lines += [f"- {v}" for v in violations]
+    return "\n".join(lines)
+
+
+def log_line(
+    call: Call,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    violations: int,
+    error: str | None,
+) -> str:
+    """One line per call: operation, ids, status, latency, violation count (never a header)."""
+    route = call.route
+    if route is None:
+        what = f"not a proxy-session call: {method} {path.split('?', 1)[0]}"
+    else:
+        what = f"{route.name} connector={route.voice_connector_id}"
+        if route.proxy_session_id is not None:
+            what += f" session={route.proxy_session_id}"
+    outcome = f"failed ({error})" if error else str(status)
+    if call.answered_by == RECORDER:
+        outcome += " (answered by chime-tap enforce)"
+    return f"{what} -> {outcome} in {duration_ms:.1f} ms, {violations} violation(s)"
+
+
+def recording_meta(
+    *,
+    started: float,
+    duration_ms: float,
+    call: Call | None,
+    violations: list[Violation],
+    answered_by: str,
+    error: str | None,
+) -> dict[str, Any]:
+    """The per-interaction metadata kept under ``META_KEY`` (and in ``flow.metadata``)."""
+    meta: dict[str, Any] = {
+        "recorded_at": iso_utc(started),
+        "duration_ms": round(duration_ms, 3),
+        "operation": call.operation if call else None,
+        "namespace": call.namespace if call else None,
+        "violations": [v.to_dict() for v in violations],
+        "answered_by": answered_by,
+    }
+    if error is not None:
+        meta["error"] = error
+    return meta
+
+
+def open_cassette(path: str, redact_phones: bool) -> CassetteWriter:
+    """Open (or create) a cassette for appending; CassetteError with a one-line reason if not."""
+    p = Path(path).expanduser()
+    if not p.parent.is_dir():
+        raise CassetteError(f"{path}: directory {str(p.parent)!r} does not exist")
+    if p.is_dir():
+        raise CassetteError(f"{path}: is a directory, not a cassette")
+    try:
+        return CassetteWriter(p, redact_phones=redact_phones)
+    except OSError as e:
+        raise CassetteError(f"{path}: cannot open ({e.strerror or e})") from None
+
+
+def elapsed_ms(started: float, ended: float | None = None) -> float:
+    """Milliseconds from ``started`` to ``ended`` (now, when the call has no end), never negative."""
+    return max(0.0, ((ended or time.time()) - started) * 1000.0)
+
+
+class Exchange:
+    """One finished call as the cassette keeps it: decoded bodies, status, timing, who answered."""
+
+    __slots__ = (
+        "answered_by",
+        "duration_ms",
+        "error",
+        "reason",
+        "request_body",
+        "request_headers",
+        "response_body",
+        "response_headers",
+        "status",
+    )
+
+    def __init__(
+        self,
+        *,
+        request_headers: dict[str, list[str]],
+        request_body: bytes | None,
+        status: int,
+        reason: str,
+        response_headers: dict[str, list[str]],
+        response_body: bytes | None,
+        duration_ms: float,
+        answered_by: str,
+        error: str | None = None,
+    ) -> None:
+        self.request_headers, self.request_body = request_headers, request_body
+        self.status, self.reason = status, reason
+        self.response_headers, self.response_body = response_headers, response_body
+        self.duration_ms, self.answered_by, self.error = duration_ms, answered_by, error
+
+    @classmethod
+    def failed(
+        cls,
+        error: str | None,
+        duration_ms: float,
+        request_headers: dict[str, list[str]],
+        request_body: bytes | None,
+    ) -> Exchange:
+        """A call that got no response: status 0, answered by nobody, the error as its reason."""
+        return cls(
+            request_headers=request_headers,
+            request_body=request_body,
+            status=NO_RESPONSE,
+            reason=f"chime-tap: no response ({error})",
+            response_headers={},
+            response_body=b"",
+            duration_ms=duration_ms,
+            answered_by=NOBODY,
+            error=error,
+        )
+
+    @property
+    def got_response(self) -> bool:
+        return self.answered_by != NOBODY
