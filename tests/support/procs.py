@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from chime_tap.errors import ChimeTapError
+from chime_tap.process import ListeningProcess, chime_tap_argv
 
 # Credentials the tests sign with. None of these strings may ever appear in a file on disk.
 FAKE_ACCESS_KEY = "AKIACHIMETAPTEST0001"
@@ -22,16 +19,16 @@ SECRETS = (FAKE_ACCESS_KEY, FAKE_SECRET_KEY, FAKE_SESSION_TOKEN)
 VOICE_ENDPOINT = "https://voice-chime.us-east-1.amazonaws.com"
 CONNECTOR = "abcdef1ghij2klmno3pqr4"  # 22 chars, valid in both namespaces
 
-_LISTEN_RE = re.compile(r"listening (?:on http://|at )\[?([0-9a-fA-F.:]+?)\]?:(\d+)")
 
-
-class ProxyProcess:
+class ProxyProcess(ListeningProcess):
     """A proxy process (``chime-tap ...`` or ``mitmdump ...``) started on a free loopback port.
 
     Output (stdout and stderr, merged) is collected in ``lines`` and copied to ``log_path``
     beside the confdir, so the session-wide secrets check reads what the proxy printed too;
     ``port`` is read from the line the proxy prints once it listens.
     """
+
+    strict_stop = True  # a proxy that does not stop in time fails the test, not just its code
 
     def __init__(
         self,
@@ -42,102 +39,23 @@ class ProxyProcess:
         cwd: Path | None = None,
         start_timeout: float = 60.0,
     ) -> None:
-        self.argv = list(argv)
         self.confdir = Path(confdir)
-        self.lines: list[str] = []
-        self.log_path = self.confdir.with_name(self.confdir.name + ".output.log")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._ready = threading.Event()
-        self.host = "127.0.0.1"
-        self.port = 0
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=full_env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + start_timeout
-        while not self._ready.wait(0.05):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"proxy did not start: {self.argv}\n" + self.output)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with open(self.log_path, "a", encoding="utf-8", errors="replace") as log:
-            for line in self.proc.stdout:
-                log.write(line)
-                log.flush()
-                self.lines.append(line.rstrip("\n"))
-                if not self._ready.is_set():
-                    m = _LISTEN_RE.search(line)
-                    if m:
-                        self.host, self.port = m.group(1), int(m.group(2))
-                        self._ready.set()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        log_path = self.confdir.with_name(self.confdir.name + ".output.log")
+        super().__init__(argv, log_path=log_path, name="the proxy", env=env, cwd=cwd, append=True)
+        try:
+            self.wait_listening(start_timeout)
+        except ChimeTapError as e:
+            self.kill()
+            raise RuntimeError(f"proxy did not start: {self.argv}\n" + self.output) from e
 
     @property
     def ca_cert(self) -> Path:
         return self.confdir / "mitmproxy-ca-cert.pem"
 
-    def wait_for_output(self, text: str, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output:
-                return True
-            time.sleep(0.05)
-        return False
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Send ``sig`` and wait for the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def __enter__(self) -> ProxyProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
-
 
 def chime_tap(args: Sequence[str], *, confdir: Path, **kw: Any) -> ProxyProcess:
     """``chime-tap ARGS --listen-port 0 --confdir CONFDIR`` as a real process."""
-    argv = [
-        sys.executable,
-        "-m",
-        "chime_tap",
-        *args,
-        "--listen-port",
-        "0",
-        "--confdir",
-        str(confdir),
-    ]
+    argv = chime_tap_argv([*args, "--listen-port", "0", "--confdir", str(confdir)])
     return ProxyProcess(argv, confdir=confdir, **kw)
 
 
