@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chime_tap.commands.demo import DEMO_KEY_ID, DEMO_SECRET
+from chime_tap.demo_workload import DEMO_KEY_ID, DEMO_SECRET
 from support.procs import SECRETS
 
 pytest_plugins = ["pytester"]

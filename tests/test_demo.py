@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chime_tap.commands.demo import DEMO_KEY_ID, DEMO_SECRET
+from chime_tap.demo_workload import DEMO_KEY_ID, DEMO_SECRET
 
 OPERATIONS = (
     "CreateProxySession",
