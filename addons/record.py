@@ -38,7 +38,7 @@ from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.validation import Violation, validate_request, validate_response
 from chime_tap.calllog import call_logger, skip_legacy_log_events
-from chime_tap.cassettes.format import META_KEY, make_interaction
+from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from chime_tap.recording import (
@@ -57,7 +57,7 @@ from chime_tap.recording import (
     query_of,
     recording_meta,
 )
-from chime_tap.wire import decode_body, headers_dict
+from chime_tap.wire import decode_message
 
 logger = logging.getLogger(__name__)
 
@@ -229,16 +229,12 @@ class Recorder:
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
         req, resp = flow.request, flow.response
-        request_body, request_headers = decode_body(
-            req.raw_content, headers_dict(req.headers.fields)
-        )
+        request_body, request_headers = decode_message(req.headers.fields, req.raw_content)
         if flow.error is not None or resp is None:
             error = flow.error.msg if flow.error else None
             duration = elapsed_ms(req.timestamp_start)
             return Exchange.failed(error, duration, request_headers, request_body)
-        response_body, response_headers = decode_body(
-            resp.raw_content, headers_dict(resp.headers.fields)
-        )
+        response_body, response_headers = decode_message(resp.headers.fields, resp.raw_content)
         return Exchange(
             request_headers=request_headers,
             request_body=request_body,
@@ -307,18 +303,8 @@ class Recorder:
                 self.lost += 1
             return
         authority = call.authority if call is not None else host_header(req)
-        interaction = make_interaction(
-            method=req.method,
-            uri=client_url(req.scheme, authority, req.host, req.port, req.path),
-            request_headers=exchange.request_headers,
-            request_body=exchange.request_body,
-            status=exchange.status,
-            reason=exchange.reason,
-            response_headers=exchange.response_headers,
-            response_body=exchange.response_body,
-            meta=meta,
-            fmt=self.writer.fmt,
-        )
+        uri = client_url(req.scheme, authority, req.host, req.port, req.path)
+        interaction = exchange.interaction(req.method, uri, meta, self.writer.fmt)
         try:
             self.writer.append(interaction)
         except (CassetteError, OSError) as e:

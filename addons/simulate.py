@@ -17,17 +17,15 @@ import time
 
 from mitmproxy import command, ctx, exceptions, http
 
-from chime_tap.addons.options import HOSTS, add_hosts_option, host_policy
+from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
-from chime_tap.api.operations import classify, is_chime_path
+from chime_tap.api.operations import classify
 from chime_tap.simulator.control import CONTROL_HOST, control
-from chime_tap.simulator.faults import SERVICE_FAILURE, FaultInjector, parse_latency, parse_rate
-from chime_tap.simulator.service import SimResponse, answer, error_response, front_door_error
+from chime_tap.simulator.faults import SERVICE_FAILURE, FaultInjector
+from chime_tap.simulator.service import SimResponse, answer, error_response, not_a_session_call
 from chime_tap.simulator.store import SessionStore, SimClock, format_timestamp
 
 logger = logging.getLogger(__name__)
-
-OFFLINE_OPTIONS = {"upstream_cert": False, "connection_strategy": "lazy"}
 
 
 def _to_flow_response(r: SimResponse) -> http.Response:
@@ -50,66 +48,26 @@ class Simulator:
         self.refused = 0  # upstream connections refused; each is also logged as a warning
 
     def load(self, loader) -> None:
-        add_hosts_option(loader)
-        loader.add_option(
-            "chime_sim_throttle_rate",
-            str,
-            "0",
-            "Simulator: fraction of calls answered 429 ThrottledClientException (0-1).",
-        )
-        loader.add_option(
-            "chime_sim_error_rate",
-            str,
-            "0",
-            "Simulator: fraction of calls answered 500 ServiceFailure / 503 ServiceUnavailable (0-1).",
-        )
-        loader.add_option(
-            "chime_sim_latency_ms",
-            str,
-            "0",
-            "Simulator: added latency in ms: N, uniform:LOW:HIGH, lognormal:MEDIAN:SIGMA or exponential:MEAN.",
-        )
-        loader.add_option(
-            "chime_sim_seed",
-            int,
-            0,
-            "Simulator: seed for ids, faults and latency (same seed, same run).",
-        )
-        loader.add_option(
-            "chime_sim_clock_offset",
-            int,
-            0,
-            "Simulator: starting offset in seconds added to the wall clock (sessions expire sooner).",
-        )
-        loader.add_option(
-            "chime_sim_offline",
-            bool,
-            True,
-            "Simulator: never connect upstream; answer non-Chime hosts with 502 and refuse every server connection.",
-        )
+        options.add_options(loader, (options.HOSTS, *options.SIMULATOR))
 
     def configure(self, updated: set[str]) -> None:
-        if HOSTS in updated:
-            self.hosts = host_policy(ctx.options.chime_hosts)
-        fault_keys = {
-            "chime_sim_throttle_rate",
-            "chime_sim_error_rate",
-            "chime_sim_latency_ms",
-            "chime_sim_seed",
-        }
-        if updated & fault_keys:
-            self.injector = _injector(ctx.options)
-        if "chime_sim_seed" in updated:
+        error = exceptions.OptionsError
+        if options.HOSTS.name in updated:
+            self.hosts = options.HOSTS.value_of(ctx.options, error)
+        faults = (options.THROTTLE_RATE, options.ERROR_RATE, options.LATENCY, options.SEED)
+        if updated & {o.name for o in faults}:
+            throttle, errors, latency, seed = (o.value_of(ctx.options, error) for o in faults)
+            try:
+                self.injector = FaultInjector(throttle, errors, latency, seed=seed)
+            except ValueError as e:  # the two rates together are more than 1
+                raise error(f"{options.ERROR_RATE.name}: {e}") from e
+        if options.SEED.name in updated:
             self.store.reseed(ctx.options.chime_sim_seed)
-        if "chime_sim_clock_offset" in updated:
-            if ctx.options.chime_sim_clock_offset < 0:
-                raise exceptions.OptionsError(
-                    f"chime_sim_clock_offset: the clock only moves forward (got {ctx.options.chime_sim_clock_offset})"
-                )
-            self.clock.offset = float(ctx.options.chime_sim_clock_offset)
-        if "chime_sim_offline" in updated:
+        if options.CLOCK_OFFSET.name in updated:
+            self.clock.offset = float(options.CLOCK_OFFSET.value_of(ctx.options, error))
+        if options.SIM_OFFLINE.name in updated:
             self.offline = ctx.options.chime_sim_offline
-        if updated & {"chime_sim_offline", *OFFLINE_OPTIONS}:
+        if updated & {options.SIM_OFFLINE.name, *options.OFFLINE}:
             self._stay_offline()
 
     def running(self) -> None:
@@ -117,14 +75,9 @@ class Simulator:
 
     def _stay_offline(self) -> None:
         # mitmproxy would otherwise connect upstream to sniff certificates or connect eagerly.
-        if self.offline:
-            wrong = {
-                k: v
-                for k, v in OFFLINE_OPTIONS.items()
-                if k in ctx.options and getattr(ctx.options, k) != v
-            }
-            if wrong:
-                ctx.options.update(**wrong)
+        changes = options.offline_changes(ctx.options) if self.offline else {}
+        if changes:
+            ctx.options.update(**changes)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -163,22 +116,12 @@ class Simulator:
 
     def _not_a_session_call(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        now = self.clock.now()
-        if self.hosts.namespace_of(req.pretty_host, req.port) is not None:
-            what = "method not allowed" if is_chime_path(req.path) else "no such operation"
-            flow.response = _to_flow_response(
-                front_door_error(
-                    404,
-                    "UnknownOperationException",
-                    f"{what}: {req.method} {req.path.split('?')[0]}",
-                    now,
-                )
-            )
-        elif self.offline:
-            message = f"chime-tap simulator: {req.pretty_host} is not a Chime host and the simulator never goes upstream (add it with --hosts / chime_hosts)"
-            flow.response = http.Response.make(
-                502, message.encode(), {"Content-Type": "text/plain"}
-            )
+        result = not_a_session_call(
+            self.hosts, req.pretty_host, req.port, req.method, req.path,
+            offline=self.offline, now=self.clock.now(),
+        )  # fmt: skip
+        if result is not None:
+            flow.response = _to_flow_response(result)
 
     def server_connect(self, data) -> None:
         # The last line of defence: whatever asked for it, no connection leaves the machine.
@@ -202,25 +145,6 @@ class Simulator:
     def reset(self) -> None:
         """Forget every proxy session."""
         self.store.reset()
-
-
-def _injector(options) -> FaultInjector:
-    try:
-        throttle = parse_rate(options.chime_sim_throttle_rate, "rate")
-    except ValueError as e:
-        raise exceptions.OptionsError(f"chime_sim_throttle_rate: {e}") from e
-    try:
-        error = parse_rate(options.chime_sim_error_rate, "rate")
-    except ValueError as e:
-        raise exceptions.OptionsError(f"chime_sim_error_rate: {e}") from e
-    try:
-        latency = parse_latency(options.chime_sim_latency_ms)
-    except ValueError as e:
-        raise exceptions.OptionsError(f"chime_sim_latency_ms: {e}") from e
-    try:
-        return FaultInjector(throttle, error, latency, seed=options.chime_sim_seed)
-    except ValueError as e:
-        raise exceptions.OptionsError(f"chime_sim_error_rate: {e}") from e
 
 
 addons = [Simulator()]

@@ -166,7 +166,7 @@ def bench_load(tmp: Path, repeat: int = 3) -> dict[str, Any]:
     from vcr.serialize import deserialize
     from vcr.serializers import yamlserializer
 
-    from chime_tap.addons.replay import build_index
+    from chime_tap.playback import build_index
     from chime_tap.vcr_config import make_vcr
 
     json_path = tmp / "large.json"

@@ -88,7 +88,7 @@ def add_arguments(parser: Any, options: Iterable[Option]) -> None:
         kwargs: dict[str, Any] = {"help": _cli_help(o)}
         if o.type is bool:
             kwargs["action"] = "store_true"
-        elif o.type is Sequence[str] and o.cli.get("nargs") is None:
+        elif o.type == Sequence[str] and o.cli.get("nargs") is None:
             kwargs.update(action="extend", type=comma_list, default=[])
         else:
             kwargs["default"] = o.default
@@ -102,7 +102,7 @@ def add_arguments(parser: Any, options: Iterable[Option]) -> None:
 
 def _cli_help(o: Option) -> str:
     text = o.help[0].lower() + o.help[1:].rstrip(".")
-    if o.type is Sequence[str] and o.cli.get("nargs") is None:
+    if o.type == Sequence[str] and o.cli.get("nargs") is None:
         text += ". Repeat the option or separate values with commas"
     elif o.type is not bool and o.default not in ("", [], None):
         text += f" (default {o.default})"

@@ -7,51 +7,17 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chime_tap.errors import UsageError
+from chime_tap.options import flag_for
+
+if TYPE_CHECKING:
+    from chime_tap.hints import Hint
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-
-
-class StartupAddon:
-    """An addon with one job once the proxy runs (say where it listens, print a hint), which then
-    leaves the addon chain: mitmproxy offers every hook of every flow to every addon in it, at
-    about a microsecond per hook even to an addon that has none."""
-
-    def running(self) -> None:
-        from mitmproxy import ctx
-
-        try:
-            self.started()
-        finally:
-            # remove() builds a new chain list: the loop that is running this hook goes on safely.
-            ctx.master.addons.remove(self)
-
-    def started(self) -> None:
-        raise NotImplementedError
-
-
-class Announce(StartupAddon):
-    """Prints where the proxy listens, once it does, as one machine-readable line on stdout."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-    def started(self) -> None:
-        from mitmproxy import ctx
-
-        server = ctx.master.addons.get("proxyserver")
-        addrs = server.listen_addrs() if server else []
-        for host, port, *_ in addrs:
-            shown = f"[{host}]" if ":" in host else host
-            print(
-                f"chime-tap {self.label}: listening on http://{shown}:{port} (mode {ctx.options.mode[0]})",
-                flush=True,
-            )
-        print(f"chime-tap {self.label}: press Ctrl+C to stop", flush=True)
 
 
 # mitmproxy's default addons that leave a flow alone unless one of their own options is set
@@ -149,60 +115,31 @@ def run_proxy(
     mode: str = "regular",
     options: dict[str, Any] | None = None,
     set_options: Sequence[str] = (),
+    hint: Hint | None = None,
     quiet: bool = False,
 ) -> int:
     """Start mitmproxy with ``addons`` and serve until SIGINT/SIGTERM; return an exit code.
 
     Options the addons register (``chime_*``) are set after the addons are loaded, so a bad
-    value surfaces as the addon's own OptionsError, turned into a one-line UsageError here.
-    ``set_options`` are ``OPTION=VALUE`` strings for any mitmproxy option, as ``--set`` takes.
+    value surfaces as the addon's own OptionsError, turned into a one-line UsageError here that
+    names the command's flag. ``set_options`` are ``OPTION=VALUE`` strings for any mitmproxy
+    option, as ``--set`` takes. ``hint``: what to print under the listening line.
     """
-    from mitmproxy import exceptions
-    from mitmproxy import options as mitm_options
-    from mitmproxy.master import Master
+    base: dict[str, Any] = {"listen_host": listen_host, "listen_port": listen_port, "mode": [mode]}
+    if confdir:
+        base["confdir"] = confdir
 
     async def main() -> int:
-        opts = mitm_options.Options()
-        master = Master(opts, with_termlog=not quiet)
-        master.addons.add(*mitmproxy_addons(set_options))
-        try:
-            base: dict[str, Any] = {
-                "listen_host": listen_host,
-                "listen_port": listen_port,
-                "mode": [mode],
-            }
-            if confdir:
-                base["confdir"] = confdir
-            opts.update(**base)
-            master.addons.add(*addons, Announce(label))
-            if options:
-                opts.update(**options)
-            for spec in set_options:  # the user's --set OPTION=VALUE strings, parsed by mitmproxy
-                try:
-                    opts.set(spec)
-                except exceptions.OptionsError as e:  # mitmproxy's message may not name it
-                    raise UsageError(f"--set {spec}: {e}") from None
-        except exceptions.OptionsError as e:
-            raise UsageError(str(e)) from None
-        except exceptions.AddonManagerError as e:
-            raise UsageError(str(e)) from None
+        from chime_tap.addons.announce import Announce
 
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(_ignore_cancelled)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, master.shutdown)
-        if hasattr(signal, "SIGPIPE"):
-            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        master = _start_master(
+            [*addons, Announce(label, hint)], base, options or {}, set_options, quiet
+        )
+        _handle_signals(master)
         await master.run()
         return 0
 
-    logging.getLogger().setLevel(logging.INFO)
-    for noisy in ("tornado", "asyncio", "hpack", "quic", "passlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # The recorder logs a line per call. This process is ours and mitmproxy's format shows none
-    # of these record fields, so skip collecting them (the logging HOWTO's "Optimization").
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None
+    _quiet_logging()
     try:
         return asyncio.run(main())
     except SystemExit as e:  # mitmproxy's startup error check (e.g. port in use) exits 1
@@ -213,3 +150,51 @@ def run_proxy(
                 file=sys.stderr,
             )
         return 2 if code else 0
+
+
+def _start_master(
+    addons: Sequence[Any],
+    base: dict[str, Any],
+    options: dict[str, Any],
+    set_options: Sequence[str],
+    quiet: bool,
+) -> Any:
+    """mitmproxy's master with its own addons, then ours, then every option; UsageError if bad."""
+    from mitmproxy import exceptions
+    from mitmproxy import options as mitm_options
+    from mitmproxy.master import Master
+
+    opts = mitm_options.Options()
+    master = Master(opts, with_termlog=not quiet)
+    master.addons.add(*mitmproxy_addons(set_options))
+    try:
+        opts.update(**base)
+        master.addons.add(*addons)
+        opts.update(**options)
+        for spec in set_options:  # the user's --set OPTION=VALUE strings, parsed by mitmproxy
+            try:
+                opts.set(spec)
+            except exceptions.OptionsError as e:  # mitmproxy's message may not name it
+                raise UsageError(f"--set {spec}: {e}") from None
+    except (exceptions.OptionsError, exceptions.AddonManagerError) as e:
+        raise UsageError(flag_for(str(e))) from None
+    return master
+
+
+def _handle_signals(master: Any) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_ignore_cancelled)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, master.shutdown)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+
+def _quiet_logging() -> None:
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("tornado", "asyncio", "hpack", "quic", "passlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The recorder logs a line per call. This process is ours and mitmproxy's format shows none
+    # of these record fields, so skip collecting them (the logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None

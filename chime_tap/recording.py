@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
 from chime_tap.api.validation import Violation
-from chime_tap.cassettes.format import NO_RESPONSE_STATUS
+from chime_tap.cassettes.format import NO_RESPONSE_STATUS, make_interaction
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 
@@ -267,3 +267,20 @@ class Exchange:
     @property
     def got_response(self) -> bool:
         return self.answered_by != NOBODY
+
+    def interaction(
+        self, method: str, uri: str, meta: dict[str, Any] | None, fmt: str = "yaml"
+    ) -> dict[str, Any]:
+        """The vcrpy interaction of this call (not yet scrubbed: the cassette writer scrubs)."""
+        return make_interaction(
+            method=method,
+            uri=uri,
+            request_headers=self.request_headers,
+            request_body=self.request_body,
+            status=self.status,
+            reason=self.reason,
+            response_headers=self.response_headers,
+            response_body=self.response_body,
+            meta=meta,
+            fmt=fmt,
+        )

@@ -66,6 +66,19 @@ def header_value(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
+def text_headers(headers: Mapping[Any, Any] | None) -> dict[Any, Any]:
+    """A header table with bytes names and values as UTF-8 text; names spelled as they came.
+
+    botocore hands vcrpy some header values as bytes: as text they fit a JSON cassette too.
+    Bytes that are not UTF-8 survive as surrogate escapes; other values are kept as they are.
+    """
+
+    def text(value: Any) -> Any:
+        return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+    return {text(k): text(v) for k, v in headers.items()} if headers else {}
+
+
 def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     """Raw header fields as vcrpy headers: name -> list of values, the first spelling kept."""
     out: dict[str, list[str]] = {}
@@ -80,6 +93,13 @@ def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
             seen[key] = name
             out[name] = [value]
     return out
+
+
+def decode_message(
+    fields: Iterable[tuple[bytes, bytes]], raw: bytes | None
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """A message's body without its Content-Encoding, and its headers as vcrpy keeps them."""
+    return decode_body(raw, headers_dict(fields))
 
 
 # --- content codings --------------------------------------------------------------------------

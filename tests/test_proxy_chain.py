@@ -120,41 +120,46 @@ def test_record_with_a_set_for_an_idle_addon_runs_it_before_the_recorder(tmp_pat
     assert item["response"]["headers"]["X-Chime-Tap-Test"] == ["added"]
 
 
-def startup_addon(name: str):
-    from chime_tap.commands import record, replay, simulate
-    from chime_tap.proxy import Announce
+def startup_hint(name: str):
+    from chime_tap import hints
 
     return {
-        "Announce": lambda: Announce("record"),
-        "record.StartHint": lambda: record.StartHint("calls.yaml"),
-        "replay.ClientHint": replay.ClientHint,
-        "simulate.ClientHint": lambda: simulate.ClientHint("simulate"),
-    }[name]()
+        "none": None,
+        "record": hints.record_hint("calls.yaml"),
+        "replay": hints.replay_hint,
+        "simulate": hints.simulator_hint("simulate"),
+    }[name]
 
 
-@pytest.mark.parametrize(
-    ("name", "says"),
-    [
-        ("Announce", "chime-tap record: press Ctrl+C to stop"),
-        ("record.StartHint", "chime-tap record: recording to "),
-        ("replay.ClientHint", ""),  # with no listener they have nothing to say
-        ("simulate.ClientHint", ""),
-    ],
-)
-def test_startup_addons_leave_the_chain_once_they_have_run(
-    name: str, says: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("hint", ["none", "record", "replay", "simulate"])
+def test_the_announcement_leaves_the_chain_once_it_has_run(
+    hint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Out of the way of every later flow, whatever they had to say."""
+    """Out of the way of every later flow, whatever it had to say."""
     from mitmproxy.hooks import RunningHook
 
-    addon = startup_addon(name)
+    from chime_tap.addons.announce import Announce
 
-    async def run() -> None:
-        with taddons.context(addon) as tctx:
-            assert addon in tctx.master.addons.chain
-            tctx.master.addons.invoke_addon_sync(addon, RunningHook())
-            assert addon not in tctx.master.addons.chain
-            await asyncio.sleep(0)  # what they print with call_soon
+    addon = Announce("record", startup_hint(hint))
+    with taddons.context(addon) as tctx:
+        assert addon in tctx.master.addons.chain
+        tctx.master.addons.invoke_addon_sync(addon, RunningHook())
+        assert addon not in tctx.master.addons.chain
+    assert "chime-tap record: press Ctrl+C to stop" in capsys.readouterr().out
 
-    asyncio.run(run())
-    assert says in capsys.readouterr().out
+
+def test_hints_name_the_proxy_the_ca_and_the_cassette(tmp_path: Path) -> None:
+    from chime_tap import hints
+    from chime_tap.simulator.control import CONTROL_HOST
+
+    url, ca = "http://127.0.0.1:8080", "/conf/mitmproxy-ca-cert.pem"
+    record = hints.record_hint(str(tmp_path / "calls.yaml"))(url, ca)
+    assert record == [
+        f"chime-tap record: clients must trust the CA certificate {ca} (e.g. AWS_CA_BUNDLE={ca})",
+        f"chime-tap record: recording to {tmp_path / 'calls.yaml'}",
+    ]
+    replay = hints.replay_hint(url, ca)
+    assert f"  export HTTPS_PROXY={url}" in replay and f"  export AWS_CA_BUNDLE={ca}" in replay
+    simulate = hints.simulator_hint("simulate")(url, ca)
+    assert simulate[:3] == [line.replace("replay", "simulate") for line in replay]
+    assert f"curl -x {url} -X POST 'http://{CONTROL_HOST}/clock/advance" in simulate[-1]

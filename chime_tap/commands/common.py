@@ -3,42 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-
-from chime_tap.errors import UsageError
-
-
-def comma_list(text: str) -> list[str]:
-    """argparse type for a repeatable option that also takes comma-separated values.
-
-    One value per flag: an option with ``nargs="+"`` would swallow the positional inputs after it.
-    """
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"empty value {text!r}")
-    return values
-
-
-def add_hosts_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--hosts",
-        action="extend",
-        type=comma_list,
-        default=[],
-        metavar="HOST[:PORT][=NS]",
-        help="extra hosts that serve the Chime API besides AWS's own (e.g. 127.0.0.1:9000=voice; "
-        "NS is voice or legacy, default voice; '*' means any host). Repeat the option or "
-        "separate hosts with commas",
-    )
-
-
-def host_policy(specs: Sequence[str]):
-    from chime_tap.api.hosts import HostPolicy
-
-    try:
-        return HostPolicy(specs)
-    except ValueError as e:
-        raise UsageError(f"--hosts: {e}") from None
+from typing import Any
 
 
 def port_number(text: str) -> int:
@@ -77,3 +42,13 @@ def add_listen_arguments(parser: argparse.ArgumentParser, default_port: int = 80
         metavar="OPTION=VALUE",
         help="set any mitmproxy option, as mitmdump's --set does (repeatable; e.g. ssl_insecure=true)",
     )
+
+
+def listen_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``run_proxy`` keywords for the arguments of :func:`add_listen_arguments`."""
+    return {
+        "listen_host": args.listen_host,
+        "listen_port": args.listen_port,
+        "confdir": args.confdir,
+        "set_options": args.mitm_options,
+    }

@@ -9,41 +9,20 @@ Stop with Ctrl+C (or SIGTERM): the cassette is complete after every call, and on
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chime_tap.commands import common, simulate
+from chime_tap import options
+from chime_tap.commands import common
 from chime_tap.errors import UsageError
-from chime_tap.proxy import StartupAddon
 
 UPSTREAMS = ("service", "simulator")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cassette",
-        required=True,
-        metavar="PATH",
-        help="cassette to append to (vcrpy format: .json for JSON, YAML otherwise); created if missing, its directory must exist",
-    )
+    options.add_arguments(parser, [options.CASSETTE])
     common.add_listen_arguments(parser)
-    common.add_hosts_argument(parser)
-    parser.add_argument(
-        "--enforce",
-        action="store_true",
-        help="answer requests that fail validation with 400 BadRequestException; they never reach the service",
-    )
-    parser.add_argument(
-        "--redact-phone-numbers",
-        action="store_true",
-        help="write deterministic E.164 pseudonyms instead of phone numbers (the cassette still validates and replays)",
-    )
-    parser.add_argument(
-        "--record-all",
-        action="store_true",
-        help="record every flow, not only calls to Chime hosts",
-    )
+    options.add_arguments(parser, [options.HOSTS, *options.RECORDER[1:]])
     parser.add_argument(
         "--mode",
         default="regular",
@@ -58,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="who answers: the service the client addresses (default), or chime-tap's built-in simulator (offline)",
     )
     group = parser.add_argument_group("simulator (with --upstream simulator)")
-    simulate.add_simulator_arguments(group)
+    options.add_arguments(group, options.SIMULATOR)
 
 
 def check_mode(mode: str) -> str:
@@ -87,57 +66,29 @@ def check_cassette(path: str) -> None:
         load_cassette(p)  # a broken cassette raises CassetteError; it is never overwritten
 
 
-class StartHint(StartupAddon):
-    """Prints, under the listening line, the CA clients must trust and the cassette in use."""
-
-    def __init__(self, cassette: str) -> None:
-        self.cassette = cassette
-
-    def started(self) -> None:
-        import asyncio
-        import functools
-
-        from mitmproxy import ctx
-
-        ca = os.path.join(os.path.expanduser(ctx.options.confdir), "mitmproxy-ca-cert.pem")
-        text = "\n".join(
-            (
-                f"chime-tap record: clients must trust the CA certificate {ca} (e.g. AWS_CA_BUNDLE={ca})",
-                f"chime-tap record: recording to {os.path.abspath(self.cassette)}",
-            )
-        )
-        # call_soon: after every addon's running hook, so after the listening line.
-        asyncio.get_running_loop().call_soon(functools.partial(print, text, flush=True))
-
-
 def run(args: argparse.Namespace) -> int:
     from chime_tap.addons.record import Recorder
+    from chime_tap.hints import record_hint
     from chime_tap.proxy import run_proxy
 
-    common.host_policy(args.hosts)  # a bad --hosts is a one-line usage error
     mode = check_mode(args.mode)
+    options.HOSTS.from_args(args)  # a bad --hosts is refused before the cassette is touched
     check_cassette(args.cassette)
-    options = {
-        "chime_hosts": list(args.hosts),
-        "chime_enforce": bool(args.enforce),
-        "chime_redact_phones": bool(args.redact_phone_numbers),
-        "chime_record_all": bool(args.record_all),
-        "chime_cassette": args.cassette,
-    }
+    # The addons check every value as they load (one rule, one message, naming the flag).
+    values = options.values_from_args(args, [options.HOSTS, *options.RECORDER])
     # The Recorder comes first: its request hook (enforce mode) runs before the simulator
     # answers, and it records every answer in the response hook, whoever gave it.
     addons: list = [Recorder()]
     if args.upstream == "simulator":
-        addons += simulate.simulator_addons(args)
-        options = {**simulate.simulator_options(args), **options}
-    addons.append(StartHint(args.cassette))
+        from chime_tap.addons.simulate import Simulator
+
+        addons.append(Simulator())
+        values = {**options.values_from_args(args, options.SIMULATOR), **options.OFFLINE, **values}
     return run_proxy(
         addons,
         label="record",
-        listen_host=args.listen_host,
-        listen_port=args.listen_port,
-        confdir=args.confdir,
         mode=mode,
-        options=options,
-        set_options=args.mitm_options,
+        options=values,
+        hint=record_hint(args.cassette),
+        **common.listen_settings(args),
     )

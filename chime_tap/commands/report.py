@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chime_tap.commands import common
+from chime_tap import options
 from chime_tap.errors import UsageError
 
 FORMATS = ("text", "markdown", "html", "json", "csv", "parquet")
@@ -46,12 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--operation",
         action="extend",
-        type=common.comma_list,
+        type=options.comma_list,
         default=[],
         metavar="NAME",
         help="only this operation (e.g. GetProxySession); repeat the option or separate names with commas",
     )
-    common.add_hosts_argument(parser)
+    options.add_arguments(parser, [options.HOSTS])
 
 
 def _time(value: str | None, option: str):
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.analysis import export, load_frame, render, select, summarize
     from chime_tap.api.operations import OPERATIONS
 
-    hosts = common.host_policy(args.hosts)
+    hosts = options.HOSTS.from_args(args)
     since, until = _time(args.since, "--since"), _time(args.until, "--until")
     unknown = [op for op in args.operation if op not in OPERATIONS]
     if unknown:

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from chime_tap.commands import common
+from chime_tap import options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
     )
-    common.add_hosts_argument(parser)
+    options.add_arguments(parser, [options.HOSTS])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.cassettes.reader import load_cassette
     from chime_tap.errors import CassetteError
 
-    hosts = common.host_policy(args.hosts)
+    hosts = options.HOSTS.from_args(args)
     unusable = 0
     rows: list[dict] = []
     checked = 0

@@ -15,8 +15,8 @@ from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
 
-from chime_tap.api.hosts import LEGACY
-from chime_tap.api.operations import Route
+from chime_tap.api.hosts import LEGACY, HostPolicy
+from chime_tap.api.operations import Route, is_chime_path
 from chime_tap.api.validation import parse_json_body, query_instance, validate_request
 from chime_tap.simulator.store import SessionStore, SimError, bad_request
 
@@ -144,3 +144,32 @@ def _call(
 def _json(body: bytes | None) -> dict[str, Any]:
     parsed, _ = parse_json_body(body)
     return parsed  # validated already: an object
+
+
+def not_a_session_call(
+    hosts: HostPolicy,
+    host: str,
+    port: int | None,
+    method: str,
+    path: str,
+    *,
+    offline: bool,
+    now: float,
+) -> SimResponse | None:
+    """The answer to a request that is no proxy-session call; None: let it go upstream.
+
+    On a Chime host the front door answers 404 (no such route); any other host gets a 502
+    while the simulator is offline.
+    """
+    if hosts.namespace_of(host, port) is not None:
+        what = "method not allowed" if is_chime_path(path) else "no such operation"
+        message = f"{what}: {method} {path.split('?')[0]}"
+        return front_door_error(404, "UnknownOperationException", message, now)
+    if not offline:
+        return None
+    message = (
+        f"chime-tap simulator: {host} is not a Chime host and the simulator never goes upstream "
+        "(add it with --hosts / chime_hosts)"
+    )
+    body = message.encode()
+    return SimResponse(502, {"Content-Type": "text/plain", "Content-Length": str(len(body))}, body)
