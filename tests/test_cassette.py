@@ -15,9 +15,8 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
-from chime_tap.cassettes import yaml_depth
 from chime_tap.cassettes.format import META_KEY, Interaction, iter_interactions, make_interaction
-from chime_tap.cassettes.reader import load_cassette, parse_cassette
+from chime_tap.cassettes.reader import MAX_DEPTH, load_cassette, parse_cassette
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from support.procs import FAKE_ACCESS_KEY, FAKE_SESSION_TOKEN, SECRETS
@@ -249,9 +248,9 @@ def test_brackets_inside_strings_are_not_nesting(tmp_path: Path, fmt: str) -> No
 
 
 def test_nesting_hidden_from_the_quick_count_cannot_crash(tmp_path: Path) -> None:
-    """Closing brackets in quoted strings make the C-speed count say 100 levels where libyaml
-    sees 5,000: on a 1 MiB thread stack the libyaml of PyYAML 6.0.2 and older dies of SIGSEGV
-    (newer ones cap the depth themselves); chime-tap answers with one line either way."""
+    """5,000 levels behind brackets in quoted strings, on a 1 MiB thread stack: the libyaml of
+    PyYAML 6.0.2 and older died of SIGSEGV here; the PyYAML chime-tap requires caps the depth
+    itself, and chime-tap answers with one line."""
     unit = b"[" * 100 + b'"' + b"]" * 100 + b'", '
     path = tmp_path / "hidden.yaml"
     path.write_bytes(b"version: 1\ninteractions: " + unit * 50 + b"x" + b"]" * 5000 + b"\n")
@@ -277,7 +276,7 @@ def test_nesting_hidden_from_the_quick_count_cannot_crash(tmp_path: Path) -> Non
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout.strip() in (
         "hidden.yaml: interaction 0 has no request/response mapping",  # libyaml parsed it all
-        f"hidden.yaml: nested too deeply (more than about {yaml_depth.MAX_DEPTH} levels); not a cassette",
+        f"hidden.yaml: nested too deeply (more than about {MAX_DEPTH} levels); not a cassette",
     )
 
 

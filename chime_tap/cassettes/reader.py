@@ -17,9 +17,13 @@ from typing import Any
 
 import yaml
 
-from chime_tap.cassettes import yaml_depth
 from chime_tap.cassettes.format import FORMAT_VERSION
 from chime_tap.errors import CassetteError
+
+# The deepest nesting a document may have. libyaml (PyYAML 6.0.3 and later) refuses deeper
+# documents itself, with a ScannerError, instead of recursing in C until the stack overflows;
+# real cassettes have fewer than 20 levels.
+MAX_DEPTH = 1000
 
 try:  # libyaml when available: several times faster
     from yaml import CSafeLoader as _SafeLoader
@@ -82,7 +86,7 @@ def parse_document(data: bytes, name: str = "<cassette>") -> Any:
 
 def _too_deep(name: str) -> CassetteError:
     return CassetteError(
-        f"{name}: nested too deeply (more than about {yaml_depth.MAX_DEPTH} levels); not a cassette"
+        f"{name}: nested too deeply (more than about {MAX_DEPTH} levels); not a cassette"
     )
 
 
@@ -97,16 +101,14 @@ def _parse_json(data: bytes, name: str) -> Any:
 
 def _parse_yaml(data: bytes, name: str) -> Any:
     try:
-        return yaml_depth.load(data, CassetteLoader)
-    except yaml_depth.TooDeep:
-        raise _too_deep(name) from None
+        return yaml.load(data, Loader=CassetteLoader)  # a safe loader: see CassetteLoader
     except yaml.constructor.ConstructorError as e:
         tag = getattr(e, "problem", "") or "an unsupported tag"
         raise CassetteError(
             f"{name}: refused YAML ({tag}); cassettes are read with a safe loader"
         ) from e
     except yaml.YAMLError as e:
-        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own cap (PyYAML 6.0.3+)
+        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's cap, MAX_DEPTH
             raise _too_deep(name) from None
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
