@@ -15,7 +15,8 @@
   client swallowed the error.
 
 Names are all ``chime_``-prefixed so the plugin sits next to pytest-recording without a clash.
-The work lives in ``chime_tap.vcr_config``; this module holds hooks and fixtures only.
+The work lives in ``chime_tap.vcr_config`` and ``chime_tap.pytest_support``; this module holds
+hooks and fixtures only.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def chime_vcr(chime_vcr_config: dict[str, Any], chime_record_mode: str):
 @pytest.fixture
 def chime_cassette_path(request: pytest.FixtureRequest) -> Path | None:
     """The cassette file of a test marked ``chime_cassette``; None for an unmarked test."""
-    from chime_tap.vcr_config import cassette_path, marker_settings
+    from chime_tap.pytest_support import cassette_path, marker_settings
 
     marker = request.node.get_closest_marker("chime_cassette")
     if marker is None:
@@ -117,22 +118,14 @@ def chime_cassette(
     if chime_cassette_path is None:
         yield None
         return
-    from chime_tap.vcr_config import marker_settings
+    from chime_tap.pytest_support import marker_settings, setup_problem, swallowed_misses
 
     marker = request.node.get_closest_marker("chime_cassette")
     _, overrides = marker_settings(marker.args, marker.kwargs)
-    if "record_mode" in overrides:
-        pytest.fail(
-            "chime_cassette: set the record mode with --chime-record-mode, not record_mode",
-            pytrace=False,
-        )
-    if chime_record_mode == "none" and not chime_cassette_path.is_file():
-        pytest.fail(
-            f"chime_cassette: {chime_cassette_path} does not exist; record it with --chime-record-mode=once",
-            pytrace=False,
-        )
+    problem = setup_problem(overrides, chime_record_mode, chime_cassette_path)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     vcr = request.getfixturevalue("chime_vcr")
-    problem = None
     try:
         context = vcr.use_cassette(str(chime_cassette_path), **overrides)
         cassette = context.__enter__()
@@ -144,11 +137,7 @@ def chime_cassette(
         yield cassette
     finally:
         context.__exit__(None, None, None)
-    reports = request.node.stash.get(_REPORT_KEY, {})
-    call = reports.get("call")
-    missed = cassette.miss_report()
-    if missed and call is not None and call.passed:
-        pytest.fail(
-            f"chime_cassette: a request had no recorded match, though the test passed:\n{missed}",
-            pytrace=False,
-        )
+    call = request.node.stash.get(_REPORT_KEY, {}).get("call")
+    problem = swallowed_misses(cassette, passed=call is not None and call.passed)
+    if problem:
+        pytest.fail(problem, pytrace=False)
