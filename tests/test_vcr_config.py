@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -306,6 +307,58 @@ def test_chime_vcr_is_importable_from_the_package():
     assert chime_vcr.record_mode == "none"
     with pytest.raises(AttributeError):
         chime_tap.no_such_thing  # noqa: B018
+
+
+# Run in a fresh interpreter: this module has already built chime_vcr by importing it.
+_LAZY_VCR = """
+import threading
+import vcr
+
+built = []
+init = vcr.VCR.__init__
+
+
+def counting(self, *args, **kwargs):
+    built.append(self)
+    init(self, *args, **kwargs)
+
+
+vcr.VCR.__init__ = counting
+import chime_tap
+import chime_tap.vcr_config as config
+
+assert built == [], f"importing chime_tap.vcr_config built {len(built)} VCR(s)"
+assert "chime_vcr" not in vars(config)
+seen = []
+threads = [threading.Thread(target=lambda: seen.append(config.chime_vcr)) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+from chime_tap.vcr_config import chime_vcr
+
+assert all(v is chime_vcr for v in seen) and chime_tap.chime_vcr is chime_vcr
+assert built == [chime_vcr], f"{len(built)} VCRs built for chime_vcr"
+"""
+
+
+def test_chime_vcr_is_built_on_first_access_once_not_on_import():
+    done = subprocess.run([sys.executable, "-c", _LAZY_VCR], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_request_filter_keeps_header_names_as_sent_and_bytes_as_text():
+    from vcr.request import Request
+
+    from chime_tap.vcr_config import replace_credentials
+
+    headers = {"X-Amz-Date": b"20240101T000000Z", "Authorization": b"AWS4-HMAC-SHA256 x", "a": "b"}
+    out = replace_credentials(Request("GET", "https://h.example/", None, headers))
+    assert list(out.headers.items()) == [
+        ("X-Amz-Date", "20240101T000000Z"),
+        ("Authorization", REDACTED),
+        ("a", "b"),
+    ]
 
 
 if __name__ == "__main__":  # pragma: no cover

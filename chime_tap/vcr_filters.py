@@ -1,0 +1,46 @@
+"""vcrpy filters with vcrpy's shape (``replace_x(request, ...) -> request``): the recorder's scrubber."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vcr.request import Request
+
+from chime_tap.cassettes.scrub import scrub_interaction
+from chime_tap.wire import text_headers
+
+__all__ = ["replace_credentials", "scrub_response"]
+
+
+def replace_credentials(request: Request, redact_phones: bool = False) -> Request:
+    """The request with credentials removed (and phones pseudonymized), by the recorder's scrubber."""
+    body = request.body
+    plain = text_headers(request.headers)
+    scrubbed = scrub_interaction(
+        {
+            "request": {
+                "uri": request.uri,
+                "headers": plain,
+                "body": body,
+            },
+            "response": {"headers": {}},
+        },
+        redact_phones=redact_phones,
+    )["request"]
+    # Assign only what changed: rebuilding vcrpy's header table is most of the cost of a
+    # request that was already clean (every request loaded from a chime-tap cassette).
+    if scrubbed["uri"] != request.uri:
+        request.uri = scrubbed["uri"]
+    if scrubbed["headers"] != plain:
+        request.headers = scrubbed["headers"]
+    if scrubbed["body"] is not body and not hasattr(body, "read"):
+        request.body = scrubbed["body"]
+    return request
+
+
+def scrub_response(response: dict[str, Any], redact_phones: bool = False) -> dict[str, Any]:
+    """A vcrpy response dict without credential headers (and phones pseudonymized)."""
+    scrubbed = scrub_interaction(
+        {"request": {"uri": "", "headers": {}}, "response": response}, redact_phones=redact_phones
+    )["response"]
+    return scrubbed

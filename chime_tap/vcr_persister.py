@@ -1,0 +1,48 @@
+"""The vcrpy persister for chime-tap cassettes: safe loading, the format chosen by file name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.serialize import serialize
+from vcr.serializers import compat, jsonserializer, yamlserializer
+
+from chime_tap.cassettes.format import format_for
+from chime_tap.cassettes.reader import load_for_replay
+from chime_tap.vcrpy_internals import LoadedRequest, LoadedResponse
+
+__all__ = ["ChimePersister"]
+
+
+class ChimePersister:
+    """vcrpy persister: loads with chime-tap's safe loader; JSON for ``*.json``, YAML otherwise."""
+
+    @classmethod
+    def load_cassette(
+        cls, cassette_path: str | os.PathLike[str], serializer: Any
+    ) -> tuple[list, list]:
+        path = Path(cassette_path)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise CassetteNotFoundError()
+        doc = load_for_replay(path)  # CassetteError (one line) for anything broken
+        requests = [LoadedRequest(**item["request"]) for item in doc["interactions"]]
+        responses = [
+            LoadedResponse(compat.convert_to_bytes(item["response"]))
+            for item in doc["interactions"]
+        ]
+        return requests, responses
+
+    @staticmethod
+    def save_cassette(
+        cassette_path: str | os.PathLike[str], cassette_dict: dict[str, Any], serializer: Any
+    ) -> None:
+        chosen = jsonserializer if format_for(cassette_path) == "json" else yamlserializer
+        data = serialize(cassette_dict, chosen)
+        path = Path(cassette_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(data)
+        os.replace(tmp, path)
