@@ -262,6 +262,9 @@ SIM_OFFLINE = Option(
 )
 SIMULATOR = (THROTTLE_RATE, ERROR_RATE, LATENCY, SEED, CLOCK_OFFSET, SIM_OFFLINE)
 
+# vcrpy's record modes: make_vcr's record_mode and the pytest plugin's --chime-record-mode.
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+
 ALL: dict[str, Option] = {o.name: o for o in (HOSTS, *RECORDER, *REPLAY, *SIMULATOR)}
 
 # mitmproxy options a proxy that answers from disk or memory pins: no certificate sniffing

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from chime_tap.options import RECORD_MODES
+
 _REPORT_KEY = pytest.StashKey[dict]()
 
 
@@ -36,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chime-record-mode",
         action="store",
         default="none",
-        choices=("none", "once", "new_episodes", "all"),
+        choices=RECORD_MODES,
         help="vcrpy record mode for @pytest.mark.chime_cassette tests (default: none, replay only)",
     )
     parser.addini(

@@ -36,6 +36,7 @@ import threading
 from typing import Any
 
 from chime_tap.matching import DEFAULT_MATCH_ON, MATCHERS, check_match_on
+from chime_tap.options import RECORD_MODES
 from chime_tap.vcr_cassette import IndexedCassette
 from chime_tap.vcr_filters import replace_credentials, scrub_response
 from chime_tap.vcr_persister import ChimePersister
@@ -53,8 +54,6 @@ __all__ = [
     "replace_credentials",
     "scrub_response",
 ]
-
-RECORD_MODES = ("none", "once", "new_episodes", "all")
 
 
 def check_record_mode(mode: Any) -> str:
