@@ -10,8 +10,12 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import multiprocessing
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,9 +59,13 @@ def run_load(
     prefix: str = "r",
     stop: threading.Event | None = None,
     timeout_s: float = 10.0,
+    progress: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Send ``total`` GETs to ``target`` (``http://host:port``) through the proxy on ``concurrency``
-    keep-alive connections; stop early at the deadline, on ``stop``, or when a connection fails."""
+    keep-alive connections; stop early at the deadline, on ``stop``, or when a connection fails.
+
+    ``progress`` is called with the number of answers so far after each answer, under the lock.
+    """
     result = LoadResult()
     lock = threading.Lock()
     counter = itertools.count()
@@ -86,6 +94,8 @@ def run_load(
                 done = time.monotonic_ns()
                 with lock:
                     result.answered.append(Answer(request_id, conn_no, sent, done, response.status))
+                    if progress is not None:
+                        progress(len(result.answered))
         finally:
             conn.close()
 
@@ -135,6 +145,38 @@ def vcr_load(path: Path) -> list[tuple[object, object]]:
     serializer = jsonserializer if str(path).endswith(".json") else yamlserializer
     requests, responses = FilesystemPersister.load_cassette(str(path), serializer)
     return list(zip(requests, responses, strict=True))
+
+
+def vcr_request_ids(path: Path) -> list[str]:
+    """The request ids of a cassette as vcrpy loads it, in its order."""
+    return [request_id_of(request.uri) for request, _ in vcr_load(path)]
+
+
+def chime_tap_request_ids(path: Path) -> list[str]:
+    """The request ids of a cassette as chime-tap's reader loads it, in its order."""
+    from chime_tap.cassettes.reader import load_cassette
+
+    return [request_id_of(i["request"]["uri"]) for i in load_cassette(path)["interactions"]]
+
+
+@contextmanager
+def worker_processes(count: int) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes for the parses of big cassettes (libyaml reads 10,000 recorded calls in
+    several CPU-seconds), so they run on the other core beside the test's own work."""
+    # spawn, not fork: the test process runs threads (loopback servers, output readers).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
+        # Start the workers and import the readers now, not in the middle of the first check.
+        for _ in range(count):
+            pool.submit(_import_readers)
+        yield pool
+
+
+def _import_readers() -> None:
+    import vcr.persisters.filesystem
+    import vcr.serializers.yamlserializer  # noqa: F401
+
+    import chime_tap.cassettes.reader  # noqa: F401
 
 
 # --- a loopback upstream ----------------------------------------------------------------------
