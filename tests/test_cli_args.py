@@ -1,10 +1,10 @@
-"""Command-line parsing of the options shared by several commands (no proxy is started)."""
+"""Command-line parsing and usage errors, in this process (no proxy is started)."""
 
 from __future__ import annotations
 
 import pytest
 
-from chime_tap.cli import build_parser
+from chime_tap.cli import build_parser, main
 
 REFERENCE = "cassettes/reference-examples.yaml"
 
@@ -42,11 +42,8 @@ def test_an_empty_list_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     assert len(err) == 1 and "--hosts" in err[0] and "empty value" in err[0]
 
 
-def test_validate_says_why_nothing_was_checked(tmp_path) -> None:
+def test_validate_says_why_nothing_was_checked(tmp_path, capsys) -> None:
     """A cassette recorded against a host validate does not know: a hint, not a silent OK."""
-    import subprocess
-    import sys
-
     cassette = tmp_path / "foreign.yaml"
     cassette.write_text(
         "version: 1\ninteractions:\n"
@@ -56,15 +53,40 @@ def test_validate_says_why_nothing_was_checked(tmp_path) -> None:
         " body: {string: '{\"ProxySessions\": []}'}}\n"
     )
 
-    def validate(*extra: str) -> subprocess.CompletedProcess:
-        argv = [sys.executable, "-m", "chime_tap", "validate", str(cassette), *extra]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    def validate(*extra: str) -> tuple[int, str]:
+        code = main(["validate", str(cassette), *extra])
+        return code, capsys.readouterr().err
 
-    unknown = validate()
-    assert unknown.returncode == 0
-    assert "0 proxy-session interaction(s) checked" in unknown.stderr
-    assert "--hosts" in unknown.stderr
-    named = validate("--hosts", "127.0.0.1:9000")
-    assert named.returncode == 0
-    assert "1 proxy-session interaction(s) checked" in named.stderr
-    assert "--hosts" not in named.stderr
+    code, err = validate()
+    assert code == 0
+    assert "0 proxy-session interaction(s) checked" in err
+    assert "--hosts" in err
+    code, err = validate("--hosts", "127.0.0.1:9000")
+    assert code == 0
+    assert "1 proxy-session interaction(s) checked" in err
+    assert "--hosts" not in err
+
+
+# Usage mistakes `chime-tap replay` finds before it starts a proxy: in this process, through
+# main(), as `python -m chime_tap` exits (argparse's exit 2, or the command's UsageError).
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--record-to", "x.yaml"], "chime-tap: --record-to: only with --on-miss forward"),
+        (
+            ["--on-miss", "sometimes"],
+            "argument --on-miss: invalid choice: 'sometimes' (choose from",
+        ),
+        (["--exhausted", "never"], "argument --exhausted: invalid choice"),
+    ],
+)
+def test_replay_usage_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, message) -> None:
+    try:
+        code = main(["replay", "--cassette", str(tmp_path / "ok.yaml"), *args])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err

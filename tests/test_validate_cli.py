@@ -1,4 +1,9 @@
-"""``chime-tap validate`` through real subprocesses: output, --format json, exit codes 0/1/2."""
+"""``chime-tap validate``: output, --format json, exit codes 0/1/2.
+
+Run in this process through ``chime_tap.cli.main`` (same argv, same stdout, stderr and exit
+code); a real ``python -m chime_tap`` subprocess where the process itself is what is checked:
+one valid run, the entry point's last resort, and inputs that once crashed the interpreter.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from chime_tap.cli import main
 from chime_tap.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +27,8 @@ CONNECTOR = "abcdef1ghij2klmno3pqr4"
 ITEM = f"/voice-connectors/{CONNECTOR}/proxy-sessions/s-1"
 
 
-def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_process(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m chime_tap validate ARGS`` as a real subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "chime_tap", "validate", *map(str, args)],
         capture_output=True,
@@ -28,6 +36,23 @@ def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         timeout=120,
     )
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``chime-tap validate ARGS`` in this process: its exit code, stdout and stderr."""
+
+    def validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        argv = ["validate", *map(str, args)]
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's usage errors, as the real entry point exits
+            code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return validate
 
 
 def exchange(
@@ -88,23 +113,23 @@ def assert_one_line_error(stderr: str, *needles: str) -> None:
 
 
 def test_reference_examples_are_valid(tmp_path: Path) -> None:
-    result = run(REFERENCE, cwd=tmp_path)
+    result = run_process(REFERENCE, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert result.stderr.strip() == "2 proxy-session interaction(s) checked in 1 cassette(s): OK"
 
 
-def test_json_cassettes_are_read_too(tmp_path: Path) -> None:
+def test_json_cassettes_are_read_too(tmp_path: Path, run) -> None:
     doc = yaml.safe_load(REFERENCE.read_text())
     path = tmp_path / "reference.json"
     path.write_text(json.dumps(doc))
-    result = run(path, "--format", "json", cwd=tmp_path)
+    result = run(path, "--format", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
 
 
-def test_violations_are_listed_with_index_and_operation(tmp_path: Path, faulty: Path) -> None:
-    result = run(faulty, cwd=tmp_path)
+def test_violations_are_listed_with_index_and_operation(faulty: Path, run) -> None:
+    result = run(faulty)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines == [
@@ -116,8 +141,8 @@ def test_violations_are_listed_with_index_and_operation(tmp_path: Path, faulty: 
     )
 
 
-def test_json_format_lists_objects(tmp_path: Path, faulty: Path) -> None:
-    result = run(faulty, "--format", "json", cwd=tmp_path)
+def test_json_format_lists_objects(faulty: Path, run) -> None:
+    result = run(faulty, "--format", "json")
     assert result.returncode == 1, result.stderr
     rows = json.loads(result.stdout)
     assert [(r["cassette"], r["index"], r["operation"], r["part"], r["pointer"]) for r in rows] == [
@@ -127,54 +152,74 @@ def test_json_format_lists_objects(tmp_path: Path, faulty: Path) -> None:
     assert all(r["message"] for r in rows)
 
 
-def test_several_cassettes_one_report(tmp_path: Path, faulty: Path) -> None:
-    result = run(REFERENCE, faulty, "--format", "json", cwd=tmp_path)
+def test_several_cassettes_one_report(faulty: Path, run) -> None:
+    result = run(REFERENCE, faulty, "--format", "json")
     assert result.returncode == 1
     assert {r["cassette"] for r in json.loads(result.stdout)} == {str(faulty)}
 
 
-@pytest.mark.parametrize(
-    ("name", "content", "needle"),
-    [
-        ("missing.yaml", None, "no such file"),
-        ("empty.yaml", b"", "empty file"),
-        ("broken.yaml", b"version: 1\ninteractions: [\n  - {request: \n", "not valid YAML"),
-        ("broken.json", b'{"version": 1, "interactions": [', "not valid JSON"),
-        ("list.yaml", b"- 1\n- 2\n", "not a vcrpy cassette"),
-        ("binary.yaml", b"\x00\x01\x02\xff" * 64, "binary"),
-        ("v2.yaml", b"version: 2\ninteractions: []\n", "version 2"),
-        (
-            "evil.yaml",
-            b"version: 1\ninteractions: !!python/object/apply:os.system ['true']\n",
-            "safe loader",
-        ),
-        (
-            "deep.yaml",
-            b"version: 1\ninteractions: " + b"[" * 100_000 + b"]" * 100_000,
-            "nested too deeply",
-        ),
-        (
-            "deep.json",
-            b'{"version": 1, "interactions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-            "nested too deeply",
-        ),
-    ],
-)
-def test_unusable_input_exits_2_with_a_one_line_error(
-    tmp_path: Path, name: str, content: bytes | None, needle: str
-) -> None:
+UNUSABLE = [
+    ("missing.yaml", None, "no such file"),
+    ("empty.yaml", b"", "empty file"),
+    ("broken.yaml", b"version: 1\ninteractions: [\n  - {request: \n", "not valid YAML"),
+    ("broken.json", b'{"version": 1, "interactions": [', "not valid JSON"),
+    ("list.yaml", b"- 1\n- 2\n", "not a vcrpy cassette"),
+    ("binary.yaml", b"\x00\x01\x02\xff" * 64, "binary"),
+    ("v2.yaml", b"version: 2\ninteractions: []\n", "version 2"),
+    (
+        "evil.yaml",
+        b"version: 1\ninteractions: !!python/object/apply:os.system ['true']\n",
+        "safe loader",
+    ),
+]
+# Inputs that once crashed the interpreter (libyaml's C stack, json's recursion): checked in a
+# real process, so a regression fails this test instead of taking the test run down with it.
+CRASHERS = [
+    (
+        "deep.yaml",
+        b"version: 1\ninteractions: " + b"[" * 100_000 + b"]" * 100_000,
+        "nested too deeply",
+    ),
+    (
+        "deep.json",
+        b'{"version": 1, "interactions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "nested too deeply",
+    ),
+]
+
+
+def _unusable(tmp_path: Path, name: str, content: bytes | None) -> Path:
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    result = run(path, cwd=tmp_path)
+    return path
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), UNUSABLE)
+def test_unusable_input_exits_2_with_a_one_line_error(
+    tmp_path: Path, run, name: str, content: bytes | None, needle: str
+) -> None:
+    path = _unusable(tmp_path, name, content)
+    result = run(path)
     assert result.returncode == 2
     assert_one_line_error(result.stderr, str(path), needle)
     assert "OK" not in result.stderr
 
 
-def test_unusable_input_among_good_ones_still_exits_2_and_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "content", "needle"), CRASHERS)
+def test_input_that_once_crashed_exits_2_with_a_one_line_error(
+    tmp_path: Path, name: str, content: bytes, needle: str
+) -> None:
+    path = _unusable(tmp_path, name, content)
+    result = run_process(path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, str(path), needle)
+    assert "OK" not in result.stderr
+
+
+def test_unusable_input_among_good_ones_still_exits_2_and_says_so(tmp_path: Path, run) -> None:
     missing = tmp_path / "nope.yaml"
-    result = run(REFERENCE, missing, cwd=tmp_path)
+    result = run(REFERENCE, missing)
     assert result.returncode == 2
     assert_one_line_error(result.stderr, f"{missing}: no such file")
     summary = result.stderr.strip().splitlines()[-1]
@@ -184,21 +229,21 @@ def test_unusable_input_among_good_ones_still_exits_2_and_says_so(tmp_path: Path
 
 
 def test_unusable_input_wins_over_violations_and_json_stays_parsable(
-    tmp_path: Path, faulty: Path
+    tmp_path: Path, faulty: Path, run
 ) -> None:
-    result = run(faulty, tmp_path / "gone.json", "--format", "json", cwd=tmp_path)
+    result = run(faulty, tmp_path / "gone.json", "--format", "json")
     assert result.returncode == 2
     assert len(json.loads(result.stdout)) == 2
     assert_one_line_error(result.stderr, "gone.json")
 
 
-def test_directory_is_unusable(tmp_path: Path) -> None:
-    result = run(tmp_path, cwd=tmp_path)
+def test_directory_is_unusable(tmp_path: Path, run) -> None:
+    result = run(tmp_path)
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "directory")
 
 
-def test_hosts_option_names_a_loopback_endpoint(tmp_path: Path) -> None:
+def test_hosts_option_names_a_loopback_endpoint(tmp_path: Path, run) -> None:
     local = write(
         tmp_path / "local.yaml",
         [
@@ -211,9 +256,9 @@ def test_hosts_option_names_a_loopback_endpoint(tmp_path: Path) -> None:
             )
         ],
     )
-    unnamed = run(local, cwd=tmp_path)
+    unnamed = run(local)
     assert unnamed.returncode == 0 and "0 proxy-session interaction(s)" in unnamed.stderr
-    named = run(local, "--hosts", "127.0.0.1:9000=legacy", cwd=tmp_path)
+    named = run(local, "--hosts", "127.0.0.1:9000=legacy")
     assert named.returncode == 1
     assert "UpdateProxySession: status" in named.stdout
 
@@ -226,10 +271,8 @@ def test_hosts_option_names_a_loopback_endpoint(tmp_path: Path) -> None:
         ((), "required"),
     ],
 )
-def test_usage_mistakes_exit_2_in_one_line(
-    tmp_path: Path, args: tuple[str, ...], needle: str
-) -> None:
-    result = run(REFERENCE, *args, cwd=tmp_path) if args else run(cwd=tmp_path)
+def test_usage_mistakes_exit_2_in_one_line(run, args: tuple[str, ...], needle: str) -> None:
+    result = run(REFERENCE, *args) if args else run()
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -251,8 +294,6 @@ def _failing_validate(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> No
 def test_unexpected_exception_is_one_line_and_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chime_tap.cli import main
-
     monkeypatch.delenv("CHIME_TAP_DEBUG", raising=False)
     _failing_validate(monkeypatch, ZeroDivisionError("division\nby zero"))
     assert main(["validate", str(REFERENCE)]) == 3
@@ -265,8 +306,6 @@ def test_unexpected_exception_is_one_line_and_exit_3(
 
 
 def test_debug_variable_gives_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chime_tap.cli import main
-
     monkeypatch.setenv("CHIME_TAP_DEBUG", "1")
     _failing_validate(monkeypatch, LookupError("the real one"))
     with pytest.raises(LookupError, match="the real one"):
@@ -289,8 +328,6 @@ def test_interrupts_and_user_errors_keep_their_exit_codes(
     code: int,
     stderr: str,
 ) -> None:
-    from chime_tap.cli import main
-
     _failing_validate(monkeypatch, exc)
     assert main(["validate", str(REFERENCE)]) == code
     assert capsys.readouterr().err == stderr
@@ -320,18 +357,16 @@ def test_internal_error_from_the_real_entry_point_has_no_traceback(tmp_path: Pat
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "boom" in debug.stderr
 
 
-def test_help_documents_the_exit_codes(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "chime_tap", "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0
-    text = " ".join(result.stdout.split())
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
     assert "3 internal error" in text and "CHIME_TAP_DEBUG=1" in text and "130 interrupted" in text
 
 
 def test_a_cassette_too_deep_to_walk_is_unusable_in_one_line(monkeypatch, capsys) -> None:
     """Behind the loader's depth check: a value that still recurses too far while validating."""
-    from chime_tap.cli import main
 
     def too_deep(*args, **kwargs):
         raise RecursionError("maximum recursion depth exceeded")
