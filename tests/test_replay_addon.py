@@ -1,0 +1,515 @@
+"""The replay addon the mitmproxy way: ReplayServer in taddons.context, driven with tflow flows.
+
+Everything the addon decides is checked here, through its options, hooks and the flows it
+answers; tests/test_replay_proxy.py keeps the end-to-end runs (real boto3, the AWS CLI, `chime-tap
+replay` and `mitmdump -s addons/replay.py`) that prove the wiring.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mitmproxy import exceptions, http
+from mitmproxy.addons.proxyserver import Proxyserver
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+from mitmproxy.test import taddons, tflow
+
+from chime_tap.addons.replay import ReplayServer
+
+VOICE_HOST = "voice-chime.us-east-1.amazonaws.com"
+CONNECTOR = "abcdef1ghij2klmno3pqr4"
+SESSIONS = f"/voice-connectors/{CONNECTOR}/proxy-sessions"
+UPSTREAM = "127.0.0.1:9000"  # a loopback "service" named with chime_hosts, as the tests record
+SECRET = "AKIACHIMETAPREPLAY01"  # signs the test requests; must never reach a cassette
+
+
+def session(sid: str, **fields: Any) -> dict[str, Any]:
+    return {"ProxySessionId": sid, "VoiceConnectorId": CONNECTOR, "Status": "Open", **fields}
+
+
+def interaction(
+    method: str,
+    path: str,
+    status: int,
+    doc: Any = None,
+    *,
+    request: Any = None,
+    base: str = f"https://{VOICE_HOST}",
+    headers: dict[str, list[str]] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """One vcrpy interaction as the recorder writes it; ``error``: a call that got no response."""
+    item: dict[str, Any] = {
+        "request": {
+            "method": method,
+            "uri": base + path,
+            "body": None if request is None else json.dumps(request),
+            "headers": {},
+        },
+        "response": {
+            "status": {"code": status, "message": ""},
+            "headers": {"Content-Type": ["application/json"], **(headers or {})},
+            "body": {"string": "" if doc is None else json.dumps(doc)},
+        },
+    }
+    if error is not None:
+        item["response"]["headers"] = {}
+        item["chime_tap"] = {"answered_by": "none", "error": error}
+    return item
+
+
+def write_cassette(path: Path, items: Sequence[dict[str, Any]]) -> Path:
+    doc = {"version": 1, "interactions": list(items)}
+    path.write_text(json.dumps(doc) if path.suffix == ".json" else yaml.safe_dump(doc))
+    return path
+
+
+def lifecycle(path: Path) -> Path:
+    """Get, update, get, delete, get of one session: the third Get got the service's 404."""
+    s1 = f"{SESSIONS}/s1"
+    return write_cassette(
+        path,
+        [
+            interaction("GET", s1, 200, {"ProxySession": session("s1", ExpiryMinutes=60)}),
+            interaction(
+                "POST",
+                s1,
+                201,
+                {"ProxySession": session("s1", ExpiryMinutes=30)},
+                request={"Capabilities": ["Voice"], "ExpiryMinutes": 30},
+            ),
+            interaction("GET", s1, 200, {"ProxySession": session("s1", ExpiryMinutes=30)}),
+            interaction("DELETE", s1, 204),
+            interaction(
+                "GET",
+                s1,
+                404,
+                {"Code": "NotFound", "Message": "no such session"},
+                headers={"x-amzn-ErrorType": ["NotFoundException"]},
+            ),
+        ],
+    )
+
+
+_calls = 0
+
+
+def make_flow(
+    method: str, path: str, body: Any = None, *, host: str = VOICE_HOST, port: int = 443
+) -> http.HTTPFlow:
+    """A request as a signing client sends it: each call signed anew, at a new date."""
+    global _calls
+    _calls += 1
+    f = tflow.tflow()
+    req = f.request
+    req.method, req.host, req.port, req.path = method, host, port, path
+    req.scheme = "https" if port == 443 else "http"
+    req.headers.clear()
+    req.headers["Host"] = host if port == 443 else f"{host}:{port}"
+    req.headers["X-Amz-Date"] = f"20260101T0000{_calls % 60:02d}Z"
+    req.headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={SECRET}/20260101/us-east-1/chime/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={_calls:064x}"
+    )
+    req.content = b"" if body is None else json.dumps(body).encode()
+    return f
+
+
+def replay(addon: ReplayServer, method: str, path: str, body: Any = None, **kw: Any):
+    """One request through the request hook; the flow, answered or not."""
+    f = make_flow(method, path, body, **kw)
+    addon.request(f)
+    return f
+
+
+def doc_of(f: http.HTTPFlow) -> Any:
+    assert f.response is not None
+    return json.loads(f.response.content) if f.response.content else None
+
+
+@pytest.fixture
+def replayer():
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx:
+        yield addon, tctx
+    addon.done()
+
+
+# --- options -----------------------------------------------------------------------------------
+
+
+def test_options_are_registered_with_type_default_and_help() -> None:
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx:
+        expected = {
+            "chime_replay_cassettes": [],
+            "chime_replay_on_miss": "error",
+            "chime_replay_exhausted": "repeat",
+            "chime_replay_record_to": "",
+            "chime_hosts": [],
+        }
+        for name, default in expected.items():
+            assert getattr(tctx.options, name) == default, name
+            assert tctx.options._options[name].help, name
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "chime_replay_on_miss",
+            "sometimes",
+            r"chime_replay_on_miss: 'sometimes' .*error.*forward",
+        ),
+        ("chime_replay_exhausted", "never", r"chime_replay_exhausted: 'never' .*repeat.*fail"),
+        ("chime_hosts", ["h:99999"], r"chime_hosts: .*port"),
+    ],
+)
+def test_a_bad_value_is_an_options_error_naming_the_option(option, value, message) -> None:
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx, pytest.raises(exceptions.OptionsError, match=message):
+        tctx.configure(addon, **{option: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.yaml", None, "no such file"),
+        ("broken.yaml", "version: 1\ninteractions: [\n", "not valid YAML"),
+        ("notes.yaml", "hello: world\n", "not a vcrpy cassette"),
+        ("broken.json", '{"version": 1, "interactions": [', "not valid JSON"),
+    ],
+)
+def test_an_unusable_cassette_is_an_options_error_naming_the_option(
+    tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    addon = ReplayServer()
+    with (
+        taddons.context(addon) as tctx,
+        pytest.raises(
+            exceptions.OptionsError, match=rf"chime_replay_cassettes: .*{name}.*{message}"
+        ),
+    ):
+        tctx.configure(addon, chime_replay_cassettes=[str(path)])
+
+
+# --- hits ------------------------------------------------------------------------------------------
+
+
+def test_identical_calls_replay_in_recorded_order_then_the_last_answer_repeats(
+    replayer, tmp_path: Path
+) -> None:
+    addon, tctx = replayer
+    cassette = lifecycle(tmp_path / "lifecycle.yaml")
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    gets = [replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(4)]
+    # Signatures and dates differ on every call: they are never matched on.
+    assert [f.response.status_code for f in gets] == [200, 200, 404, 404]
+    assert [doc_of(f)["ProxySession"]["ExpiryMinutes"] for f in gets[:2]] == [60, 30]
+    assert [f.comment for f in gets] == [
+        "replayed lifecycle.yaml #0",
+        "replayed lifecycle.yaml #2",
+        "replayed lifecycle.yaml #4",
+        "replayed lifecycle.yaml #4 (repeated)",  # every answer played: the last one repeats
+    ]
+    third, fourth = gets[2:]
+    # The service's own 404, replayed as it was, both times: not chime-tap's error.
+    for f in (third, fourth):
+        assert f.response.headers["x-amzn-ErrorType"] == "NotFoundException"
+        assert f.response.headers["x-chime-tap-replay"] == "hit"
+        assert not f.marked
+    assert fourth.response.content == third.response.content
+    assert (addon.hits, addon.misses) == (4, 0)
+
+
+def test_a_hit_carries_the_recorded_answer_with_its_own_framing(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    body = {"ProxySession": session("s1")}
+    cassette = write_cassette(
+        tmp_path / "framed.yaml",
+        [
+            interaction(
+                "GET", f"{SESSIONS}/s1", 200, body,
+                headers={
+                    "x-amzn-RequestId": ["req-1"],
+                    "Content-Length": ["99999"],  # the transport's, not the answer's
+                    "Transfer-Encoding": ["chunked"],
+                    "Connection": ["close"],
+                },
+            )
+        ],
+    )  # fmt: skip
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    f = replay(addon, "GET", f"{SESSIONS}/s1")
+    assert doc_of(f) == body
+    headers = f.response.headers
+    assert headers["x-amzn-RequestId"] == "req-1"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Length"] == str(len(f.response.content))
+    assert "Transfer-Encoding" not in headers and "Connection" not in headers
+
+
+def test_a_json_cassette_answers_each_call_with_its_own_recorded_answer(
+    replayer, tmp_path: Path
+) -> None:
+    addon, tctx = replayer
+    cassette = write_cassette(
+        tmp_path / "sessions.json",
+        [
+            interaction("GET", f"{SESSIONS}/s{i}", 200, {"ProxySession": session(f"s{i}")})
+            for i in range(3)
+        ],
+    )
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    got = [replay(addon, "GET", f"{SESSIONS}/s{i}") for i in (2, 0, 1)]
+    assert [doc_of(f)["ProxySession"]["ProxySessionId"] for f in got] == ["s2", "s0", "s1"]
+    assert [f.comment for f in got] == [f"replayed sessions.json #{i}" for i in (2, 0, 1)]
+
+
+def test_several_cassettes_play_in_the_order_given(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    first, second = (
+        write_cassette(
+            tmp_path / name,
+            [interaction("GET", f"{SESSIONS}/s1", 200, {"ProxySession": session("s1", Name=name)})],
+        )
+        for name in ("first.yaml", "second.json")
+    )
+    tctx.configure(addon, chime_replay_cassettes=[str(first), str(second)])
+    got = [replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(3)]
+    assert [doc_of(f)["ProxySession"]["Name"] for f in got] == [
+        "first.yaml",
+        "second.json",
+        "second.json",
+    ]
+
+
+def test_rewind_plays_every_answer_again_from_the_first(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    tctx.configure(addon, chime_replay_cassettes=[str(lifecycle(tmp_path / "lifecycle.yaml"))])
+    assert [replay(addon, "GET", f"{SESSIONS}/s1").comment for _ in range(2)] == [
+        "replayed lifecycle.yaml #0",
+        "replayed lifecycle.yaml #2",
+    ]
+    tctx.command(addon.rewind)
+    assert replay(addon, "GET", f"{SESSIONS}/s1").comment == "replayed lifecycle.yaml #0"
+
+
+def test_exhausted_fail_answers_599_after_the_last_recorded_answer(
+    replayer, tmp_path: Path
+) -> None:
+    addon, tctx = replayer
+    cassette = write_cassette(
+        tmp_path / "one.yaml",
+        [interaction("GET", f"{SESSIONS}/s1", 200, {"ProxySession": session("s1")})],
+    )
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)], chime_replay_exhausted="fail")
+    first, second = (replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(2))
+    assert first.response.status_code == 200
+    assert doc_of(first)["ProxySession"]["ProxySessionId"] == "s1"
+    assert second.response.status_code == 599
+    assert second.response.headers["x-chime-tap-replay"] == "exhausted"
+    assert second.response.headers["x-amzn-ErrorType"] == "ChimeTapReplayExhausted"
+    error = doc_of(second)
+    assert error["Code"] == "ChimeTapReplayExhausted"
+    assert "already played" in error["message"]
+
+
+# --- misses ------------------------------------------------------------------------------------------
+
+
+def test_a_miss_is_599_naming_the_closest_recorded_call(
+    replayer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    addon, tctx = replayer
+    cassette = lifecycle(tmp_path / "lifecycle.yaml")
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    caplog.set_level(logging.INFO)
+    f = replay(addon, "GET", f"{SESSIONS}/never-recorded-session")
+    assert f.response.status_code == 599  # no service answers 599
+    assert f.response.headers["x-chime-tap-replay"] == "miss"
+    assert f.response.headers["x-amzn-ErrorType"] == "ChimeTapReplayMiss"
+    assert f.marked
+    error = doc_of(f)
+    assert error["Code"] == "ChimeTapReplayMiss"
+    message = error["message"]
+    assert "no recorded interaction matches GET" in message
+    assert "never-recorded-session" in message and "(GetProxySession)" in message
+    assert f"closest is {cassette.name} #0 (GET https://{VOICE_HOST}{SESSIONS}/s1)" in message
+    assert "chime_path" in message
+    assert error["closest"]["interaction"] == f"{cassette.name} #0"
+    assert message in caplog.text  # logged too
+    assert (addon.hits, addon.misses) == (0, 1)
+
+
+def test_a_changed_body_misses_naming_the_json_pointer(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    tctx.configure(addon, chime_replay_cassettes=[str(lifecycle(tmp_path / "lifecycle.yaml"))])
+    f = replay(addon, "POST", f"{SESSIONS}/s1", {"Capabilities": ["SMS"], "ExpiryMinutes": 30})
+    assert f.response.status_code == 599
+    assert f.response.headers["x-chime-tap-replay"] == "miss"
+    error = doc_of(f)
+    assert error["Code"] == "ChimeTapReplayMiss"
+    assert (
+        'body differs at /Capabilities/0: this request "SMS", recorded "Voice"'
+        in (error["message"])
+    )
+    assert "(UpdateProxySession)" in error["message"]
+
+
+def test_a_failed_call_is_never_replayed_the_retry_that_followed_it_is(
+    replayer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    addon, tctx = replayer
+    s1, s2 = f"{SESSIONS}/s1", f"{SESSIONS}/s2"
+    cassette = write_cassette(
+        tmp_path / "retried.yaml",
+        [  # s1 failed, then its retry was answered; s2 only ever failed
+            interaction("GET", s1, 0, error="Connection refused"),
+            interaction("GET", s1, 200, {"ProxySession": session("s1")}),
+            interaction("GET", s2, 0, error="Connection refused"),
+        ],
+    )
+    caplog.set_level(logging.INFO)
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    assert "1 recorded interaction(s) from 1 cassette(s) (2 more recorded with no response" in (
+        caplog.text
+    )
+    answers = [replay(addon, "GET", s1) for _ in range(2)]  # the answered call, then again
+    for f in answers:
+        assert f.response.status_code == 200
+        assert f.response.headers["x-chime-tap-replay"] == "hit"
+        assert doc_of(f)["ProxySession"]["ProxySessionId"] == "s1"
+    assert [f.comment for f in answers] == [
+        "replayed retried.yaml #1",
+        "replayed retried.yaml #1 (repeated)",
+    ]
+    missed = replay(addon, "GET", s2)
+    assert missed.response.status_code == 599
+    message = doc_of(missed)["message"]
+    assert "closest is retried.yaml #1 (GET " in message  # the answered call, not #2
+    assert (
+        "retried.yaml #2 recorded this very call, but it got no response (Connection refused)"
+        in message
+    )
+
+
+def test_a_miss_on_an_empty_cassette_says_so(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    tctx.configure(addon, chime_replay_cassettes=[str(write_cassette(tmp_path / "e.yaml", []))])
+    f = replay(addon, "GET", f"{SESSIONS}/s1")
+    assert f.response.status_code == 599
+    assert "the cassettes are empty" in doc_of(f)["message"]
+
+
+# --- what the addon leaves alone ------------------------------------------------------------------
+
+
+def test_answered_failed_or_replayed_flows_are_left_alone(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    tctx.configure(addon, chime_replay_cassettes=[str(lifecycle(tmp_path / "lifecycle.yaml"))])
+    answered = make_flow("GET", f"{SESSIONS}/s1")
+    answered.response = http.Response.make(204)
+    failed = make_flow("GET", f"{SESSIONS}/s1")
+    failed.error = tflow.terr()
+    not_live = make_flow("GET", f"{SESSIONS}/s1")
+    not_live.live = False  # e.g. a flow loaded from a file
+    for f in (answered, failed, not_live):
+        addon.request(f)
+    assert answered.response.status_code == 204
+    assert failed.response is None and not_live.response is None
+    assert (addon.hits, addon.misses) == (0, 0)
+
+
+# --- offline unless misses are forwarded -------------------------------------------------------
+
+
+def server_connect(addon: ReplayServer) -> ServerConnectionHookData:
+    data = ServerConnectionHookData(server=tflow.tserver_conn(), client=tflow.tclient_conn())
+    addon.server_connect(data)
+    return data
+
+
+def test_on_miss_error_keeps_the_proxy_offline(tmp_path: Path) -> None:
+    addon = ReplayServer()
+    # With mitmproxy's proxy server, whose defaults would connect upstream: to sniff
+    # certificates (upstream_cert) and as soon as a client connects (connection_strategy).
+    with taddons.context(Proxyserver(), addon) as tctx:
+        assert (tctx.options.upstream_cert, tctx.options.connection_strategy) == (True, "eager")
+        tctx.configure(addon, chime_replay_cassettes=[str(lifecycle(tmp_path / "l.yaml"))])
+        addon.running()
+        assert (tctx.options.upstream_cert, tctx.options.connection_strategy) == (False, "lazy")
+        tctx.configure(addon, upstream_cert=True, connection_strategy="eager")
+        # Set back: nothing may go upstream.
+        assert (tctx.options.upstream_cert, tctx.options.connection_strategy) == (False, "lazy")
+        data = server_connect(addon)  # the last line of defence
+        assert "upstream connections are disabled" in data.server.error
+        assert addon.refused == 1
+
+
+def test_on_miss_forward_records_upstreams_answer_then_replays_it(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    base = write_cassette(
+        tmp_path / "base.yaml",
+        [interaction("GET", f"{SESSIONS}/s1", 200, {"ProxySession": session("s1")})],
+    )
+    before = base.read_bytes()
+    record_to = tmp_path / "new.json"
+    tctx.configure(
+        addon,
+        chime_replay_cassettes=[str(base)],
+        chime_replay_on_miss="forward",
+        chime_replay_record_to=str(record_to),
+        chime_hosts=[f"{UPSTREAM}=voice"],
+    )
+    host, port = UPSTREAM.split(":")
+    fresh = replay(addon, "GET", f"{SESSIONS}/fresh", host=host, port=int(port))
+    assert fresh.response is None  # a miss goes upstream...
+    data = server_connect(addon)
+    assert data.server.error is None and addon.refused == 0  # ...which may be connected to
+    fresh.response = http.Response.make(
+        200,
+        json.dumps({"ProxySession": session("fresh")}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    addon.response(fresh)
+
+    again = replay(addon, "GET", f"{SESSIONS}/fresh", host=host, port=int(port))
+    assert again.response is not None  # answered from what the first call recorded
+    assert again.comment == "replayed new.json #0"
+    assert doc_of(again)["ProxySession"]["ProxySessionId"] == "fresh"
+    addon.done()  # closes the cassette it recorded to
+
+    recorded = json.loads(record_to.read_text())["interactions"]
+    assert len(recorded) == 1
+    assert recorded[0]["request"]["uri"] == f"http://{UPSTREAM}{SESSIONS}/fresh"
+    assert recorded[0]["response"]["status"]["code"] == 200
+    assert SECRET not in record_to.read_text()  # the signature was scrubbed
+    assert base.read_bytes() == before
+
+
+def test_on_miss_forward_records_only_proxy_session_calls(replayer, tmp_path: Path) -> None:
+    addon, tctx = replayer
+    base = write_cassette(tmp_path / "base.yaml", [])
+    tctx.configure(
+        addon,
+        chime_replay_cassettes=[str(base)],
+        chime_replay_on_miss="forward",
+        chime_hosts=[f"{UPSTREAM}=voice"],
+    )
+    host, port = UPSTREAM.split(":")
+    other = replay(addon, "GET", "/health", host=host, port=int(port))
+    assert other.response is None  # forwarded...
+    other.response = http.Response.make(200, b"ok")
+    addon.response(other)
+    addon.done()
+    assert json.loads(json.dumps(yaml.safe_load(base.read_text())))["interactions"] == []
