@@ -1,4 +1,10 @@
-"""`chime-tap report` as users run it: a real `python -m chime_tap report` subprocess."""
+"""`chime-tap report`: formats, filters, skipped inputs, exit codes 0/1/2.
+
+Run in this process through ``chime_tap.cli.main`` (same argv, same stdout, stderr and exit
+code); a real ``python -m chime_tap report`` subprocess where the process itself is what is
+checked: one JSON report, inputs that once crashed the interpreter, and the progress bar on a
+real terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,21 @@ import pty
 import select
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
+
+from chime_tap.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"
 
 
-def report(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def report_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m chime_tap report ARGS`` as a real subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "chime_tap", "report", *map(str, args)],
         capture_output=True,
@@ -28,8 +39,25 @@ def report(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``chime-tap report ARGS`` in this process: its exit code, stdout and stderr."""
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        argv = ["report", *map(str, args)]
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's usage errors, as the real entry point exits
+            code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return run
+
+
 def test_reference_examples_json_counts_exactly_get_200_and_update_201():
-    done = report(REFERENCE, "--format", "json")
+    done = report_process(REFERENCE, "--format", "json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["interactions"] == 2
@@ -55,7 +83,7 @@ def test_reference_examples_json_counts_exactly_get_200_and_update_201():
         assert key in doc
 
 
-def test_text_report_names_both_operations():
+def test_text_report_names_both_operations(report):
     done = report(REFERENCE)
     assert done.returncode == 0, done.stderr
     assert "GetProxySession" in done.stdout and "UpdateProxySession" in done.stdout
@@ -63,7 +91,7 @@ def test_text_report_names_both_operations():
     assert "\x1b" not in done.stderr  # no progress bar when stderr is not a terminal
 
 
-def test_bad_inputs_are_named_and_skipped_while_the_rest_is_reported(tmp_path):
+def test_bad_inputs_are_named_and_skipped_while_the_rest_is_reported(tmp_path, report):
     not_cassette = tmp_path / "notes.yaml"
     not_cassette.write_text("hello: world\n")
     truncated = tmp_path / "cut.yaml"
@@ -96,7 +124,7 @@ def test_crafted_inputs_are_skipped_in_one_line_each_and_the_rest_reported(tmp_p
     tagged = tmp_path / "tagged.yaml"
     tagged.write_bytes(b"version: 1\ninteractions: !!python/object/apply:os.system ['true']\n")
     bad = (deep_yaml, deep_json, infinite, tagged)
-    done = report(REFERENCE, *bad, "--format", "json", cwd=tmp_path)
+    done = report_process(REFERENCE, *bad, "--format", "json", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     warnings = done.stderr.strip().splitlines()
@@ -110,11 +138,11 @@ def test_crafted_inputs_are_skipped_in_one_line_each_and_the_rest_reported(tmp_p
         assert line.startswith(f"chime-tap: warning: skipped {path}: ") and why in line
     assert "safe loader" in warnings[3]
     assert json.loads(done.stdout)["interactions"] == 2
-    only_bad = report(*bad, cwd=tmp_path)
+    only_bad = report_process(*bad, cwd=tmp_path)
     assert only_bad.returncode == 2 and "Traceback" not in only_bad.stderr
 
 
-def test_nothing_readable_exits_2(tmp_path):
+def test_nothing_readable_exits_2(tmp_path, report):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(bytes(range(256)) * 4)
     done = report(junk)
@@ -123,7 +151,7 @@ def test_nothing_readable_exits_2(tmp_path):
     assert str(junk) in done.stderr
 
 
-def test_empty_inputs_give_an_empty_report(tmp_path):
+def test_empty_inputs_give_an_empty_report(tmp_path, report):
     empty_cassette = tmp_path / "empty.yaml"
     empty_cassette.write_text("version: 1\ninteractions: []\n")
     empty_capture = tmp_path / "empty.flows"
@@ -139,7 +167,7 @@ def test_empty_inputs_give_an_empty_report(tmp_path):
         assert report(empty_cassette, "--format", fmt).returncode == 0
 
 
-def test_filters_by_operation_and_time():
+def test_filters_by_operation_and_time(report):
     done = report(REFERENCE, "--format", "json", "--operation", "UpdateProxySession")
     assert json.loads(done.stdout)["status_codes"] == {"UpdateProxySession": {"201": 1}}
     done = report(REFERENCE, "--format", "json", "--since", "2020-04-15T16:12:00Z")
@@ -148,7 +176,7 @@ def test_filters_by_operation_and_time():
     assert json.loads(done.stdout)["status_codes"] == {"GetProxySession": {"200": 1}}
 
 
-def test_bad_arguments_are_one_line_usage_errors():
+def test_bad_arguments_are_one_line_usage_errors(report):
     for args in (
         ["--since", "yesterday-ish"],
         ["--operation", "FooProxySession"],
@@ -160,8 +188,9 @@ def test_bad_arguments_are_one_line_usage_errors():
         assert "Traceback" not in done.stderr
 
 
-def test_parquet_and_html_go_to_a_default_file_and_say_where(tmp_path):
-    done = report(REFERENCE, "--format", "parquet", cwd=tmp_path)
+def test_parquet_and_html_go_to_a_default_file_and_say_where(tmp_path, report, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default file goes to the current directory
+    done = report(REFERENCE, "--format", "parquet")
     assert done.returncode == 0, done.stderr
     written = tmp_path / "chime-tap-report.parquet"
     assert str(written.name) in done.stderr
@@ -173,13 +202,13 @@ def test_parquet_and_html_go_to_a_default_file_and_say_where(tmp_path):
     assert len(pd.read_csv(tmp_path / "frame.csv")) == 2
 
 
-def test_unwritable_out_is_a_one_line_error(tmp_path):
+def test_unwritable_out_is_a_one_line_error(tmp_path, report):
     done = report(REFERENCE, "--format", "json", "--out", tmp_path / "no" / "such" / "dir.json")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_progress_bar_only_on_a_terminal(tmp_path):
+def test_progress_bar_only_on_a_terminal(tmp_path, report):
     big = tmp_path / "big.json"
     doc = {"version": 1, "interactions": []}
     doc["interactions"] = yaml.safe_load(REFERENCE.read_bytes())["interactions"] * 2000
