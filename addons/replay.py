@@ -130,6 +130,9 @@ class ReplayServer:
 
     def _load_index(self) -> None:
         cassettes = list(ctx.options.chime_replay_cassettes)
+        if not cassettes:  # mitmproxy's first pass, with the defaults: nothing to say yet
+            self.index, self.cassettes = RequestIndex(ctx.options.chime_replay_exhausted), []
+            return
         try:
             self.index = build_index(cassettes, ctx.options.chime_replay_exhausted)
         except ChimeTapError as e:
