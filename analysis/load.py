@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
-from chime_tap.api.operations import OPERATIONS, classify, classify_path, error_type_from_header
+from chime_tap.api.operations import OPERATIONS, error_type_from_header, route_of
 from chime_tap.cassettes.format import META_KEY, Interaction
 from chime_tap.cassettes.reader import check_cassette, parse_document
 from chime_tap.errors import CassetteError, InputError
+from chime_tap.wire import first_values, header_lists
 
 # The frame's columns and their dtypes, in order. "category" columns get their categories
 # from the data, except operation and namespace, whose categories are the catalogue's.
@@ -114,11 +115,7 @@ class _Columns:
         namespace = meta.get("namespace")
         if not isinstance(namespace, str):
             namespace = None
-        route = None
-        if namespace in NAMESPACES:
-            route = classify_path(method, path, namespace)
-        if route is None:
-            route = classify(method, parts.netloc or host, path, self.hosts)
+        route = route_of(method, uri, self.hosts, namespace=namespace, host=host)
         operation = meta.get("operation") or (route.name if route else None)
         if not isinstance(operation, str) or operation not in OPERATIONS:
             operation = None
@@ -279,20 +276,34 @@ def _json_object(body: bytes | str | None) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _violation_text(v: Any) -> str:
-    """A recorded violation ({operation, part, pointer, message}) as validation's str() writes it."""
-    if not isinstance(v, dict):
-        return str(v)
-    part, pointer = v.get("part") or "", v.get("pointer") or ""
-    where = f"{part} {pointer}" if pointer else part
-    return f"{where}: {v.get('message', '')}" if where else str(v.get("message", ""))
+def _violation_text(noted: Any) -> str:
+    """A recorded violation (``Violation.to_dict()``) as ``str(Violation)`` writes it.
+
+    One with neither part nor pointer is its message alone (``str(Violation)`` would start ": ").
+    """
+    if not isinstance(noted, dict):
+        return str(noted)
+    from chime_tap.api.validation import Violation
+
+    v = Violation(
+        operation=noted.get("operation"),
+        part=noted.get("part") or "",
+        pointer=noted.get("pointer") or "",
+        message=noted.get("message", ""),
+    )
+    return str(v) if v.part or v.pointer else str(v.message)
 
 
 # --- readers: one per format ------------------------------------------------------------------
 
 
 def _first_values(raw: Any) -> dict[str, str]:
-    """vcrpy headers (name -> list or value) as lower-case name -> first value."""
+    """A cassette's headers (vcrpy's name -> list or value) as lower-case name -> first value.
+
+    ``wire.first_values`` of a mapping of text, read inline: wire's walk over every table shape
+    would make a whole report ~8% slower. Becomes ``first_values(raw) if isinstance(raw, dict)
+    else {}`` once wire reads a plain dict directly.
+    """
     if not isinstance(raw, dict):
         return {}
     out: dict[str, str] = {}
@@ -379,19 +390,19 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
         ):
             return Interaction(
                 index=i, method=method, uri=uri,
-                request_headers=_lists(rq.get("headers")), request_body=_bytes(qb),
+                request_headers=header_lists(_har_headers(rq.get("headers"))), request_body=_bytes(qb),
                 status=st, reason=str(rs.get("statusText") or ""),
-                response_headers=_lists(rs.get("headers")), response_body=_bytes(sb),
+                response_headers=header_lists(_har_headers(rs.get("headers"))), response_body=_bytes(sb),
             )  # fmt: skip
 
         cols.add(
             index=i,
             method=method,
             uri=uri,
-            request_headers=request_headers,
+            request_headers=first_values(request_headers),
             request_body=request_body,
             status=status,
-            response_headers=response_headers,
+            response_headers=first_values(response_headers),
             response_body=response_body,
             meta=meta,
             latency=time_ms,
@@ -413,20 +424,9 @@ def _har_latency(entry: dict[str, Any]) -> float | None:
     return total if total is not None and total >= 0 else None
 
 
-def _har_headers(raw: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for h in raw if isinstance(raw, list) else ():
-        if isinstance(h, dict) and "name" in h:
-            out.setdefault(str(h["name"]).lower(), str(h.get("value", "")))
-    return out
-
-
-def _lists(raw: Any) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for h in raw if isinstance(raw, list) else ():
-        if isinstance(h, dict) and "name" in h:
-            out.setdefault(str(h["name"]).lower(), []).append(str(h.get("value", "")))
-    return out
+def _har_headers(raw: Any) -> list[dict[str, Any]]:
+    """A HAR message's headers: its {name, value} objects (anything else in the list is none)."""
+    return [h for h in raw if isinstance(h, dict)] if isinstance(raw, list) else []
 
 
 def _bytes(body: bytes | str | None) -> bytes | None:
