@@ -1,8 +1,8 @@
 """Recorded traffic (vcrpy cassettes, mitmproxy flow files, HAR) as one tidy DataFrame.
 
 One row per interaction, one typed column per fact (see :data:`COLUMNS`). Each file is read by
-its own format's reader, its interactions are turned into column lists in one pass, and the
-lists become typed arrays once per file; nothing appends DataFrame rows.
+its own format's reader, each interaction becomes a row of plain values in one pass, and the
+rows become typed columns once per file; nothing appends DataFrame rows.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
-from chime_tap.api.operations import OPERATIONS, error_type_from_header, route_of
+from chime_tap.api.operations import OPERATIONS, Route, error_type_from_header, route_of
 from chime_tap.cassettes.format import META_KEY, Interaction
 from chime_tap.cassettes.reader import check_cassette, parse_document
 from chime_tap.errors import CassetteError, InputError
@@ -73,24 +73,43 @@ _TICK_EVERY = 4096  # interactions between two progress ticks
 _PARSED = 0.6  # share of a file's progress reached once its text is parsed
 
 
-# --- one pass: interactions -> column lists ---------------------------------------------------
+# --- one pass: interactions -> rows -> typed columns --------------------------------------------
+
+# The values _Rows.add writes for an interaction: the frame's columns in COLUMNS order, less
+# "source" (one per file) and "clock_skew_s" (computed from two of them), plus "started" (a
+# flow's start, the fallback for recorded_at).
+_ROW = (
+    "index", "recorded_at", "started", "operation", "namespace", "method", "host", "path",
+    "voice_connector_id", "proxy_session_id", "status", "error_type", "error_message",
+    "latency_ms", "request_bytes", "response_bytes",
+    "violation_count", "violations",
+    "capabilities", "expiry_minutes", "session_status", "created_at", "updated_at", "ended_at",
+    "amz_date", "response_date",
+    "answered_by",
+)  # fmt: skip
+_AT = {name: k for k, name in enumerate(_ROW)}  # where each value sits in a row
+_TIME_FORMATS = {
+    "recorded_at": "ISO8601",
+    "created_at": "ISO8601",
+    "updated_at": "ISO8601",
+    "ended_at": "ISO8601",
+    "amz_date": _AMZ_DATE,
+    "response_date": _HTTP_DATE,
+}
 
 
-class _Columns:
-    """Column lists for one file, filled one interaction at a time."""
+class _Rows:
+    """One file's interactions as rows of :data:`_ROW` values, typed into a frame at the end.
 
-    _RAW = (
-        "index", "recorded", "started", "operation", "namespace", "method", "host", "path",
-        "connector", "session", "status", "error_type", "error_message", "latency",
-        "request_bytes", "response_bytes", "violation_count", "violations", "capabilities",
-        "expiry", "session_status", "created", "updated", "ended", "amz_date", "response_date",
-        "answered_by",
-    )  # fmt: skip
+    The rows are kept end to end in one flat list, and each column is sliced out just before it
+    is typed, while its values are still in cache: a tuple per row, transposed at the end, made
+    this step ~15% slower.
+    """
 
     def __init__(self, hosts: HostPolicy, tick: Tick | None = None) -> None:
         self.hosts = hosts
         self.tick = tick
-        self.lists: dict[str, list[Any]] = {name: [] for name in self._RAW}
+        self.values: list[Any] = []
 
     def add(
         self,
@@ -108,135 +127,166 @@ class _Columns:
         latency: float | None = None,
         interaction: Callable[[], Interaction],
     ) -> None:
-        c = self.lists
+        """Append one interaction's row: its route, what was wrong with it, what came back, when."""
         parts = urlsplit(uri)
-        host = parts.hostname or request_headers.get("host", "")
-        path = parts.path or "/"
-        namespace = meta.get("namespace")
-        if not isinstance(namespace, str):
-            namespace = None
-        route = route_of(method, uri, self.hosts, namespace=namespace, host=host)
-        operation = meta.get("operation") or (route.name if route else None)
-        if not isinstance(operation, str) or operation not in OPERATIONS:
-            operation = None
+        host, path = parts.hostname or request_headers.get("host", ""), parts.path or "/"
+        route, operation, namespace = _route(method, uri, host, meta, self.hosts)
         if not 0 <= status <= 999:
             raise InputError(f"interaction {index}: status code {status} is not an HTTP status")
-
-        violations = meta.get("violations")
-        if isinstance(violations, list):
-            messages = [_violation_text(v) for v in violations]
-        elif route is not None:
-            from chime_tap.api.validation import validate_interaction
-
-            _, found = validate_interaction(interaction(), self.hosts)
-            messages = [str(v) for v in found]
-        else:
-            messages = []
-
-        # Bodies are parsed only where they say something the frame keeps: one session, or an error.
-        session: dict[str, Any] = {}
-        error_type = error_type_from_header(response_headers.get("x-amzn-errortype"))
-        error_message = None
-        if status >= 400 or (operation in _SESSION_OPERATIONS and 200 <= status < 300):
-            doc = _json_object(response_body)
-            if status >= 400:
-                error_type = error_type or _str(
-                    doc.get("__type") or doc.get("Code") or doc.get("code")
-                )
-                error_message = _str(doc.get("Message") or doc.get("message"))
-            else:
-                found = doc.get("ProxySession")
-                session = found if isinstance(found, dict) else {}
-        elif status == 0:
-            error_type = NO_RESPONSE
-            error_message = _str(meta.get("error"))
-        if error_message is None and meta.get("error"):
-            error_message = _str(meta["error"])
-
-        caps = session.get("Capabilities")
-        expiry = session.get("ExpiryMinutes")
-        if not isinstance(expiry, int) or isinstance(expiry, bool) or not 0 <= expiry < 2**31:
-            expiry = None
-        duration = _finite(meta.get("duration_ms"))
-
-        c["index"].append(index)
-        c["recorded"].append(meta.get("recorded_at"))
-        c["started"].append(started)
-        c["operation"].append(operation)
-        c["namespace"].append(
-            namespace if namespace in NAMESPACES else (route.namespace if route else None)
-        )
-        c["method"].append(method)
-        c["host"].append(host)
-        c["path"].append(path)
-        c["connector"].append(route.voice_connector_id if route else None)
-        c["session"].append(
-            (route.proxy_session_id if route else None) or _str(session.get("ProxySessionId"))
-        )
-        c["status"].append(status)
-        c["error_type"].append(error_type)
-        c["error_message"].append(error_message)
-        c["latency"].append(duration if duration is not None else _finite(latency))
-        c["request_bytes"].append(_size(request_body))
-        c["response_bytes"].append(_size(response_body))
-        c["violation_count"].append(len(messages))
-        c["violations"].append(VIOLATION_SEP.join(messages) if messages else None)
-        c["capabilities"].append(
-            ",".join(sorted(map(str, caps))) if isinstance(caps, list) else None
-        )
-        c["expiry"].append(expiry)
-        c["session_status"].append(_str(session.get("Status")))
-        c["created"].append(_str(session.get("CreatedTimestamp")))
-        c["updated"].append(_str(session.get("UpdatedTimestamp")))
-        c["ended"].append(_str(session.get("EndedTimestamp")))
-        c["amz_date"].append(request_headers.get("x-amz-date"))
-        c["response_date"].append(response_headers.get("date"))
-        c["answered_by"].append(_str(meta.get("answered_by")))
+        violations = _violations(meta, route, interaction, self.hosts)
+        error_type, error_message = _error(status, response_headers, response_body, meta)
+        session = _session(status, operation, response_body)
+        connector, session_id = _ids(route, session)
+        self.values.extend((  # line for line as _ROW names them
+            index, meta.get("recorded_at"), started, operation, namespace, method, host, path,
+            connector, session_id, status, error_type, error_message,
+            _latency(meta, latency), _size(request_body), _size(response_body),
+            len(violations), VIOLATION_SEP.join(violations) if violations else None,
+            *_session_facts(session),
+            request_headers.get("x-amz-date"), response_headers.get("date"),
+            _str(meta.get("answered_by")),
+        ))  # fmt: skip
 
     def frame(self, source: str) -> pd.DataFrame:
         """The typed frame of this file's interactions."""
-        c = self.lists
-        n = len(c["index"])
-        response_date = _to_utc(c["response_date"], _HTTP_DATE)
-        amz_date = _to_utc(c["amz_date"], _AMZ_DATE)
-        recorded = _to_utc(c["recorded"], "ISO8601")
+        times = {name: _to_utc(self.column(name), fmt) for name, fmt in _TIME_FORMATS.items()}
         started = pd.to_datetime(
-            pd.Series(c["started"], dtype="float64"), unit="s", utc=True, errors="coerce"
+            pd.Series(self.column("started"), dtype="float64"), unit="s", utc=True, errors="coerce"
         )
-        recorded = recorded.fillna(started.astype(recorded.dtype)).fillna(response_date)
-        frame = pd.DataFrame(
-            {
-                "source": pd.Series([source] * n, dtype="str"),
-                "index": pd.Series(c["index"], dtype="int64"),
-                "recorded_at": recorded,
-                "operation": pd.Series(c["operation"], dtype="str"),
-                "namespace": pd.Series(c["namespace"], dtype="str"),
-                "method": pd.Series(c["method"], dtype="str"),
-                "host": pd.Series(c["host"], dtype="str"),
-                "path": pd.Series(c["path"], dtype="str"),
-                "voice_connector_id": pd.Series(c["connector"], dtype="str"),
-                "proxy_session_id": pd.Series(c["session"], dtype="str"),
-                "status": pd.Series(c["status"], dtype="int16"),
-                "error_type": pd.Series(c["error_type"], dtype="str"),
-                "error_message": pd.Series(c["error_message"], dtype="str"),
-                "latency_ms": pd.Series(c["latency"], dtype="float64"),
-                "request_bytes": pd.Series(c["request_bytes"], dtype="int64"),
-                "response_bytes": pd.Series(c["response_bytes"], dtype="int64"),
-                "violation_count": pd.Series(c["violation_count"], dtype="int32"),
-                "violations": pd.Series(c["violations"], dtype="str"),
-                "capabilities": pd.Series(c["capabilities"], dtype="str"),
-                "expiry_minutes": pd.Series(c["expiry"], dtype="Int32"),
-                "session_status": pd.Series(c["session_status"], dtype="str"),
-                "created_at": _to_utc(c["created"], "ISO8601"),
-                "updated_at": _to_utc(c["updated"], "ISO8601"),
-                "ended_at": _to_utc(c["ended"], "ISO8601"),
-                "amz_date": amz_date,
-                "response_date": response_date,
-                "answered_by": pd.Series(c["answered_by"], dtype="str"),
-            }
+        recorded = times["recorded_at"]
+        times["recorded_at"] = recorded.fillna(started.astype(recorded.dtype)).fillna(
+            times["response_date"]
         )
-        frame["clock_skew_s"] = (amz_date - response_date).dt.total_seconds()
+        n = len(self.values) // len(_ROW)
+        columns = {"source": pd.Series([source] * n, dtype="str")}
+        for name, dtype in COLUMNS.items():
+            if name in times:
+                columns[name] = times[name]
+            elif name in _AT:  # categories are typed once, over all files, by finish()
+                values = self.column(name)
+                columns[name] = pd.Series(values, dtype="str" if dtype == "category" else dtype)
+        frame = pd.DataFrame(columns)
+        frame["clock_skew_s"] = (times["amz_date"] - times["response_date"]).dt.total_seconds()
         return frame
+
+    def column(self, name: str) -> list[Any]:
+        """One column's values, sliced out of the rows just before it is typed (still in cache)."""
+        return self.values[_AT[name] :: len(_ROW)]
+
+
+# --- the steps of one row: data in, data out --------------------------------------------------
+
+
+def _route(
+    method: str, uri: str, host: str, meta: dict[str, Any], hosts: HostPolicy
+) -> tuple[Route | None, str | None, str | None]:
+    """(route, operation, namespace) of a call: the recorder's notes first, then its URI."""
+    noted = meta.get("namespace")
+    if not isinstance(noted, str) or noted not in NAMESPACES:
+        noted = None
+    route = route_of(method, uri, hosts, namespace=noted, host=host)
+    operation = meta.get("operation") or (route.name if route else None)
+    if not isinstance(operation, str) or operation not in OPERATIONS:
+        operation = None
+    return route, operation, noted or (route.namespace if route else None)
+
+
+def _violations(
+    meta: dict[str, Any],
+    route: Route | None,
+    interaction: Callable[[], Interaction],
+    hosts: HostPolicy,
+) -> list[str]:
+    """The call's violation messages: as the recorder noted them, else found now (API calls)."""
+    noted = meta.get("violations")
+    if isinstance(noted, list):
+        return [_violation_text(v) for v in noted]
+    if route is None:
+        return []
+    from chime_tap.api.validation import validate_interaction
+
+    _, found = validate_interaction(interaction(), hosts)
+    return [str(v) for v in found]
+
+
+def _violation_text(noted: Any) -> str:
+    """A recorded violation (``Violation.to_dict()``) as ``str(Violation)`` writes it.
+
+    One with neither part nor pointer is its message alone (``str(Violation)`` would start ": ").
+    """
+    if not isinstance(noted, dict):
+        return str(noted)
+    from chime_tap.api.validation import Violation
+
+    v = Violation(
+        operation=noted.get("operation"),
+        part=noted.get("part") or "",
+        pointer=noted.get("pointer") or "",
+        message=noted.get("message", ""),
+    )
+    return str(v) if v.part or v.pointer else str(v.message)
+
+
+def _error(
+    status: int, headers: dict[str, str], body: bytes | str | None, meta: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """(error type, error message) of a call: from an error response, or the recorder's note."""
+    error_type = error_type_from_header(headers.get("x-amzn-errortype"))
+    error_message = None
+    if status >= 400:
+        doc = _json_object(body)
+        error_type = error_type or _str(doc.get("__type") or doc.get("Code") or doc.get("code"))
+        error_message = _str(doc.get("Message") or doc.get("message"))
+    elif status == 0:
+        error_type, error_message = NO_RESPONSE, _str(meta.get("error"))
+    if error_message is None and meta.get("error"):
+        error_message = _str(meta["error"])
+    return error_type, error_message
+
+
+def _session(status: int, operation: str | None, body: bytes | str | None) -> dict[str, Any]:
+    """The ProxySession a successful Create, Get or Update answered with; {} for other calls.
+
+    Bodies are parsed only where they say something the frame keeps: one session, or an error.
+    """
+    if operation not in _SESSION_OPERATIONS or not 200 <= status < 300:
+        return {}
+    found = _json_object(body).get("ProxySession")
+    return found if isinstance(found, dict) else {}
+
+
+def _ids(route: Route | None, session: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(voice connector, proxy session) of a call: from its path, else the session it created."""
+    if route is None:
+        return None, _str(session.get("ProxySessionId"))
+    return route.voice_connector_id, route.proxy_session_id or _str(session.get("ProxySessionId"))
+
+
+_NO_SESSION = (None,) * 6
+
+
+def _session_facts(session: dict[str, Any]) -> tuple[Any, ...]:
+    """(capabilities, expiry_minutes, session_status, created_at, updated_at, ended_at)."""
+    if not session:
+        return _NO_SESSION
+    caps = session.get("Capabilities")
+    expiry = session.get("ExpiryMinutes")
+    if not isinstance(expiry, int) or isinstance(expiry, bool) or not 0 <= expiry < 2**31:
+        expiry = None
+    return (
+        ",".join(sorted(map(str, caps))) if isinstance(caps, list) else None,
+        expiry,
+        _str(session.get("Status")),
+        _str(session.get("CreatedTimestamp")),
+        _str(session.get("UpdatedTimestamp")),
+        _str(session.get("EndedTimestamp")),
+    )
+
+
+def _latency(meta: dict[str, Any], measured: float | None) -> float | None:
+    """The recorder's duration_ms, else what the file's format measured; None unless finite."""
+    duration = _finite(meta.get("duration_ms"))
+    return duration if duration is not None else _finite(measured)
 
 
 def _to_utc(values: list[Any], fmt: str) -> pd.Series:
@@ -276,28 +326,10 @@ def _json_object(body: bytes | str | None) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _violation_text(noted: Any) -> str:
-    """A recorded violation (``Violation.to_dict()``) as ``str(Violation)`` writes it.
-
-    One with neither part nor pointer is its message alone (``str(Violation)`` would start ": ").
-    """
-    if not isinstance(noted, dict):
-        return str(noted)
-    from chime_tap.api.validation import Violation
-
-    v = Violation(
-        operation=noted.get("operation"),
-        part=noted.get("part") or "",
-        pointer=noted.get("pointer") or "",
-        message=noted.get("message", ""),
-    )
-    return str(v) if v.part or v.pointer else str(v.message)
-
-
 # --- readers: one per format ------------------------------------------------------------------
 
 
-def _first_values(raw: Any) -> dict[str, str]:
+def _vcr_headers(raw: Any) -> dict[str, str]:
     """A cassette's headers (vcrpy's name -> list or value) as lower-case name -> first value.
 
     ``wire.first_values`` of a mapping of text, read inline: wire's walk over every table shape
@@ -324,7 +356,7 @@ def _vcr_body(value: Any) -> bytes | str | None:
     return str(value)
 
 
-def _read_cassette(doc: dict[str, Any], cols: _Columns) -> None:
+def _read_cassette(doc: dict[str, Any], cols: _Rows) -> None:
     items = doc["interactions"]
     for i, item in enumerate(items):
         if cols.tick is not None and not i % _TICK_EVERY:
@@ -335,79 +367,94 @@ def _read_cassette(doc: dict[str, Any], cols: _Columns) -> None:
             index=i,
             method=str(req["method"]).upper(),
             uri=str(req["uri"]),
-            request_headers=_first_values(req.get("headers")),
+            request_headers=_vcr_headers(req.get("headers")),
             request_body=_vcr_body(req.get("body")),
             status=int(resp["status"]["code"]),
-            response_headers=_first_values(resp.get("headers")),
+            response_headers=_vcr_headers(resp.get("headers")),
             response_body=_vcr_body(resp.get("body")),
             meta=meta if isinstance(meta, dict) else {},
             interaction=lambda item=item, i=i: Interaction.from_dict(item, i),
         )
 
 
-def _read_har(doc: dict[str, Any], name: str, cols: _Columns) -> None:
-    import base64
-
+def _read_har(doc: dict[str, Any], name: str, cols: _Rows) -> None:
     entries = doc["log"].get("entries")
     if not isinstance(entries, list):
         raise InputError(f"{name}: HAR without an entries list")
     for i, entry in enumerate(entries):
         if cols.tick is not None and not i % _TICK_EVERY:
             cols.tick(_PARSED + (1 - _PARSED) * i / len(entries))
-        try:
-            req, resp = entry["request"], entry.get("response") or {}
-            method, uri = str(req["method"]).upper(), str(req["url"])
-        except (KeyError, TypeError):
-            raise InputError(f"{name}: HAR entry {i} has no request method and url") from None
-        request_headers = _har_headers(req.get("headers"))
-        response_headers = _har_headers(resp.get("headers"))
-        post = req.get("postData") or {}
-        request_body = post.get("text") if isinstance(post, dict) else None
-        content = resp.get("content") or {}
-        response_body = content.get("text") if isinstance(content, dict) else None
-        if response_body and content.get("encoding") == "base64":
-            response_body = base64.b64decode(response_body)
-        try:
-            status = int(resp.get("status") or 0)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 parses as inf
-            raise InputError(f"{name}: HAR entry {i} has no numeric status") from None
-        time_ms = _har_latency(entry)
-        meta = entry.get("_" + META_KEY)
-        meta = dict(meta) if isinstance(meta, dict) else {}
-        meta.setdefault("recorded_at", entry.get("startedDateTime"))
-        if status == 0 and resp.get("_error"):
-            meta.setdefault("error", resp["_error"])
+        _add_har_entry(entry, i, name, cols)
 
-        def view(
-            method=method,
-            uri=uri,
-            rq=req,
-            rs=resp,
-            qb=request_body,
-            sb=response_body,
-            st=status,
-            i=i,
-        ):
-            return Interaction(
-                index=i, method=method, uri=uri,
-                request_headers=header_lists(_har_headers(rq.get("headers"))), request_body=_bytes(qb),
-                status=st, reason=str(rs.get("statusText") or ""),
-                response_headers=header_lists(_har_headers(rs.get("headers"))), response_body=_bytes(sb),
-            )  # fmt: skip
 
-        cols.add(
-            index=i,
-            method=method,
-            uri=uri,
-            request_headers=first_values(request_headers),
-            request_body=request_body,
-            status=status,
-            response_headers=first_values(response_headers),
-            response_body=response_body,
-            meta=meta,
-            latency=time_ms,
-            interaction=view,
-        )
+def _add_har_entry(entry: Any, i: int, name: str, cols: _Rows) -> None:
+    try:
+        req, resp = entry["request"], entry.get("response") or {}
+        method, uri = str(req["method"]).upper(), str(req["url"])
+    except (KeyError, TypeError):
+        raise InputError(f"{name}: HAR entry {i} has no request method and url") from None
+    request_headers, response_headers = _har_headers(req), _har_headers(resp)
+    request_body, response_body = _har_bodies(req, resp)
+    status = _har_status(resp, f"{name}: HAR entry {i}")
+    latency = _har_latency(entry)
+
+    def view() -> Interaction:
+        return Interaction(
+            index=i, method=method, uri=uri,
+            request_headers=header_lists(request_headers), request_body=_bytes(request_body),
+            status=status, reason=str(resp.get("statusText") or ""),
+            response_headers=header_lists(response_headers), response_body=_bytes(response_body),
+        )  # fmt: skip
+
+    cols.add(
+        index=i,
+        method=method,
+        uri=uri,
+        request_headers=first_values(request_headers),
+        request_body=request_body,
+        status=status,
+        response_headers=first_values(response_headers),
+        response_body=response_body,
+        meta=_har_meta(entry, resp, status),
+        latency=latency,
+        interaction=view,
+    )
+
+
+def _har_headers(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A HAR request's or response's headers: its {name, value} objects (anything else is none)."""
+    raw = message.get("headers")
+    return [h for h in raw if isinstance(h, dict)] if isinstance(raw, list) else []
+
+
+def _har_bodies(req: dict[str, Any], resp: dict[str, Any]) -> tuple[Any, Any]:
+    """The request's postData text and the response's content text (base64 decoded)."""
+    post = req.get("postData") or {}
+    request_body = post.get("text") if isinstance(post, dict) else None
+    content = resp.get("content") or {}
+    response_body = content.get("text") if isinstance(content, dict) else None
+    if response_body and content.get("encoding") == "base64":
+        import base64
+
+        response_body = base64.b64decode(response_body)
+    return request_body, response_body
+
+
+def _har_status(resp: dict[str, Any], where: str) -> int:
+    try:
+        return int(resp.get("status") or 0)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 parses as inf
+        raise InputError(f"{where} has no numeric status") from None
+
+
+def _har_meta(entry: dict[str, Any], resp: dict[str, Any], status: int) -> dict[str, Any]:
+    """The recorder's notes (``_chime_tap``), else HAR's own start time and error."""
+    meta = entry.get("_" + META_KEY)
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta.setdefault("recorded_at", entry.get("startedDateTime"))
+    if status == 0 and resp.get("_error"):
+        meta.setdefault("error", resp["_error"])
+    return meta
 
 
 def _har_latency(entry: dict[str, Any]) -> float | None:
@@ -424,16 +471,11 @@ def _har_latency(entry: dict[str, Any]) -> float | None:
     return total if total is not None and total >= 0 else None
 
 
-def _har_headers(raw: Any) -> list[dict[str, Any]]:
-    """A HAR message's headers: its {name, value} objects (anything else in the list is none)."""
-    return [h for h in raw if isinstance(h, dict)] if isinstance(raw, list) else []
-
-
 def _bytes(body: bytes | str | None) -> bytes | None:
     return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
 
 
-def _read_flows(path: Path, cols: _Columns) -> None:
+def _read_flows(path: Path, cols: _Rows) -> None:
     from mitmproxy import http
     from mitmproxy.exceptions import FlowReadException
     from mitmproxy.io import FlowReader
@@ -458,7 +500,7 @@ def _read_flows(path: Path, cols: _Columns) -> None:
             ) from None
 
 
-def _add_flow(flow: Any, i: int, cols: _Columns) -> None:
+def _add_flow(flow: Any, i: int, cols: _Rows) -> None:
     req, resp = flow.request, flow.response
     request_body = req.get_content(strict=False)
     response_body = resp.get_content(strict=False) if resp is not None else None
@@ -522,7 +564,7 @@ def load_file(
     """One file's interactions as a frame; InputError (one line) when it cannot be read."""
     path = Path(path)
     name = str(path)
-    cols = _Columns(hosts or DEFAULT_HOSTS, tick)
+    cols = _Rows(hosts or DEFAULT_HOSTS, tick)
     try:
         _read_any(path, cols, tick)
         return cols.frame(name)
@@ -533,7 +575,7 @@ def load_file(
         raise InputError(f"{name}: unreadable interaction ({type(e).__name__}: {e})") from None
 
 
-def _read_any(path: Path, cols: _Columns, tick: Tick | None) -> None:
+def _read_any(path: Path, cols: _Rows, tick: Tick | None) -> None:
     """Fill ``cols`` from a file of any supported format, told apart by its content."""
     name = str(path)
     try:
@@ -576,7 +618,7 @@ def empty_frame() -> pd.DataFrame:
 def finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate per-file frames and give every column its final dtype."""
     if not frames:
-        frames = [_Columns(DEFAULT_HOSTS).frame("")]
+        frames = [_Rows(DEFAULT_HOSTS).frame("")]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     out = {}
     for name, dtype in COLUMNS.items():
