@@ -4,7 +4,9 @@ and bad input skipped with a one-line message."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -14,10 +16,13 @@ from hypothesis import strategies as st
 from mitmproxy import io as mitm_io
 from mitmproxy.test import tflow, tutils
 
-from chime_tap.analysis import COLUMNS, load_frame
+from chime_tap.analysis import COLUMNS, load, load_frame
 from chime_tap.analysis.load import load_file
+from chime_tap.api.hosts import DEFAULT_HOSTS
+from chime_tap.api.validation import Violation
 from chime_tap.cassettes.format import make_interaction
 from chime_tap.errors import InputError
+from chime_tap.wire import first_values
 
 REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
 
@@ -339,3 +344,259 @@ def test_any_cassette_content_gives_a_typed_frame_or_one_input_error(tmp_path, i
     assert len(frame) == len(items)
     for column in ("status", "expiry_minutes", "violation_count", "recorded_at"):
         assert column in frame.columns
+
+
+# --- the same traffic in every format the loader reads ----------------------------------------
+
+CONNECTOR_URI = "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/abcdef1ghij2klmno3pqr4/proxy-sessions"
+T0 = 1_772_359_200  # 2026-03-01T10:00:00Z; calls start on whole seconds, as HTTP dates keep them
+LATENCY_MS = 15.625  # a binary fraction: the flow file's float timestamps keep it exactly
+_SESSION = (
+    '{"ProxySession": {"ProxySessionId": "s1", "Status": "Open", "Capabilities": ["Voice", "SMS"], "ExpiryMinutes": 30,'
+    ' "CreatedTimestamp": "2026-03-01T10:00:00.000Z", "UpdatedTimestamp": "2026-03-01T10:00:03.000Z"}}'
+)
+# (method, path after the connector's proxy-sessions, request body, status, reason, response headers, response body)
+TRAFFIC = [
+    ("POST", "", '{"Capabilities":["Voice","SMS"],"ParticipantPhoneNumbers":["+12065550100","+14015550101"]}',
+     201, "Created", {"Content-Type": ["application/json"]}, _SESSION),
+    ("GET", "/s1", None, 200, "OK", {"Content-Type": ["application/json"]}, _SESSION),
+    ("POST", "/s1", '{"ExpiryMinutes": 0}', 400, "Bad Request", {"x-amzn-ErrorType": ["BadRequestException:"]},
+     '{"Code":"BadRequest","Message":"bad body"}'),
+    ("GET", "/gone", None, 404, "Not Found", {"x-amzn-ErrorType": ["NotFoundException:"]}, '{"Code":"NotFound","Message":"gone"}'),
+    ("DELETE", "/s1", None, 204, "No Content", {}, ""),
+]  # fmt: skip
+
+
+def _exchanges() -> list[tuple[float, dict]]:
+    """(start, make_interaction arguments) of each call in TRAFFIC; the client's clock 2 s behind."""
+    out = []
+    for i, (method, path, body, status, reason, headers, response_body) in enumerate(TRAFFIC):
+        started = T0 + i
+        request_headers = {
+            "X-Amz-Date": [time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started - 2))]
+        }
+        if body:
+            request_headers["Content-Type"] = ["application/json"]
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(started))
+        out.append((started, {"method": method, "uri": CONNECTOR_URI + path, "request_headers": request_headers,
+                              "request_body": body, "status": status, "reason": reason,
+                              "response_headers": {"Date": [date], **headers}, "response_body": response_body}))  # fmt: skip
+    return out
+
+
+def _recorded(exchange: dict, started: float) -> dict:
+    """The interaction as the recorder writes it: with what it noted (route, violations, timing)."""
+    from types import SimpleNamespace
+
+    from chime_tap.api.validation import validate_interaction
+    from chime_tap.cassettes.format import Interaction
+    from chime_tap.recording import recording_meta
+
+    route, found = validate_interaction(Interaction.from_dict(make_interaction(**exchange)))
+    call = SimpleNamespace(operation=route.name, namespace=route.namespace)
+    meta = recording_meta(started=started, duration_ms=LATENCY_MS, call=call, violations=found,
+                          answered_by="upstream", error=None)  # fmt: skip
+    return make_interaction(**exchange, meta=meta)
+
+
+def _har_entry(exchange: dict, started: float) -> dict:
+    def pairs(headers):
+        return [{"name": k, "value": v} for k, values in headers.items() for v in values]
+
+    request = {
+        "method": exchange["method"],
+        "url": exchange["uri"],
+        "headers": pairs(exchange["request_headers"]),
+    }
+    if exchange["request_body"]:
+        request["postData"] = {"mimeType": "application/json", "text": exchange["request_body"]}
+    return {
+        "startedDateTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(started)),
+        "time": LATENCY_MS + 40.0,  # with connection set-up, which the timings leave out
+        "timings": {"blocked": 40.0, "send": 0.125, "wait": LATENCY_MS - 0.25, "receive": 0.125},
+        "request": request,
+        "response": {"status": exchange["status"], "statusText": exchange["reason"],
+                     "headers": pairs(exchange["response_headers"]), "content": {"text": exchange["response_body"]}},
+    }  # fmt: skip
+
+
+def _flow(exchange: dict, started: float):
+    from mitmproxy import http
+
+    def headers(table):
+        return http.Headers(
+            [(k.encode(), v.encode()) for k, values in table.items() for v in values]
+        )
+
+    parts = urlsplit(exchange["uri"])
+    req = tutils.treq(method=exchange["method"].encode(), scheme=b"https", host=parts.hostname, port=443,
+                      path=parts.path.encode(), headers=headers(exchange["request_headers"]),
+                      content=(exchange["request_body"] or "").encode(), timestamp_start=started)  # fmt: skip
+    resp = tutils.tresp(status_code=exchange["status"], reason=exchange["reason"].encode(),
+                        headers=headers(exchange["response_headers"]), content=exchange["response_body"].encode(),
+                        timestamp_end=started + LATENCY_MS / 1000)  # fmt: skip
+    return tflow.tflow(req=req, resp=resp)
+
+
+def test_chime_tap_cassette_vcrpy_cassette_har_and_flow_file_of_the_same_traffic_load_alike(
+    tmp_path,
+):
+    exchanges = _exchanges()
+    paths = {
+        "chime-tap": tmp_path / "recorded.yaml",
+        "vcrpy": tmp_path / "vcr.json",
+        "har": tmp_path / "traffic.har",
+        "flows": tmp_path / "traffic.flows",
+    }
+    paths["chime-tap"].write_text(
+        yaml.safe_dump({"version": 1, "interactions": [_recorded(e, s) for s, e in exchanges]})
+    )
+    paths["vcrpy"].write_text(
+        json.dumps({"version": 1, "interactions": [make_interaction(**e) for _, e in exchanges]})
+    )
+    paths["har"].write_text(
+        json.dumps({"log": {"version": "1.2", "entries": [_har_entry(e, s) for s, e in exchanges]}})
+    )
+    _write_flows(paths["flows"], [_flow(e, s) for s, e in exchanges])  # fmt: skip
+    frames = {name: load_frame([path]) for name, path in paths.items()}
+
+    recorded = frames["chime-tap"]
+    assert list(recorded["operation"]) == ["CreateProxySession", "GetProxySession", "UpdateProxySession",
+                                           "GetProxySession", "DeleteProxySession"]  # fmt: skip
+    assert list(recorded["proxy_session_id"]) == ["s1", "s1", "s1", "gone", "s1"]
+    assert list(recorded["violation_count"] > 0) == [False, False, True, False, False]
+    assert list(recorded["error_type"].astype(object)[2:4]) == [
+        "BadRequestException",
+        "NotFoundException",
+    ]
+    assert (recorded["clock_skew_s"] == -2.0).all() and (recorded["latency_ms"] == LATENCY_MS).all()
+    assert list(recorded["recorded_at"]) == [
+        pd.Timestamp(T0 + i, unit="s", tz="UTC") for i in range(5)
+    ]
+    # Only the recorder notes who answered; a vcrpy cassette says nothing of timing.
+    same = [c for c in COLUMNS if c not in ("source", "latency_ms", "answered_by")]
+    for name, frame in frames.items():
+        pd.testing.assert_frame_equal(frame[same], recorded[same], obj=name)
+        assert list(frame["answered_by"].isna()) == [name != "chime-tap"] * 5, name
+        assert (
+            frame["latency_ms"].isna().all()
+            if name == "vcrpy"
+            else (frame["latency_ms"] == LATENCY_MS).all()
+        ), name
+
+
+# --- the steps of one row ---------------------------------------------------------------------
+
+VOICE_HOST = "voice-chime.us-east-1.amazonaws.com"
+
+
+def test_a_row_holds_the_frames_columns_in_their_order():
+    assert [c for c in load._ROW if c != "started"] == [c for c in COLUMNS if c not in ("source", "clock_skew_s")]  # fmt: skip
+    rows = load._Rows(DEFAULT_HOSTS)
+    for i in range(2):
+        rows.add(index=i, method="GET", uri=f"{CONNECTOR_URI}/s{i}", request_headers={}, request_body=None, status=200,
+                 response_headers={}, response_body=None, meta={"violations": []}, interaction=None)  # fmt: skip
+    assert len(rows.values) == 2 * len(load._ROW)
+    assert rows.column("proxy_session_id") == ["s0", "s1"] and rows.column("status") == [200, 200]
+
+
+@pytest.mark.parametrize(
+    ("uri", "host", "meta", "expected"),
+    [
+        (CONNECTOR_URI, VOICE_HOST, {}, ("ListProxySessions", "voice")),
+        (CONNECTOR_URI, VOICE_HOST, {"namespace": "legacy", "operation": "ListProxySessions"}, ("ListProxySessions", "legacy")),
+        (CONNECTOR_URI, VOICE_HOST, {"namespace": "elsewhere"}, ("ListProxySessions", "voice")),
+        ("/voice-connectors/vc/proxy-sessions", VOICE_HOST, {}, ("ListProxySessions", "voice")),  # the Host header's
+        ("https://example.org/voice-connectors/vc/proxy-sessions", "example.org", {}, (None, None)),
+        ("https://example.org/voice-connectors/vc/proxy-sessions", "example.org", {"namespace": "voice"}, ("ListProxySessions", "voice")),
+    ],
+)  # fmt: skip
+def test_route_the_recorders_notes_first_then_the_uri(uri, host, meta, expected):
+    route, operation, namespace = load._route("GET", uri, host, meta, DEFAULT_HOSTS)
+    assert (operation, namespace) == expected
+    assert (route is None) == (operation is None)
+
+
+@pytest.mark.parametrize(
+    "noted",
+    [
+        {"operation": "UpdateProxySession", "part": "request body", "pointer": "/ExpiryMinutes", "message": "0 < 1"},
+        {"operation": None, "part": "path", "pointer": "", "message": "bad id"},
+        {"operation": None, "part": "", "pointer": "/Name", "message": "too long"},
+    ],
+)  # fmt: skip
+def test_a_recorded_violation_reads_as_the_validator_writes_it(noted):
+    assert load._violation_text(noted) == str(Violation(**noted))
+
+
+def test_a_recorded_violation_without_a_place_is_its_message():
+    assert load._violation_text({"message": "odd"}) == "odd"
+    assert load._violation_text("written as text") == "written as text"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "meta", "expected"),
+    [
+        (404, {"x-amzn-errortype": "NotFoundException:http://x/"}, '{"Code": "NotFound", "Message": "gone"}', {}, ("NotFoundException", "gone")),
+        (400, {}, '{"__type": "BadRequestException", "message": "bad"}', {}, ("BadRequestException", "bad")),
+        (502, {}, "<html>", {"error": "upstream reset"}, (None, "upstream reset")),
+        (0, {}, None, {"error": "connection refused"}, (load.NO_RESPONSE, "connection refused")),
+        (200, {}, '{"Code": "NotFound", "Message": "gone"}', {}, (None, None)),  # a success is no error
+    ],
+)  # fmt: skip
+def test_error_from_the_response_or_the_recorders_note(status, headers, body, meta, expected):
+    assert load._error(status, headers, body, meta) == expected
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "body", "expected"),
+    [
+        ("GetProxySession", 200, '{"ProxySession": {"Status": "Open"}}', {"Status": "Open"}),
+        ("GetProxySession", 404, '{"ProxySession": {"Status": "Open"}}', {}),
+        ("ListProxySessions", 200, '{"ProxySession": {"Status": "Open"}}', {}),
+        ("CreateProxySession", 201, '{"ProxySession": ["not", "a", "session"]}', {}),
+        ("UpdateProxySession", 201, "not JSON", {}),
+    ],
+)  # fmt: skip
+def test_session_only_from_a_successful_create_get_or_update(operation, status, body, expected):
+    assert load._session(status, operation, body) == expected
+
+
+@pytest.mark.parametrize("expiry", [True, -1, 2**31, "30", 1.5])
+def test_session_facts_keep_an_expiry_only_when_it_fits_int32(expiry):
+    session = {
+        "Capabilities": ["Voice", "SMS"],
+        "ExpiryMinutes": expiry,
+        "Status": "Open",
+        "CreatedTimestamp": "c",
+    }
+    assert load._session_facts(session) == ("SMS,Voice", None, "Open", "c", None, None)
+    assert load._session_facts({**session, "ExpiryMinutes": 30})[1] == 30
+    assert load._session_facts({}) == (None,) * 6
+
+
+def test_ids_from_the_path_else_the_session_created():
+    from chime_tap.api.operations import route_of
+
+    get, create = route_of("GET", f"{CONNECTOR_URI}/s1"), route_of("POST", CONNECTOR_URI)
+    assert load._ids(get, {"ProxySessionId": "other"}) == ("abcdef1ghij2klmno3pqr4", "s1")
+    assert load._ids(create, {"ProxySessionId": "new"}) == ("abcdef1ghij2klmno3pqr4", "new")
+    assert load._ids(None, {}) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("meta", "measured", "expected"),
+    [({"duration_ms": 12.5}, 99.0, 12.5), ({}, 99.0, 99.0), ({"duration_ms": float("inf")}, None, None),
+     ({"duration_ms": True}, 3, 3.0), ({"duration_ms": "12"}, float("nan"), None)],
+)  # fmt: skip
+def test_latency_the_recorders_duration_else_the_formats_own(meta, measured, expected):
+    assert load._latency(meta, measured) == expected
+
+
+_header_text = st.text(st.characters(codec="latin-1"), max_size=6)
+
+
+@given(st.dictionaries(_header_text, _header_text | st.lists(_header_text, max_size=3), max_size=6))
+def test_cassette_headers_read_as_wire_reads_them(table):
+    # load.py reads vcrpy's mapping inline, for speed; it must keep agreeing with chime_tap.wire.
+    assert load._vcr_headers(table) == first_values(table)
