@@ -210,21 +210,19 @@ def _violations(
 
 
 def _violation_text(noted: Any) -> str:
-    """A recorded violation (``Violation.to_dict()``) as ``str(Violation)`` writes it.
-
-    One with neither part nor pointer is its message alone (``str(Violation)`` would start ": ").
-    """
+    """A recorded violation (``Violation.to_dict()``) as ``str(Violation)`` writes it."""
     if not isinstance(noted, dict):
         return str(noted)
     from chime_tap.api.validation import Violation
 
-    v = Violation(
-        operation=noted.get("operation"),
-        part=noted.get("part") or "",
-        pointer=noted.get("pointer") or "",
-        message=noted.get("message", ""),
+    return str(
+        Violation(
+            operation=noted.get("operation"),
+            part=noted.get("part") or "",
+            pointer=noted.get("pointer") or "",
+            message=noted.get("message", ""),
+        )
     )
-    return str(v) if v.part or v.pointer else str(v.message)
 
 
 def _error(
@@ -330,22 +328,8 @@ def _json_object(body: bytes | str | None) -> dict[str, Any]:
 
 
 def _vcr_headers(raw: Any) -> dict[str, str]:
-    """A cassette's headers (vcrpy's name -> list or value) as lower-case name -> first value.
-
-    ``wire.first_values`` of a mapping of text, read inline: wire's walk over every table shape
-    would make a whole report ~8% slower. Becomes ``first_values(raw) if isinstance(raw, dict)
-    else {}`` once wire reads a plain dict directly.
-    """
-    if not isinstance(raw, dict):
-        return {}
-    out: dict[str, str] = {}
-    for name, value in raw.items():
-        if isinstance(value, list):
-            if not value:
-                continue
-            value = value[0]
-        out.setdefault(str(name).lower(), str(value))
-    return out
+    """A cassette's headers (vcrpy's name -> list or value) as lower-case name -> first value."""
+    return first_values(raw) if isinstance(raw, dict) else {}
 
 
 def _vcr_body(value: Any) -> bytes | str | None:

@@ -46,7 +46,7 @@ class Violation:
 
     def __str__(self) -> str:
         where = f"{self.part} {self.pointer}" if self.pointer else self.part
-        return f"{where}: {self.message}"
+        return f"{where}: {self.message}" if where else self.message
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
