@@ -598,5 +598,5 @@ _header_text = st.text(st.characters(codec="latin-1"), max_size=6)
 
 @given(st.dictionaries(_header_text, _header_text | st.lists(_header_text, max_size=3), max_size=6))
 def test_cassette_headers_read_as_wire_reads_them(table):
-    # load.py reads vcrpy's mapping inline, for speed; it must keep agreeing with chime_tap.wire.
+    # the loader reads vcrpy headers through chime_tap.wire, whatever their shape
     assert load._vcr_headers(table) == first_values(table)
