@@ -121,9 +121,13 @@ def test_interaction_template_writes_what_the_generic_walk_writes(**meta) -> Non
         response_body=body.encode("utf-8"),
         meta=meta,
     )
-    generic: list[str] = []
-    yaml_block._seq([item], "", generic)
+    generic: list[str] | None = []
+    try:
+        yaml_block._seq([item], "", generic)
+    except yaml_block._NotFast:  # e.g. a key over 1,000 characters: both walks leave it to PyYAML
+        generic = None
     data = dump_item(item)
-    assert data.decode("utf-8") == "".join(generic)
+    if generic is not None:
+        assert data.decode("utf-8") == "".join(generic)
     for loader in LOADERS:
         assert loads(data, loader) == item
