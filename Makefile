@@ -19,8 +19,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/chime-tap demo --out $(DEMO_OUT)
 
+# One worker per core (pytest-xdist), a test module per worker: module fixtures run once.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

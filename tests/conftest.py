@@ -69,6 +69,21 @@ def figures() -> list[str]:
     return _FIGURES
 
 
+_FIGURES_KEY = "chime_tap_figures"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: its figures go to the controller
+        workeroutput[_FIGURES_KEY] = list(_FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller, as each worker ends: collect the figures it measured."""
+    _FIGURES.extend(getattr(node, "workeroutput", {}).get(_FIGURES_KEY, []))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _FIGURES:
         terminalreporter.section("chime-tap figures")
