@@ -229,19 +229,15 @@ class Recorder:
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
         req, resp = flow.request, flow.response
-        request_body, request_headers = decode_message(req.headers.fields, req.raw_content)
         if flow.error is not None or resp is None:
             error = flow.error.msg if flow.error else None
-            duration = elapsed_ms(req.timestamp_start)
-            return Exchange.failed(error, duration, request_headers, request_body)
-        response_body, response_headers = decode_message(resp.headers.fields, resp.raw_content)
-        return Exchange(
-            request_headers=request_headers,
-            request_body=request_body,
-            status=resp.status_code,
-            reason=resp.reason,
-            response_headers=response_headers,
-            response_body=response_body,
+            body, headers = decode_message(req.headers.fields, req.raw_content)
+            return Exchange.failed(error, elapsed_ms(req.timestamp_start), headers, body)
+        return Exchange.decoded(
+            (req.headers.fields, req.raw_content),
+            resp.status_code,
+            resp.reason,
+            (resp.headers.fields, resp.raw_content),
             duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
             answered_by=self._answered_by(flow, call),
         )

@@ -41,7 +41,6 @@ from chime_tap.playback import (
     explain_miss,
 )
 from chime_tap.recording import UPSTREAM, Exchange, elapsed_ms
-from chime_tap.wire import decode_message
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +79,11 @@ def forwarded_interaction(flow: http.HTTPFlow) -> dict:
     """A forwarded flow as a vcrpy interaction, converted as the recorder converts it."""
     req, resp = flow.request, flow.response
     assert resp is not None
-    request_body, request_headers = decode_message(req.headers.fields, req.raw_content)
-    response_body, response_headers = decode_message(resp.headers.fields, resp.raw_content)
-    exchange = Exchange(
-        request_headers=request_headers,
-        request_body=request_body,
-        status=resp.status_code,
-        reason=resp.reason,
-        response_headers=response_headers,
-        response_body=response_body,
+    exchange = Exchange.decoded(
+        (req.headers.fields, req.raw_content),
+        resp.status_code,
+        resp.reason,
+        (resp.headers.fields, resp.raw_content),
         duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
         answered_by=UPSTREAM,
     )

@@ -21,7 +21,7 @@ import pandas as pd
 from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
 from chime_tap.api.operations import OPERATIONS, Route, error_type_from_header, route_of
 from chime_tap.cassettes.format import META_KEY, Interaction
-from chime_tap.cassettes.reader import check_cassette, parse_document
+from chime_tap.cassettes.reader import check_cassette, parse_document, read_input
 from chime_tap.errors import CassetteError, InputError
 from chime_tap.wire import first_values, header_lists
 
@@ -562,14 +562,7 @@ def load_file(
 def _read_any(path: Path, cols: _Rows, tick: Tick | None) -> None:
     """Fill ``cols`` from a file of any supported format, told apart by its content."""
     name = str(path)
-    try:
-        data = path.read_bytes()  # only this frame holds the bytes: freed once parsed
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a directory") from None
-    except OSError as e:
-        raise InputError(f"{name}: cannot read ({e.strerror})") from None
+    data = read_input(path, InputError)  # only this frame holds the bytes: freed once parsed
     if not data.strip():
         return  # an empty capture (mitmdump -w with no traffic): no rows
     if _is_flow_file(data):

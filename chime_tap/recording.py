@@ -11,6 +11,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from chime_tap.api.validation import Violation
 from chime_tap.cassettes.format import NO_RESPONSE_STATUS, make_interaction
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
+from chime_tap.wire import decode_message
 
 NO_RESPONSE = NO_RESPONSE_STATUS  # status code of a call that got no response
 # Who answered a call (``chime_tap.answered_by``): the server, chime-tap's enforce mode,
@@ -242,6 +244,31 @@ class Exchange:
         self.status, self.reason = status, reason
         self.response_headers, self.response_body = response_headers, response_body
         self.duration_ms, self.answered_by, self.error = duration_ms, answered_by, error
+
+    @classmethod
+    def decoded(
+        cls,
+        request: tuple[Iterable[tuple[bytes, bytes]], bytes | None],
+        status: int,
+        reason: str,
+        response: tuple[Iterable[tuple[bytes, bytes]], bytes | None],
+        *,
+        duration_ms: float,
+        answered_by: str,
+    ) -> Exchange:
+        """A call that got a response, from each message's raw header fields and raw body."""
+        request_body, request_headers = decode_message(*request)
+        response_body, response_headers = decode_message(*response)
+        return cls(
+            request_headers=request_headers,
+            request_body=request_body,
+            status=status,
+            reason=reason,
+            response_headers=response_headers,
+            response_body=response_body,
+            duration_ms=duration_ms,
+            answered_by=answered_by,
+        )
 
     @classmethod
     def failed(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,24 @@ def no_secrets_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     if leaks:
         lines = "\n".join(f"  {path}: {secret[:8]}..." for path, secret in leaks)
         pytest.fail(f"test credentials written to disk:\n{lines}", pytrace=False)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``chime-tap ARGS`` in this process: its exit code, stdout and stderr, as a process gives them."""
+    from chime_tap.cli import main
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        argv = list(map(str, args))
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's usage errors, as the real entry point exits
+            code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return run
 
 
 _FIGURES: list[str] = []

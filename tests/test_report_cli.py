@@ -21,8 +21,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from chime_tap.cli import main
-
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "cassettes" / "reference-examples.yaml"
 
@@ -40,20 +38,11 @@ def report_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
 
 
 @pytest.fixture
-def report(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+def report(
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``chime-tap report ARGS`` in this process: its exit code, stdout and stderr."""
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        argv = ["report", *map(str, args)]
-        try:
-            code = main(argv)
-        except SystemExit as e:  # argparse's usage errors, as the real entry point exits
-            code = e.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-    return run
+    return lambda *args: cli("report", *args)
 
 
 def test_reference_examples_json_counts_exactly_get_200_and_update_201():

@@ -39,20 +39,11 @@ def run_process(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+def run(
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``chime-tap validate ARGS`` in this process: its exit code, stdout and stderr."""
-
-    def validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        argv = ["validate", *map(str, args)]
-        try:
-            code = main(argv)
-        except SystemExit as e:  # argparse's usage errors, as the real entry point exits
-            code = e.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-    return validate
+    return lambda *args: cli("validate", *args)
 
 
 def exchange(

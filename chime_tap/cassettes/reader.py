@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from chime_tap.cassettes.format import FORMAT_VERSION
-from chime_tap.errors import CassetteError
+from chime_tap.errors import CassetteError, ChimeTapError
 
 # The deepest nesting a document may have. libyaml (PyYAML 6.0.3 and later) refuses deeper
 # documents itself, with a ScannerError, instead of recursing in C until the stack overflows;
@@ -159,17 +159,21 @@ def _short(value: Any) -> str:
     return reprlib.repr(value)
 
 
+def read_input(path: str | os.PathLike[str], error: type[ChimeTapError] = CassetteError) -> bytes:
+    """A file's bytes; ``error`` with one line naming the file when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+
+
 def load_cassette(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a vcrpy cassette (YAML or JSON) from disk; CassetteError on any problem."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise CassetteError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CassetteError(f"{path}: is a directory, not a cassette") from None
-    except OSError as e:
-        raise CassetteError(f"{path}: cannot read ({e.strerror})") from None
-    return parse_cassette(data, str(path))
+    return parse_cassette(read_input(path), str(path))
 
 
 def load_for_replay(path: str | os.PathLike[str]) -> dict[str, Any]:
