@@ -58,24 +58,30 @@ class Engine(Protocol):
         ...
 
 
-class FastEngine:
-    """jsonschema-rs: compiled once per schema name, ``is_valid`` first, details only on failure."""
+class _Compiled:
+    """An engine's validators, compiled once per schema name and reused."""
 
-    def __init__(self) -> None:
-        import jsonschema_rs
-
-        self._rs = jsonschema_rs
+    def __init__(self, compile_schema: Any) -> None:
+        self._compile = compile_schema
         self._validators: dict[str, Any] = {}
 
     def _validator(self, name: str) -> Any:
         v = self._validators.get(name)
         if v is None:
-            v = self._rs.Draft202012Validator(schemas.schema_for(name))
-            self._validators[name] = v
+            v = self._validators[name] = self._compile(schemas.schema_for(name))
         return v
 
     def is_valid(self, schema_name: str, instance: Any) -> bool:
         return self._validator(schema_name).is_valid(instance)
+
+
+class FastEngine(_Compiled):
+    """jsonschema-rs: compiled once per schema name, ``is_valid`` first, details only on failure."""
+
+    def __init__(self) -> None:
+        import jsonschema_rs
+
+        super().__init__(jsonschema_rs.Draft202012Validator)
 
     def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
         v = self._validator(schema_name)
@@ -93,24 +99,13 @@ def _plain(message: str) -> str:
     return message
 
 
-class ReferenceEngine:
+class ReferenceEngine(_Compiled):
     """The jsonschema library's Draft202012Validator, built once per schema name and reused."""
 
     def __init__(self) -> None:
         import jsonschema
 
-        self._js = jsonschema
-        self._validators: dict[str, Any] = {}
-
-    def _validator(self, name: str) -> Any:
-        v = self._validators.get(name)
-        if v is None:
-            v = self._js.Draft202012Validator(schemas.schema_for(name))
-            self._validators[name] = v
-        return v
-
-    def is_valid(self, schema_name: str, instance: Any) -> bool:
-        return self._validator(schema_name).is_valid(instance)
+        super().__init__(jsonschema.Draft202012Validator)
 
     def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
         found = sorted(
