@@ -242,10 +242,12 @@ LATENCY = Option(
 )
 SEED = Option(
     "chime_sim_seed",
-    int,
-    0,
-    "Simulator: seed for ids, faults and latency (same seed, same run).",
+    int | None,  # mitmproxy's Optional[int]: None (no seed) until a number is set
+    None,
+    "Simulator: seed for ids, faults and latency: the same seed gives the same run; "
+    "without one, every run gets fresh session ids, faults and latency.",
     flag="--seed",
+    cli={"type": int, "metavar": "N"},
 )
 CLOCK_OFFSET = Option(
     "chime_sim_clock_offset",

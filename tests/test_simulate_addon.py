@@ -120,7 +120,7 @@ def test_options_are_registered_with_type_default_and_help() -> None:
             "chime_sim_throttle_rate": "0",
             "chime_sim_error_rate": "0",
             "chime_sim_latency_ms": "0",
-            "chime_sim_seed": 0,
+            "chime_sim_seed": None,  # no seed: every run its own ids, faults and latency
             "chime_sim_clock_offset": 0,
             "chime_sim_offline": True,
             "chime_hosts": [],
@@ -335,6 +335,43 @@ def test_commands_and_clock_offset_option_move_the_clock(simulator) -> None:
     send(sim, "POST", SESSIONS, create_body())
     tctx.command(sim.reset)
     assert doc_of(send(sim, "GET", SESSIONS))["ProxySessions"] == []
+
+
+# --- runs and seeds -----------------------------------------------------------------------------
+
+
+def one_run(**settings: Any) -> tuple[list[str], list[int]]:
+    """One simulator run with these options: the ids of 3 sessions it creates, and the statuses
+    of 40 calls with faults injected."""
+    sim = Simulator()
+    with taddons.context(sim) as tctx:
+        tctx.configure(sim, **settings)
+        ids = [
+            doc_of(send(sim, "POST", SESSIONS, create_body()))["ProxySession"]["ProxySessionId"]
+            for _ in range(3)
+        ]
+        tctx.configure(sim, chime_sim_throttle_rate="0.25", chime_sim_error_rate="0.15")
+        statuses = [
+            send(sim, "GET", f"{SESSIONS}/no-such-session").response.status_code for _ in range(40)
+        ]
+    return ids, statuses
+
+
+def test_without_a_seed_every_run_has_its_own_ids_and_faults() -> None:
+    # Two runs appended to one cassette must never share a session id: a report would take
+    # two sessions for one.
+    (ids_a, faults_a), (ids_b, faults_b) = one_run(), one_run()
+    assert len(set(ids_a) | set(ids_b)) == 6
+    assert faults_a != faults_b  # 40 calls alike by chance: about 1 in 10**14
+    # Set back to no seed after one: a new run, not the seed's.
+    assert one_run(chime_sim_seed=7)[0] != one_run(chime_sim_seed=None)[0]
+
+
+def test_the_same_seed_is_the_same_run() -> None:
+    first, again = one_run(chime_sim_seed=7), one_run(chime_sim_seed=7)
+    assert first == again
+    assert {429, 404} <= set(first[1])  # the faults were in play
+    assert one_run(chime_sim_seed=8)[0] != first[0]
 
 
 # --- faults -------------------------------------------------------------------------------------

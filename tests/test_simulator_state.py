@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from chime_tap.api.hosts import LEGACY, VOICE
 from chime_tap.api.operations import OPERATIONS, classify
 from chime_tap.api.validation import validate_response
 from chime_tap.simulator.faults import FaultInjector, Latency, parse_latency, parse_rate
@@ -18,6 +19,7 @@ from chime_tap.simulator.service import answer
 from chime_tap.simulator.store import (
     CLOSED,
     OPEN,
+    Listing,
     SessionStore,
     SimClock,
     SimError,
@@ -52,7 +54,7 @@ def test_timestamp_has_milliseconds_and_z():
 
 def test_create_answers_the_documented_member_set_with_nulls():
     store = SessionStore()
-    s = store.create(CONNECTOR, create_body(ExpiryMinutes=60), T0)
+    s = store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=60), T0)
     sample = (
         '{"Capabilities":["SMS","Voice"],"CreatedTimestamp":"2020-04-15T16:10:10.288Z","EndedTimestamp":null,'
         '"ExpiryMinutes":60,"GeoMatchLevel":null,"GeoMatchParams":null,"Name":null,"NumberSelectionBehavior":null,'
@@ -73,32 +75,127 @@ def test_create_answers_the_documented_member_set_with_nulls():
 def test_ids_are_reproducible_per_seed_and_unique():
     ids = [
         [
-            SessionStore(seed=s).create(CONNECTOR, create_body(), T0)["ProxySessionId"]
+            SessionStore(seed=s).create(VOICE, CONNECTOR, create_body(), T0)["ProxySessionId"]
             for _ in range(2)
         ]
         for s in (1, 1, 2)
     ]
     assert ids[0] == ids[1] and ids[0] != ids[2]
     store = SessionStore(seed=3)
-    made = {store.create(CONNECTOR, create_body(), T0)["ProxySessionId"] for _ in range(50)}
+    made = {store.create(VOICE, CONNECTOR, create_body(), T0)["ProxySessionId"] for _ in range(50)}
     assert len(made) == 50
+
+
+def test_without_a_seed_every_store_is_a_new_run_with_ids_of_its_own():
+    # Two runs of `chime-tap simulate` without --seed, appended to one cassette, must never
+    # hand out the same session id (a report would merge the two sessions into one).
+    runs = [SessionStore(), SessionStore(seed=None), SessionStore(seed=4)]
+    runs[2].reseed(None)  # the option set back to no seed: a new run, not seed 4's ids
+    made = [
+        [run.create(VOICE, CONNECTOR, create_body(), T0)["ProxySessionId"] for _ in range(20)]
+        for run in runs
+    ]
+    assert len({sid for run in made for sid in run}) == 60
+    assert made[2] != [
+        SessionStore(seed=4).create(VOICE, CONNECTOR, create_body(), T0)["ProxySessionId"]
+        for _ in range(20)
+    ]
+    # ...and their NextTokens are their own: another run's token is a bad request.
+    for run in runs[:2]:
+        for _ in range(2):
+            run.create(VOICE, CONNECTOR, create_body(), T0)
+    token = runs[0].list(VOICE, CONNECTOR, T0, max_results=2)[1]
+    assert token is not None and runs[0].list(VOICE, CONNECTOR, T0, next_token=token)[0]
+    with pytest.raises(SimError) as e:
+        runs[1].list(VOICE, CONNECTOR, T0, next_token=token)
+    assert e.value.status == 400
+
+
+def test_each_namespace_keeps_its_own_sessions():
+    store = SessionStore(seed=1)
+    voice = store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=1), T0)["ProxySessionId"]
+    legacy = store.create(LEGACY, CONNECTOR, create_body(ExpiryMinutes=10), T0)["ProxySessionId"]
+    assert len(store) == 2
+    # Listed, read, updated and deleted only through the namespace that created it.
+    assert [s["ProxySessionId"] for s in store.list(VOICE, CONNECTOR, T0)[0]] == [voice]
+    assert [s["ProxySessionId"] for s in store.list(LEGACY, CONNECTOR, T0)[0]] == [legacy]
+    calls = (
+        lambda ns, sid: store.get(ns, CONNECTOR, sid, T0),
+        lambda ns, sid: store.update(ns, CONNECTOR, sid, {"Capabilities": ["SMS"]}, T0),
+        lambda ns, sid: store.delete(ns, CONNECTOR, sid, T0),
+    )
+    for namespace, elsewhere in ((VOICE, legacy), (LEGACY, voice)):
+        for call in calls:
+            with pytest.raises(SimError) as e:
+                call(namespace, elsewhere)
+            assert (e.value.status, e.value.code) == (404, "NotFound")
+    # Proxy numbers: a participant's open session in one namespace holds no number in the other.
+    assert (
+        store.get(VOICE, CONNECTOR, voice, T0)["Participants"]
+        == store.get(LEGACY, CONNECTOR, legacy, T0)["Participants"]
+    )
+    # Expiry per namespace, on the one clock.
+    assert store.get(VOICE, CONNECTOR, voice, T0 + 60)["Status"] == CLOSED
+    assert store.get(LEGACY, CONNECTOR, legacy, T0 + 60)["Status"] == OPEN
+    assert store.list(LEGACY, CONNECTOR, T0 + 60, status=CLOSED) == ([], None)
+    store.delete(VOICE, CONNECTOR, voice, T0 + 60)
+    assert store.get(LEGACY, CONNECTOR, legacy, T0 + 60)["ProxySessionId"] == legacy
+    # A NextToken is bound to its namespace too.
+    for namespace in (VOICE, LEGACY):
+        for _ in range(2):
+            store.create(namespace, CONNECTOR, create_body(), T0 + 60)
+    token = store.list(VOICE, CONNECTOR, T0 + 60, max_results=1)[1]
+    assert token is not None
+    with pytest.raises(SimError) as e:
+        store.list(LEGACY, CONNECTOR, T0 + 60, max_results=1, next_token=token)
+    assert e.value.status == 400
+    # Reset forgets both.
+    store.reset()
+    assert len(store) == 0
+    assert store.list(VOICE, CONNECTOR, T0) == store.list(LEGACY, CONNECTOR, T0) == ([], None)
+    with pytest.raises(ValueError, match="namespace"):
+        store.list("neither", CONNECTOR, T0)
+
+
+def test_a_legacy_listing_on_the_wire_shows_no_voice_session():
+    store = SessionStore()
+    path = f"/voice-connectors/{CONNECTOR}/proxy-sessions"
+    made = answer(
+        store, voice_route("POST", path), query={}, body=json.dumps(create_body()).encode(), now=T0
+    )
+    assert made.status == 201
+    listing = classify("GET", "service.chime.aws.amazon.com", path)
+    r = answer(store, listing, query={}, body=None, now=T0)
+    assert (r.status, json.loads(r.body)) == (200, {"NextToken": None, "ProxySessions": []})
+    sid = json.loads(made.body)["ProxySession"]["ProxySessionId"]
+    get = classify("GET", "chime.us-east-1.amazonaws.com", f"{path}/{sid}")
+    assert answer(store, get, query={}, body=None, now=T0).status == 404
+    assert (
+        answer(store, voice_route("GET", f"{path}/{sid}"), query={}, body=None, now=T0).status
+        == 200
+    )
 
 
 def test_get_update_delete_and_not_found():
     store = SessionStore()
-    sid = store.create(CONNECTOR, create_body(ExpiryMinutes=60), T0)["ProxySessionId"]
-    assert store.get(CONNECTOR, sid, T0)["ProxySessionId"] == sid
-    updated = store.update(CONNECTOR, sid, {"Capabilities": ["Voice"], "ExpiryMinutes": 90}, T0)
+    sid = store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=60), T0)["ProxySessionId"]
+    assert store.get(VOICE, CONNECTOR, sid, T0)["ProxySessionId"] == sid
+    updated = store.update(
+        VOICE, CONNECTOR, sid, {"Capabilities": ["Voice"], "ExpiryMinutes": 90}, T0
+    )
     assert updated["Capabilities"] == ["Voice"] and updated["ExpiryMinutes"] == 90
     # Later than before even when the clock has not moved.
     assert updated["UpdatedTimestamp"] > updated["CreatedTimestamp"]
-    again = store.update(CONNECTOR, sid, {"Capabilities": ["SMS"]}, T0 + 5)
+    again = store.update(VOICE, CONNECTOR, sid, {"Capabilities": ["SMS"]}, T0 + 5)
     assert again["ExpiryMinutes"] == 90 and again["UpdatedTimestamp"] == format_timestamp(T0 + 5)
     with pytest.raises(SimError) as e:
-        store.get("otherconnector000000001", sid, T0)
+        store.get(VOICE, "otherconnector000000001", sid, T0)
     assert e.value.status == 404
-    store.delete(CONNECTOR, sid, T0)
-    for call in (lambda: store.get(CONNECTOR, sid, T0), lambda: store.delete(CONNECTOR, sid, T0)):
+    store.delete(VOICE, CONNECTOR, sid, T0)
+    for call in (
+        lambda: store.get(VOICE, CONNECTOR, sid, T0),
+        lambda: store.delete(VOICE, CONNECTOR, sid, T0),
+    ):
         with pytest.raises(SimError) as e:
             call()
         assert (e.value.status, e.value.error_type, e.value.code) == (
@@ -110,64 +207,72 @@ def test_get_update_delete_and_not_found():
 
 def test_sessions_close_at_their_expiry():
     store = SessionStore()
-    short = store.create(CONNECTOR, create_body(ExpiryMinutes=1), T0)["ProxySessionId"]
-    extended = store.create(CONNECTOR, create_body(ExpiryMinutes=1), T0)["ProxySessionId"]
-    forever = store.create(CONNECTOR, create_body(), T0)["ProxySessionId"]
-    store.update(CONNECTOR, extended, {"Capabilities": ["Voice"], "ExpiryMinutes": 10}, T0 + 30)
-    assert store.get(CONNECTOR, short, T0 + 59.9)["Status"] == OPEN
-    closed = store.get(CONNECTOR, short, T0 + 60)
+    short = store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=1), T0)["ProxySessionId"]
+    extended = store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=1), T0)["ProxySessionId"]
+    forever = store.create(VOICE, CONNECTOR, create_body(), T0)["ProxySessionId"]
+    store.update(
+        VOICE, CONNECTOR, extended, {"Capabilities": ["Voice"], "ExpiryMinutes": 10}, T0 + 30
+    )
+    assert store.get(VOICE, CONNECTOR, short, T0 + 59.9)["Status"] == OPEN
+    closed = store.get(VOICE, CONNECTOR, short, T0 + 60)
     assert closed["Status"] == CLOSED and closed["EndedTimestamp"] == format_timestamp(T0 + 60)
-    assert store.get(CONNECTOR, extended, T0 + 61)["Status"] == OPEN
-    assert store.get(CONNECTOR, extended, T0 + 600)["Status"] == CLOSED
-    assert store.get(CONNECTOR, forever, T0 + 10**7)["Status"] == OPEN
+    assert store.get(VOICE, CONNECTOR, extended, T0 + 61)["Status"] == OPEN
+    assert store.get(VOICE, CONNECTOR, extended, T0 + 600)["Status"] == CLOSED
+    assert store.get(VOICE, CONNECTOR, forever, T0 + 10**7)["Status"] == OPEN
     with pytest.raises(SimError) as e:
-        store.update(CONNECTOR, short, {"Capabilities": ["Voice"]}, T0 + 61)
+        store.update(VOICE, CONNECTOR, short, {"Capabilities": ["Voice"]}, T0 + 61)
     assert e.value.status == 400
 
 
 def test_list_pages_in_creation_order_with_status_filter():
     store = SessionStore()
     made = [
-        store.create(CONNECTOR, create_body(ExpiryMinutes=1 if i % 3 == 0 else 60), T0)[
+        store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=1 if i % 3 == 0 else 60), T0)[
             "ProxySessionId"
         ]
         for i in range(7)
     ]
     seen, token, pages = [], None, 0
     while pages < 10:
-        page, token = store.list(CONNECTOR, T0, max_results=3, next_token=token)
+        page, token = store.list(VOICE, CONNECTOR, T0, max_results=3, next_token=token)
         seen += [s["ProxySessionId"] for s in page]
         pages += 1
         if token is None:
             break
     assert seen == made and pages == 3
-    closed, token = store.list(CONNECTOR, T0 + 120, status=CLOSED)
+    closed, token = store.list(VOICE, CONNECTOR, T0 + 120, status=CLOSED)
     assert [s["ProxySessionId"] for s in closed] == made[0::3] and token is None
-    open_, _ = store.list(CONNECTOR, T0 + 120, status=OPEN, max_results=100)
+    open_, _ = store.list(VOICE, CONNECTOR, T0 + 120, status=OPEN, max_results=100)
     assert {s["ProxySessionId"] for s in open_} == set(made) - set(made[0::3])
-    assert store.list("nosuchconnector00000001", T0) == ([], None)
+    assert store.list(VOICE, "nosuchconnector00000001", T0) == ([], None)
 
 
 def test_next_token_round_trip_and_rejection():
     key = token_key(0)
-    assert decode_token(key, CONNECTOR, None, encode_token(key, CONNECTOR, None, 42)) == 42
-    assert decode_token(key, CONNECTOR, OPEN, encode_token(key, CONNECTOR, OPEN, 7)) == 7
-    good = encode_token(key, CONNECTOR, None, 1)
+    everything, open_only = Listing(VOICE, CONNECTOR, None), Listing(VOICE, CONNECTOR, OPEN)
+    assert decode_token(key, everything, encode_token(key, everything, 42)) == 42
+    assert decode_token(key, open_only, encode_token(key, open_only, 7)) == 7
+    good = encode_token(key, everything, 1)
     forged = base64.urlsafe_b64encode(b"chime-tap-sim:1").decode().rstrip("=")  # the old form
     for bad in ("garbage!", good[:-2] + "zz", "bm90LW91cnM6MQ", forged, good + "AA"):
         with pytest.raises(SimError) as e:
-            decode_token(key, CONNECTOR, None, bad)
+            decode_token(key, everything, bad)
         assert (e.value.status, e.value.error_type) == (400, "BadRequestException")
     # Opaque: nothing in it reads as the connector or the position.
     raw = base64.urlsafe_b64decode(good + "=" * (-len(good) % 4))
     assert CONNECTOR.encode() not in raw and b"chime-tap" not in raw
     # Same seed, same tokens (recorded runs stay reproducible); another seed, other tokens.
-    assert encode_token(token_key(0), CONNECTOR, None, 1) == good
-    assert encode_token(token_key(1), CONNECTOR, None, 1) != good
+    assert encode_token(token_key(0), everything, 1) == good
+    assert encode_token(token_key(1), everything, 1) != good
+    # The same listing in the other namespace is another listing.
+    with pytest.raises(SimError):
+        decode_token(key, Listing(LEGACY, CONNECTOR, None), good)
+    # No seed: a key of its own, never the same twice.
+    assert token_key(None) != token_key(None)
 
 
 def _first_page(store, connector, **kw):
-    page, token = store.list(connector, T0, max_results=2, **kw)
+    page, token = store.list(VOICE, connector, T0, max_results=2, **kw)
     assert len(page) == 2 and token is not None
     return token
 
@@ -177,30 +282,30 @@ def test_a_next_token_is_bound_to_its_connector_and_status_filter():
     store = SessionStore()
     for connector in (CONNECTOR, other):
         for _ in range(5):
-            store.create(connector, create_body(ExpiryMinutes=60), T0)
+            store.create(VOICE, connector, create_body(ExpiryMinutes=60), T0)
     token = _first_page(store, CONNECTOR)
     # Another connector, or another status filter: 400, never a page of someone else's listing.
     for connector, status in ((other, None), (CONNECTOR, OPEN), (other, OPEN)):
         with pytest.raises(SimError) as e:
-            store.list(connector, T0, max_results=2, status=status, next_token=token)
+            store.list(VOICE, connector, T0, max_results=2, status=status, next_token=token)
         assert (e.value.status, e.value.code) == (400, "BadRequest")
         assert "NextToken" in e.value.message
     with pytest.raises(SimError):  # a connector with no sessions at all checks it too
-        store.list("nosuchconnector00000001", T0, next_token=token)
+        store.list(VOICE, "nosuchconnector00000001", T0, next_token=token)
     # The same listing goes on; its page size may change from one page to the next.
-    rest, end = store.list(CONNECTOR, T0, max_results=10, next_token=token)
+    rest, end = store.list(VOICE, CONNECTOR, T0, max_results=10, next_token=token)
     assert len(rest) == 3 and end is None
     filtered = _first_page(store, CONNECTOR, status=OPEN)
     with pytest.raises(SimError):
-        store.list(CONNECTOR, T0, max_results=2, next_token=filtered)
-    page, _ = store.list(CONNECTOR, T0, max_results=2, status=OPEN, next_token=filtered)
+        store.list(VOICE, CONNECTOR, T0, max_results=2, next_token=filtered)
+    page, _ = store.list(VOICE, CONNECTOR, T0, max_results=2, status=OPEN, next_token=filtered)
     assert len(page) == 2
     # A token from a store with another seed (another simulator run) is not this one's.
     other_store = SessionStore(seed=9)
     for _ in range(3):
-        other_store.create(CONNECTOR, create_body(), T0)
+        other_store.create(VOICE, CONNECTOR, create_body(), T0)
     with pytest.raises(SimError):
-        other_store.list(CONNECTOR, T0, max_results=2, next_token=token)
+        other_store.list(VOICE, CONNECTOR, T0, max_results=2, next_token=token)
 
 
 def test_a_next_token_from_another_connector_is_a_bad_request_on_the_wire():
@@ -208,7 +313,7 @@ def test_a_next_token_from_another_connector_is_a_bad_request_on_the_wire():
     store = SessionStore()
     for connector in (CONNECTOR, other):
         for _ in range(3):
-            store.create(connector, create_body(), T0)
+            store.create(VOICE, connector, create_body(), T0)
     listing = voice_route("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions")
     first = answer(store, listing, query={"max-results": ["2"]}, body=None, now=T0)
     token = json.loads(first.body)["NextToken"]
@@ -229,18 +334,22 @@ def test_a_next_token_from_another_connector_is_a_bad_request_on_the_wire():
 
 def test_proxy_numbers_are_not_shared_by_open_sessions_of_a_participant():
     store = SessionStore()
-    first = store.create(CONNECTOR, create_body(ExpiryMinutes=1), T0)
+    first = store.create(VOICE, CONNECTOR, create_body(ExpiryMinutes=1), T0)
     second = store.create(
-        CONNECTOR, {"ParticipantPhoneNumbers": [A, C], "Capabilities": ["Voice"]}, T0
+        VOICE, CONNECTOR, {"ParticipantPhoneNumbers": [A, C], "Capabilities": ["Voice"]}, T0
     )
     unrelated = store.create(
-        CONNECTOR, {"ParticipantPhoneNumbers": [C, "+15555550123"], "Capabilities": ["Voice"]}, T0
+        VOICE,
+        CONNECTOR,
+        {"ParticipantPhoneNumbers": [C, "+15555550123"], "Capabilities": ["Voice"]},
+        T0,
     )
     p1, p2, p3 = (s["Participants"][0]["ProxyPhoneNumber"] for s in (first, second, unrelated))
     assert p1 != p2  # A is in both
     assert p3 not in (p2,)  # C is in both
     # After the first closes, PreferSticky gives B its old number back; AvoidSticky never does.
     sticky = store.create(
+        VOICE,
         CONNECTOR,
         {
             "ParticipantPhoneNumbers": [B, "+16175550199"],
@@ -250,6 +359,7 @@ def test_proxy_numbers_are_not_shared_by_open_sessions_of_a_participant():
         T0 + 61,
     )
     avoid = store.create(
+        VOICE,
         CONNECTOR,
         {
             "ParticipantPhoneNumbers": [B, "+16175550198"],
@@ -261,6 +371,7 @@ def test_proxy_numbers_are_not_shared_by_open_sessions_of_a_participant():
     assert sticky["Participants"][0]["ProxyPhoneNumber"] == p1
     assert avoid["Participants"][0]["ProxyPhoneNumber"] not in (p1,)
     area = store.create(
+        VOICE,
         CONNECTOR,
         create_body(GeoMatchLevel="AreaCode", GeoMatchParams={"Country": "US", "AreaCode": "617"}),
         T0,
@@ -273,12 +384,13 @@ def test_pool_exhaustion_is_a_bad_request():
     store = SessionStore()
     for i in range(100):
         store.create(
+            VOICE,
             CONNECTOR,
             {"ParticipantPhoneNumbers": [A, f"+1206555{i:04d}"], "Capabilities": ["Voice"]},
             T0,
         )
     with pytest.raises(SimError) as e:
-        store.create(CONNECTOR, create_body(), T0)
+        store.create(VOICE, CONNECTOR, create_body(), T0)
     assert e.value.status == 400
 
 
@@ -290,6 +402,7 @@ def test_concurrent_creates_are_safe():
         for i in range(50):
             ids.append(
                 store.create(
+                    VOICE,
                     f"connector{n:02d}aaaaaaaaaaaaa",
                     {"ParticipantPhoneNumbers": [A, f"+1312555{i:04d}"], "Capabilities": ["Voice"]},
                     T0,
@@ -391,7 +504,7 @@ def test_legacy_namespace_limits_pages_to_99():
 def test_every_operation_has_an_answer():
     names = set()
     store = SessionStore()
-    sid = store.create(CONNECTOR, create_body(), T0)["ProxySessionId"]
+    sid = store.create(VOICE, CONNECTOR, create_body(), T0)["ProxySessionId"]
     for op in OPERATIONS.values():
         route = voice_route(op.method, op.path_for(voiceConnectorId=CONNECTOR, proxySessionId=sid))
         body = {
@@ -421,6 +534,19 @@ def test_same_seed_same_faults():
     # Latency has its own stream: changing it leaves the faults where they were.
     d = FaultInjector(0.2, 0.1, parse_latency("lognormal:20:0.5"), seed=5)
     assert [x.status for x in (d.decide() for _ in range(200))] == [s for s, _ in seq_a]
+
+
+def test_without_a_seed_every_injector_draws_afresh():
+    # No seed is another run: other faults, other latency (the same seed repeats them: above).
+    latency = parse_latency("uniform:1:9")
+    runs = [FaultInjector(0.2, 0.1, latency), FaultInjector(0.2, 0.1, latency, seed=None)]
+    statuses, delays = [], []
+    for run in runs:
+        decisions = [run.decide() for _ in range(200)]
+        statuses.append([d.status for d in decisions])
+        delays.append([d.delay for d in decisions])
+    assert statuses[0] != statuses[1] and delays[0] != delays[1]
+    assert all(run.seed is None for run in runs)
 
 
 def test_fault_rates_are_what_was_asked():

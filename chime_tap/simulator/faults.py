@@ -2,7 +2,8 @@
 
 Each call draws the same number of values from two independent streams (faults, latency),
 so the n-th call's fate depends only on the seed and n, and a test can compute what a run
-of N calls must produce by asking an injector built with the same settings.
+of N calls must produce by asking an injector built with the same settings. Without a seed,
+the streams start from fresh randomness: another run, other faults.
 """
 
 from __future__ import annotations
@@ -119,6 +120,11 @@ class Decision:
         return self.fault.status if self.fault else None
 
 
+def _stream(name: str, seed: int | None) -> random.Random:
+    """A generator of its own per purpose: seeded, or fresh from the OS when ``seed`` is None."""
+    return random.Random(None if seed is None else f"chime-tap-sim-{name}:{seed}")
+
+
 class FaultInjector:
     """Decides, call by call, whether to throttle (429), fail (500/503) and how long to wait."""
 
@@ -127,7 +133,7 @@ class FaultInjector:
         throttle_rate: float = 0.0,
         error_rate: float = 0.0,
         latency: Latency | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         if throttle_rate + error_rate > 1.0:
             raise ValueError(
@@ -137,8 +143,8 @@ class FaultInjector:
         self.error_rate = error_rate
         self.latency = latency or Latency()
         self.seed = seed
-        self._faults = random.Random(f"chime-tap-sim-faults:{seed}")
-        self._delays = random.Random(f"chime-tap-sim-latency:{seed}")
+        self._faults = _stream("faults", seed)
+        self._delays = _stream("latency", seed)
         self._lock = threading.Lock()
 
     @property

@@ -116,22 +116,22 @@ def _call(
     violations = validate_request(route, query=query, body=body)
     if violations:
         raise bad_request(describe_violations(violations))
-    name = route.name
+    name, namespace = route.name, route.namespace
     connector = route.voice_connector_id or ""
+    session_id = route.proxy_session_id or ""
     if name == "CreateProxySession":
-        return {"ProxySession": store.create(connector, _json(body), now)}
+        return {"ProxySession": store.create(namespace, connector, _json(body), now)}
     if name == "GetProxySession":
-        return {"ProxySession": store.get(connector, route.proxy_session_id or "", now)}
+        return {"ProxySession": store.get(namespace, connector, session_id, now)}
     if name == "UpdateProxySession":
-        return {
-            "ProxySession": store.update(connector, route.proxy_session_id or "", _json(body), now)
-        }
+        return {"ProxySession": store.update(namespace, connector, session_id, _json(body), now)}
     if name == "DeleteProxySession":
-        store.delete(connector, route.proxy_session_id or "", now)
+        store.delete(namespace, connector, session_id, now)
         return None
     q, _ = query_instance(query)
-    limit = PAGE_LIMIT.get(route.namespace, DEFAULT_PAGE_LIMIT)
+    limit = PAGE_LIMIT.get(namespace, DEFAULT_PAGE_LIMIT)
     sessions, token = store.list(
+        namespace,
         connector,
         now,
         status=q.get("status"),

@@ -1,6 +1,8 @@
-"""The simulator's state: proxy sessions per voice connector, on a clock tests can move.
+"""The simulator's state: proxy sessions per namespace and voice connector, on a movable clock.
 
 Pure Python, no mitmproxy: the Simulator addon wires this to flows, tests drive it directly.
+The legacy Amazon Chime API and the Amazon Chime SDK Voice API are separate APIs on the service:
+a session created in one namespace is never seen, listed, updated or deleted through the other.
 Behaviour follows the reference pages and the wire (DESIGN.md): ISO 8601 timestamps with
 milliseconds and ``Z``, ``null`` for members without a value, ids shaped like the service's.
 """
@@ -13,6 +15,7 @@ import hashlib
 import heapq
 import hmac
 import random
+import secrets
 import threading
 import time
 import uuid
@@ -20,7 +23,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
+
+from chime_tap.api.hosts import NAMESPACES
 
 OPEN = "Open"
 IN_PROGRESS = "InProgress"
@@ -176,11 +181,12 @@ def _pool(area: str) -> tuple[str, ...]:
 # --- NextToken: opaque, and valid only for the listing that issued it -------------------------
 #
 # A token is a version byte, the creation sequence number the next page starts after, and an
-# HMAC of (voice connector, status filter, that number) under a key derived from the seed (same
-# seed, same tokens: recorded runs stay reproducible). A token used on another voice connector
-# or with another status filter is rejected with 400 BadRequestException, as AWS APIs reject a
-# token from a different query. max-results is not bound: AWS list APIs let a caller change the
-# page size from one page to the next.
+# HMAC of (namespace, voice connector, status filter, that number) under a key derived from the
+# seed (same seed, same tokens: recorded runs stay reproducible; no seed, a random key per run).
+# A token used in the other namespace, on another voice connector or with another status filter
+# is rejected with 400 BadRequestException, as AWS APIs reject a token from a different query.
+# max-results is not bound: AWS list APIs let a caller change the page size from one page to
+# the next.
 
 _TOKEN_VERSION = b"\x01"
 _TOKEN_SEQ_BYTES = 8
@@ -188,28 +194,35 @@ _TOKEN_TAG_BYTES = 16
 _TOKEN_BYTES = len(_TOKEN_VERSION) + _TOKEN_SEQ_BYTES + _TOKEN_TAG_BYTES
 
 
-def token_key(seed: int) -> bytes:
-    """The key a store built with ``seed`` signs its NextTokens with."""
+class Listing(NamedTuple):
+    """The listing a NextToken belongs to: one namespace, one voice connector, one status filter."""
+
+    namespace: str
+    voice_connector_id: str
+    status: str | None
+
+
+def token_key(seed: int | None) -> bytes:
+    """The key a store built with ``seed`` signs its NextTokens with; None: a random key."""
+    if seed is None:
+        return secrets.token_bytes(32)
     return hashlib.sha256(f"chime-tap-sim-tokens:{seed}".encode()).digest()
 
 
-def _token_tag(key: bytes, connector_id: str, status: str | None, seq: int) -> bytes:
-    scope = "\x00".join((connector_id, status or "", str(seq))).encode()
+def _token_tag(key: bytes, listing: Listing, seq: int) -> bytes:
+    namespace, connector_id, status = listing
+    scope = "\x00".join((namespace, connector_id, status or "", str(seq))).encode()
     return hmac.new(key, scope, hashlib.sha256).digest()[:_TOKEN_TAG_BYTES]
 
 
-def encode_token(key: bytes, connector_id: str, status: str | None, seq: int) -> str:
-    """An opaque NextToken for the page after ``seq`` of this connector's listing with ``status``."""
-    raw = (
-        _TOKEN_VERSION
-        + seq.to_bytes(_TOKEN_SEQ_BYTES, "big")
-        + _token_tag(key, connector_id, status, seq)
-    )
+def encode_token(key: bytes, listing: Listing, seq: int) -> str:
+    """An opaque NextToken for the page of ``listing`` that starts after ``seq``."""
+    raw = _TOKEN_VERSION + seq.to_bytes(_TOKEN_SEQ_BYTES, "big") + _token_tag(key, listing, seq)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(key: bytes, connector_id: str, status: str | None, token: str) -> int:
-    """The sequence number a NextToken points after; BadRequest unless this listing issued it."""
+def decode_token(key: bytes, listing: Listing, token: str) -> int:
+    """The sequence number a NextToken points after; BadRequest unless ``listing`` issued it."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (ValueError, binascii.Error):
@@ -218,41 +231,53 @@ def decode_token(key: bytes, connector_id: str, status: str | None, token: str) 
         raise bad_request("Invalid NextToken.")
     seq_end = len(_TOKEN_VERSION) + _TOKEN_SEQ_BYTES
     seq = int.from_bytes(raw[len(_TOKEN_VERSION) : seq_end], "big")
-    if not hmac.compare_digest(raw[seq_end:], _token_tag(key, connector_id, status, seq)):
+    if not hmac.compare_digest(raw[seq_end:], _token_tag(key, listing, seq)):
         raise bad_request(
-            "Invalid NextToken: it was not issued for this voice connector and status filter."
+            "Invalid NextToken: it was not issued for this API, voice connector and status filter."
         )
     return seq
 
 
 class SessionStore:
-    """Proxy sessions per voice connector; every method is safe to call from any thread."""
+    """Proxy sessions per namespace and voice connector; every method is safe from any thread.
 
-    def __init__(self, seed: int = 0) -> None:
+    Each namespace (``legacy``, ``voice``) keeps its own connectors, sessions, proxy numbers and
+    expiries: every operation names the namespace first, as the service's two APIs are separate.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._connectors: dict[str, _Connector] = {}
+        self._namespaces: dict[str, dict[str, _Connector]] = {ns: {} for ns in NAMESPACES}
         self._seq = 0
         self.reseed(seed)
 
-    def reseed(self, seed: int) -> None:
-        """Ids from a seeded generator: the same seed gives the same ids, run after run."""
+    def reseed(self, seed: int | None) -> None:
+        """Same seed, same ids and NextTokens, run after run; None: fresh ones in every run."""
         with self._lock:
-            self._ids = random.Random(f"chime-tap-sim-ids:{seed}")
+            self._ids = random.Random(None if seed is None else f"chime-tap-sim-ids:{seed}")
             self._token_key = token_key(seed)
 
     def reset(self) -> None:
+        """Forget every session, in both namespaces."""
         with self._lock:
-            self._connectors.clear()
+            for connectors in self._namespaces.values():
+                connectors.clear()
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(len(c.sessions) for c in self._connectors.values())
+            return sum(
+                len(c.sessions)
+                for connectors in self._namespaces.values()
+                for c in connectors.values()
+            )
 
     # --- the five operations (bodies already validated against the schemas) ---------------
 
-    def create(self, connector_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+    def create(
+        self, namespace: str, connector_id: str, body: dict[str, Any], now: float
+    ) -> dict[str, Any]:
         with self._lock:
-            conn = self._connectors.setdefault(connector_id, _Connector())
+            conn = self._connectors(namespace).setdefault(connector_id, _Connector())
             self._expire(conn, now)
             numbers = list(body["ParticipantPhoneNumbers"])
             proxy = self._allocate(conn, numbers, body)
@@ -280,37 +305,37 @@ class SessionStore:
                 conn.last_proxy[n] = proxy
             return session.to_wire()
 
-    def get(self, connector_id: str, session_id: str, now: float) -> dict[str, Any]:
+    def get(self, namespace: str, connector_id: str, session_id: str, now: float) -> dict[str, Any]:
         with self._lock:
-            return self._find(connector_id, session_id, now).to_wire()
+            return self._find(namespace, connector_id, session_id, now)[1].to_wire()
 
     def update(
-        self, connector_id: str, session_id: str, body: dict[str, Any], now: float
+        self, namespace: str, connector_id: str, session_id: str, body: dict[str, Any], now: float
     ) -> dict[str, Any]:
         with self._lock:
-            session = self._find(connector_id, session_id, now)
+            conn, session = self._find(namespace, connector_id, session_id, now)
             if session.status == CLOSED:
                 raise bad_request(f"Proxy session {session_id} is closed and cannot be updated.")
             session.capabilities = list(body["Capabilities"])
             if "ExpiryMinutes" in body and body["ExpiryMinutes"] != session.expiry_minutes:
                 session.expiry_minutes = body["ExpiryMinutes"]
-                self._connectors[connector_id].schedule(session)
+                conn.schedule(session)
             # Strictly later than before, even when the clock has not moved a millisecond.
             session.updated_ms = max(_ms(now), session.updated_ms + 1)
             session.changed()
-            self._expire(self._connectors[connector_id], now)
+            self._expire(conn, now)
             return session.to_wire()
 
-    def delete(self, connector_id: str, session_id: str, now: float) -> None:
+    def delete(self, namespace: str, connector_id: str, session_id: str, now: float) -> None:
         with self._lock:
-            session = self._find(connector_id, session_id, now)
-            conn = self._connectors[connector_id]
+            conn, session = self._find(namespace, connector_id, session_id, now)
             if session.status != CLOSED:
                 conn.release(session)
             del conn.sessions[session_id]
 
     def list(
         self,
+        namespace: str,
         connector_id: str,
         now: float,
         *,
@@ -320,12 +345,13 @@ class SessionStore:
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of sessions in creation order, and the token of the next page (or None).
 
-        ``next_token`` must come from a listing of the same connector with the same ``status``.
+        ``next_token`` must come from a listing of the same namespace and connector with the
+        same ``status``.
         """
         with self._lock:
-            key = self._token_key
-            after = decode_token(key, connector_id, status, next_token) if next_token else 0
-            conn = self._connectors.get(connector_id)
+            key, listing = self._token_key, Listing(namespace, connector_id, status)
+            after = decode_token(key, listing, next_token) if next_token else 0
+            conn = self._connectors(namespace).get(connector_id)
             if conn is None:
                 return [], None
             self._expire(conn, now)
@@ -338,20 +364,30 @@ class SessionStore:
                     more = True
                     break
                 page.append(s)
-            token = encode_token(key, connector_id, status, page[-1].seq) if more else None
+            token = encode_token(key, listing, page[-1].seq) if more else None
             return [s.to_wire() for s in page], token
 
     # --- internals (called with the lock held) ----------------------------------------------
 
-    def _find(self, connector_id: str, session_id: str, now: float) -> Session:
-        conn = self._connectors.get(connector_id)
+    def _connectors(self, namespace: str) -> dict[str, _Connector]:
+        try:
+            return self._namespaces[namespace]
+        except KeyError:
+            raise ValueError(
+                f"unknown namespace {namespace!r} (one of: {', '.join(NAMESPACES)})"
+            ) from None
+
+    def _find(
+        self, namespace: str, connector_id: str, session_id: str, now: float
+    ) -> tuple[_Connector, Session]:
+        conn = self._connectors(namespace).get(connector_id)
         session = conn.sessions.get(session_id) if conn else None
-        if session is None:
+        if conn is None or session is None:
             raise not_found(
                 f"Proxy session {session_id} not found on voice connector {connector_id}."
             )
         self._expire(conn, now)
-        return session
+        return conn, session
 
     def _expire(self, conn: _Connector, now: float) -> None:
         now_ms = _ms(now)
