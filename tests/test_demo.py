@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -138,6 +139,101 @@ def test_demo_cassette_violations_are_only_the_deliberate_ones(demo_run):
         if deliberately_invalid(item["request"]):
             assert i in flagged
             assert item["response"]["status"]["code"] in (400, 429, 500, 503)
+
+
+RETRIED = (429, 500, 503)  # the answers the demo's caller tries again
+
+
+def calls_in(interactions: list[dict]) -> int:
+    """API calls behind these interactions: one that repeats the request before it, after a
+    throttle or a 5xx answer, is that call's retry, not a call of its own."""
+    calls, previous = 0, None
+    for item in interactions:
+        req = item["request"]
+        request = (req["method"], req["uri"], req.get("body"))
+        if previous is None or previous[0] != request or previous[1] not in RETRIED:
+            calls += 1
+        previous = (request, item["response"]["status"]["code"])
+    return calls
+
+
+DONE = re.compile(
+    r"chime-tap demo: done in [\d.]+s: (\d+) calls, (\d+) HTTP attempts including (\d+) retries "
+    r"\((.+)\)"
+)
+
+
+def test_demo_closing_line_counts_what_the_cassette_holds(demo_run):
+    import yaml
+
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    done = [line for line in result.stdout.splitlines() if line.startswith("chime-tap demo: done")]
+    assert len(done) == 1
+    m = DONE.fullmatch(done[0])
+    assert m, done[0]
+    calls, attempts, retries = (int(g) for g in m.groups()[:3])
+    shown = Counter({int(s): int(n) for n, s in (p.split("x") for p in m[4].split(", "))})
+    doc = yaml.safe_load((out / "demo.yaml").read_text())
+    items = [i for i in doc["interactions"] if "/proxy-sessions" in i["request"]["uri"]]
+    # Every HTTP attempt is one interaction; the statuses shown are the attempts' statuses.
+    assert attempts == len(items) == sum(shown.values())
+    assert shown == Counter(i["response"]["status"]["code"] for i in items)
+    # The script's calls: 5 creates, 2 gets, 2 updates, 3 pages of 2 sessions, 1 list of open
+    # sessions, 1 delete and its 404 get, 4 invalid calls, 1 get and 1 list after the clock
+    # moves, 2 deletes. The faults (seed 7) add retries, never calls.
+    assert calls == calls_in(items) == 23
+    assert retries == attempts - calls > 0
+
+
+def test_the_demo_check_counts_requests_not_calls(demo_run):
+    import yaml
+
+    from chime_tap.demo_workload import Tally, check_cassette
+
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    items = yaml.safe_load((out / "demo.yaml").read_text())["interactions"]
+    statuses = Counter(i["response"]["status"]["code"] for i in items)
+    tally = Tally(statuses=statuses, invalid_attempts=4, calls=23)
+    assert check_cassette(out / "demo.yaml", tally) == (len(items), [])
+    tally.statuses[200] += 1  # one request more than the cassette holds
+    _, problems = check_cassette(out / "demo.yaml", tally)
+    assert problems == [
+        f"the cassette holds {len(items)} proxy-session interaction(s); "
+        f"the demo sent {len(items) + 1} request(s)"
+    ]
+
+
+def created_and_answered(cassette: Path) -> tuple[list[str], list[int]]:
+    """The session ids a cassette's CreateProxySession answers hand out, and every status."""
+    import yaml
+
+    items = yaml.safe_load(cassette.read_text())["interactions"]
+    ids = [
+        json.loads(i["response"]["body"]["string"])["ProxySession"]["ProxySessionId"]
+        for i in items
+        if i["chime_tap"]["operation"] == "CreateProxySession"
+        and i["response"]["status"]["code"] == 201
+    ]
+    return ids, [i["response"]["status"]["code"] for i in items]
+
+
+def test_the_demo_is_the_same_run_every_time(demo_run, tmp_path):
+    # The simulator draws fresh ids and faults unless seeded; the demo passes its own seed.
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "chime_tap", "demo", "--out", str(tmp_path / "again")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert again.returncode == 0, again.stderr
+    first = created_and_answered(out / "demo.yaml")
+    assert created_and_answered(tmp_path / "again" / "demo.yaml") == first
+    assert len(set(first[0])) == 5
 
 
 def test_demo_reports_mention_every_operation(demo_run):

@@ -198,12 +198,21 @@ def write_reports(out: DemoOutput) -> None:
     print(text, end="")
 
 
+def done_line(tally: Tally, seconds: float) -> str:
+    """The closing line: API calls, and the HTTP attempts they took (retries are attempts too),
+    by status."""
+    statuses = ", ".join(f"{n}x{s}" for s, n in sorted(tally.statuses.items()))
+    return (
+        f"chime-tap demo: done in {seconds:.1f}s: {tally.calls} calls, {tally.attempts} HTTP "
+        f"attempts including {tally.retries} retries ({statuses})"
+    )
+
+
 def print_summary(out: DemoOutput, tally: Tally, seconds: float) -> None:
     """What was done, where it is, and what to run next."""
-    statuses = ", ".join(f"{n}x{s}" for s, n in sorted(tally.statuses.items()))
     cassette = out.cassette
     lines = (
-        f"chime-tap demo: done in {seconds:.1f}s: {tally.calls} calls ({statuses})",
+        done_line(tally, seconds),
         f"  cassette: {cassette}",
         f"  reports:  {out.report_txt}, {out.report_html}",
         "next:",
