@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 # --- header tables ----------------------------------------------------------------------------
 
@@ -108,13 +108,6 @@ def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     return out
 
 
-def decode_message(
-    fields: Iterable[tuple[bytes, bytes]], raw: bytes | None
-) -> tuple[bytes | None, dict[str, list[str]]]:
-    """A message's body without its Content-Encoding, and its headers as vcrpy keeps them."""
-    return decode_body(raw, headers_dict(fields))
-
-
 # --- content codings --------------------------------------------------------------------------
 
 # The HTTP content codings (RFC 9110 section 8.4.1, and the IANA registry's br and zstd).
@@ -126,38 +119,119 @@ class UndecodableBody(ValueError):
     """A body its Content-Encoding does not decode."""
 
 
-def _gzip(data: bytes) -> bytes:
-    out, rest = [], data
-    while rest:  # a gzip body may hold several members, one after another
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out.append(d.decompress(rest))
-        if not d.eof:
-            raise UndecodableBody("truncated gzip body")
+class BodyTooLarge(UndecodableBody):
+    """A body that decodes to more than the cap: a decompression bomb, or just too big to keep."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        super().__init__(f"{coding} decodes to more than {_size(limit)} (the decoding cap)")
+        self.coding, self.limit = coding, limit
+
+
+# What a coded body may decode to. A proxy-session answer is a few KB (a List of 100 sessions
+# is about 100 KB), so 8 MiB keeps every real one with room to spare, while a bomb (1,617 bytes
+# of brotli that would become 1 GiB) stops there: memory stays a few times this, in one flow.
+DECODED_BODY_LIMIT = 8 * 1024 * 1024
+# zstd's content coding (RFC 8878 section 3.1.1.1.2): a window above 8 MiB is not to be expected,
+# and a frame that asks for more (up to 2 GiB) would make the decoder allocate it.
+_ZSTD_MAX_WINDOW = 8 * 1024 * 1024
+# How much coded input goes in per step of a decoder that has no output limit (brotli 1.1's
+# process(), zstd's decompressobj): each step's output is bounded by what that much input can
+# describe. brotli: one byte ends at most one 16 MiB meta-block (a meta-block header is at
+# least 19 bits), so 4 bytes make at most ~48 MiB; zstd: a 4-byte RLE block makes 128 KiB, so
+# 256 bytes make at most 8 MiB.
+_BROTLI_STEP = 4
+_ZSTD_STEP = 256
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
+
+
+class _Output:
+    """Decoded bytes that may not grow past ``limit``; BodyTooLarge once they would."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding, self.limit = coding, limit
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    @property
+    def room(self) -> int:
+        """What may still come, plus one byte to tell "exactly the cap" from "more"."""
+        return self.limit - self.size + 1
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise BodyTooLarge(self.coding, self.limit)
+        self.parts.append(data)
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _zlib(data: bytes, wbits: int, out: _Output, *, members: bool) -> bytes:
+    """zlib, raw deflate or gzip (``members``: one after another), never past the cap."""
+    rest = data
+    while True:
+        d = zlib.decompressobj(wbits)
+        pending = rest
+        while not d.eof:
+            # max_length bounds the output of each step; 0 would mean "no limit", never reached
+            # here since out.room is at least 1.
+            chunk = d.decompress(pending, out.room)
+            out.add(chunk)
+            if not chunk and not pending:
+                raise UndecodableBody(f"truncated {out.coding} body")
+            pending = d.unconsumed_tail
         rest = d.unused_data
-    return b"".join(out)
+        if not members or not rest:
+            return out.value()
 
 
-def _deflate(data: bytes) -> bytes:
+def _gzip(data: bytes, out: _Output) -> bytes:
+    return _zlib(data, 16 + zlib.MAX_WBITS, out, members=True)
+
+
+def _deflate(data: bytes, out: _Output) -> bytes:
     # Servers send zlib-wrapped data, as the RFC says, or raw deflate, as some do.
     try:
-        return zlib.decompress(data)
+        return _zlib(data, zlib.MAX_WBITS, out, members=False)
     except zlib.error:
-        return zlib.decompress(data, -zlib.MAX_WBITS)
+        out.parts.clear()
+        out.size = 0
+        return _zlib(data, -zlib.MAX_WBITS, out, members=False)
 
 
-def _brotli(data: bytes) -> bytes:
+def _brotli(data: bytes, out: _Output) -> bytes:
     import brotli
 
-    return brotli.decompress(data)
+    # Brotli 1.1 (which mitmproxy 11 requires) has no output limit: a few bytes per step.
+    d = brotli.Decompressor()
+    view = memoryview(data)
+    for at in range(0, len(data), _BROTLI_STEP):
+        out.add(d.process(view[at : at + _BROTLI_STEP]))
+    if not d.is_finished():
+        raise UndecodableBody(f"truncated {out.coding} body")
+    return out.value()
 
 
-def _zstd(data: bytes) -> bytes:
-    import io
-
+def _zstd(data: bytes, out: _Output) -> bytes:
     import zstandard
 
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
-    return reader.read()
+    decompressor = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
+    rest = data
+    while rest:  # frames, one after another
+        d = decompressor.decompressobj()
+        view = memoryview(rest)
+        at = 0
+        while not d.eof and at < len(rest):
+            out.add(d.decompress(view[at : at + _ZSTD_STEP]))
+            at += _ZSTD_STEP
+        if not d.eof:
+            raise UndecodableBody(f"truncated {out.coding} body")
+        rest = d.unused_data + rest[at:] if at < len(rest) else d.unused_data
+    return out.value()
 
 
 _DECODERS = {
@@ -166,46 +240,85 @@ _DECODERS = {
     "deflate": _deflate,
     "br": _brotli,
     "zstd": _zstd,
-    "identity": lambda data: data,
+    "identity": lambda data, out: data,
 }
 
 
-def decode_content(data: bytes, coding: str) -> bytes:
-    """``data`` without its content coding; UndecodableBody if it is no HTTP coding or does not decode."""
-    decoder = _DECODERS.get(coding.strip().lower())
+def decode_content(data: bytes, coding: str, limit: int = DECODED_BODY_LIMIT) -> bytes:
+    """``data`` without its content coding, at most ``limit`` bytes of it.
+
+    UndecodableBody if ``coding`` is no HTTP content coding (a Python codec name such as
+    rot13 or base64 is none) or the data does not decode; BodyTooLarge past ``limit``.
+    """
+    name = coding.strip().lower()
+    decoder = _DECODERS.get(name)
     if decoder is None:
         raise UndecodableBody(f"{coding!r} is not an HTTP content coding")
     if not data:
         return b""
     try:
-        return decoder(data)
+        return decoder(data, _Output(name, limit))
     except UndecodableBody:
         raise
     except Exception as e:  # zlib.error, brotli.error, zstandard.ZstdError, ...
         raise UndecodableBody(f"{coding}: {e}") from None
 
 
-def decode_body(
-    raw: bytes | None, headers: dict[str, list[str]]
-) -> tuple[bytes | None, dict[str, list[str]]]:
-    """The body without its Content-Encoding, and headers to match.
+class Decoded(NamedTuple):
+    """A message's body as kept, its headers to match, and why it was kept as it came (if so)."""
 
-    A body that does not decode, or whose Content-Encoding is no HTTP content coding, is kept as
-    it came, with its Content-Encoding header, so the cassette still says what it is.
+    body: bytes | None
+    headers: dict[str, list[str]]
+    # None when the body was decoded (or had no Content-Encoding); else one line for the
+    # cassette's metadata: the body is kept as received, with its Content-Encoding.
+    note: str | None = None
+
+
+def decode(
+    raw: bytes | None, headers: dict[str, list[str]], limit: int = DECODED_BODY_LIMIT
+) -> Decoded:
+    """The body without its Content-Encoding, and headers to match; a note when it was kept coded.
+
+    A body that does not decode, whose Content-Encoding is no HTTP content coding (or a list
+    of codings), or that decodes to more than ``limit`` bytes is kept as it came, with its
+    Content-Encoding header, so the cassette still says what it is; the note says why.
     """
     if not raw:
-        return raw, headers
+        return Decoded(raw, headers)
     name = next((k for k in headers if k.lower() == "content-encoding"), None)
     if name is None:
-        return raw, headers
+        return Decoded(raw, headers)
     try:
-        body = decode_content(raw, headers[name][0])
-    except UndecodableBody:
-        return raw, headers
+        body = decode_content(raw, headers[name][0], limit)
+    except UndecodableBody as e:
+        return Decoded(raw, headers, f"body kept as received ({len(raw):,} bytes): {e}")
     out = {}
     for k, v in headers.items():
         lowered = k.lower()
         if lowered == "content-encoding":
             continue
         out[k] = [str(len(body))] if lowered == "content-length" else v
+    return Decoded(body, out)
+
+
+def decode_body(
+    raw: bytes | None, headers: dict[str, list[str]], limit: int = DECODED_BODY_LIMIT
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """``decode`` without the note: the body and its headers."""
+    body, out, _ = decode(raw, headers, limit)
     return body, out
+
+
+def decode_fields(
+    fields: Iterable[tuple[bytes, bytes]], raw: bytes | None, limit: int = DECODED_BODY_LIMIT
+) -> Decoded:
+    """``decode`` from a message's raw header fields: body, vcrpy headers, note."""
+    return decode(raw, headers_dict(fields), limit)
+
+
+def decode_message(
+    fields: Iterable[tuple[bytes, bytes]], raw: bytes | None, limit: int = DECODED_BODY_LIMIT
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """A message's body without its Content-Encoding, and its headers as vcrpy keeps them."""
+    body, headers, _ = decode_fields(fields, raw, limit)
+    return body, headers
