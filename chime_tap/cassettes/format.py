@@ -18,7 +18,18 @@ from chime_tap.wire import header_lists
 
 FORMAT_VERSION = 1
 META_KEY = "chime_tap"  # per-interaction metadata; vcrpy ignores unknown interaction keys
-YAML_HEADER = b"# vcrpy cassette written by chime-tap, one interaction at a time\nversion: 1\n"
+# The first line of a YAML cassette in the writer's append layout. In this layout every
+# interaction ends with END_LINE, the last line the writer puts down for it: an interaction
+# without it was cut off mid-write (a kill during a large write), and no reader takes it for a
+# whole one. vcrpy ignores the extra interaction-level key, as it ignores META_KEY.
+YAML_HEADER = (
+    b"# vcrpy cassette written by chime-tap, one interaction at a time; each ends with chime_tap_end\n"
+    b"version: 1\n"
+)
+# The header of the layout before END_LINE: still read, rewritten once by the next writer.
+OLD_YAML_HEADER = b"# vcrpy cassette written by chime-tap, one interaction at a time\nversion: 1\n"
+END_KEY = "chime_tap_end"
+END_LINE = b"  chime_tap_end: true\n"
 # The status the recorder writes for a call that got no response at all (connection refused,
 # reset, timeout), with ``chime_tap.answered_by: none``. No HTTP response has it.
 NO_RESPONSE_STATUS = 0

@@ -10,20 +10,28 @@ import gc
 import json
 import os
 import reprlib
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from chime_tap.cassettes.format import FORMAT_VERSION
+from chime_tap.cassettes.format import END_KEY, FORMAT_VERSION, META_KEY, YAML_HEADER
 from chime_tap.errors import CassetteError, ChimeTapError
 
 # The deepest nesting a document may have. libyaml (PyYAML 6.0.3 and later) refuses deeper
 # documents itself, with a ScannerError, instead of recursing in C until the stack overflows;
 # real cassettes have fewer than 20 levels.
 MAX_DEPTH = 1000
+# The most a file may hold to be read at all: checked before a byte is read, and again while
+# reading (a file that grows). A cassette with a 200 MB body is about 270 MB of YAML; a parser
+# needs several times a file's size in memory, so more than this is no cassette to read here.
+MAX_INPUT_BYTES = 512 * 1024 * 1024
+# What is looked at before the rest is read: a binary file is refused on its first bytes.
+HEAD_BYTES = 8192
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 try:  # libyaml when available: several times faster
     from yaml import CSafeLoader as _SafeLoader
@@ -31,11 +39,48 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 
+class _Refused(yaml.constructor.ConstructorError):
+    """YAML that is valid but never in a cassette: an alias, a merge key, a duplicate key."""
+
+    def __init__(self, problem: str, node: yaml.Node | None = None) -> None:
+        super().__init__(None, None, problem, node.start_mark if node is not None else None)
+
+
 class CassetteLoader(_SafeLoader):
     """A safe loader that also reads the harmless Python tags old vcrpy cassettes carry.
 
     ``!!python/object`` and friends stay unknown tags: they raise, they are never executed.
+    Refused as well, since no recorder writes them (vcrpy's yaml serializer dumps plain data,
+    and chime-tap's writer never emits an anchor): aliases (``*name``, each one a node built a
+    second time: the "billion laughs" expansion), merge keys (``<<``, which copy mappings
+    into mappings before anything else sees them) and duplicate keys (which PyYAML resolves
+    silently, last one wins). Each is refused at the first occurrence, before it expands.
     """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            line = node.start_mark.line + 1  # an alias is its anchor's node: no mark of its own
+            raise _Refused(f"an alias (*name) of the node at line {line}; cassettes have none")
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping, found {node.id}", node.start_mark
+            )
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                raise _Refused("a merge key (<<); cassettes have none", key_node)
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in mapping
+            except TypeError:
+                raise _Refused("an unhashable key", key_node) from None
+            if duplicate:
+                raise _Refused(f"duplicate key {_short(key)}", key_node)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
 CassetteLoader.add_constructor(
@@ -53,12 +98,30 @@ def parse_cassette(data: bytes, name: str = "<cassette>") -> dict[str, Any]:
     """Parse and check cassette bytes; raise CassetteError naming ``name`` and the problem."""
     if not data.strip():
         raise CassetteError(f"{name}: empty file, not a cassette")
-    if b"\x00" in data[:8192]:
-        raise CassetteError(f"{name}: binary data, not a cassette")
+    refuse_binary(data, name)
     doc = parse_document(data, name)
     with _one_line(name):  # e.g. RecursionError from a deep value: still one line naming the file
+        if data.startswith(YAML_HEADER):
+            _drop_end_marks(doc, name)
         check_cassette(doc, name)
     return doc
+
+
+def _drop_end_marks(doc: Any, name: str) -> None:
+    """In the writer's YAML layout, every interaction ends with its end mark: check and drop it.
+
+    One without it was cut off while written (the recorder killed mid-write): refused, never
+    taken for a whole interaction. The next writer to open the file moves it aside.
+    """
+    interactions = doc.get("interactions") if isinstance(doc, dict) else None
+    if not isinstance(interactions, list):
+        return  # check_cassette says what is wrong
+    for i, item in enumerate(interactions):
+        if not isinstance(item, dict) or item.pop(END_KEY, None) is not True:
+            raise CassetteError(
+                f"{name}: interaction {i} is torn (cut off while being written, e.g. by a kill); "
+                "the next 'chime-tap record' on this cassette moves it aside"
+            )
 
 
 @contextmanager
@@ -90,9 +153,18 @@ def _too_deep(name: str) -> CassetteError:
     )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {_short(key)}")
+    return out
+
+
 def _parse_json(data: bytes, name: str) -> Any:
     try:
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=_unique_keys)
     except RecursionError:  # json's C scanner counts its depth: deep input is an error, not a crash
         raise _too_deep(name) from None
     except ValueError as e:  # UnicodeDecodeError included
@@ -102,6 +174,10 @@ def _parse_json(data: bytes, name: str) -> Any:
 def _parse_yaml(data: bytes, name: str) -> Any:
     try:
         return yaml.load(data, Loader=CassetteLoader)  # a safe loader: see CassetteLoader
+    except _Refused as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise CassetteError(f"{name}: refused YAML{where}: {e.problem}") from None
     except yaml.constructor.ConstructorError as e:
         tag = getattr(e, "problem", "") or "an unsupported tag"
         raise CassetteError(
@@ -120,38 +196,111 @@ def _parse_yaml(data: bytes, name: str) -> Any:
 
 
 def check_cassette(doc: Any, name: str = "<cassette>") -> None:
-    """Raise CassetteError unless ``doc`` has the shape vcrpy loads."""
+    """Raise CassetteError unless ``doc`` has the shape vcrpy loads and every reader can use.
+
+    The one shape check: validate, report, replay and the vcrpy persister all call it (through
+    :func:`parse_cassette` or directly), so they refuse the same things with the same line.
+    """
     if not isinstance(doc, dict) or "interactions" not in doc:
         raise CassetteError(f"{name}: not a vcrpy cassette (no 'interactions' list)")
-    if doc.get("version") != FORMAT_VERSION:
+    version = doc.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:  # true == 1 in Python
         raise CassetteError(
-            f"{name}: cassette version {_short(doc.get('version'))} is not supported (expected {FORMAT_VERSION})"
+            f"{name}: cassette version {_short(version)} is not supported (expected {FORMAT_VERSION})"
         )
     interactions = doc["interactions"]
     if not isinstance(interactions, list):
         raise CassetteError(f"{name}: 'interactions' is not a list")
     for i, item in enumerate(interactions):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("request"), dict)
-            or not isinstance(item.get("response"), dict)
-        ):
-            raise CassetteError(f"{name}: interaction {i} has no request/response mapping")
-        extra = set(item["request"]) - {"method", "uri", "body", "headers"}
-        if extra:
-            raise CassetteError(
-                f"{name}: interaction {i}: unknown key(s) in request: {', '.join(sorted(map(str, extra)))} (vcrpy cannot load it)"
-            )
-        if "method" not in item["request"] or "uri" not in item["request"]:
-            raise CassetteError(f"{name}: interaction {i}: request without method or uri")
-        status = item["response"].get("status")
-        code = status.get("code") if isinstance(status, dict) else None
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise CassetteError(f"{name}: interaction {i}: response without a status code")
-        if not 0 <= code <= 999:  # 0: a call recorded with no response
-            raise CassetteError(
-                f"{name}: interaction {i}: status code {_short(code)} is not an HTTP status"
-            )
+        problem = _interaction_problem(item)
+        if problem is not None:
+            raise CassetteError(f"{name}: interaction {i}: {problem}")
+
+
+def _interaction_problem(item: Any) -> str | None:
+    """What makes ``item`` no interaction a reader can use, in a few words; None if nothing."""
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("request"), dict)
+        or not isinstance(item.get("response"), dict)
+    ):
+        return "has no request/response mapping"
+    request, response = item["request"], item["response"]
+    extra = set(request) - {"method", "uri", "body", "headers"}
+    if extra:
+        keys = ", ".join(sorted(map(str, extra)))
+        return f"unknown key(s) in request: {keys} (vcrpy cannot load it)"
+    if "method" not in request or "uri" not in request:
+        return "request without method or uri"
+    method = request["method"]
+    if not isinstance(method, str) or not method.isascii() or not method.strip():
+        return f"request method {_short(method)} is not an HTTP method"
+    problem = (
+        _uri_problem(request["uri"])
+        or _headers_problem(request.get("headers"), "request")
+        or _body_problem(request.get("body"), "request body", nested=True)
+    )
+    if problem:
+        return problem
+    status = response.get("status")
+    code = status.get("code") if isinstance(status, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        return "response without a status code"
+    if not 0 <= code <= 999:  # 0: a call recorded with no response
+        return f"status code {_short(code)} is not an HTTP status"
+    message = status.get("message")
+    if message is not None and not isinstance(message, str):
+        return f"status message {_short(message)} is not text"
+    body = response.get("body")
+    if not isinstance(body, dict) or "string" not in body:
+        return f"response body {_short(body)} is not a mapping with a 'string'"
+    problem = _headers_problem(response.get("headers"), "response") or _body_problem(
+        body["string"], "response body", nested=False
+    )
+    if problem:
+        return problem
+    meta = item.get(META_KEY)
+    if meta is not None and not isinstance(meta, dict):
+        return f"{META_KEY} metadata {_short(meta)} is not a mapping"
+    if isinstance(meta, dict) and not isinstance(meta.get("violations", []), list):
+        return f"{META_KEY} violations {_short(meta['violations'])} is not a list"
+    return None
+
+
+def _uri_problem(uri: Any) -> str | None:
+    if not isinstance(uri, str):
+        return f"request uri {_short(uri)} is not a string"
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError as e:
+        return f"request uri {_short(uri)} is not a URL ({e})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"request uri {_short(uri)} is not an http(s) URL with a host"
+    return None
+
+
+_HEADER_VALUE = (str, bytes, int, float)  # numbers: hand-written cassettes (Content-Length: 27)
+
+
+def _headers_problem(headers: Any, part: str) -> str | None:
+    if headers is None:
+        return None
+    if not isinstance(headers, dict):
+        return f"{part} headers {_short(headers)} are not a mapping"
+    for name, value in headers.items():
+        values = value if isinstance(value, list) else [value]
+        if not isinstance(name, str) or not all(isinstance(v, _HEADER_VALUE) for v in values):
+            return f"{part} header {_short(name)}: {_short(value)} is not a header"
+    return None
+
+
+def _body_problem(body: Any, part: str, *, nested: bool) -> str | None:
+    if nested and isinstance(body, dict) and set(body) == {"string"}:
+        body = body["string"]  # some writers nest the request body as the response's is
+    if body is None or isinstance(body, str | bytes):
+        return None
+    return f"{part} {_short(body)} is neither text nor bytes"
 
 
 def _short(value: Any) -> str:
@@ -159,21 +308,98 @@ def _short(value: Any) -> str:
     return reprlib.repr(value)
 
 
-def read_input(path: str | os.PathLike[str], error: type[ChimeTapError] = CassetteError) -> bytes:
-    """A file's bytes; ``error`` with one line naming the file when it cannot be read."""
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular file is ("a FIFO (named pipe)"); None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _NOT_REGULAR if test(mode)), "not a regular file")
+
+
+def refuse_special_file(path: str | os.PathLike[str], error: type[ChimeTapError]) -> None:
+    """``error`` naming ``path`` unless it is a regular file (or missing); symlinks followed."""
     try:
-        return Path(path).read_bytes()
+        kind = _kind(os.stat(path).st_mode)
+    except OSError:
+        return  # missing or unreadable: the open that follows says which
+    if kind == "a directory":
+        raise error(f"{path}: is a directory, not a file")
+    if kind is not None:
+        raise error(f"{path}: is {kind}, not a regular file")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):,.0f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def read_input(
+    path: str | os.PathLike[str],
+    error: type[ChimeTapError] = CassetteError,
+    *,
+    limit: int = MAX_INPUT_BYTES,
+    head: Callable[[bytes], None] | None = None,
+) -> bytes:
+    """A file's bytes; ``error`` with one line naming the file when it cannot be read.
+
+    The one place input files are read. Only a regular file is read (a FIFO would block, a
+    device never end); it is opened without blocking, its size checked against ``limit``
+    before reading, and ``head`` (if given) sees its first bytes first and may refuse the file
+    before the rest is read.
+    """
+    refuse_special_file(path, error)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except IsADirectoryError:
         raise error(f"{path}: is a directory, not a file") from None
     except OSError as e:
         raise error(f"{path}: cannot read ({e.strerror})") from None
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        try:
+            info = os.fstat(fd)
+            kind = _kind(info.st_mode)  # swapped between the check and the open
+            if kind is not None:
+                raise error(f"{path}: is {kind}, not a regular file")
+            too_big = error(
+                f"{path}: more than {_mib(limit)}, the most chime-tap reads of a file; not read"
+            )
+            if info.st_size > limit:
+                raise too_big
+            if head is not None:
+                head(f.read(min(info.st_size, HEAD_BYTES)) or b"")
+                f.seek(0)
+            parts = [f.read(info.st_size + 1) or b""]  # one read of the whole file, as a rule
+            total = len(parts[0])
+            # More than fstat said (a file still written to, or /proc's size 0): read on, bounded.
+            while total <= limit and (chunk := f.read(1 << 16)):
+                parts.append(chunk)
+                total += len(chunk)
+            if total > limit:
+                raise too_big
+        except OSError as e:
+            raise error(f"{path}: cannot read ({e.strerror})") from None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def refuse_binary(head: bytes, name: str) -> None:
+    """CassetteError for bytes that hold a NUL in their first ``HEAD_BYTES``: no text file does."""
+    if b"\x00" in head[:HEAD_BYTES]:
+        raise CassetteError(f"{name}: binary data, not a cassette")
 
 
 def load_cassette(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a vcrpy cassette (YAML or JSON) from disk; CassetteError on any problem."""
-    return parse_cassette(read_input(path), str(path))
+    name = str(path)
+    return parse_cassette(read_input(path, head=lambda h: refuse_binary(h, name)), name)
 
 
 def load_for_replay(path: str | os.PathLike[str]) -> dict[str, Any]:

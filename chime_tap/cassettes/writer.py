@@ -2,7 +2,11 @@
 
 Each interaction goes to disk in a single ``pwrite`` that also rewrites the closing bytes
 (``]}`` for JSON; nothing for YAML, whose list is the last key). A process killed between two
-appends leaves the file as it was after the last one. Everything is scrubbed on the way in.
+appends leaves the file as it was after the last one; one killed during a large write leaves a
+torn last interaction, which no reader takes for a whole one (JSON: it does not parse; YAML: it
+lacks its end mark, ``format.END_LINE``) and which the next writer moves aside. A path replaced
+by another program (an editor, ``git checkout``, vcrpy re-saving) is noticed before and after
+each append, and the writer moves to the new file. Everything is scrubbed on the way in.
 """
 
 from __future__ import annotations
@@ -11,52 +15,82 @@ import errno
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chime_tap.cassettes.format import YAML_HEADER, format_for
-from chime_tap.cassettes.reader import parse_cassette
+from chime_tap.cassettes.format import END_LINE, YAML_HEADER, format_for
+from chime_tap.cassettes.reader import parse_cassette, refuse_special_file
 from chime_tap.cassettes.scrub import scrub_interaction
 from chime_tap.cassettes.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 
+# What cassettes hold (requests, answers, maybe phone numbers) is nobody else's business.
+FILE_MODE = 0o600
+_JSON_HEAD = b'{"version":1,"interactions":[\n'
+
 
 def _dump_json_item(item: dict[str, Any]) -> bytes:
+    # One line per interaction: JSON strings hold no raw newline.
     return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _dump_yaml_item(item: dict[str, Any]) -> bytes:
+    return dump_item(item) + END_LINE
 
 
 class CassetteWriter:
     """Appends interactions to a cassette file, keeping it loadable after every append.
 
-    An existing cassette is loaded first (a broken one is refused, never overwritten) and, if
-    another tool wrote it, rewritten once atomically into the append-friendly layout. An
-    exclusive lock on the file keeps a second writer out.
+    An existing cassette is loaded first (a broken one is refused, never overwritten; a torn
+    last interaction of our own layout is moved aside to ``<name>.torn``) and, if another tool
+    wrote it, rewritten once atomically into the append-friendly layout. An exclusive lock on
+    the file keeps a second writer out. What the writer had to do on its own (a torn tail moved
+    aside, a replaced file reopened) is one line each in ``notices`` and, if given, passed to
+    ``on_notice`` as it happens (the recorder logs it).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, redact_phones: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        redact_phones: bool = False,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.fmt = format_for(self.path)
         self.redact_phones = redact_phones
+        self.on_notice = on_notice
+        self.notices: list[str] = []
         self.count = 0
         self._fd: int | None = None
         self._tail = b""  # closing bytes the next append overwrites
         self._open()
 
+    def _notice(self, line: str) -> None:
+        self.notices.append(line)
+        if self.on_notice is not None:
+            self.on_notice(line)
+
     # The layout on disk. JSON: {"version":1,"interactions":[\n<item>,\n<item>\n]}\n
-    # YAML: header, "interactions:\n", then "- request: ..." items to the end of the file.
+    # YAML: header, "interactions:\n", then "- request: ..." items, each ending with END_LINE.
     def _layout(self, items: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         if self.fmt == "json":
             body = b",\n".join(_dump_json_item(i) for i in items)
             tail = b"\n]}\n" if items else b"]}\n"
-            return b'{"version":1,"interactions":[\n' + body + tail, tail
+            return _JSON_HEAD + body + tail, tail
         if not items:
             return YAML_HEADER + b"interactions: []\n", b"interactions: []\n"
-        return YAML_HEADER + b"interactions:\n" + b"".join(dump_item(i) for i in items), b""
+        return YAML_HEADER + b"interactions:\n" + b"".join(map(_dump_yaml_item, items)), b""
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A FIFO, a device, a socket: refused, never opened (a FIFO would block) nor replaced.
+        refuse_special_file(self.path, CassetteError)
         for _ in range(5):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, FILE_MODE
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -67,17 +101,20 @@ class CassetteWriter:
                     ) from None
                 raise
             # The file may have been replaced between open and lock; lock the one on disk.
-            if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+            if self._same_file(fd):
                 break
             os.close(fd)
         else:  # pragma: no cover - only under a storm of renames
             raise CassetteError(f"{self.path}: could not lock the cassette")
         self._fd = fd
         data = self._read_all()
-        items: list[dict[str, Any]] = []
-        if data.strip():
-            doc = parse_cassette(data, str(self.path))
-            items = doc["interactions"]
+        try:
+            items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
+        except CassetteError:
+            if not self._is_our_layout(data):
+                raise  # somebody else's broken file: refused, left alone
+            data = self._cut_torn_tail(data)
+            items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
         content, tail = self._layout(items)
         if data != content and not self._is_our_layout(data):
             self._replace(content)
@@ -86,45 +123,171 @@ class CassetteWriter:
         self._tail = tail
         self.count = len(items)
 
+    def _same_file(self, fd: int) -> bool:
+        """Whether ``fd`` is still the file at ``self.path`` (not renamed over, not deleted)."""
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
     def _is_our_layout(self, data: bytes) -> bool:
         if self.fmt == "json":
-            return data.startswith(b'{"version":1,"interactions":[\n') and data.endswith(b"]}\n")
-        return (
-            data.startswith(YAML_HEADER + b"interactions:\n")
-            or data == YAML_HEADER + b"interactions: []\n"
-        )
+            return data.startswith(_JSON_HEAD)
+        return data.startswith(YAML_HEADER + b"interactions:") or data == YAML_HEADER
 
     def _read_all(self) -> bytes:
         assert self._fd is not None
         size = os.fstat(self._fd).st_size
         return os.pread(self._fd, size, 0) if size else b""
 
+    # --- a torn tail --------------------------------------------------------------------------
+
+    def _whole_prefix(self, data: bytes) -> int | None:
+        """Where the last whole interaction of our layout ends; None if that is not all that is wrong.
+
+        Only a tail that holds no whole interaction is torn: anything else broken (an edit in
+        the middle) is refused as it is, as any broken cassette is.
+        """
+        if self.fmt == "yaml":
+            end = data.rfind(END_LINE)
+            if end < 0:
+                return len(YAML_HEADER)
+            return end + len(END_LINE)
+        text = data.decode("utf-8", "surrogateescape")
+        decoder = json.JSONDecoder()
+        at = ended = len(_JSON_HEAD)
+        while True:
+            try:
+                _, stop = decoder.raw_decode(text, at)
+            except ValueError:
+                break
+            ended = stop
+            at = stop + 2 if text.startswith(",\n", stop) else len(text)
+        rest = text[ended:].lstrip(",\n")
+        if "\n" in rest.rstrip("\n"):  # more than one torn line: not a torn append
+            return None
+        return len(text[:ended].encode("utf-8", "surrogateescape"))
+
+    def _cut_torn_tail(self, data: bytes) -> bytes:
+        """Move a torn last interaction to ``<name>.torn`` and cut the file after the last whole one."""
+        assert self._fd is not None
+        cut = self._whole_prefix(data)
+        empty, _ = self._layout([])
+        if cut is None:
+            raise CassetteError(
+                f"{self.path}: broken in the middle, not only at its end; left alone"
+            )
+        kept = data[:cut]
+        if self.fmt == "json":
+            kept = kept + b"\n]}\n" if cut > len(_JSON_HEAD) else empty
+        elif cut <= len(YAML_HEADER):
+            kept = empty
+        try:
+            parse_cassette(kept, str(self.path))
+        except CassetteError:
+            raise CassetteError(
+                f"{self.path}: broken before its last interaction; left alone"
+            ) from None
+        aside = self._aside(".torn", data[cut:])
+        os.pwrite(self._fd, kept, 0)
+        os.ftruncate(self._fd, len(kept))
+        os.fsync(self._fd)
+        whole = len(parse_cassette(kept, str(self.path))["interactions"])
+        self._notice(
+            f"{self.path}: the last interaction was torn (cut off mid-write, {len(data) - cut:,} "
+            f"bytes): moved to {aside}; {whole} whole interaction(s) kept"
+        )
+        return kept
+
+    def _aside(self, suffix: str, data: bytes) -> Path:
+        """``data`` in a new file next to the cassette (``name.torn``, ``name.1.torn``, ...)."""
+        for n in range(1000):
+            aside = self.path.with_name(
+                f"{self.path.name}{suffix}" if n == 0 else f"{self.path.name}.{n}{suffix}"
+            )
+            try:
+                fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+            except FileExistsError:
+                continue
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return aside
+        raise CassetteError(f"{self.path}: no free name for a {suffix} file next to it")
+
     def _replace(self, content: bytes) -> None:
-        """Write ``content`` to a temporary file and rename it over the cassette, keeping the lock."""
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        new_fd = os.open(tmp, os.O_RDWR)
+        """Write ``content`` to a temporary file and rename it over the cassette, keeping the lock.
+
+        The temporary file is created with FILE_MODE: through ``open(tmp, "wb")`` it was
+        0666 less the umask (0644), and the rename made that the cassette's mode. A symlinked
+        cassette is written through to its target: the link stays a link.
+        """
+        target = Path(os.path.realpath(self.path))
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        new_fd = os.open(tmp, os.O_RDWR | os.O_CLOEXEC)
         fcntl.flock(new_fd, fcntl.LOCK_EX)
-        os.replace(tmp, self.path)
+        os.replace(tmp, target)
         assert self._fd is not None
         os.close(self._fd)
         self._fd = new_fd
 
+    # --- appending ----------------------------------------------------------------------------
+
+    def _follow_replacement(self) -> None:
+        """The path now names another file (renamed over, or deleted): move to it, keep ours aside.
+
+        What this writer had written is saved next to the cassette first (``name.replaced``):
+        the program that replaced the file may or may not have kept it.
+        """
+        assert self._fd is not None
+        before = self.count
+        aside = self._aside(".replaced", self._read_all())
+        os.close(self._fd)
+        self._fd = None
+        self._open()
+        self._notice(
+            f"{self.path}: replaced by another program while recording; the file as this "
+            f"recorder had it ({before} interaction(s)) is kept as {aside}; appending to the "
+            f"new file ({self.count} interaction(s))"
+        )
+
     def append(self, interaction: dict[str, Any]) -> None:
-        """Scrub and append one interaction; on return it is in the file."""
+        """Scrub and append one interaction; on return it is in the file at ``self.path``."""
         if self._fd is None:
             raise CassetteError(f"{self.path}: cassette is closed")
         item = scrub_interaction(interaction, redact_phones=self.redact_phones)
         if self.fmt == "json":
-            data = (b",\n" if self.count else b"") + _dump_json_item(item) + b"\n]}\n"
-            new_tail = b"\n]}\n"
+            body, new_tail = _dump_json_item(item) + b"\n]}\n", b"\n]}\n"
         else:
-            lead = b"interactions:\n" if not self.count else b""
-            data = lead + dump_item(item)
-            new_tail = b""
+            body, new_tail = _dump_yaml_item(item), b""
+        for _ in range(3):
+            if not self._same_file(self._fd):
+                self._follow_replacement()
+            self._write(body, new_tail)
+            if self._same_file(self._fd):  # not replaced while it was written
+                return
+        raise CassetteError(f"{self.path}: replaced again and again while recording; stopped")
+
+    def _write(self, body: bytes, new_tail: bytes) -> None:
+        assert self._fd is not None
+        if self.fmt == "json":
+            data = (b",\n" if self.count else b"") + body
+        else:
+            data = (b"interactions:\n" if not self.count else b"") + body
         end = os.fstat(self._fd).st_size
         offset = end - len(self._tail)
         written = os.pwrite(self._fd, data, offset)
