@@ -27,6 +27,7 @@ it mitmproxy's flows.
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,7 @@ from mitmproxy.log import LegacyLogEvents
 from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.validation import Violation, validate_request, validate_response
-from chime_tap.calllog import call_logger, skip_legacy_log_events
+from chime_tap.calllog import call_logger, record_summary, skip_legacy_log_events
 from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
@@ -76,6 +77,10 @@ def host_header(req: http.Request) -> str | None:
     return b", ".join(values).decode("utf-8", "surrogateescape") if values else None
 
 
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class Recorder:
     """Validates, logs, marks and records proxy-session calls; optionally refuses invalid ones."""
 
@@ -91,7 +96,9 @@ class Recorder:
         self.with_violations = 0
         self.failed = 0
         self.lost = 0  # interactions that could not be written (disk full, ...)
+        self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
+        self.started = False  # the running hook has run: the proxy listens
         # Per-flow state, off flow.metadata so saved flow files stay serializable.
         self._calls: weakref.WeakKeyDictionary[http.HTTPFlow, Call] = weakref.WeakKeyDictionary()
         self._from_server: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
@@ -124,8 +131,13 @@ class Recorder:
                 raise exceptions.OptionsError(f"{options.CASSETTE.name}: {e}") from e
         self.close()
         self.writer = writer
-        if writer is not None:
-            logger.info(f"recording to {writer.path} ({writer.count} interaction(s) already there)")
+        if self.started:  # else once the proxy listens: a proxy that cannot start records nothing
+            self._say_where()
+
+    def _say_where(self) -> None:
+        if self.writer is not None:
+            where = os.path.abspath(self.writer.path)
+            logger.info(f"recording to {where} ({self.writer.count} interaction(s) already there)")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -135,10 +147,27 @@ class Recorder:
 
     def running(self) -> None:
         skip_legacy_log_events(LegacyLogEvents)
+        if not self.started:
+            self.started = True
+            self._say_where()
 
     def done(self) -> None:
         self.shut = self.writer is not None
-        self.close()
+        logger.info(self.summary())
+        if self.writer is not None:  # the summary said what it holds
+            self.writer.close()
+            self.writer = None
+
+    def summary(self) -> str:
+        """The paragraph printed at exit: calls by status class, violations, what was recorded."""
+        return record_summary(
+            self.statuses,
+            with_violations=self.with_violations,
+            recorded=self.recorded,
+            lost=self.lost,
+            cassette=os.path.abspath(self.writer.path) if self.writer else None,
+            held=self.writer.count if self.writer else 0,
+        )
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -277,9 +306,12 @@ class Recorder:
             flow.marked = FAILURE_MARK
         flow.comment = comment_for(call, violations, exchange.error)
         req = flow.request
+        status = exchange.status
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        upstream = _address(req.host, req.port) if failed else None
         line = log_line(
-            call, req.method, req.path, exchange.status, exchange.duration_ms, len(violations),
-            exchange.error,
+            call, req.method, req.path, status, exchange.duration_ms, violations, exchange.error,
+            upstream,
         )  # fmt: skip
         if violations or failed:
             call_logger.warning(line)

@@ -4,10 +4,12 @@
 
 Requests are matched as the vcrpy configuration matches them (``chime_tap.matching``: method,
 host, path, query, JSON body; never signatures or dates), by index, so the cost of a lookup
-does not grow with the cassette. Identical calls replay in recorded order, then the last one
-repeats (``chime_replay_exhausted=fail`` answers an error instead). A request with no match is
-answered with status 599 and ``x-chime-tap-replay: miss``, naming the closest recorded request
-and what differs; with ``chime_replay_on_miss=forward`` it goes upstream and is recorded.
+does not grow with the cassette. Identical calls replay in recorded order; a call made more
+often than recorded gets what ``chime_replay_exhausted`` says (``fail``: an error; ``repeat``:
+the last answer again). A request with no match is answered with status 599 and
+``x-chime-tap-replay: miss``, naming the closest recorded request and what differs; with
+``chime_replay_on_miss=forward`` it goes upstream and is recorded, a call that gets no response
+too (status 0, as the recorder keeps it). Each call is logged in one line; at exit, a summary.
 
 A recorded call that got no response (status 0, ``answered_by: none``: the recorder's record of
 a refused, reset or timed-out call) is never served: a client that retried gets the answer its
@@ -22,10 +24,24 @@ import gc
 import logging
 
 from mitmproxy import command, ctx, exceptions, http
+from mitmproxy.log import LegacyLogEvents
 
 from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.operations import classify
+from chime_tap.calllog import (
+    MISS_DETAIL,
+    NO_RESPONSE,
+    call_line,
+    call_logger,
+    exhausted_detail,
+    forwarded_detail,
+    hit_detail,
+    outcome,
+    replay_summary,
+    skip_legacy_log_events,
+    what_call,
+)
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import ChimeTapError
 from chime_tap.matching import Exhausted, RequestIndex, RequestParts, parts_from_target
@@ -40,7 +56,8 @@ from chime_tap.playback import (
     exhausted_message,
     explain_miss,
 )
-from chime_tap.recording import UPSTREAM, Exchange, elapsed_ms
+from chime_tap.recording import UPSTREAM, Exchange, check_record_target, elapsed_ms
+from chime_tap.wire import decode_message
 
 logger = logging.getLogger(__name__)
 
@@ -76,18 +93,28 @@ def _response(status: int, headers: dict[str, str], body: bytes) -> http.Respons
 
 
 def forwarded_interaction(flow: http.HTTPFlow) -> dict:
-    """A forwarded flow as a vcrpy interaction, converted as the recorder converts it."""
+    """A forwarded flow as a vcrpy interaction, converted as the recorder converts it; a call
+    that got no response is kept as the recorder keeps one (status 0, its error)."""
     req, resp = flow.request, flow.response
-    assert resp is not None
-    exchange = Exchange.decoded(
-        (req.headers.fields, req.raw_content),
-        resp.status_code,
-        resp.reason,
-        (resp.headers.fields, resp.raw_content),
-        duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
-        answered_by=UPSTREAM,
-    )
-    meta = {"answered_by": UPSTREAM, "recorded_by": "chime-tap replay --on-miss forward"}
+    if resp is None:
+        body, headers = decode_message(req.headers.fields, req.raw_content)
+        error = flow.error.msg if flow.error else None
+        exchange = Exchange.failed(error, elapsed_ms(req.timestamp_start), headers, body)
+    else:
+        exchange = Exchange.decoded(
+            (req.headers.fields, req.raw_content),
+            resp.status_code,
+            resp.reason,
+            (resp.headers.fields, resp.raw_content),
+            duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
+            answered_by=UPSTREAM,
+        )
+    meta = {
+        "answered_by": exchange.answered_by,
+        "recorded_by": "chime-tap replay --on-miss forward",
+    }
+    if exchange.error is not None:
+        meta["error"] = exchange.error
     return exchange.interaction(req.method, req.pretty_url, meta)
 
 
@@ -102,8 +129,15 @@ class ReplayServer:
         self.record_to = ""
         self.writer: CassetteWriter | None = None
         self.hits = 0
-        self.misses = 0
+        self.misses = 0  # exhausted calls included, as a client sees both: no recorded answer
+        self.exhausted = 0
+        self.forwarded = 0
+        self.forward_failed = 0  # forwarded misses that got no response
         self.refused = 0  # upstream connections refused (a test asserts it stays 0)
+        self.statuses: dict[int, int] = {}  # calls by the status they got (0: no response)
+        self.loaded = 0  # interactions the index was built with
+        self._played: set[Entry] = set()  # of those, the ones served at least once
+        self._fresh: set[Entry] = set()  # recorded here from forwarded misses
 
     def load(self, loader) -> None:
         options.add_options(loader, (options.HOSTS, *options.REPLAY))
@@ -120,6 +154,8 @@ class ReplayServer:
             self._load_index()
         if options.RECORD_TO.name in updated:
             self.record_to = ctx.options.chime_replay_record_to
+        if updated & {options.ON_MISS.name, options.RECORD_TO.name, options.REPLAY_CASSETTES.name}:
+            self._check_record_target()
         if updated & {options.ON_MISS.name, *options.OFFLINE}:
             self._stay_offline()
 
@@ -127,12 +163,14 @@ class ReplayServer:
         cassettes = list(ctx.options.chime_replay_cassettes)
         if not cassettes:  # mitmproxy's first pass, with the defaults: nothing to say yet
             self.index, self.cassettes = RequestIndex(ctx.options.chime_replay_exhausted), []
+            self._count_from_here()
             return
         try:
             self.index = build_index(cassettes, ctx.options.chime_replay_exhausted)
         except ChimeTapError as e:
             raise exceptions.OptionsError(f"{options.REPLAY_CASSETTES.name}: {e}") from e
         self.cassettes = cassettes
+        self._count_from_here()
         # The index lives as long as the proxy: keep the cyclic GC from walking it on every
         # full collection, which would make each request cost more in a big cassette.
         gc.freeze()
@@ -142,7 +180,29 @@ class ReplayServer:
             f"replay: {len(self.index)} recorded interaction(s) from {len(cassettes)} cassette(s){unanswered}"
         )
 
+    def _count_from_here(self) -> None:
+        """A new index: what was played is counted against it from now on."""
+        self.loaded = len(self.index)
+        self._played, self._fresh = set(), set()
+
+    def _check_record_target(self) -> None:
+        """With misses forwarded, the cassette they go to must take them: said at start, not at
+        the first forwarded call."""
+        if self.on_miss != "forward":
+            return
+        option = options.RECORD_TO if self.record_to else options.REPLAY_CASSETTES
+        target = self.record_to or (self.cassettes[0] if self.cassettes else "")
+        if not target:
+            raise exceptions.OptionsError(
+                f"{options.RECORD_TO.name}: no cassette to record forwarded calls to"
+            )
+        try:
+            check_record_target(target)
+        except ChimeTapError as e:
+            raise exceptions.OptionsError(f"{option.name}: {e}") from e
+
     def running(self) -> None:
+        skip_legacy_log_events(LegacyLogEvents)
         self._stay_offline()
 
     def _stay_offline(self) -> None:
@@ -160,52 +220,96 @@ class ReplayServer:
             self._miss(flow)
         elif isinstance(found, Exhausted):
             self.misses += 1
+            self.exhausted += 1
             message = exhausted_message(found.count, flow.request.method, flow.request.pretty_url)
-            logger.warning(message)
             flow.response = _response(
                 *error_answer(MISS_STATUS, EXHAUSTED_ERROR_TYPE, "exhausted", message)
             )
+            self._log(flow, MISS_STATUS, exhausted_detail(found.count), logging.WARNING)
+            logger.warning(message)
         else:
             self.hits += 1
-            status, body, headers = found.entry.answer()
+            entry = found.entry
+            self._played.add(entry)
+            status, body, headers = entry.answer()
             flow.response = http.Response.make(status, body, headers)
             repeated = " (repeated)" if found.repeated else ""
-            flow.comment = f"replayed {found.entry.label}{repeated}"
+            flow.comment = f"replayed {entry.label}{repeated}"
+            self._log(flow, status, hit_detail(entry.label, found.repeated))
 
     def _miss(self, flow: http.HTTPFlow) -> None:
         self.misses += 1
         if self.on_miss == "forward":
-            logger.info(f"replay miss, forwarding: {flow.request.method} {flow.request.pretty_url}")
+            self.forwarded += 1
             flow.metadata[FORWARDED] = True
-            return
+            return  # its line is logged once upstream answered, or failed to
         message, details = explain_miss(self.index, live_request(flow), self.hosts)
-        logger.warning(message)
         flow.marked = ":warning:"
         flow.response = _response(
             *error_answer(MISS_STATUS, MISS_ERROR_TYPE, "miss", message, **details)
         )
+        self._log(flow, MISS_STATUS, MISS_DETAIL, logging.WARNING)
+        logger.warning(message)
+
+    def _log(
+        self,
+        flow: http.HTTPFlow,
+        status: int,
+        detail: str,
+        level: int = logging.INFO,
+        error: str | None = None,
+    ) -> None:
+        """Count the call by its status and log its line."""
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        req = flow.request
+        route = classify(req.method, req.pretty_host, req.path, self.hosts, req.port)
+        what = what_call(route, req.method, req.path, None if route else req.pretty_host)
+        upstream = f"{req.host}:{req.port}" if error is not None else None
+        result = outcome(status, error, upstream)
+        call_logger.log(level, call_line(what, result, elapsed_ms(req.timestamp_start), detail))
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if not flow.metadata.get(FORWARDED) or flow.response is None:
+        if flow.response is None or not flow.metadata.pop(FORWARDED, False):
             return
-        req = flow.request
+        self._forwarded(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.error is None or not flow.metadata.pop(FORWARDED, False):
+            return
+        self._forwarded(flow)
+
+    def _forwarded(self, flow: http.HTTPFlow) -> None:
+        """A miss that went upstream: record what it got (or that it got nothing), log its line."""
+        req, resp = flow.request, flow.response
+        status = resp.status_code if resp is not None else NO_RESPONSE
+        error = None if resp is not None else (flow.error.msg if flow.error else "no response")
+        if error is not None:
+            self.forward_failed += 1
+        level = logging.INFO if error is None else logging.WARNING
         if classify(req.method, req.pretty_host, req.path, self.hosts, req.port) is None:
-            return  # only proxy-session calls are recorded
+            # only proxy-session calls are recorded
+            self._log(flow, status, forwarded_detail(None), level, error)
+            return
         try:
             writer = self._writer()
             item = forwarded_interaction(flow)
             writer.append(item)
-        except ChimeTapError as e:
-            logger.error(f"replay: could not record the forwarded call: {e}")
+        except (ChimeTapError, OSError) as e:
+            self._log(flow, status, forwarded_detail(None, str(e)), logging.ERROR, error)
             return
-        self.index.add(flow_parts(flow), Entry(str(writer.path), writer.count - 1, item))
-        logger.info(f"replay: recorded {req.method} {req.pretty_url} to {writer.path}")
+        entry = Entry(str(writer.path), writer.count - 1, item)
+        if error is None:
+            self.index.add(flow_parts(flow), entry)
+            self._fresh.add(entry)
+        else:  # never served, as a failed call the recorder recorded
+            self.index.add_unanswered(flow_parts(flow), entry)
+        self._log(flow, status, forwarded_detail(entry.label, error), level, error)
 
     def _writer(self) -> CassetteWriter:
         if self.writer is None:
             target = self.record_to or (self.cassettes[0] if self.cassettes else "")
             if not target:
-                raise ChimeTapError("no cassette to record to (set chime_replay_record_to)")
+                raise ChimeTapError("no cassette to record forwarded calls to")
             self.writer = CassetteWriter(target)
         return self.writer
 
@@ -214,14 +318,30 @@ class ReplayServer:
         if self.on_miss != "forward":
             self.refused += 1
             data.server.error = (
-                "chime-tap replay: upstream connections are disabled (chime_replay_on_miss=error)"
+                "chime-tap replay: upstream connections are disabled "
+                "(misses are answered 599, never forwarded)"
             )
             logger.warning(f"refused an upstream connection to {data.server.address}")
 
     def done(self) -> None:
+        logger.info(self.summary())
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+    def summary(self) -> str:
+        """The paragraph printed at exit: calls by status class, hits, misses, what was unused."""
+        played = len(self._played - self._fresh)
+        return replay_summary(
+            self.statuses,
+            hits=self.hits,
+            misses=self.misses - self.exhausted,
+            exhausted=self.exhausted,
+            forwarded=self.forwarded,
+            forward_failed=self.forward_failed,
+            loaded=self.loaded,
+            never_played=self.loaded - played,
+        )
 
     @command.command("chime.replay.rewind")
     def rewind(self) -> None:

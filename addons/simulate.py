@@ -16,12 +16,22 @@ import logging
 import time
 
 from mitmproxy import command, ctx, exceptions, http
+from mitmproxy.log import LegacyLogEvents
 
 from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
-from chime_tap.api.operations import classify
+from chime_tap.api.operations import Route, classify
+from chime_tap.calllog import (
+    call_line,
+    call_logger,
+    injected_detail,
+    simulate_summary,
+    skip_legacy_log_events,
+    what_call,
+)
+from chime_tap.recording import elapsed_ms
 from chime_tap.simulator.control import CONTROL_HOST, control
-from chime_tap.simulator.faults import SERVICE_FAILURE, FaultInjector
+from chime_tap.simulator.faults import SERVICE_FAILURE, Decision, FaultInjector
 from chime_tap.simulator.service import SimResponse, answer, error_response, not_a_session_call
 from chime_tap.simulator.store import SessionStore, SimClock, format_timestamp
 
@@ -37,15 +47,22 @@ def _to_flow_response(r: SimResponse) -> http.Response:
 
 
 class Simulator:
-    """Answers the five proxy-session operations from an in-memory store, with injected faults."""
+    """Answers the five proxy-session operations from an in-memory store, with injected faults.
 
-    def __init__(self) -> None:
+    ``log_calls``: log a line per call and a summary at exit. ``chime-tap record --upstream
+    simulator`` turns it off: the recorder logs every call already.
+    """
+
+    def __init__(self, log_calls: bool = True) -> None:
         self.hosts: HostPolicy = DEFAULT_HOSTS
         self.clock = SimClock()
         self.store = SessionStore()
         self.injector = FaultInjector()
         self.offline = True
         self.refused = 0  # upstream connections refused; each is also logged as a warning
+        self.log_calls = log_calls
+        self.statuses: dict[int, int] = {}  # calls answered, by status
+        self.injected: dict[str, int] = {}  # faults injected, by error type
 
     def load(self, loader) -> None:
         options.add_options(loader, (options.HOSTS, *options.SIMULATOR))
@@ -71,6 +88,7 @@ class Simulator:
             self._stay_offline()
 
     def running(self) -> None:
+        skip_legacy_log_events(LegacyLogEvents)
         self._stay_offline()
 
     def _stay_offline(self) -> None:
@@ -101,6 +119,7 @@ class Simulator:
         now = self.clock.now()
         if decision and decision.fault is not None:
             flow.response = _to_flow_response(error_response(decision.fault, now))
+            self._answered(flow, route, decision)
             return
         try:
             body = req.content
@@ -113,6 +132,7 @@ class Simulator:
             logger.error(f"simulator failed on {route.name}: {e!r}")
             result = error_response(SERVICE_FAILURE, now)
         flow.response = _to_flow_response(result)
+        self._answered(flow, route, decision)
 
     def _not_a_session_call(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -122,15 +142,41 @@ class Simulator:
         )  # fmt: skip
         if result is not None:
             flow.response = _to_flow_response(result)
+            self._answered(flow, None, None)
+
+    def _answered(
+        self, flow: http.HTTPFlow, route: Route | None, decision: Decision | None
+    ) -> None:
+        """Count the answer by status (and its injected fault), and log its line."""
+        if not self.log_calls:
+            return
+        assert flow.response is not None
+        status = flow.response.status_code
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        fault, delay_ms = None, 0.0
+        if decision is not None:
+            fault = decision.fault.error_type if decision.fault is not None else None
+            delay_ms = decision.delay * 1000.0
+            if fault is not None:
+                self.injected[fault] = self.injected.get(fault, 0) + 1
+        req = flow.request
+        what = what_call(route, req.method, req.path, None if route else req.pretty_host)
+        took = elapsed_ms(req.timestamp_start)
+        call_logger.info(call_line(what, str(status), took, injected_detail(fault, delay_ms)))
 
     def server_connect(self, data) -> None:
         # The last line of defence: whatever asked for it, no connection leaves the machine.
         if self.offline:
             self.refused += 1
             data.server.error = (
-                "chime-tap simulator: upstream connections are disabled (chime_sim_offline)"
+                "chime-tap simulator: upstream connections are disabled "
+                "(the simulator answers every call itself)"
             )
             logger.warning(f"refused an upstream connection to {data.server.address}")
+
+    def done(self) -> None:
+        if self.log_calls:
+            logger.info(simulate_summary(self.statuses, injected=self.injected))
 
     @command.command("chime.sim.advance")
     def advance(self, seconds: int) -> None:

@@ -1,18 +1,34 @@
-"""The logger for one line per proxy-session call, kept out of mitmproxy's legacy log events.
+"""One line per call, for the recorder, replay and the simulator alike, and the summary at exit.
 
-mitmproxy (9 and later) still turns every log record into a deprecated ``add_log`` event that it
-sends through every loaded addon (``mitmproxy.log.LegacyLogEvents``). No built-in addon listens
-to it, and for a line per flow it cost the recorder more CPU than validation, scrubbing and
-writing together (about 140 µs per flow in bench_record). Records of :data:`call_logger` skip that
-one handler; the terminal, mitmweb's event log and any handler a user adds still get them.
+The lines and the summary are built here by plain functions (data in, text out), so what they
+say is tested without a proxy; the addons only count and log.
+
+:data:`call_logger` is kept out of mitmproxy's legacy log events. mitmproxy (9 and later) still
+turns every log record into a deprecated ``add_log`` event that it sends through every loaded
+addon (``mitmproxy.log.LegacyLogEvents``). No built-in addon listens to it, and for a line per
+flow it cost the recorder more CPU than validation, scrubbing and writing together (about
+140 µs per flow in bench_record). Records of :data:`call_logger` skip that one handler; the
+terminal, mitmweb's event log and any handler a user adds still get them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chime_tap.api.operations import Route
+    from chime_tap.api.validation import Violation
 
 CALLS = "chime_tap.calls"
 call_logger = logging.getLogger(CALLS)
+
+LINE_LIMIT = 200  # characters a violation (or an error) may take on a log line
+LISTED_LIMIT = 10  # violations listed under a call's line; the count says how many in all
+INDENT = "    "
+NO_RESPONSE = 0  # the status a call that got no response is counted under
+CHIME_TAP_STATUS = 599  # replay's own answer (miss, exhausted): no service sends it
 
 
 class _NotPerCallLines(logging.Filter):
@@ -30,3 +46,174 @@ def skip_legacy_log_events(handler_type: type[logging.Handler]) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, handler_type) and _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
+
+
+# --- the line ---------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` on one line of at most ``limit`` characters: whitespace runs become one space;
+    a longer text keeps its start and its end (where a schema message gives its verdict)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    tail = limit // 4
+    return f"{flat[: limit - tail - 5]} ... {flat[-tail:]}"
+
+
+def what_call(route: Route | None, method: str, path: str, host: str | None = None) -> str:
+    """The call a line is about: operation and ids, else the request (``host`` if it is not a
+    Chime host's)."""
+    if route is None:
+        where = f"{host}{path.split('?', 1)[0]}" if host else path.split("?", 1)[0]
+        return f"not a proxy-session call: {method} {where}"
+    what = f"{route.name} connector={route.voice_connector_id}"
+    if route.proxy_session_id is not None:
+        what += f" session={route.proxy_session_id}"
+    return what
+
+
+def outcome(status: int, error: str | None, upstream: str | None = None) -> str:
+    """The status, or why there is none: ``failed (error; upstream HOST:PORT)``."""
+    if error is None:
+        return str(status)
+    where = f"; upstream {upstream}" if upstream else ""
+    return f"failed ({one_line(error)}{where})"
+
+
+def violations_text(violations: Sequence[Violation]) -> str:
+    """``N violation(s)``; with any, the first (part, pointer, message) on the line and the others
+    on the lines under it, indented, one each (at most :data:`LISTED_LIMIT` in all)."""
+    if not violations:
+        return "0 violation(s)"
+    shown = [one_line(str(v)) for v in violations[:LISTED_LIMIT]]
+    text = f"{len(violations)} violation(s): {shown[0]}"
+    for line in shown[1:]:
+        text += f"\n{INDENT}{line}"
+    if len(violations) > LISTED_LIMIT:
+        text += f"\n{INDENT}... and {len(violations) - LISTED_LIMIT} more"
+    return text
+
+
+def call_line(what: str, result: str, duration_ms: float, detail: str = "") -> str:
+    """``<what> -> <result> in <ms> ms[, <detail>]``: the shape every proxy's line has."""
+    line = f"{what} -> {result} in {duration_ms:.1f} ms"
+    return f"{line}, {detail}" if detail else line
+
+
+# What replay did with a call, on its line.
+def hit_detail(label: str, repeated: bool) -> str:
+    return (
+        f"hit {label} (repeated: every recorded answer was played)" if repeated else f"hit {label}"
+    )
+
+
+def exhausted_detail(count: int) -> str:
+    return f"exhausted (all {count} recorded answer(s) were played)"
+
+
+MISS_DETAIL = "miss"
+
+
+def forwarded_detail(recorded_as: str | None, error: str | None = None) -> str:
+    """A miss sent upstream: where its answer (or its failure) was recorded, if it was."""
+    if recorded_as is None:
+        return "miss, forwarded upstream, not recorded" + (f" ({error})" if error else "")
+    kept = "with no response " if error is not None else ""
+    return f"miss, forwarded upstream, recorded {kept}as {recorded_as}"
+
+
+def injected_detail(fault: str | None, delay_ms: float) -> str:
+    """What the simulator injected into a call: an error, added latency, both or nothing."""
+    parts = []
+    if fault is not None:
+        parts.append(f"injected {fault}")
+    if delay_ms > 0:
+        parts.append(f"injected latency {delay_ms:.1f} ms")
+    return ", ".join(parts)
+
+
+# --- the summary at exit ----------------------------------------------------------------------
+
+
+def status_classes(statuses: Mapping[int, int]) -> dict[str, int]:
+    """Calls per status class, in order: ``2xx``...``5xx``, ``599 chime-tap`` (replay's own
+    answers, which no service sends) and ``no response`` (status 0)."""
+    classes: dict[str, int] = {}
+    for status in sorted(statuses, key=lambda s: (s == NO_RESPONSE, s)):
+        if status == NO_RESPONSE:
+            name = "no response"
+        elif status == CHIME_TAP_STATUS:
+            name = "599 chime-tap"
+        else:
+            name = f"{status // 100}xx"
+        classes[name] = classes.get(name, 0) + statuses[status]
+    return classes
+
+
+def summary(label: str, statuses: Mapping[int, int], details: Iterable[str]) -> str:
+    """The paragraph a proxy prints at exit: calls, per status class, then ``details``."""
+    calls = sum(statuses.values())
+    text = f"chime-tap {label}: {calls} call(s)"
+    if calls:
+        text += (
+            " (" + ", ".join(f"{n} {name}" for name, n in status_classes(statuses).items()) + ")"
+        )
+    return "; ".join([text, *details]) + "."
+
+
+def record_summary(
+    statuses: Mapping[int, int],
+    *,
+    with_violations: int,
+    recorded: int,
+    lost: int,
+    cassette: str | None,
+    held: int,
+) -> str:
+    """``record``'s paragraph: calls, violations, what was recorded and what could not be."""
+    if cassette is None:
+        kept = "no cassette, nothing recorded"
+    else:
+        kept = f"{recorded} interaction(s) recorded to {cassette} (it holds {held})"
+    return summary(
+        "record",
+        statuses,
+        [f"{with_violations} with violations", kept, f"{lost} not recorded (could not be written)"],
+    )
+
+
+def replay_summary(
+    statuses: Mapping[int, int],
+    *,
+    hits: int,
+    misses: int,
+    exhausted: int,
+    forwarded: int,
+    forward_failed: int,
+    loaded: int,
+    never_played: int,
+) -> str:
+    """``replay``'s paragraph: calls, hits, misses (and those sent upstream), exhausted calls,
+    and how many of the interactions loaded at start were never played."""
+    missed = f"{misses} miss(es)"
+    if forwarded:
+        failed = f", {forward_failed} of them got no response" if forward_failed else ""
+        missed += f" ({forwarded} forwarded upstream{failed})"
+    return summary(
+        "replay",
+        statuses,
+        [
+            f"{hits} hit(s), {missed}, {exhausted} exhausted",
+            f"{never_played} of {loaded} recorded interaction(s) never played",
+        ],
+    )
+
+
+def simulate_summary(statuses: Mapping[int, int], *, injected: Mapping[str, int]) -> str:
+    """``simulate``'s paragraph: calls and the faults injected into them, by error type."""
+    total = sum(injected.values())
+    faults = f"{total} fault(s) injected"
+    if total:
+        faults += " (" + ", ".join(f"{n} {name}" for name, n in sorted(injected.items())) + ")"
+    return summary("simulate", statuses, [faults])

@@ -11,7 +11,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from urllib.parse import parse_qs
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
 from chime_tap.api.validation import Violation
+from chime_tap.calllog import outcome, violations_text, what_call
 from chime_tap.cassettes.format import NO_RESPONSE_STATUS, make_interaction
+from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from chime_tap.wire import decode_message
@@ -154,21 +156,34 @@ def log_line(
     path: str,
     status: int,
     duration_ms: float,
-    violations: int,
+    violations: Sequence[Violation],
     error: str | None,
+    upstream: str | None = None,
 ) -> str:
-    """One line per call: operation, ids, status, latency, violation count (never a header)."""
-    route = call.route
-    if route is None:
-        what = f"not a proxy-session call: {method} {path.split('?', 1)[0]}"
-    else:
-        what = f"{route.name} connector={route.voice_connector_id}"
-        if route.proxy_session_id is not None:
-            what += f" session={route.proxy_session_id}"
-    outcome = f"failed ({error})" if error else str(status)
+    """One line per call: operation, ids, status, latency and what is wrong (never a header).
+
+    The first violation goes on the line and the others under it, one each; a failed call
+    names the upstream it was going to.
+    """
+    what = what_call(call.route, method, path)
+    result = outcome(status, error or None, upstream)
     if call.answered_by == RECORDER:
-        outcome += " (answered by chime-tap enforce)"
-    return f"{what} -> {outcome} in {duration_ms:.1f} ms, {violations} violation(s)"
+        result += " (answered by chime-tap enforce)"
+    found = violations_text(violations) if violations else "0 violation(s)"
+    return f"{what} -> {result} in {duration_ms:.1f} ms, {found}"
+
+
+def check_record_target(path: str) -> None:
+    """Refuse, with a one-line CassetteError, a cassette that cannot be recorded into, before
+    anything is recorded: its directory is missing, it is a directory, or it is broken (a
+    broken cassette is never overwritten)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise CassetteError(f"{path}: is a directory, not a cassette")
+    if not p.parent.is_dir():
+        raise CassetteError(f"{path}: directory {str(p.parent)!r} does not exist")
+    if p.exists() and p.stat().st_size:
+        load_cassette(p)
 
 
 def recording_meta(
