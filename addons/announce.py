@@ -39,6 +39,7 @@ class Announce:
         out = [f"chime-tap {self.label}: listening on {url} (mode {mode})" for url in urls]
         out.append(f"chime-tap {self.label}: press Ctrl+C to stop")
         if urls and self.hint is not None:
-            ca = os.path.join(os.path.expanduser(ctx.options.confdir), "mitmproxy-ca-cert.pem")
+            confdir = os.path.abspath(os.path.expanduser(ctx.options.confdir))  # for any cwd
+            ca = os.path.join(confdir, "mitmproxy-ca-cert.pem")
             out += self.hint(urls[0], ca)
         return out

@@ -274,6 +274,14 @@ ALL: dict[str, Option] = {o.name: o for o in (HOSTS, *RECORDER, *REPLAY, *SIMULA
 OFFLINE = {"upstream_cert": False, "connection_strategy": "lazy"}
 
 
+# mitmproxy options a proxy that forwards calls sets unless the user's --set says otherwise:
+# connect upstream when a request needs it, not when the client's CONNECT arrives. mitmproxy's
+# eager default fails the CONNECT itself when the service cannot be reached: the client blames
+# the proxy ("Failed to connect to proxy URL") and no HTTP flow exists to record. Lazily, the
+# call is a flow that fails: recorded with status 0 and its error, and answered with a 502.
+FORWARDING = {"connection_strategy": "lazy"}
+
+
 def offline_changes(options: Any) -> dict[str, Any]:
     """The mitmproxy option values to set so that ``options`` keep the proxy offline."""
     return {k: v for k, v in OFFLINE.items() if k in options and getattr(options, k) != v}

@@ -38,6 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("simulator (with --upstream simulator)")
     options.add_arguments(group, options.SIMULATOR)
+    # None: not given. A simulator flag without the simulator is refused, not ignored.
+    parser.set_defaults(**{o.dest: None for o in options.SIMULATOR if o.flag is not None})
+
+
+def simulator_values(args: argparse.Namespace) -> dict:
+    """The simulator's option values, its defaults for the flags not given; UsageError naming
+    the first simulator flag given without ``--upstream simulator``, which would do nothing."""
+    flags = [o for o in options.SIMULATOR if o.flag is not None]
+    given = [o.flag for o in flags if getattr(args, o.dest) is not None]
+    if given and args.upstream != "simulator":
+        raise UsageError(
+            f"{given[0]}: only with --upstream simulator (the service answers otherwise, "
+            "and nothing is simulated)"
+        )
+    for o in flags:
+        if getattr(args, o.dest) is None:
+            setattr(args, o.dest, o.default)
+    return options.values_from_args(args, options.SIMULATOR)
 
 
 def check_mode(mode: str) -> str:
@@ -72,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.proxy import run_proxy
 
     mode = check_mode(args.mode)
+    simulated = simulator_values(args)
     options.HOSTS.from_args(args)  # a bad --hosts is refused before the cassette is touched
     check_cassette(args.cassette)
     # The addons check every value as they load (one rule, one message, naming the flag).
@@ -82,13 +101,15 @@ def run(args: argparse.Namespace) -> int:
     if args.upstream == "simulator":
         from chime_tap.addons.simulate import Simulator
 
-        addons.append(Simulator())
-        values = {**options.values_from_args(args, options.SIMULATOR), **options.OFFLINE, **values}
+        addons.append(Simulator(log_calls=False))  # the recorder logs every call already
+        values = {**simulated, **options.OFFLINE, **values}
+    else:  # a --set connection_strategy=... comes after these, and wins
+        values = {**options.FORWARDING, **values}
     return run_proxy(
         addons,
         label="record",
         mode=mode,
         options=values,
-        hint=record_hint(args.cassette),
+        hint=record_hint(simulator=args.upstream == "simulator"),
         **common.listen_settings(args),
     )

@@ -3,9 +3,10 @@
 Requests match as in the vcrpy configuration (method, host, path, query, JSON body; never
 signatures or dates). A request no cassette holds gets status 599 with header
 x-chime-tap-replay: miss and a message naming the closest recorded call, unless
---on-miss forward sends it upstream and records it. Identical calls replay in recorded order,
-then the last answer repeats (--exhausted fail answers 599 instead). A call recorded with no
-response (status 0: refused, reset, timed out) is never replayed; the retry recorded after it is.
+--on-miss forward sends it upstream and records it. Identical calls replay in recorded order;
+a call made more often than recorded gets what --exhausted says (fail: 599; repeat: the last
+answer again). A call recorded with no response (status 0: refused, reset, timed out) is never
+replayed; the retry recorded after it is. Each call is logged in one line; at exit, a summary.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chime_tap.addons.replay import ReplayServer
-    from chime_tap.hints import replay_hint
+    from chime_tap.hints import forwarding_replay_hint, replay_hint
     from chime_tap.proxy import run_proxy
 
     if args.record_to and args.on_miss != "forward":
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         [ReplayServer()],
         label="replay",
         options={**values, **options.OFFLINE},
-        hint=replay_hint,
+        hint=forwarding_replay_hint(args.record_to or args.cassette[0])
+        if args.on_miss == "forward"
+        else replay_hint,
         **common.listen_settings(args),
     )
