@@ -7,13 +7,11 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chime_tap.errors import UsageError
+from chime_tap.hints import Hint, listen_failure
 from chime_tap.options import flag_for
-
-if TYPE_CHECKING:
-    from chime_tap.hints import Hint
 
 logger = logging.getLogger(__name__)
 
@@ -73,18 +71,74 @@ def mitmproxy_addons(set_options: Sequence[str] = ()) -> list[Any]:
 
     mitmdump's chain without the addons in :data:`INERT_BY_DEFAULT`, unless ``set_options``
     (``OPTION=VALUE`` strings) name an option one of them registers, or ``mode`` (a DNS or
-    transparent mode may want them): then all of mitmdump's chain but its flow printer.
+    transparent mode may want them): then all of mitmdump's chain but its flow printer. Its
+    start-up error check is :func:`startup_check`'s, which says in chime-tap's words why the
+    proxy could not listen.
     """
     from mitmproxy.addons import default_addons
-    from mitmproxy.addons.errorcheck import ErrorCheck
     from mitmproxy.addons.keepserving import KeepServing
     from mitmproxy.addons.readfile import ReadFileStdin
 
     full = [*default_addons(), KeepServing(), ReadFileStdin()]
     wanted = {spec.partition("=")[0].strip() for spec in set_options}
     if wanted and ("mode" in wanted or wanted & _idle_option_names(full)):
-        return [*full, ErrorCheck()]
-    return [*(a for a in full if type(a).__name__ not in INERT_BY_DEFAULT), ErrorCheck()]
+        return [*full, startup_check()]
+    return [*(a for a in full if type(a).__name__ not in INERT_BY_DEFAULT), startup_check()]
+
+
+# mitmproxy's proxy server logs here why it could not listen (port in use, ...), with a hint
+# naming its own --mode flag.
+_PROXYSERVER_LOGGER = "mitmproxy.addons.proxyserver"
+
+
+class _ListenFailures(logging.Filter):
+    """While the proxy starts, keeps the proxy server's listen errors from every handler (the
+    terminal would print mitmproxy's hint) and collects them in chime-tap's words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = False
+        self.found: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.active or record.levelno < logging.ERROR:
+            return True
+        line = listen_failure(record.getMessage())
+        if line is None:
+            return True
+        self.found.append(line)
+        return False
+
+
+def startup_check() -> Any:
+    """mitmproxy's ErrorCheck (the master asks for it by name after each start-up step), except
+    that a proxy that cannot listen ends in one line naming ``--listen-port``: UsageError."""
+    from mitmproxy.addons.errorcheck import ErrorCheck
+
+    class StartupErrorCheck(ErrorCheck):
+        name = "errorcheck"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.listen = _ListenFailures()
+
+        def load(self, loader: Any) -> None:
+            self.listen.active = True
+            logging.getLogger(_PROXYSERVER_LOGGER).addFilter(self.listen)
+
+        async def shutdown_if_errored(self) -> None:
+            await asyncio.sleep(0)  # as mitmproxy's: let pending log records arrive first
+            if self.listen.found:
+                self.finish()
+                raise UsageError(self.listen.found[0])
+            await super().shutdown_if_errored()
+
+        def finish(self) -> None:  # start-up is over
+            self.listen.active = False
+            logging.getLogger(_PROXYSERVER_LOGGER).removeFilter(self.listen)
+            super().finish()
+
+    return StartupErrorCheck()
 
 
 def _idle_option_names(addons: Sequence[Any]) -> set[str]:
@@ -142,7 +196,7 @@ def run_proxy(
     _quiet_logging()
     try:
         return asyncio.run(main())
-    except SystemExit as e:  # mitmproxy's startup error check (e.g. port in use) exits 1
+    except SystemExit as e:  # mitmproxy's startup error check exits 1 (a port in use: UsageError)
         code = e.code if isinstance(e.code, int) else 1
         if code:
             print(

@@ -32,7 +32,11 @@ def mitmdump_chain() -> list[str]:
 
 
 def names(addons: list) -> list[str]:
-    return [type(a).__name__ for a in addons]
+    """The mitmproxy addon each one is (chime-tap's start-up check is mitmproxy's ErrorCheck)."""
+    return [
+        next(c for c in type(a).__mro__ if c.__module__.startswith("mitmproxy.")).__name__
+        for a in addons
+    ]
 
 
 def test_every_dropped_addon_is_one_of_mitmdumps() -> None:
@@ -46,6 +50,17 @@ def test_lean_chain_is_mitmdumps_in_its_order_without_the_idle_addons() -> None:
     assert lean == [n for n in full if n not in INERT_BY_DEFAULT]
     for needed in ("Core", "Proxyserver", "NextLayer", "TlsConfig", "Block", "ErrorCheck"):
         assert needed in lean
+
+
+@pytest.mark.parametrize("set_options", [(), ("modify_headers=/~s/X/1",)])
+def test_the_error_check_is_chime_taps_under_mitmproxys_name(set_options: tuple) -> None:
+    """The master asks for "errorcheck" after each start-up step: ours answers, and says why a
+    proxy could not listen in chime-tap's words (tests/test_proxy_messages.py)."""
+    from mitmproxy.addons.errorcheck import ErrorCheck
+
+    check = mitmproxy_addons(list(set_options))[-1]
+    assert isinstance(check, ErrorCheck) and type(check) is not ErrorCheck
+    assert check.name == "errorcheck"
 
 
 @pytest.mark.parametrize(
@@ -125,7 +140,7 @@ def startup_hint(name: str):
 
     return {
         "none": None,
-        "record": hints.record_hint("calls.yaml"),
+        "record": hints.record_hint(),
         "replay": hints.replay_hint,
         "simulate": hints.simulator_hint("simulate"),
     }[name]
@@ -148,18 +163,44 @@ def test_the_announcement_leaves_the_chain_once_it_has_run(
     assert "chime-tap record: press Ctrl+C to stop" in capsys.readouterr().out
 
 
-def test_hints_name_the_proxy_the_ca_and_the_cassette(tmp_path: Path) -> None:
+def test_hints_name_the_proxy_and_the_ca_and_how_to_reach_them() -> None:
     from chime_tap import hints
     from chime_tap.simulator.control import CONTROL_HOST
 
     url, ca = "http://127.0.0.1:8080", "/conf/mitmproxy-ca-cert.pem"
-    record = hints.record_hint(str(tmp_path / "calls.yaml"))(url, ca)
-    assert record == [
-        f"chime-tap record: clients must trust the CA certificate {ca} (e.g. AWS_CA_BUNDLE={ca})",
-        f"chime-tap record: recording to {tmp_path / 'calls.yaml'}",
-    ]
+    trust = (
+        f"chime-tap record: clients must trust the CA certificate {ca} (e.g. AWS_CA_BUNDLE={ca})"
+    )
+    # Where it records, the recorder says itself (once): not the hint.
+    assert hints.record_hint()(url, ca) == [trust]
     replay = hints.replay_hint(url, ca)
-    assert f"  export HTTPS_PROXY={url}" in replay and f"  export AWS_CA_BUNDLE={ca}" in replay
+    assert replay == [
+        "chime-tap replay: point any AWS client at it (any credentials; nothing is sent to AWS):",
+        f"  export HTTPS_PROXY={url}",
+        f"  export AWS_CA_BUNDLE={ca}",
+        "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test  # any will do",
+    ]
     simulate = hints.simulator_hint("simulate")(url, ca)
-    assert simulate[:3] == [line.replace("replay", "simulate") for line in replay]
+    assert simulate[:4] == [line.replace("replay", "simulate") for line in replay]
+    assert simulate[4] == (
+        "  aws chime-sdk-voice list-proxy-sessions --region us-east-1 "
+        "--voice-connector-id abcdef1ghij2klmno3pqr4"
+    )
     assert f"curl -x {url} -X POST 'http://{CONTROL_HOST}/clock/advance" in simulate[-1]
+    # record --upstream simulator says what simulate says, under its own name.
+    on_simulator = hints.record_hint(simulator=True)(url, ca)
+    assert on_simulator == [trust, *(line.replace("simulate", "record") for line in simulate)]
+
+
+def test_replay_forwarding_misses_does_not_say_nothing_is_sent_to_aws(tmp_path: Path) -> None:
+    from chime_tap import hints
+
+    lines = hints.forwarding_replay_hint(str(tmp_path / "new.yaml"))(
+        "http://127.0.0.1:1", "/ca.pem"
+    )
+    assert "nothing is sent to AWS" not in "\n".join(lines)
+    assert lines[0] == (
+        "chime-tap replay: point any AWS client at it; a call no cassette holds goes to the "
+        f"service, signed with the client's own credentials, and is recorded to {tmp_path / 'new.yaml'}:"
+    )
+    assert "AWS_ACCESS_KEY_ID" not in "\n".join(lines)  # real credentials: no fake ones offered
