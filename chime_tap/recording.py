@@ -165,8 +165,15 @@ def log_line(
     The first violation goes on the line and the others under it, one each; a failed call
     names the upstream it was going to.
     """
-    what = what_call(call.route, method, path)
-    result = outcome(status, error or None, upstream)
+    # Once per call: the common case (a route, a status, no violation) is built inline.
+    route = call.route
+    if route is None:
+        what = what_call(None, method, path)
+    else:
+        what = f"{route.name} connector={route.voice_connector_id}"
+        if route.proxy_session_id is not None:
+            what += f" session={route.proxy_session_id}"
+    result = outcome(status, error, upstream) if error else str(status)
     if call.answered_by == RECORDER:
         result += " (answered by chime-tap enforce)"
     found = violations_text(violations) if violations else "0 violation(s)"
