@@ -9,18 +9,24 @@ What changes on every SigV4-signed call (``Authorization``, ``X-Amz-Date``, the 
 botocore's ``amz-sdk-*`` headers, ``User-Agent``, presigned query parameters) is never part of
 a key, so a replayed call matches although every signature and date differs.
 
+A miss names the recorded request closest to it by one rule, :func:`closest_requests`, which
+the proxy's 599 answer and the pytest plugin's failure both follow, so both name the same one.
+
 A recorded call that got no response (status 0: see :func:`chime_tap.cassettes.format.is_unanswered`) is never served:
 it stays in the cassette and in reports, but it is not a match and not a "closest" candidate.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from chime_tap.api.hosts import VOICE
+from chime_tap.api.operations import classify_path
 from chime_tap.cassettes.phones import redact_phone_numbers_in_body
 from chime_tap.jsondoc import MISSING, count_differences, json_difference
 
@@ -378,10 +384,100 @@ def matcher_results(r1: Any, r2: Any, matchers: Iterable[Matcher]) -> list[tuple
     return failed
 
 
+# --- the closest recorded request: one rule for every replay ---------------------------------
+
+MAX_CLOSEST_SCAN = 2000  # recorded requests compared when explaining a miss (a miss only)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def operation_of(method: str, path: str) -> str | None:
+    """The proxy-session operation ``method path`` calls, or None (the name is the same in both namespaces)."""
+    route = classify_path(method, path, VOICE)
+    return route.name if route is not None else None
+
+
+class Closest(NamedTuple):
+    """A recorded request close to a miss: its number, and (matcher name, what differs) per failed matcher."""
+
+    number: int
+    failed: list[tuple[str, str]]
+
+
+def _differs(
+    matcher: Matcher, request: Any, live: RequestParts
+) -> Callable[[RequestParts, Any], bool]:
+    """``differs(parts, recorded)``: whether ``matcher`` fails ``request`` against a recorded one.
+
+    A keyed matcher compares its part, as the index does (no re-parsing per candidate); any
+    other matcher is called.
+    """
+    part = getattr(matcher, "part", None)
+    if part is None:
+
+        def differs(parts: RequestParts, recorded: Any) -> bool:
+            try:
+                matcher(request, recorded)
+            except AssertionError:
+                return True
+            return False
+
+        return differs
+    accepted = set(matcher.live_parts(live, request))  # type: ignore[attr-defined]
+    return lambda parts, recorded: part(parts, recorded) not in accepted
+
+
+def closest_requests(
+    request: Any,
+    candidates: Iterable[tuple[int, RequestParts]],
+    recorded: Callable[[int], Any],
+    matchers: Sequence[Matcher],
+    *,
+    most: int | None = None,
+) -> list[Closest]:
+    """The recorded requests closest to the missed ``request``, best first: the one rule of "closest".
+
+    The proxy's miss answer and the pytest plugin's failure both name what this returns first,
+    so for the same cassette and request they name the same recorded interaction. The rule:
+
+    1. the same operation as ``request`` (a missed GetProxySession is closest to a Get, never
+       to a List), when any recorded request has it;
+    2. then the fewest failing matchers;
+    3. then the same path;
+    4. then the earliest recorded.
+
+    Returns the best one and every other tied with it on 1 and 2 (``most`` at most), each with
+    what differs. ``candidates`` are (number, parts) in recorded order and ``recorded(n)`` is
+    request n as vcrpy-shaped matchers read it. A failed call (status 0) is never a candidate:
+    callers leave it out. At most MAX_CLOSEST_SCAN requests are compared, same path first.
+    """
+    live = parts_of(request)
+    pool = list(candidates)
+    operation = operation_of(live.method, live.path)
+    if operation is not None:
+        pool = [c for c in pool if operation_of(c[1].method, c[1].path) == operation] or pool
+    pool.sort(key=lambda c: (c[1].path != live.path, c[0]))
+    checks = [_differs(m, request, live) for m in matchers]
+    scored = []
+    for n, parts in pool[:MAX_CLOSEST_SCAN]:
+        other = recorded(n)
+        failures = sum(1 for differs in checks if differs(parts, other))
+        scored.append((failures, parts.path != live.path, n, other))
+    scored.sort(key=lambda s: s[:3])
+    tied = [s for s in scored if s[0] == scored[0][0]][:most]
+    return [Closest(n, matcher_results(request, other, matchers)) for _, _, n, other in tied]
+
+
 # --- the index -------------------------------------------------------------------------------
 
 EXHAUSTED_POLICIES = ("repeat", "fail")
-MAX_CLOSEST_SCAN = 2000  # recorded requests compared when explaining a miss (a miss only)
+DEFAULT_EXHAUSTED = "fail"  # a run that asks more than was recorded is not covered by it: say so
+
+
+def check_exhausted(value: Any) -> str:
+    """``value`` as one of :data:`EXHAUSTED_POLICIES`; ValueError listing them otherwise."""
+    if value not in EXHAUSTED_POLICIES:
+        raise ValueError(f"exhausted: {value!r} is not one of {', '.join(EXHAUSTED_POLICIES)}")
+    return value
 
 
 @dataclass
@@ -401,21 +497,16 @@ class RequestIndex:
     """Recorded entries by match key; identical calls replay in recorded order.
 
     Lookup cost does not depend on how many entries there are: one dict lookup per key tried.
-    When every recorded answer for a key has been played, the last one repeats
-    (``exhausted="repeat"``) or the lookup says so (``exhausted="fail"``).
+    When every recorded answer for a key has been played, the lookup says so
+    (``exhausted="fail"``, the default) or the last answer repeats (``exhausted="repeat"``).
     """
 
-    def __init__(self, exhausted: str = "repeat") -> None:
-        if exhausted not in EXHAUSTED_POLICIES:
-            raise ValueError(
-                f"exhausted: {exhausted!r} is not one of {', '.join(EXHAUSTED_POLICIES)}"
-            )
-        self.exhausted = exhausted
+    def __init__(self, exhausted: str = DEFAULT_EXHAUSTED) -> None:
+        self.exhausted = check_exhausted(exhausted)
         self.entries: list[Any] = []
         self.parts: list[RequestParts] = []
         self._by_key: dict[tuple, list[int]] = {}
         self._played: dict[tuple, int] = {}
-        self._by_path: dict[str, list[int]] = {}
         # Recorded calls that got no response: never served, only named when explaining a miss.
         self._unanswered: dict[tuple, list[Any]] = {}
 
@@ -428,7 +519,6 @@ class RequestIndex:
         self.entries.append(entry)
         self.parts.append(parts)
         self._by_key.setdefault(parts.key, []).append(n)
-        self._by_path.setdefault(parts.path, []).append(n)
         return n
 
     def add_unanswered(self, parts: RequestParts, entry: Any) -> None:
@@ -471,25 +561,13 @@ class RequestIndex:
     def rewind(self) -> None:
         self._played.clear()
 
-    def candidates(self, parts: RequestParts) -> list[int]:
-        """Entry numbers worth comparing with a missed request: same path first, else all (bounded)."""
-        same_path = self._by_path.get(parts.path)
-        pool = same_path if same_path else range(len(self.entries))
-        return list(pool[:MAX_CLOSEST_SCAN])
-
     def closest(
         self, request: Any, requests: Callable[[int], Any], matchers: Sequence[Matcher]
-    ) -> tuple[int, list[tuple[str, str]]] | None:
-        """(entry number, failed matchers) of the recorded request most like ``request``.
+    ) -> Closest | None:
+        """(entry number, failed matchers) of the recorded request closest to ``request``.
 
-        ``requests(n)`` gives entry n as a vcrpy-like request; the one passing most matchers
-        wins, the earliest on a tie.
+        ``requests(n)`` gives entry n as a vcrpy-like request; the rule is
+        :func:`closest_requests`, the pytest plugin's too.
         """
-        best: tuple[int, list[tuple[str, str]]] | None = None
-        for n in self.candidates(parts_of(request)):
-            failed = matcher_results(request, requests(n), matchers)
-            if best is None or len(failed) < len(best[1]):
-                best = (n, failed)
-                if len(failed) <= 1:
-                    break
-        return best
+        found = closest_requests(request, enumerate(self.parts), requests, matchers, most=1)
+        return found[0] if found else None

@@ -230,7 +230,7 @@ def test_closest_prefers_the_same_path_and_names_the_failed_matchers():
 def test_a_failed_call_is_never_served_nor_closest_but_is_named_on_a_miss():
     assert is_unanswered({"status": {"code": 0, "message": "chime-tap: no response (reset)"}})
     assert not is_unanswered({"status": {"code": 200, "message": "OK"}})
-    index = RequestIndex()
+    index = RequestIndex(exhausted="repeat")
     s1 = parts_from_uri("GET", BASE + "/s1", None)
     index.add_unanswered(s1, "s1 failed")
     assert index.lookup(s1) is None and len(index) == 0 and index.unanswered == 1
@@ -246,6 +246,52 @@ def test_a_failed_call_is_never_served_nor_closest_but_is_named_on_a_miss():
         req("GET", BASE + "/s3"), entries.__getitem__, [MATCHERS[m] for m in DEFAULT_MATCH_ON]
     )
     assert index.entries[n] == "s2 answered" and [name for name, _ in failed] == ["chime_path"]
+
+
+LEGACY_BASE = BASE.replace("voice-chime.us-east-1.amazonaws.com", "service.chime.aws.amazon.com")
+
+
+def test_the_closest_rule_same_operation_then_fewest_failures_then_same_path_then_earliest():
+    def closest_to(live, calls):
+        index = _index(calls)
+        found = index.closest(
+            req(*live), lambda n: req(*calls[n]), [MATCHERS[m] for m in DEFAULT_MATCH_ON]
+        )
+        n, failed = found
+        return n, [name for name, _ in failed]
+
+    delete_s1 = ("DELETE", BASE + "/s1", None)
+    get_s1 = ("GET", BASE + "/s1", None)
+    # 1. The same operation first: a Get two matchers away beats a Delete one matcher away.
+    assert closest_to(get_s1, [delete_s1, ("GET", LEGACY_BASE + "/s2", None)]) == (
+        1,
+        ["chime_host", "chime_path"],
+    )
+    # 2. Then the fewest failing matchers.
+    assert closest_to(
+        get_s1, [("GET", LEGACY_BASE + "/s2", None), ("GET", BASE + "/s3", None)]
+    ) == (1, ["chime_path"])
+    # 3. Then the same path: one matcher each, the one recorded on this path.
+    assert closest_to(
+        get_s1, [("GET", BASE + "/s3", None), ("GET", LEGACY_BASE + "/s1", None)]
+    ) == (1, ["chime_host"])
+    # 4. Then the earliest recorded.
+    assert closest_to(get_s1, [("GET", BASE + "/s3", None), ("GET", BASE + "/s4", None)]) == (
+        0,
+        ["chime_path"],
+    )
+    # A request that is no proxy-session call has no operation: failures decide.
+    other = ("GET", BASE.rsplit("/", 1)[0] + "/other", None)
+    assert closest_to(other, [delete_s1, get_s1, ("GET", BASE, None)]) == (1, ["chime_path"])
+
+
+def test_by_default_the_index_says_when_identical_calls_outnumber_the_recording():
+    index = RequestIndex()
+    assert index.exhausted == "fail"
+    get = parts_from_uri("GET", BASE + "/s1", None)
+    index.add(get, "only")
+    assert index.lookup(get).entry == "only"
+    assert index.lookup(get) == Exhausted(get.key, 1)
 
 
 def test_a_body_nested_too_deeply_to_parse_matches_as_bytes() -> None:
