@@ -198,8 +198,9 @@ ON_MISS = Option(
 EXHAUSTED = Option(
     "chime_replay_exhausted",
     str,
-    "repeat",
-    "After the last recorded answer to a call was played: repeat it, or answer 599 (fail).",
+    "fail",
+    "A call repeated more often than recorded: answer 599 (fail, the default: the recording "
+    "does not cover the run), or repeat the last recorded answer (repeat).",
     flag="--exhausted",
     choices=("repeat", "fail"),
 )

@@ -11,21 +11,26 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import classify
 from chime_tap.cassettes.format import META_KEY, is_unanswered
 from chime_tap.cassettes.reader import load_for_replay
 from chime_tap.matching import (
+    DEFAULT_EXHAUSTED,
     DEFAULT_MATCH_ON,
     MATCHERS,
     RequestIndex,
     RequestParts,
+    operation_of,
     parts_from_target,
     parts_from_uri,
 )
 
 MISS_STATUS = 599  # no service answers 599: a replay miss cannot pass for the service's error
+# How a user of the proxy lets identical calls repeat; the pytest plugin names its own keyword.
+PROXY_REPEATS = "--exhausted repeat (option chime_replay_exhausted=repeat)"
 REPLAY_HEADER = "x-chime-tap-replay"
 MISS_ERROR_TYPE = "ChimeTapReplayMiss"
 EXHAUSTED_ERROR_TYPE = "ChimeTapReplayExhausted"
@@ -68,7 +73,7 @@ def _request_body(req: dict[str, Any]) -> Any:
     return body.get("string") if isinstance(body, dict) else body  # some writers nest it
 
 
-def build_index(paths: Sequence[str], exhausted: str = "repeat") -> RequestIndex:
+def build_index(paths: Sequence[str], exhausted: str = DEFAULT_EXHAUSTED) -> RequestIndex:
     """An index over every interaction of the cassettes, in order; CassetteError if one is bad.
 
     Calls recorded with no response are set aside (``index.unanswered``), never served.
@@ -119,10 +124,20 @@ def error_answer(
     return status, headers, body
 
 
-def exhausted_message(count: int, method: str, url: str) -> str:
+def call_line(method: str, url: str) -> str:
+    """``METHOD URL (Operation)``: a call as a miss or exhausted message names it."""
+    try:
+        operation = operation_of(method.upper(), urlsplit(url).path or "/")
+    except ValueError:  # an unparsable URL names no operation
+        operation = None
+    return f"{method} {url}" + (f" ({operation})" if operation else "")
+
+
+def exhausted_message(count: int, method: str, url: str, allow: str = PROXY_REPEATS) -> str:
+    """Every recorded answer to this call was played: name the call and how to let it repeat."""
     return (
-        f"chime-tap replay: all {count} recorded answer(s) to {method} {url} "
-        "were already played (exhausted=fail)"
+        f"chime-tap replay: all {count} recorded answer(s) to {call_line(method, url)} were "
+        f"already played (exhausted=fail); to repeat the last one instead, use {allow}"
     )
 
 

@@ -10,9 +10,13 @@
 - Fixtures: ``chime_vcr_config`` ({}; override it in conftest.py with ``make_vcr`` keywords),
   ``chime_vcr`` (the configured VCR), ``chime_cassette`` (the vcrpy Cassette of a marked test,
   None otherwise), ``chime_cassette_path``.
-- A request no cassette holds fails the test with vcrpy's explanation: the closest recorded
-  request and each matcher that failed (with the JSON pointer for bodies), even when the
-  client swallowed the error.
+- A request no cassette holds fails the test, even when the client swallowed the error, with
+  the closest recorded request (by ``chime-tap replay``'s rule: the same operation first) and
+  each matcher that failed (with the JSON pointer for bodies). Each such request is told once,
+  with how many times it was sent: a client's retries are not told three times.
+- Identical calls replay in recorded order; once all were played the next one fails the test
+  (``exhausted="fail"``, as ``chime-tap replay``'s default); ``exhausted="repeat"`` in
+  ``chime_vcr_config`` or as a marker keyword repeats the last answer instead.
 
 Names are all ``chime_``-prefixed so the plugin sits next to pytest-recording without a clash.
 The work lives in ``chime_tap.vcr_config`` and ``chime_tap.pytest_support``; this module holds
@@ -52,7 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "chime_cassette(name=None, **vcr_overrides): replay the chime-tap cassette NAME (relative to "
-        "chime_cassette_dir next to the test module; default <module>/<test>.yaml) around the test",
+        "chime_cassette_dir next to the test module; default <module>/<test>.yaml) around the test; "
+        'exhausted="repeat" repeats the last answer to a call played more often than recorded',
     )
 
 
@@ -60,6 +65,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     report = yield
     item.stash.setdefault(_REPORT_KEY, {})[report.when] = report
+    cassette = getattr(item, "funcargs", {}).get("chime_cassette")
+    if report.when == "call" and report.failed and cassette is not None:
+        from chime_tap.pytest_support import explain_failure
+
+        explain_failure(
+            report, call.excinfo, cassette, item.path, item.config.getoption("fulltrace")
+        )
     return report
 
 

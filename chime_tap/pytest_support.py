@@ -1,4 +1,5 @@
-"""What the pytest plugin needs besides hooks and fixtures: where a cassette lives, the marker."""
+"""What the pytest plugin needs besides hooks and fixtures: where a cassette lives, the marker,
+and what a test that hit a request with no recorded answer says about it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 __all__ = [
     "CASSETTE_SUFFIXES",
     "cassette_path",
+    "explain_failure",
     "marker_settings",
+    "miss_report",
     "setup_problem",
     "swallowed_misses",
 ]
@@ -53,9 +56,124 @@ def setup_problem(overrides: dict[str, Any], record_mode: str, path: Path) -> st
     return None
 
 
+# How a user of the plugin lets identical calls repeat (the proxy's --exhausted repeat).
+PLUGIN_REPEATS = 'exhausted="repeat" (in chime_vcr_config, or as a chime_cassette marker keyword)'
+RECORD_IT = "run pytest once with --chime-record-mode=new_episodes"
+
+
+def _miss_text(cassette: Any, miss: Any) -> str:
+    """One request the cassette could not play: the call, the closest recorded one, how to fix it."""
+    from chime_tap.playback import call_line, exhausted_message
+
+    request = miss.request
+    if miss.exhausted:
+        lines = [
+            exhausted_message(len(miss.closest), request.method, request.uri, PLUGIN_REPEATS),
+            "  recorded as " + ", ".join(cassette.label(c.number) for c in miss.closest),
+        ]
+        fixes = [
+            f"If this call may get the last answer again, set {PLUGIN_REPEATS}: identical "
+            "calls replay in recorded order, then the last answer repeats.",
+            f"Otherwise record the extra call: {RECORD_IT}.",
+        ]
+    else:
+        call = call_line(request.method, request.uri)
+        lines = [f"chime-tap replay: no recorded interaction matches {call}"]
+        if miss.closest:
+            closest = miss.closest[0]
+            stored = cassette.data[closest.number][0]
+            lines.append(
+                f"  closest is {cassette.label(closest.number)} ({stored.method} {stored.uri}), "
+                "which differs in:"
+            )
+            lines += [f"    {name}: {message}" for name, message in closest.failed]
+        else:
+            lines.append(f"  {cassette.file} holds no answered call")
+        fixes = [
+            f"If the request changed on purpose, record it: {RECORD_IT}.",
+            "If the difference changes on every run (a timestamp, a random id), leave it out "
+            "of matching: set match_on in chime_vcr_config.",
+        ]
+    if miss.count > 1:
+        lines.insert(1, f"  sent {miss.count} times (retries included); shown once")
+    return "\n".join([*lines, "How to fix:", *(f"  * {fix}" for fix in fixes)])
+
+
+def miss_report(cassette: Any) -> str | None:
+    """Every request ``cassette`` could not play, each once however often it was sent; or None."""
+    misses = getattr(cassette, "misses", None)
+    if not misses:
+        return None
+    return "\n\n".join(_miss_text(cassette, miss) for miss in list(misses))
+
+
 def swallowed_misses(cassette: Any, passed: bool) -> str | None:
     """The failure of a test that passed though a request had no recorded match, or None."""
-    missed = cassette.miss_report()
+    missed = miss_report(cassette)
     if missed and passed:
         return f"chime_cassette: a request had no recorded match, though the test passed:\n{missed}"
     return None
+
+
+def _caused_by_a_miss(error: BaseException | None) -> bool:
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CannotOverwriteExistingCassetteException):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class MissRepr:
+    """A failed test's report when a miss failed it: where, then each miss told once.
+
+    pytest prints ``toterminal``; its one-line summary reads ``reprcrash.message``.
+    """
+
+    def __init__(self, where: tuple[str, int, str], text: str) -> None:
+        path, lineno, statement = where
+        self.text = f"{path}:{lineno}: {statement}\n\n{text}"
+        self.reprcrash = _Crash(path, lineno, text.splitlines()[0])
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _Crash:
+    __slots__ = ("lineno", "message", "path")
+
+    def __init__(self, path: str, lineno: int, message: str) -> None:
+        self.path, self.lineno, self.message = path, lineno, message
+
+
+def _where(excinfo: Any, test_file: Path, shown_path: str) -> tuple[str, int, str]:
+    """(path, line, statement): where in the test the call that missed was made."""
+    entries = [e for e in excinfo.traceback if Path(e.path) == test_file]
+    if not entries:
+        return shown_path, 0, ""
+    entry = entries[-1]
+    return shown_path, entry.lineno + 1, f"in {entry.name}: {str(entry.statement).strip()}"
+
+
+def explain_failure(report: Any, excinfo: Any, cassette: Any, test_file: Path, full: bool) -> None:
+    """Say once what a failed test's cassette could not play, however often the client retried.
+
+    When a miss failed the test, the report shows where in the test the call was and each miss
+    explained once, instead of the client's traceback (which holds vcrpy's text once per
+    chained exception); ``full`` (``--fulltrace``) keeps the traceback and adds the misses. When
+    the test failed for another reason, the misses are a section of the report.
+    """
+    missed = miss_report(cassette)
+    if not missed:
+        return
+    if excinfo is not None and not full and _caused_by_a_miss(excinfo.value):
+        report.longrepr = MissRepr(_where(excinfo, test_file, report.location[0]), missed)
+        return
+    report.sections.append(("chime-tap: requests the cassette could not play", missed))

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import vcr.matchers
-from vcr.errors import CannotOverwriteExistingCassetteException
-from vcr.matchers import get_matchers_results, requests_match
+from vcr.matchers import requests_match
 from vcr.request import Request
 
 from chime_tap.cassettes.format import is_unanswered
-from chime_tap.matching import parts_of
+from chime_tap.matching import (
+    DEFAULT_EXHAUSTED,
+    Closest,
+    check_exhausted,
+    closest_requests,
+    parts_of,
+)
 from chime_tap.vcrpy_internals import LookupCassette
 
-__all__ = ["IndexedCassette"]
+__all__ = ["IndexedCassette", "Miss"]
 
 # vcrpy's own matchers compare one attribute each: they can be indexed too.
 _VCRPY_PARTS = {
@@ -50,21 +57,47 @@ def _keys_of(match_on: Sequence[Callable]) -> _Keys:
     return _Keys(stored, live, unkeyed, needs_parts)
 
 
+@dataclass
+class Miss:
+    """A request the cassette could not play, however many times it was sent (retries too)."""
+
+    request: Request  # as the cassette's filters left it
+    closest: list[Closest]  # by chime_tap.matching.closest_requests; positions in ``data``
+    sent: list[Request] = field(default_factory=list)  # each time it was sent
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)
+
+    @property
+    def exhausted(self) -> bool:
+        """True when it was recorded, but every recorded answer to it had been played."""
+        return _exhausted(self.closest)
+
+
 class IndexedCassette(LookupCassette):
     """A vcrpy Cassette that finds recorded requests by key instead of walking them all.
 
     Matchers with a known key (chime-tap's, and vcrpy's method/scheme/host/port/path/query)
-    build the key; any other matcher is checked only on the requests with that key. Play
-    order, repeats and record modes are vcrpy's. A failed call (status 0) is kept in
-    ``data``, so it is saved again, but never indexed: it is never played.
+    build the key; any other matcher is checked only on the requests with that key. Record
+    modes are vcrpy's; identical calls play in recorded order. Once all of them were played,
+    ``exhausted="fail"`` (the default) makes the next one a miss, as the proxy's
+    ``--exhausted fail`` does; ``exhausted="repeat"`` plays the last one again, as
+    ``--exhausted repeat`` does. (vcrpy's ``allow_playback_repeats=True`` still works: it plays
+    the first match again.) A failed call (status 0) is kept in ``data``, so it is saved
+    again, but never indexed: it is never played.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, path: Any, *args: Any, exhausted: str = DEFAULT_EXHAUSTED, **kwargs: Any
+    ) -> None:
+        super().__init__(path, *args, **kwargs)
+        self.file = Path(path)  # where it was loaded from, as the misses name it
+        self.exhausted = check_exhausted(exhausted)
         self._keys = _keys_of(self.match_on)
         self._index: dict[tuple, list[int]] = {}
         self._unanswered: set[int] = set()  # positions in data of calls that got no response
-        self.misses: list[Request] = []
+        self.misses: list[Miss] = []
 
     def _parts(self, request: Request):
         return parts_of(request) if self._keys.needs_parts else None
@@ -99,34 +132,79 @@ class IndexedCassette(LookupCassette):
             if not unkeyed or requests_match(request, stored, unkeyed):
                 yield index, response
 
+    def _repeat(self, request: Request) -> tuple[int, Any] | None:
+        """With exhausted="repeat": the last match of ``request`` when every match was played."""
+        if self.exhausted != "repeat" or self.allow_playback_repeats:
+            return None
+        last = None
+        for index, response in self.matching_responses(request):
+            if not self.play_counts[index]:
+                return None  # vcrpy plays this one: recorded order first
+            last = (index, response)
+        return last
+
+    def __contains__(self, request: Request) -> bool:
+        return super().__contains__(request) or self._repeat(request) is not None
+
+    def play_response(self, request: Request) -> Any:
+        again = self._repeat(request)
+        if again is None:
+            return super().play_response(request)
+        index, response = again
+        self.play_counts[index] += 1  # played before, so vcrpy already keeps it for saving
+        return response
+
     @property
     def all_played(self) -> bool:
         """True when every interaction that can be played was (a failed call never is)."""
         return len(self.play_counts) == len(self) - len(self._unanswered)
 
-    def find_requests_with_most_matches(self, request: Request):
-        """vcrpy's "closest recorded requests", among the interactions that can be played."""
-        # vcrpy calls this to explain a request it cannot play: remember the miss for the
-        # pytest plugin, which fails a test whose client swallowed the error.
-        if request is not None and not any(m is request for m in self.misses):
-            self.misses.append(request)
-        request = self.filter_request(request)
-        scored = []
-        for n, (stored, _) in enumerate(self.data):
-            if n in self._unanswered:
-                continue  # a failed call is no candidate: playing it back is never the fix
-            successes, fails = get_matchers_results(request, stored, self.match_on)
-            scored.append((stored, successes, fails))
-        # vcrpy's ranking: every request tied for the most matchers passed, if any passed.
-        best = max((len(successes) for _, successes, _ in scored), default=0)
-        return [t for t in scored if best and len(t[1]) == best]
-
-    def miss_report(self) -> str | None:
-        """vcrpy's explanation of every request this cassette could not play, or None."""
-        if not self.misses:
-            return None
-        texts = [
-            str(CannotOverwriteExistingCassetteException(cassette=self, failed_request=r))
-            for r in list(self.misses)
+    def closest(self, request: Request, most: int | None = None) -> list[Closest]:
+        """The recorded requests closest to ``request`` (positions in ``data``), by the proxy's rule."""
+        # A failed call is no candidate: playing it back is never the fix.
+        candidates = [
+            (n, parts_of(stored))
+            for n, (stored, _) in enumerate(self.data)
+            if n not in self._unanswered
         ]
-        return "\n\n".join(texts)
+        return closest_requests(
+            request, candidates, lambda n: self.data[n][0], self.match_on, most=most
+        )
+
+    def find_requests_with_most_matches(self, request: Request):
+        """vcrpy's "closest recorded requests": chime-tap's rule, the proxy's, best first."""
+        # vcrpy calls this to explain a request it cannot play: remember the miss for the
+        # pytest plugin, which reports it (once, however often it was retried), even when the
+        # client swallowed the error.
+        sent = request
+        request = self.filter_request(request)
+        if request is None:
+            return []
+        found = self.closest(request)
+        if sent is not None:
+            self._remember(sent, request, found)
+        names = [getattr(m, "__name__", repr(m)) for m in self.match_on]
+        results = []
+        for closest in found:
+            failed = {name for name, _ in closest.failed}
+            ok = [name for name in names if name not in failed]
+            results.append((self.data[closest.number][0], ok, closest.failed))
+        return results
+
+    def _remember(self, sent: Request, request: Request, found: list[Closest]) -> None:
+        key = parts_of(request).key
+        for miss in self.misses:
+            if parts_of(miss.request).key == key and miss.exhausted == _exhausted(found):
+                if not any(r is sent for r in miss.sent):
+                    miss.sent.append(sent)
+                return
+        self.misses.append(Miss(request, found, [sent]))
+
+    def label(self, position: int) -> str:
+        """``name.yaml #3``: an interaction as the proxy names it (its position in the file)."""
+        return f"{self.file.name} #{position}"
+
+
+def _exhausted(found: list[Closest]) -> bool:
+    """Whether the closest recorded requests are the request itself, already played."""
+    return bool(found) and not found[0].failed

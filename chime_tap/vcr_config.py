@@ -22,8 +22,14 @@ What this configuration does, compared with a plain ``vcr.VCR``:
   ``chime_tap.vcr_filters``): credentials never reach the cassette; ``redact_phones=True`` pseudonymizes phone numbers as the recorder does.
 - **Cassettes** are read with a safe loader (``chime_tap.vcr_persister``), as YAML, or as JSON when the name ends in
   ``.json``; a broken cassette raises ``CassetteError`` instead of being treated as empty.
+- **Identical calls** play in recorded order. Once all were played, the next one is a miss
+  (``exhausted="fail"``, the default, as ``chime-tap replay``'s); with ``exhausted="repeat"``
+  (a ``make_vcr`` or ``use_cassette`` keyword) the last answer repeats, as with ``chime-tap
+  replay --exhausted repeat``. vcrpy's ``allow_playback_repeats=True`` still works, its way:
+  the first answer repeats.
 - **A miss** raises vcrpy's ``CannotOverwriteExistingCassetteException``, whose message names
-  the closest recorded request and each matcher that failed (with the JSON pointer for bodies).
+  the closest recorded request (by ``chime-tap replay``'s rule: the same operation first) and
+  each matcher that failed (with the JSON pointer for bodies).
 - **Failed calls** (recorded with status 0: the call got no response) are never played back
   and are never the "closest" request; they stay in the cassette when vcrpy saves it.
 """
@@ -35,7 +41,13 @@ import functools
 import threading
 from typing import Any
 
-from chime_tap.matching import DEFAULT_MATCH_ON, MATCHERS, check_match_on
+from chime_tap.matching import (
+    DEFAULT_EXHAUSTED,
+    DEFAULT_MATCH_ON,
+    MATCHERS,
+    check_exhausted,
+    check_match_on,
+)
 from chime_tap.options import RECORD_MODES
 from chime_tap.vcr_cassette import IndexedCassette
 from chime_tap.vcr_filters import replace_credentials, scrub_response
@@ -65,12 +77,18 @@ def check_record_mode(mode: Any) -> str:
 
 
 class ChimeVCR(CassetteClassVCR):
-    """A vcr.VCR whose cassettes are :class:`IndexedCassette`, with chime-tap's matchers registered."""
+    """A vcr.VCR whose cassettes are :class:`IndexedCassette`, with chime-tap's matchers registered.
+
+    ``exhausted`` (``"fail"`` or ``"repeat"``, here or per ``use_cassette``): what the next
+    identical call gets once every recorded answer to it was played, as ``chime-tap replay
+    --exhausted``.
+    """
 
     cassette_class = IndexedCassette
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, exhausted: str = DEFAULT_EXHAUSTED, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.exhausted = check_exhausted(exhausted)
         for name, matcher in MATCHERS.items():
             self.register_matcher(name, matcher)
         self.register_persister(ChimePersister)
@@ -82,7 +100,8 @@ class ChimeVCR(CassetteClassVCR):
             kwargs.get("additional_matchers", ())
         )
         check_match_on(names, self.matchers)
-        return super().get_merged_config(**kwargs)
+        exhausted = check_exhausted(kwargs.pop("exhausted", self.exhausted))
+        return {**super().get_merged_config(**kwargs), "exhausted": exhausted}
 
 
 def _as_list(hooks: Any) -> list:
@@ -105,9 +124,11 @@ def _hooks_scrubbing_last(overrides: dict[str, Any], redact_phones: bool) -> dic
 
 
 def make_vcr(*, redact_phones: bool = False, **overrides: Any) -> ChimeVCR:
-    """A :class:`ChimeVCR` for chime-tap cassettes; keywords are ``vcr.VCR``'s.
+    """A :class:`ChimeVCR` for chime-tap cassettes; keywords are ``vcr.VCR``'s, and ``exhausted``.
 
-    Defaults: ``record_mode="none"``, ``match_on=DEFAULT_MATCH_ON``. Your own
+    Defaults: ``record_mode="none"``, ``match_on=DEFAULT_MATCH_ON``, ``exhausted="fail"`` (a
+    call repeated more often than recorded is a miss; ``"repeat"``: the last answer repeats,
+    as ``chime-tap replay --exhausted repeat``). Your own
     ``before_record_request``/``before_record_response`` run first; scrubbing always runs last,
     so nothing a hook puts back reaches the disk.
     """

@@ -16,8 +16,12 @@ only, and :data:`INTERNALS` lists it, with the undocumented behaviour other modu
   :class:`CassetteClassVCR` builds its ``cassette_class`` instead.
 - ``Cassette.use``, ``Cassette.use_arg_getter`` (called): undocumented; the context
   decorators ``_use_cassette`` returns.
-- ``Cassette.data``, ``Cassette.play_counts`` (read by ``chime_tap.vcr_cassette``):
-  undocumented; (request, response) pairs, and plays counted by position in ``data``.
+- ``Cassette.data``, ``Cassette.play_counts`` (read by ``chime_tap.vcr_cassette``, which also
+  counts a repeated answer in ``play_counts``): undocumented; (request, response) pairs, and
+  plays counted by position in ``data``.
+- ``Cassette.play_response`` (overridden by ``chime_tap.vcr_cassette``, with ``__contains__``):
+  the HTTP stubs ask ``can_play_response_for``, which asks ``request in cassette``, then call
+  ``play_response`` for the answer; ``exhausted="repeat"`` answers there with the last match.
 - ``Cassette.find_requests_with_most_matches`` (overridden by ``chime_tap.vcr_cassette``):
   vcrpy calls it to explain a miss and reads (request, succeeded, failed) tuples back.
 
@@ -67,7 +71,18 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("Cassette.use", "calls", _HERE, "a cassette context for our Cassette class"),
     Internal("Cassette.use_arg_getter", "calls", _HERE, "the same, with settings read late"),
     Internal("Cassette.data", "reads", _CASSETTE, "index interactions by position"),
-    Internal("Cassette.play_counts", "reads", _CASSETTE, "all_played without failed calls"),
+    Internal(
+        "Cassette.play_counts",
+        "reads and counts in",
+        _CASSETTE,
+        "all_played without failed calls; a repeated answer counts as played",
+    ),
+    Internal(
+        "Cassette.play_response",
+        "overrides",
+        _CASSETTE,
+        'with __contains__: exhausted="repeat" plays the last match again',
+    ),
     Internal(
         "Cassette.find_requests_with_most_matches",
         "overrides",

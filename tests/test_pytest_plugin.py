@@ -78,21 +78,32 @@ def test_a_miss_names_the_closest_call_the_matcher_and_the_json_pointer(project,
     )
     result = project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    text = result.stdout.str()
-    assert "no recorded interaction matches it (the closest differ in json_body)" in text
-    # The closest recorded interaction is the recorded Update of that session, and the one
-    # matcher that failed says where its body differs; nothing else is as close.
+    # The closest recorded interaction is the recorded Update of that session (#2: create,
+    # get, update, ...), named as the proxy names it, and the one matcher that failed says
+    # where its body differs; the fix names this plugin's option, not vcrpy's keyword.
     uri = f"{VOICE_ENDPOINT}/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
     result.stdout.fnmatch_lines(
         [
-            "*Closest recorded requests:",
-            f"*  1. POST {uri}",
-            "*     json_body differs: body differs at /ExpiryMinutes: this request 45, recorded 30",
-            "*",
-            "*How to fix:",
+            # where in the test: the statement that made the call
+            "test_miss.py:6: in test_changed_update: voice_client(None).update_proxy_session(",
+            '*Capabilities=[[]"Voice"[]], ExpiryMinutes=45)',
+            "",
+            f"chime-tap replay: no recorded interaction matches POST {uri} (UpdateProxySession)",
+            f"  closest is lifecycle.yaml #2 (POST {uri}), which differs in:",
+            "    json_body: body differs at /ExpiryMinutes: this request 45, recorded 30",
+            "How to fix:",
+            "  * If the request changed on purpose, record it: run pytest once with "
+            "--chime-record-mode=new_episodes.",
         ],
         consecutive=True,
     )
+    assert "record_mode='new_episodes'" not in result.stdout.str()
+    assert len(told(result, "chime-tap replay: no recorded interaction matches")) == 1
+
+
+def told(result: pytest.RunResult, start: str) -> list[str]:
+    """The lines of a pytester run's output that start with ``start`` (summary lines don't)."""
+    return [line for line in result.stdout.lines if line.startswith(start)]
 
 
 def test_a_miss_the_client_swallowed_still_fails_the_test(project):
@@ -114,7 +125,191 @@ def test_a_miss_the_client_swallowed_still_fails_the_test(project):
     result.stdout.fnmatch_lines(
         [
             "*a request had no recorded match, though the test passed*",
-            "*chime_path differs*/proxy-sessions/other*",
+            "chime-tap replay: no recorded interaction matches GET */proxy-sessions/other "
+            "(GetProxySession)",
+            "  closest is lifecycle.yaml #1 (GET */proxy-sessions/*), which differs in:",
+            "    chime_path: path: this request */proxy-sessions/other, recorded *",
+        ],
+        consecutive=True,
+    )
+
+
+# A client that retries as boto3 does by default: up to 3 attempts for a failed send.
+RETRYING_CLIENT = """
+import boto3
+from botocore.config import Config
+from support.procs import CONNECTOR, FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+
+
+def client():
+    return boto3.client(
+        "chime-sdk-voice",
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+"""
+
+
+def test_a_retried_miss_is_told_once_with_how_many_times_it_was_sent(project):
+    project.makepyfile(retrying=RETRYING_CLIENT)
+    project.makepyfile(
+        test_retried="""
+        import pytest
+        from retrying import client, CONNECTOR
+
+        @pytest.mark.chime_cassette("lifecycle.yaml")
+        def test_unknown_session():
+            client().get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="never")
+        """
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    # botocore sent it 3 times: one explanation, with the count.
+    assert len(told(result, "chime-tap replay: no recorded interaction matches GET")) == 1, text
+    assert len(told(result, "  closest is lifecycle.yaml #1 (GET ")) == 1, text
+    result.stdout.fnmatch_lines(
+        [
+            "chime-tap replay: no recorded interaction matches GET */proxy-sessions/never "
+            "(GetProxySession)",
+            "  sent 3 times (retries included); shown once",
+        ],
+        consecutive=True,
+    )
+    assert "Can't play back this request" not in text  # vcrpy's text, once per exception
+    assert "record_mode='new_episodes'" not in text and "--chime-record-mode=new_episodes" in text
+
+
+# Get, Get, Get of one session: the lifecycle recorded three (ExpiryMinutes 60, then 30, then
+# NotFound after the Delete); a fourth is one more than the recording holds.
+FOUR_GETS = """
+import json, os
+import botocore.exceptions
+import pytest
+from support.procs import voice_client, CONNECTOR
+
+SID = os.environ["SID"]
+
+
+def gets(n):
+    client, out = voice_client(None), []
+    for _ in range(n):
+        try:
+            got = client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=SID)
+            out.append(got["ProxySession"]["ExpiryMinutes"])
+        except botocore.exceptions.ClientError as e:
+            out.append(e.response["Error"]["Code"])
+    return out
+
+MARKER
+def test_four_gets(chime_cassette):
+    assert gets(4) == EXPECTED
+"""
+
+
+@pytest.mark.parametrize(
+    ("conftest", "marker", "expected"),
+    [
+        # exhausted="repeat" as a marker keyword: recorded order, then the last answer repeats.
+        (None, '(exhausted="repeat")', [60, 30, "NotFoundException", "NotFoundException"]),
+        # the same from chime_vcr_config
+        ({"exhausted": "repeat"}, "", [60, 30, "NotFoundException", "NotFoundException"]),
+        # vcrpy's own allow_playback_repeats keeps working, its way: the first match again.
+        (None, "(allow_playback_repeats=True)", [60, 60, 60, 60]),
+    ],
+)
+def test_exhausted_repeat_plays_in_recorded_order_then_repeats_the_last(
+    project, lifecycle, monkeypatch, conftest, marker, expected
+):
+    monkeypatch.setenv("SID", lifecycle[1][0]["ProxySession"]["ProxySessionId"])
+    if conftest is not None:
+        project.makeconftest(
+            f"""
+            import pytest
+
+            @pytest.fixture
+            def chime_vcr_config():
+                return {conftest!r}
+            """
+        )
+    args = f'"lifecycle.yaml", {marker[1:-1]}' if marker else '"lifecycle.yaml"'
+    project.makepyfile(
+        test_gets=FOUR_GETS.replace("MARKER", f"@pytest.mark.chime_cassette({args})").replace(
+            "EXPECTED", repr(expected)
+        )
+    )
+    project.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_by_default_a_call_repeated_more_often_than_recorded_fails_naming_it(project, lifecycle):
+    sid = lifecycle[1][0]["ProxySession"]["ProxySessionId"]
+    project.makepyfile(
+        test_gets=FOUR_GETS.replace("MARKER", '@pytest.mark.chime_cassette("lifecycle.yaml")')
+        .replace("EXPECTED", "[60, 30, 'NotFoundException', 'extra']")
+        .replace('os.environ["SID"]', repr(sid))
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    uri = f"{VOICE_ENDPOINT}/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
+    result.stdout.fnmatch_lines(
+        [
+            f"chime-tap replay: all 3 recorded answer(s) to GET {uri} (GetProxySession) were "
+            'already played (exhausted=fail); to repeat the last one instead, use exhausted="repeat" '
+            "(in chime_vcr_config, or as a chime_cassette marker keyword)",
+            "  recorded as lifecycle.yaml #1, lifecycle.yaml #3, lifecycle.yaml #6",
+            "How to fix:",
+            '  * If this call may get the last answer again, set exhausted="repeat"*',
+            "  * Otherwise record the extra call: run pytest once with "
+            "--chime-record-mode=new_episodes.",
+        ],
+        consecutive=True,
+    )
+    assert "allow_playback_repeats" not in result.stdout.str()
+
+
+def test_a_bad_exhausted_value_is_one_line_with_the_valid_values(project):
+    project.makepyfile(
+        test_bad="""
+        import pytest
+
+        @pytest.mark.chime_cassette("lifecycle.yaml", exhausted="sometimes")
+        def test_bad():
+            pass
+        """
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*chime_cassette: exhausted: 'sometimes' is not one of repeat, fail*"]
+    )
+
+
+def test_a_test_failing_for_another_reason_also_tells_what_it_missed(project):
+    project.makepyfile(
+        test_other="""
+        import pytest
+        from support.procs import voice_client, CONNECTOR
+
+        @pytest.mark.chime_cassette("lifecycle.yaml")
+        def test_other_failure():
+            try:
+                voice_client(None).get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="gone")
+            except Exception:
+                pass
+            assert 1 == 2, "the test's own failure"
+        """
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    # The test's own failure keeps its traceback; the miss is told in a section after it.
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: the test's own failure*",
+            "*- chime-tap: requests the cassette could not play -*",
+            "chime-tap replay: no recorded interaction matches GET */proxy-sessions/gone "
+            "(GetProxySession)",
         ]
     )
 

@@ -150,7 +150,7 @@ def test_options_are_registered_with_type_default_and_help() -> None:
         expected = {
             "chime_replay_cassettes": [],
             "chime_replay_on_miss": "error",
-            "chime_replay_exhausted": "repeat",
+            "chime_replay_exhausted": "fail",  # a recording that does not cover the run says so
             "chime_replay_record_to": "",
             "chime_hosts": [],
         }
@@ -210,7 +210,7 @@ def test_identical_calls_replay_in_recorded_order_then_the_last_answer_repeats(
 ) -> None:
     addon, tctx = replayer
     cassette = lifecycle(tmp_path / "lifecycle.yaml")
-    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)], chime_replay_exhausted="repeat")
     gets = [replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(4)]
     # Signatures and dates differ on every call: they are never matched on.
     assert [f.response.status_code for f in gets] == [200, 200, 404, 404]
@@ -284,7 +284,9 @@ def test_several_cassettes_play_in_the_order_given(replayer, tmp_path: Path) -> 
         )
         for name in ("first.yaml", "second.json")
     )
-    tctx.configure(addon, chime_replay_cassettes=[str(first), str(second)])
+    tctx.configure(
+        addon, chime_replay_cassettes=[str(first), str(second)], chime_replay_exhausted="repeat"
+    )
     got = [replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(3)]
     assert [doc_of(f)["ProxySession"]["Name"] for f in got] == [
         "first.yaml",
@@ -304,24 +306,46 @@ def test_rewind_plays_every_answer_again_from_the_first(replayer, tmp_path: Path
     assert replay(addon, "GET", f"{SESSIONS}/s1").comment == "replayed lifecycle.yaml #0"
 
 
-def test_exhausted_fail_answers_599_after_the_last_recorded_answer(
-    replayer, tmp_path: Path
+def test_by_default_a_call_repeated_more_often_than_recorded_answers_599(
+    replayer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The default is exhausted=fail: the recording does not cover the run, and the client hears it."""
     addon, tctx = replayer
-    cassette = write_cassette(
-        tmp_path / "one.yaml",
-        [interaction("GET", f"{SESSIONS}/s1", 200, {"ProxySession": session("s1")})],
-    )
-    tctx.configure(addon, chime_replay_cassettes=[str(cassette)], chime_replay_exhausted="fail")
-    first, second = (replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(2))
-    assert first.response.status_code == 200
-    assert doc_of(first)["ProxySession"]["ProxySessionId"] == "s1"
-    assert second.response.status_code == 599
-    assert second.response.headers["x-chime-tap-replay"] == "exhausted"
-    assert second.response.headers["x-amzn-ErrorType"] == "ChimeTapReplayExhausted"
-    error = doc_of(second)
+    cassette = lifecycle(tmp_path / "lifecycle.yaml")
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])  # no chime_replay_exhausted
+    caplog.set_level(logging.INFO)
+    gets = [replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(4)]
+    # Three Gets recorded (#0, #2, #4): each played once, in recorded order; the fourth is more
+    # than the recording holds.
+    assert [f.response.status_code for f in gets] == [200, 200, 404, 599]
+    assert [f.comment for f in gets[:3]] == [
+        "replayed lifecycle.yaml #0",
+        "replayed lifecycle.yaml #2",
+        "replayed lifecycle.yaml #4",
+    ]
+    fourth = gets[3]
+    assert fourth.response.headers["x-chime-tap-replay"] == "exhausted"
+    assert fourth.response.headers["x-amzn-ErrorType"] == "ChimeTapReplayExhausted"
+    error = doc_of(fourth)
     assert error["Code"] == "ChimeTapReplayExhausted"
-    assert "already played" in error["message"]
+    # It names the call (method, URL, operation) and how to let it repeat.
+    url = f"https://{VOICE_HOST}{SESSIONS}/s1"
+    assert error["message"] == (
+        f"chime-tap replay: all 3 recorded answer(s) to GET {url} (GetProxySession) were already "
+        "played (exhausted=fail); to repeat the last one instead, use --exhausted repeat "
+        "(option chime_replay_exhausted=repeat)"
+    )
+    assert error["message"] in caplog.text
+    assert (addon.hits, addon.misses) == (3, 1)
+    # One option away: the same run with repeat answers the last recorded answer again.
+    tctx.configure(addon, chime_replay_exhausted="repeat")
+    again = [replay(addon, "GET", f"{SESSIONS}/s1") for _ in range(4)]
+    assert [f.comment for f in again] == [
+        "replayed lifecycle.yaml #0",
+        "replayed lifecycle.yaml #2",
+        "replayed lifecycle.yaml #4",
+        "replayed lifecycle.yaml #4 (repeated)",
+    ]
 
 
 # --- misses ------------------------------------------------------------------------------------------
@@ -380,7 +404,7 @@ def test_a_failed_call_is_never_replayed_the_retry_that_followed_it_is(
         ],
     )
     caplog.set_level(logging.INFO)
-    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)], chime_replay_exhausted="repeat")
     assert "1 recorded interaction(s) from 1 cassette(s) (2 more recorded with no response" in (
         caplog.text
     )
@@ -401,6 +425,88 @@ def test_a_failed_call_is_never_replayed_the_retry_that_followed_it_is(
         "retried.yaml #2 recorded this very call, but it got no response (Connection refused)"
         in message
     )
+
+
+def closest_rule_cassette(path: Path) -> Path:
+    """A List, a Get, an Update, a Delete of another session, and a Get that got no response."""
+    return write_cassette(
+        path,
+        [
+            interaction("GET", SESSIONS, 200, {"ProxySessions": [session("s1")]}),  # #0 List
+            interaction("GET", f"{SESSIONS}/s1", 200, {"ProxySession": session("s1")}),  # #1 Get
+            interaction(  # #2 Update
+                "POST",
+                f"{SESSIONS}/s1",
+                201,
+                {"ProxySession": session("s1", ExpiryMinutes=30)},
+                request={"Capabilities": ["Voice"], "ExpiryMinutes": 30},
+            ),
+            interaction("DELETE", f"{SESSIONS}/s2", 204),  # #3 Delete
+            interaction("GET", f"{SESSIONS}/s3", 0, error="Connection refused"),  # #4 failed
+        ],
+    )
+
+
+# (what the test calls, the boto3 call, the proxy request, the interaction both must name)
+CLOSEST_CASES = [
+    (
+        "a Get of a session recorded only as a failed call: the Get, not the List before it",
+        ("get_proxy_session", {"ProxySessionId": "s3"}),
+        ("GET", f"{SESSIONS}/s3", None),
+        "#1",
+    ),
+    (
+        "a Get of a session recorded only as deleted: the Get, not the Delete on its path",
+        ("get_proxy_session", {"ProxySessionId": "s2"}),
+        ("GET", f"{SESSIONS}/s2", None),
+        "#1",
+    ),
+    (
+        "an Update with a changed body: the Update",
+        ("update_proxy_session", {"ProxySessionId": "s1", "Capabilities": ["SMS"], "ExpiryMinutes": 30}),
+        ("POST", f"{SESSIONS}/s1", {"Capabilities": ["SMS"], "ExpiryMinutes": 30}),
+        "#2",
+    ),
+    (
+        "a Get on another connector: the Get",
+        ("get_proxy_session", {"ProxySessionId": "s1", "VoiceConnectorId": "zyxwvu9tsrq8ponml7kji6"}),
+        ("GET", "/voice-connectors/zyxwvu9tsrq8ponml7kji6/proxy-sessions/s1", None),
+        "#1",
+    ),
+]  # fmt: skip
+
+
+def test_the_proxy_and_the_pytest_plugin_name_the_same_closest_call(
+    replayer, tmp_path: Path
+) -> None:
+    """One closest-match rule: the same operation first, then fewest failing matchers, same path, earliest."""
+    import botocore.exceptions
+
+    from chime_tap.vcr_config import make_vcr
+    from support.procs import voice_client
+
+    addon, tctx = replayer
+    cassette = closest_rule_cassette(tmp_path / "closest.yaml")
+    tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+    client = voice_client(None)  # the plugin's path: vcrpy in this process, boto3 with no proxy
+    for why, (call, params), (method, path, body), expected in CLOSEST_CASES:
+        f = replay(addon, method, path, body)
+        assert f.response.status_code == 599, why
+        proxy_named = doc_of(f)["closest"]["interaction"]
+
+        with (
+            make_vcr().use_cassette(str(cassette)) as cas,
+            pytest.raises(botocore.exceptions.HTTPClientError),
+        ):
+            getattr(client, call)(**{"VoiceConnectorId": CONNECTOR, **params})
+        (miss,) = cas.misses
+        plugin_named = cas.label(miss.closest[0].number)
+        # vcrpy's own message lists the same request first.
+        listed = cas.find_requests_with_most_matches(miss.request)[0][0]
+        assert listed is cas.data[miss.closest[0].number][0], why
+
+        assert proxy_named == plugin_named == f"closest.yaml {expected}", why
+        assert f"closest is closest.yaml {expected} (" in doc_of(f)["message"], why
 
 
 def test_a_miss_on_an_empty_cassette_says_so(replayer, tmp_path: Path) -> None:

@@ -123,6 +123,40 @@ def test_mitmdump_script_replays_a_json_cassette(tmp_path):
     assert got == ["s2", "s0", "s1"]
 
 
+def test_a_call_repeated_more_often_than_recorded_fails_unless_exhausted_repeat(tmp_path):
+    """`chime-tap replay`'s default is --exhausted fail, as the pytest plugin's; repeat is one flag away."""
+    import botocore.exceptions
+
+    cassette = tmp_path / "one.yaml"
+    with CassetteWriter(cassette) as w:
+        w.append(_get_interaction("s1"))
+    with chime_tap(["replay", "--cassette", str(cassette)], confdir=tmp_path / "conf") as proxy:
+        client = voice_client(proxy)
+        first = client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+        with pytest.raises(botocore.exceptions.ClientError) as second:
+            client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+        proxy.stop()
+    assert first["ProxySession"]["ProxySessionId"] == "s1"
+    error = second.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 599
+    assert error["Error"]["Code"] == "ChimeTapReplayExhausted"
+    assert "GetProxySession" in error["Error"]["Message"]
+    assert "--exhausted repeat" in error["Error"]["Message"]
+    assert "were already played (exhausted=fail)" in proxy.output  # logged too
+
+    args = ["replay", "--cassette", str(cassette), "--exhausted", "repeat"]
+    with chime_tap(args, confdir=tmp_path / "conf") as proxy:
+        client = voice_client(proxy)
+        ids = [
+            client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")[
+                "ProxySession"
+            ]["ProxySessionId"]
+            for _ in range(3)
+        ]
+        proxy.stop()
+    assert ids == ["s1", "s1", "s1"]
+
+
 class _Upstream:
     """A real HTTP server on 127.0.0.1 that answers GetProxySession and counts requests."""
 

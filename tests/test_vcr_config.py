@@ -253,6 +253,50 @@ def test_a_failed_call_is_never_played_back_its_retry_is(tmp_path):
     assert len(closest) < 4 or not closest[3].strip().startswith("2.")
 
 
+def _two_gets_cassette(path: Path) -> Path:
+    """s1 recorded twice: Open, then Closed."""
+    closed = _get_interaction("s1")
+    closed["response"]["body"]["string"] = closed["response"]["body"]["string"].replace(
+        '"Open"', '"Closed"'
+    )
+    with CassetteWriter(path) as w:
+        w.append(_get_interaction("s1"))
+        w.append(closed)
+    return path
+
+
+def _statuses(cassette: Path, calls: int, **settings: Any) -> list[str]:
+    client, out = voice_client(None), []
+    with make_vcr(**settings.pop("vcr", {})).use_cassette(str(cassette), **settings):
+        for _ in range(calls):
+            try:
+                got = client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId="s1")
+                out.append(got["ProxySession"]["Status"])
+            except botocore.exceptions.HTTPClientError:
+                out.append("miss")
+    return out
+
+
+def test_exhausted_is_fail_by_default_and_repeat_plays_the_last_answer_again(tmp_path):
+    """The proxy's --exhausted, with the same default and meaning: recorded order, then fail or repeat."""
+    cassette = _two_gets_cassette(tmp_path / "two.yaml")
+    assert _statuses(cassette, 3) == ["Open", "Closed", "miss"]
+    assert _statuses(cassette, 4, exhausted="repeat") == ["Open", "Closed", "Closed", "Closed"]
+    assert _statuses(cassette, 4, vcr={"exhausted": "repeat"}) == [
+        "Open", "Closed", "Closed", "Closed"
+    ]  # fmt: skip
+    # Set on the VCR, overridden per cassette.
+    assert _statuses(cassette, 3, vcr={"exhausted": "repeat"}, exhausted="fail") == [
+        "Open", "Closed", "miss"
+    ]  # fmt: skip
+    # vcrpy's own keyword still works, its way: the first answer again.
+    assert _statuses(cassette, 3, allow_playback_repeats=True) == ["Open", "Open", "Open"]
+    with pytest.raises(ValueError, match="exhausted: 'always' is not one of repeat, fail"):
+        make_vcr(exhausted="always")
+    with pytest.raises(ValueError, match="exhausted: 'always' is not one of repeat, fail"):
+        chime_vcr.use_cassette(str(cassette), exhausted="always").__enter__()
+
+
 def test_failed_calls_stay_in_a_cassette_vcrpy_saves_again(tmp_path):
     cassette = _retried_cassette(tmp_path / "retried.json")
     with chime_tap(["simulate"], confdir=tmp_path / "conf") as sim:

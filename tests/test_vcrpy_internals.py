@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import http.client
 import inspect
 import tempfile
 from collections.abc import Callable, Iterator, MutableMapping
@@ -229,6 +230,38 @@ def check_most_matches(cassette_class: type = Cassette) -> None:
     _expect("PROBE-DIFFERENCE" in text, "a miss no longer shows the (request, ok, failed) it gives")
 
 
+def check_play_response(cassette_class: type = Cassette) -> None:
+    _expect(_params(cassette_class.play_response) == ["self", "request"], "not (self, request)")
+    asked: list[str] = []
+
+    class Probe(cassette_class):
+        def __contains__(self, request: Request) -> bool:
+            asked.append("in")
+            return True  # no recorded match: only the overrides can answer
+
+        def play_response(self, request: Request) -> Any:
+            asked.append("play_response")
+            answer = {"status": {"code": 200, "message": "OK"}, "headers": {}}
+            return {**answer, "body": {"string": b"PROBE-ANSWER"}}
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Probe.use(path=str(Path(tmp) / "absent.yaml"), record_mode=RecordMode.NONE) as cas,
+    ):
+        cas.rewound = True  # as after loading a recorded cassette
+        connection = http.client.HTTPConnection("h.example", 80)
+        try:
+            connection.request("GET", "/p")
+            body = connection.getresponse().read()
+        except Exception as e:
+            body = f"{type(e).__name__}: {e}".encode()
+    _expect("in" in asked, "an HTTP stub no longer asks `request in cassette` before playing")
+    _expect(
+        asked[-1:] == ["play_response"] and body == b"PROBE-ANSWER",
+        f"an HTTP stub no longer answers with play_response (asked {asked}, got {body[:80]!r})",
+    )
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "HeadersDict._store": check_headers_store,
     "Request._headers": check_request_headers,
@@ -240,6 +273,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "Cassette.data": check_data,
     "Cassette.play_counts": check_play_counts,
     "Cassette.find_requests_with_most_matches": check_most_matches,
+    "Cassette.play_response": check_play_response,
 }
 
 
@@ -349,6 +383,13 @@ class _CountsByRequest(Cassette):
         raise UnhandledHTTPRequestError("no match")
 
 
+class _PlaysWithoutAsking(Cassette):
+    """A Cassette whose play check walks ``data`` itself, never asking ``in``."""
+
+    def can_play_response_for(self, request: Request) -> bool:
+        return any(requests_match(request, r, self._match_on) for r, _ in self.data)
+
+
 class _ExplainsWithoutAsking(Cassette):
     def find_requests_with_most_matches(self, request: Request, limit: int = 3) -> list:
         return []
@@ -365,6 +406,7 @@ FAKES: dict[str, type] = {
     "Cassette.data": _DataRenamed,
     "Cassette.play_counts": _CountsByRequest,
     "Cassette.find_requests_with_most_matches": _ExplainsWithoutAsking,
+    "Cassette.play_response": _PlaysWithoutAsking,
 }
 
 
