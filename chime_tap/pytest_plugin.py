@@ -13,7 +13,8 @@
 - A request no cassette holds fails the test, even when the client swallowed the error, with
   the closest recorded request (by ``chime-tap replay``'s rule: the same operation first) and
   each matcher that failed (with the JSON pointer for bodies). Each such request is told once,
-  with how many times it was sent: a client's retries are not told three times.
+  with how many times it was sent: a client's retries are not told three times. When a miss
+  failed the test, that replaces the client's traceback (``--fulltrace`` keeps it).
 - Identical calls replay in recorded order; once all were played the next one fails the test
   (``exhausted="fail"``, as ``chime-tap replay``'s default); ``exhausted="repeat"`` in
   ``chime_vcr_config`` or as a marker keyword repeats the last answer instead.

@@ -155,10 +155,14 @@ class _Crash:
 
 def _where(excinfo: Any, test_file: Path, shown_path: str) -> tuple[str, int, str]:
     """(path, line, statement): where in the test the call that missed was made."""
-    entries = [e for e in excinfo.traceback if Path(e.path) == test_file]
-    if not entries:
-        return shown_path, 0, ""
-    entry = entries[-1]
+    in_test = [e for e in excinfo.traceback if Path(e.path) == test_file]
+    if in_test:
+        entry = in_test[-1]
+    elif excinfo.traceback:  # not made from the test module itself: the innermost frame
+        entry = excinfo.traceback[-1]
+        shown_path = str(entry.path)
+    else:
+        return shown_path, 0, "(no traceback)"
     return shown_path, entry.lineno + 1, f"in {entry.name}: {str(entry.statement).strip()}"
 
 
