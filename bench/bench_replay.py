@@ -123,8 +123,15 @@ def bench_proxy(tmp: Path, requests: int, rounds: int) -> dict[str, Any]:
     small = write_cassette(tmp / "small.json", 10)
     large = write_cassette(tmp / "large.json", 10_000)
     procs = {
-        10: chime_tap(["replay", "--cassette", str(small)], confdir=tmp / "conf-small"),
-        10_000: chime_tap(["replay", "--cassette", str(large)], confdir=tmp / "conf-large"),
+        # Gets are drawn with replacement: a played answer repeats (not the default, which fails).
+        10: chime_tap(
+            ["replay", "--cassette", str(small), "--exhausted", "repeat"],
+            confdir=tmp / "conf-small",
+        ),
+        10_000: chime_tap(
+            ["replay", "--cassette", str(large), "--exhausted", "repeat"],
+            confdir=tmp / "conf-large",
+        ),
     }
     rates: dict[int, list[float]] = {10: [], 10_000: []}
     try:
