@@ -3,9 +3,10 @@
     mitmdump -s addons/record.py --set chime_cassette=calls.yaml
     mitmweb -s addons/record.py --set chime_cassette=calls.yaml --set chime_enforce=true
 
-Each call to a proxy-session route is validated (request, status, response), logged in one line,
-marked in mitmweb when something is wrong, and appended to the cassette before its response
-goes back to the client: once a client has its answer, the interaction is on disk.
+Each call to a proxy-session route is validated (request, status, response), logged in one line
+(the first violation on it, any others on the lines under it), marked in mitmweb when something
+is wrong, and appended to the cassette before its response goes back to the client: once a
+client has its answer, the interaction is on disk. At exit, a summary of the calls.
 
 Per-interaction metadata (key ``chime_tap``, which vcrpy ignores):
 
@@ -19,6 +20,9 @@ Per-interaction metadata (key ``chime_tap``, which vcrpy ignores):
   reset, client gone) is recorded with status code **0** and message
   ``chime-tap: no response (<error>)``: vcrpy loads it, ``chime-tap validate`` checks only its
   request, and the reports count it as ``NoResponse``. The client itself got mitmproxy's 502.
+  Over HTTPS this needs ``--set connection_strategy=lazy`` (``chime-tap record`` sets it): with
+  mitmproxy's eager default, an upstream that cannot be reached fails the client's CONNECT,
+  before any call exists to record.
 
 What a call is and what is kept of it is decided in ``chime_tap.recording``; this addon hands
 it mitmproxy's flows.
