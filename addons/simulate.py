@@ -5,7 +5,8 @@
 Clients configured as for the real service (endpoint https://voice-chime.<region>.amazonaws.com,
 this proxy, mitmproxy's CA trusted) get stateful, schema-valid answers offline. The clock moves
 with ``:chime.sim.advance SECONDS`` or, from any HTTP client through the proxy, with
-``POST http://sim.chime-tap.invalid/clock/advance?seconds=N``.
+``POST http://sim.chime-tap.invalid/clock/advance?seconds=N``. Each call is logged in one line
+(status, injected fault and latency); at exit, a summary.
 """
 
 from __future__ import annotations
