@@ -120,8 +120,30 @@ class CassetteWriter:
             self._replace(content)
         elif not data.strip():
             os.pwrite(self._fd, content, 0)
+        else:
+            self._end_with(data, tail, bool(items))
         self._tail = tail
         self.count = len(items)
+
+    def _end_with(self, data: bytes, tail: bytes, items: bool) -> None:
+        """Make a file of our layout end exactly as the next append expects (``tail``).
+
+        A kill can leave a whole last interaction without the bytes after it (YAML: the final
+        newline of its end mark; JSON: ``\\n]}\\n``, partly): the next append would land on its
+        line, or overwrite its last byte.
+        """
+        assert self._fd is not None
+        if data.endswith(tail) and (self.fmt == "json" or data.endswith(b"\n")):
+            return
+        if self.fmt == "yaml":
+            keep, end = len(data), b"\n"
+        else:
+            body = data.rstrip(b" \t\r\n")
+            body = body[:-2] if body.endswith(b"]}") else body
+            keep = len(body.rstrip(b"\n")) if items else len(_JSON_HEAD)
+            end = tail
+        os.pwrite(self._fd, end, keep)
+        os.ftruncate(self._fd, keep + len(end))
 
     def _same_file(self, fd: int) -> bool:
         """Whether ``fd`` is still the file at ``self.path`` (not renamed over, not deleted)."""
