@@ -35,11 +35,29 @@ SECRET_HEADERS = frozenset(
         # SSE-C: the customer's own encryption key, in clear.
         "x-amz-server-side-encryption-customer-key",
         "x-amz-copy-source-server-side-encryption-customer-key",
+        # API keys and tokens outside AWS (API Gateway keys, OpenStack, many SaaS APIs).
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "x-csrf-token",
+        "x-xsrf-token",
+        "private-token",
+        "x-goog-api-key",
     }
 )
+# Headers whose value is a URL: a presigned one carries its credentials in the query.
+URL_HEADERS = frozenset({"referer", "location", "content-location", "origin"})
 # Presigned-URL query parameters (SigV4 and SigV2 query auth). Compared lower-case.
 SECRET_QUERY_PARAMS = frozenset(
-    {"x-amz-credential", "x-amz-signature", "x-amz-security-token", "awsaccesskeyid", "signature"}
+    {
+        "x-amz-credential",
+        "x-amz-signature",
+        "x-amz-security-token",
+        "awsaccesskeyid",
+        "signature",
+        "securitytoken",  # SigV2 with session credentials
+    }
 )
 
 # Body fields that hold a credential in the answers (and requests) of the calls that hand out
@@ -65,6 +83,34 @@ CREDENTIAL_FIELDS = (
     "SAMLAssertion",
     "Password",
     "DbPassword",
+    "Signature",  # SigV2 in a form body (the query protocol's POST)
+    # What --record-all records from other services: Secrets Manager, KMS data keys, private
+    # keys (ACM ExportCertificate, EC2 CreateKeyPair, IoT), API keys.
+    "SecretString",
+    "SecretBinary",
+    "Plaintext",
+    "PrivateKey",
+    "KeyMaterial",
+    "ApiKey",
+)
+# A member or field whose (canonical) name ends with one of these holds a secret too
+# (GITHUB_TOKEN, MY_APP_SECRET, SMTP_PASSWORD as environment variables), unless it is one of
+# the pagination and idempotency tokens APIs hand out, which are no secrets and are matched on.
+_SECRET_SUFFIXES = ("secret", "token", "password", "passwd", "apikey", "privatekey", "secretkey")
+_NOT_SECRET = frozenset(
+    {
+        "nexttoken",
+        "continuationtoken",
+        "paginationtoken",
+        "clienttoken",
+        "idempotencytoken",
+        "nextcontinuationtoken",
+        "startingtoken",
+        "synctoken",
+        "pagetoken",
+        "nextpagetoken",
+        "marker",
+    }
 )
 # IMDSv2: PUT /latest/api/token answers with the session token as the whole body.
 _IMDS_TOKEN_PATH = "/latest/api/token"
@@ -86,6 +132,11 @@ def scrub_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
             if lowered == "authorization":
                 out[name] = [REDACTED] if isinstance(value, list | tuple) else REDACTED
             continue
+        if lowered in URL_HEADERS:  # a Referer holding a presigned URL
+            if isinstance(value, list | tuple):
+                value = [scrub_uri(v) if isinstance(v, str) else v for v in value]
+            elif isinstance(value, str):
+                value = scrub_uri(value)
         out[name] = value
     return out
 
@@ -121,7 +172,13 @@ _CREDENTIAL_NAMES = frozenset(
 _JSON_VALUE = r'"\s*:\s*"(?P<value>(?:[^"\\]++|\\.)*+)"'
 _XML_VALUE = r"(?:\s[^<>]*)?>(?P<value>(?:[^<]++|<!\[CDATA\[[\s\S]*?\]\]>)*+)<"
 _FORM_VALUE = r"=(?P<value>[^&\s\"'<>]*+)"
+# A member of a Python repr (a validator's message quoting a request value) and one of JSON
+# quoted inside a JSON string (an error message, a SecretString): \"name\": \"value\".
+_REPR_VALUE = r"'\s*:\s*'(?P<value>(?:[^'\\]++|\\.)*+)'"
+_ESCAPED_JSON_VALUE = r'(?P<q>\\+)"\s*:\s*(?P=q)"(?P<value>(?:(?!(?P=q)").)*+)(?P=q)"'
 _VALUE_AFTER = {
+    "'": re.compile(_REPR_VALUE),
+    "\\": re.compile(_ESCAPED_JSON_VALUE),
     '"': re.compile(_JSON_VALUE),
     "<": re.compile(_XML_VALUE),
     ":": re.compile(_XML_VALUE),
@@ -136,6 +193,14 @@ _XML_PREFIX = re.compile(r"[\w.-]+")
 _UPPER = ("OKEN", "ECRET", "ASSWORD", "SSERTION")  # AWS_SESSION_TOKEN, CLIENT_SECRET, ...
 # An access key id is no secret by itself (IAM lists them): it goes where a credential does.
 _ACCESS_KEY_ID = ("ccessKeyId", "ccessKeyID", "ccess_key_id", "ccess-key-id", "CCESS_KEY_ID")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a member, element, field or variable of this name holds a credential."""
+    canonical = _canonical(name)
+    if canonical in _CREDENTIAL_NAMES:
+        return True
+    return canonical.endswith(_SECRET_SUFFIXES) and canonical not in _NOT_SECRET
 
 
 def _needles_in(text: str) -> list[str]:
@@ -156,7 +221,13 @@ def _needles_in(text: str) -> list[str]:
         found += [n for n in ("assword", "ASSWORD") if n in text]
     if "=" in text:  # SAMLAssertion travels form-encoded (STS's query protocol)
         found += [n for n in ("ssertion", "SSERTION") if n in text]
+    found += [n for n in _RARE if n in text]
     return found
+
+
+# Needles of the rarer fields (key material, SigV2 signatures, API keys, password variants).
+_RARE = ("ignature", "laintext", "rivateKey", "PRIVATE_KEY", "eyMaterial", "piKey", "API_KEY",
+         "PASSWD", "asswd")  # fmt: skip
 
 
 def _credential_values(text: str, needles: list[str]) -> list[tuple[int, int]]:
@@ -171,16 +242,47 @@ def _credential_values(text: str, needles: list[str]) -> list[tuple[int, int]]:
             while end < len(text) and text[end] in _NAME_CHARS:
                 end += 1
             at = text.find(needle, end)
-            if _canonical(text[start:end]) not in _CREDENTIAL_NAMES:
+            if not is_secret_name(text[start:end]):
                 continue  # NextToken, tokenEndpoint, ...
             before = text[start - 1] if start else ""
+            if before == '"' and start > 1 and text[start - 2] == "\\":
+                before = "\\"  # a member of JSON inside a JSON string
             value = _VALUE_AFTER.get(before)
             if value is None or (before == ":" and not _xml_prefixed(text, start - 1)):
                 continue
             m = value.match(text, end)
             if m:
                 spans.add(m.span("value"))
+    spans.update(_pair_values(text))
     return sorted(spans)
+
+
+# Name/value pairs whose name is a secret's (environment variables of Lambda, ECS, CodeBuild;
+# tags): the value is redacted. And SSM parameters of type SecureString: their Value.
+_PAIR = re.compile(
+    r'"(?:Name|name|Key|key)"\s*:\s*"(?P<name>[^"\\]{1,256})"\s*,\s*'
+    r'"(?:Value|value)"\s*:\s*"(?P<value>(?:[^"\\]++|\\.)*+)"'
+)
+_PAIR_REVERSED = re.compile(
+    r'"(?:Value|value)"\s*:\s*"(?P<value>(?:[^"\\]++|\\.)*+)"\s*,\s*'
+    r'"(?:Name|name|Key|key)"\s*:\s*"(?P<name>[^"\\]{1,256})"'
+)
+_FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
+_SECURE_VALUE = re.compile(r'"Value"\s*:\s*"(?P<value>(?:[^"\\]++|\\.)*+)"')
+
+
+def _pair_values(text: str) -> list[tuple[int, int]]:
+    spans = []
+    if "alue" in text:
+        for pattern in (_PAIR, _PAIR_REVERSED):
+            spans += [m.span("value") for m in pattern.finditer(text) if is_secret_name(m["name"])]
+        if "SecureString" in text:
+            for obj in _FLAT_OBJECT.finditer(text):
+                if re.search(r'"Type"\s*:\s*"SecureString"', obj.group()):
+                    m = _SECURE_VALUE.search(text, obj.start(), obj.end())
+                    if m:
+                        spans.append(m.span("value"))
+    return spans
 
 
 def _xml_prefixed(text: str, colon: int) -> bool:
@@ -202,7 +304,7 @@ def scrub_body_credentials(body: Any) -> Any:
     else:
         return body
     needles = _needles_in(text)
-    if not needles:
+    if not needles and not ("alue" in text and ('"' in text)):
         return body
     spans = _credential_values(text, needles)
     if not spans:
@@ -219,6 +321,32 @@ def scrub_body_credentials(body: Any) -> Any:
     return cleaned.encode("latin-1") if isinstance(body, bytes) else cleaned
 
 
+def scrub_text(text: str) -> str:
+    """Free text (a violation or error message) without the credentials it quotes.
+
+    Messages quote request values as JSON or as Python reprs, and URLs: credential fields and
+    presigned query parameters are redacted wherever they appear.
+    """
+    text = scrub_body_credentials(text)
+    if "?" in text and "=" in text:
+        text = _URL_IN_TEXT.sub(lambda m: scrub_uri(m.group()), text)
+    return text
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def scrub_strings(value: Any) -> Any:
+    """``value`` (metadata: dicts, lists, strings) with every string passed through ``scrub_text``."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: scrub_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_strings(v) for v in value]
+    return value
+
+
 # --- whole interactions -----------------------------------------------------------------------
 
 
@@ -227,9 +355,10 @@ def scrub_interaction(
 ) -> dict[str, Any]:
     """A copy of a vcrpy interaction with every credential removed (and phones pseudonymized).
 
-    Extra interaction-level keys (our metadata) are kept; violation messages can quote a
-    phone number, so with ``redact_phones`` every number of the bodies' phone fields is
-    replaced in them too.
+    Extra interaction-level keys (our metadata) are kept, with every string in them scrubbed as
+    free text: violation messages quote request values, credentials included. Violation
+    messages can quote a phone number too, so with ``redact_phones`` every number of the
+    bodies' phone fields is replaced in them.
     """
     request = dict(interaction["request"])
     response = dict(interaction["response"])
@@ -249,6 +378,9 @@ def scrub_interaction(
         if cleaned is not string:
             response["body"] = {**body, "string": cleaned}
     out = {**interaction, "request": request, "response": response}
+    for name, value in interaction.items():
+        if name not in ("request", "response"):
+            out[name] = scrub_strings(value)
     if redact_phones:
         redact_interaction_phones(out, request, response, key or redact_key())
     return out
