@@ -37,6 +37,10 @@ REDACT_KEY_ENV = "CHIME_TAP_REDACT_KEY"
 _SHAPED_DOMAIN = b"chime-tap shaped pseudonym\x00"
 _QUOTES = frozenset("\"'\\")
 _TRIPLETS = tuple(f"{b:03d}" for b in range(256))
+# ITU-T E.164's country code 999 is "reserved for future global service": never assigned, so
+# no number under it is anybody's. tests/test_hostile_phones.py checks with the phonenumbers
+# library that it knows no region or service for it and that no pseudonym is a valid number.
+PSEUDONYM_COUNTRY_CODE = "999"
 
 
 def redact_key() -> bytes:
@@ -53,8 +57,9 @@ def redact_key() -> bytes:
 def pseudonymize_phone(number: str, key: bytes | None = None) -> str:
     """A pseudonym for what a client sent as a phone number: same input and key, same output.
 
-    An E.164 number gets a fake E.164 number: the leading ``+`` (if any), the first digit and
-    the length are kept, the rest comes from an HMAC. Any other string with digits in it
+    An E.164 number gets a fake E.164 number under a country code no country has (+999): the
+    leading ``+`` (if any) and the length are kept, the digits after the code come from an
+    HMAC. (A number of 3 digits or fewer is no dialable number: it gets "9" and HMAC digits.) Any other string with digits in it
     keeps its shape (length, every non-digit character, the script of every digit, whether
     the first digit is 0) and has its digits replaced, so a malformed number stays exactly as
     malformed (and fails validation the same way) without its real digits. A string without
@@ -66,11 +71,12 @@ def pseudonymize_phone(number: str, key: bytes | None = None) -> str:
     digits = number[len(plus) :]
     mac = hmac.new(key or redact_key(), digits.encode("ascii"), hashlib.sha256).digest()
     # Each byte as three decimal digits; only as many bytes as the length needs.
-    stream = "".join(map(_TRIPLETS.__getitem__, mac[: len(digits) // 3]))
-    # First digit kept, then "99": not a real prefix in the numbering plans we see, so a
-    # pseudonym is unlikely to be somebody's real number.
-    body = (digits[0] + "99" + stream)[: len(digits)]
-    return plus + body
+    stream = "".join(map(_TRIPLETS.__getitem__, mac[: (len(digits) + 2) // 3]))
+    # The country code comes first in every E.164 number, and PSEUDONYM_COUNTRY_CODE is no
+    # country's: ITU-T has never assigned it, so no number under it can be dialled. (The old
+    # pseudonyms kept the first digit and wrote "99" after it: +4 became +499..., Germany.)
+    prefix = PSEUDONYM_COUNTRY_CODE if len(digits) > len(PSEUDONYM_COUNTRY_CODE) else "9"
+    return plus + (prefix + stream)[: len(digits)]
 
 
 def _pseudonymize_shape(text: str, key: bytes) -> str:
