@@ -18,15 +18,17 @@ from chime_tap.wire import header_lists
 
 FORMAT_VERSION = 1
 META_KEY = "chime_tap"  # per-interaction metadata; vcrpy ignores unknown interaction keys
-# The first line of a YAML cassette in the writer's append layout. In this layout every
+# The start of a YAML cassette in the writer's append layout. LAYOUT_KEY says that every
 # interaction ends with END_LINE, the last line the writer puts down for it: an interaction
 # without it was cut off mid-write (a kill during a large write), and no reader takes it for a
-# whole one. vcrpy ignores the extra interaction-level key, as it ignores META_KEY.
+# whole one. vcrpy ignores the extra keys, as it ignores META_KEY.
+LAYOUT_KEY = "chime_tap_end_marks"
 YAML_HEADER = (
-    b"# vcrpy cassette written by chime-tap, one interaction at a time; each ends with chime_tap_end\n"
+    b"# vcrpy cassette written by chime-tap, one interaction at a time\n"
     b"version: 1\n"
+    b"chime_tap_end_marks: true\n"
 )
-# The header of the layout before END_LINE: still read, rewritten once by the next writer.
+# The header of the layout before end marks: still read, rewritten once by the next writer.
 OLD_YAML_HEADER = b"# vcrpy cassette written by chime-tap, one interaction at a time\nversion: 1\n"
 END_KEY = "chime_tap_end"
 END_LINE = b"  chime_tap_end: true\n"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from chime_tap.cassettes.format import END_KEY, FORMAT_VERSION, META_KEY, YAML_HEADER
+from chime_tap.cassettes.format import END_KEY, FORMAT_VERSION, LAYOUT_KEY, META_KEY
 from chime_tap.errors import CassetteError, ChimeTapError
 
 # The deepest nesting a document may have. libyaml (PyYAML 6.0.3 and later) refuses deeper
@@ -101,27 +101,8 @@ def parse_cassette(data: bytes, name: str = "<cassette>") -> dict[str, Any]:
     refuse_binary(data, name)
     doc = parse_document(data, name)
     with _one_line(name):  # e.g. RecursionError from a deep value: still one line naming the file
-        if data.startswith(YAML_HEADER):
-            _drop_end_marks(doc, name)
         check_cassette(doc, name)
     return doc
-
-
-def _drop_end_marks(doc: Any, name: str) -> None:
-    """In the writer's YAML layout, every interaction ends with its end mark: check and drop it.
-
-    One without it was cut off while written (the recorder killed mid-write): refused, never
-    taken for a whole interaction. The next writer to open the file moves it aside.
-    """
-    interactions = doc.get("interactions") if isinstance(doc, dict) else None
-    if not isinstance(interactions, list):
-        return  # check_cassette says what is wrong
-    for i, item in enumerate(interactions):
-        if not isinstance(item, dict) or item.pop(END_KEY, None) is not True:
-            raise CassetteError(
-                f"{name}: interaction {i} is torn (cut off while being written, e.g. by a kill); "
-                "the next 'chime-tap record' on this cassette moves it aside"
-            )
 
 
 @contextmanager
@@ -211,7 +192,17 @@ def check_cassette(doc: Any, name: str = "<cassette>") -> None:
     interactions = doc["interactions"]
     if not isinstance(interactions, list):
         raise CassetteError(f"{name}: 'interactions' is not a list")
+    marks = doc.pop(LAYOUT_KEY, None)
+    if marks is not None and marks is not True:
+        raise CassetteError(f"{name}: {LAYOUT_KEY} is {_short(marks)}, not true")
     for i, item in enumerate(interactions):
+        if marks and (not isinstance(item, dict) or item.pop(END_KEY, None) is not True):
+            # The writer's YAML layout ends every interaction with its end mark: one without
+            # it was cut off while written; the next writer to open the file moves it aside.
+            raise CassetteError(
+                f"{name}: interaction {i} is torn (cut off while being written, e.g. by a kill); "
+                "the next 'chime-tap record' on this cassette moves it aside"
+            )
         problem = _interaction_problem(item)
         if problem is not None:
             raise CassetteError(f"{name}: interaction {i}: {problem}")
