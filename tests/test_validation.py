@@ -448,7 +448,11 @@ def test_messages_quoting_huge_values_are_clipped_keeping_the_verdict() -> None:
     assert v.pointer == "/NextToken"
     assert len(v.message) <= MAX_MESSAGE
     assert v.message.endswith("is longer than 65535 characters")
-    assert " characters) ... " in v.message  # says how much was left out
+    # the value is what is clipped, and the message says how long the value was
+    assert (
+        v.message
+        == f'"{"x" * 39} ... {"x" * 11}" (70,000 characters) is longer than 65535 characters'
+    )
     for n in (MAX_MESSAGE, MAX_MESSAGE + 1, 10_000):
         assert len(clip("m" * n)) <= MAX_MESSAGE
     assert clip("short") == "short"
@@ -467,3 +471,48 @@ def test_a_value_too_long_for_the_regex_engine_is_a_violation_that_says_so() -> 
         assert (v.part, v.pointer) == (REQUEST_BODY, "/Name")
     (fast,) = validate_request(route("CreateProxySession"), body=body, engine=FastEngine())
     assert fast.message.startswith("value too long to match against its pattern")
+
+
+@pytest.mark.parametrize(
+    "engine", [FastEngine(), ReferenceEngine()], ids=["jsonschema-rs", "jsonschema"]
+)
+def test_messages_show_patterns_as_the_reference_pages_write_them(engine) -> None:
+    """Not the schema's engine-neutral spelling: no ``$(?!\\n)``, no white-space class."""
+    bad = {**CREATE, "ParticipantPhoneNumbers": ["+12065550100", "12-34"], "Name": "no_underscores"}
+    found = validate_request(route("CreateProxySession"), body=body(bad), engine=engine)
+    missing = validate_request(route("GetProxySession", LEGACY, connector=" "), engine=engine)
+    quote = '"' if isinstance(engine, FastEngine) else "'"
+    slash = "\\" if isinstance(engine, FastEngine) else "\\\\"  # repr() doubles it
+    messages = sorted(v.message for v in found + missing)
+    assert messages == sorted([
+        f"{quote}12-34{quote} does not match {quote}^{slash}+?[1-9][0-9]{{1,14}}${quote}",
+        f"{quote}no_underscores{quote} does not match {quote}^$|^[a-zA-Z0-9 ]{{0,30}}${quote}",
+        f"{quote} {quote} does not match {quote}{slash}S{quote}",
+    ])  # fmt: skip
+    assert not any("(?!" in m or "u00a0" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "engine", [FastEngine(), ReferenceEngine()], ids=["jsonschema-rs", "jsonschema"]
+)
+def test_a_clipped_value_says_its_own_length(engine) -> None:
+    name = "n" * 355
+    (v,) = validate_request(
+        route("CreateProxySession"), body=body({**CREATE, "Name": name}), engine=engine
+    )
+    assert "(355 characters)" in v.message  # the value's length, not the whole message's
+    assert v.message.endswith("does not match " + ('"^$|^[a-zA-Z0-9 ]{0,30}$"' if isinstance(engine, FastEngine)
+                                                   else "'^$|^[a-zA-Z0-9 ]{0,30}$'"))  # fmt: skip
+    numbers = [f"+1206555{i:04d}" for i in range(40)]  # an array too long to quote
+    (v,) = validate_request(route("CreateProxySession"), body=body({**CREATE, "ParticipantPhoneNumbers": numbers}),
+                            engine=engine)  # fmt: skip
+    assert len(v.message) <= MAX_MESSAGE and "(40 items, " in v.message
+
+
+def test_clip_without_the_value_says_how_much_of_the_message_was_left_out() -> None:
+    clipped = clip("m" * 1000)
+    assert len(clipped) <= MAX_MESSAGE
+    left_out = int(
+        re.search(r"\(([\d,]+) characters left out\)", clipped).group(1).replace(",", "")
+    )
+    assert left_out == 1000 - clipped.count("m")

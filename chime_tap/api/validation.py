@@ -7,6 +7,7 @@ identical verdicts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -88,14 +89,72 @@ class FastEngine(_Compiled):
         if v.is_valid(instance):
             return []
         return [
-            (jsondoc.pointer(e.instance_path), _plain(e.message)) for e in v.iter_errors(instance)
+            (jsondoc.pointer(e.instance_path), _plain(e.message, e.instance))
+            for e in v.iter_errors(instance)
         ]
 
 
-def _plain(message: str) -> str:
+def _plain(message: str, instance: Any = None) -> str:
     """jsonschema-rs's words, where they do not tell a person what is wrong."""
     if message.startswith("Error executing regex"):  # e.g. its backtracking limit on a 10 MB value
         return f"value too long to match against its pattern ({message})"
+    return _worded(message, instance)
+
+
+def _worded(message: str, instance: Any) -> str:
+    """An engine's message as chime-tap shows it: patterns as the reference pages write them,
+    and a value too long to quote clipped, with its own length."""
+    return clip(readable_patterns(message), value=instance)
+
+
+# How the schemas spell what the reference pages write (see the schema's description): an end
+# anchor that Python's re and ECMA 262 read alike, and the ECMA white-space class for \s.
+_SPELLED = (
+    ("$(?!\\n)", "$"),
+    (
+        "[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]",
+        "\\S",
+    ),
+)
+
+
+def readable_pattern(pattern: str) -> str:
+    """A schema pattern as the reference pages write it (``^$|^[a-zA-Z0-9 ]{0,30}$``)."""
+    for spelled, meant in _SPELLED:
+        pattern = pattern.replace(spelled, meant)
+    return pattern
+
+
+@cache
+def _pattern_texts() -> tuple[tuple[str, str], ...]:
+    """(how an engine quotes a schema pattern, how chime-tap shows it), for every pattern."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.add(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schemas.document())
+    pairs = []
+    for pattern in sorted(found):
+        meant = readable_pattern(pattern)
+        if meant != pattern:  # jsonschema-rs quotes the text as it is, jsonschema with repr()
+            pairs += [(f'"{pattern}"', f'"{meant}"'), (repr(pattern), repr(meant))]
+    return tuple(pairs)
+
+
+def readable_patterns(message: str) -> str:
+    """``message`` with every schema pattern it quotes shown as the reference pages write it."""
+    if "does not match" not in message:
+        return message
+    for quoted, meant in _pattern_texts():
+        message = message.replace(quoted, meant)
     return message
 
 
@@ -111,7 +170,7 @@ class ReferenceEngine(_Compiled):
         found = sorted(
             self._validator(schema_name).iter_errors(instance), key=lambda e: list(e.path)
         )
-        return [(jsondoc.pointer(e.path), e.message) for e in found]
+        return [(jsondoc.pointer(e.path), _worded(e.message, e.instance)) for e in found]
 
 
 @cache
@@ -120,16 +179,53 @@ def default_engine() -> Engine:
 
 
 MAX_MESSAGE = 300
+_NO_VALUE = object()
+_VALUE_HEAD, _VALUE_TAIL = 40, 12  # characters of a clipped value a message keeps
 
 
-def clip(message: str, limit: int = MAX_MESSAGE) -> str:
+def clip(message: str, limit: int = MAX_MESSAGE, value: Any = _NO_VALUE) -> str:
     """A message of at most ``limit`` characters: schema messages quote the offending value, which
-    can be a 65 KB token. The start and the end (where the verdict is) are kept."""
+    can be a 65 KB token.
+
+    When ``value`` (the offending value) is quoted in the message, it is the value that is
+    clipped, followed by its own length: ``"xxxx ... xxxx" (70,000 characters) is longer
+    than 65535 characters``. Otherwise the start and the end (where the verdict is) are kept,
+    and the message says how many characters were left out.
+    """
     if len(message) <= limit:
         return message
+    shown = None if value is _NO_VALUE else _quoted(message, value)
+    if shown is not None:
+        short = f"{shown[:_VALUE_HEAD]} ... {shown[-_VALUE_TAIL:]} ({_size(value, shown)})"
+        message = message.replace(shown, short, 1)
+        if len(message) <= limit:
+            return message
     tail = limit // 4
-    middle = f" ... ({len(message):,} characters) ... "
-    return message[: limit - tail - len(middle)] + middle + message[-tail:]
+    head = limit - tail - len(f" ... ({len(message):,} characters left out) ... ")
+    middle = f" ... ({len(message) - head - tail:,} characters left out) ... "
+    return message[:head] + middle + message[-tail:]
+
+
+def _quoted(message: str, value: Any) -> str | None:
+    """``value`` as the message quotes it (JSON for jsonschema-rs, repr for jsonschema)."""
+    candidates: list[str] = []
+    with contextlib.suppress(TypeError, ValueError, RecursionError):  # a value too deep to render
+        candidates.append(repr(value))
+        candidates.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        candidates.append(json.dumps(value, ensure_ascii=False))
+    for text in candidates:
+        if len(text) > _VALUE_HEAD + _VALUE_TAIL + 5 and text in message:
+            return text
+    return None
+
+
+def _size(value: Any, shown: str) -> str:
+    if isinstance(value, str):
+        return f"{len(value):,} characters"
+    if isinstance(value, list | dict):
+        things = "items" if isinstance(value, list) else "members"
+        return f"{len(value):,} {things}, {len(shown):,} characters"
+    return f"{len(shown):,} characters"
 
 
 # --- parsing the parts ------------------------------------------------------------------------
