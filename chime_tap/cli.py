@@ -30,6 +30,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _CommandParser(_Parser):
+    """A subcommand's parser: it reports its own unknown arguments, before anything missing.
+
+    argparse checks required arguments first and leaves unknown ones to the top-level parser,
+    so ``record --casette x`` said ``--cassette`` was missing, and ``simulate --mode x`` pointed
+    to ``chime-tap --help`` instead of ``chime-tap simulate --help``.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        unknown = self._unknown(args)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return super().parse_known_args(args, namespace)
+
+    def _unknown(self, args: Sequence[str] | None) -> list[str]:
+        """The arguments this command does not know, found with nothing required."""
+        required = [a for a in self._actions if a.required]
+        for action in required:
+            action.required = False
+        try:
+            _, unknown = super().parse_known_args(args, argparse.Namespace())
+        finally:
+            for action in required:
+                action.required = True
+        return unknown
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="chime-tap",
@@ -37,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"chime-tap {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     for name in COMMANDS:
         module_name = f"chime_tap.commands.{name}"
         if importlib.util.find_spec(module_name) is None:
@@ -53,13 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that left shows here, not at interpreter exit
+        return code
     except ChimeTapError as e:
         print(f"chime-tap: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # e.g. `chime-tap report ... | head`
+    except BrokenPipeError:  # e.g. `chime-tap report ... | head`: normal in a pipeline
+        _discard_stdout()
         return 0
     except Exception as e:
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
@@ -75,6 +105,18 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help(sys.stderr)
         return 2
     return int(args._run(args) or 0)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so what is still buffered for a reader that closed the pipe
+    goes nowhere at exit instead of raising again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (in-process tests)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def internal_error_line(e: BaseException, limit: int = 300) -> str:

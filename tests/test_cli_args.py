@@ -90,3 +90,30 @@ def test_replay_usage_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, m
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+# Unknown arguments are reported first, by the command that got them, and the hint names that
+# command's --help.
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["record", "--casette", "x.yaml"],
+         "chime-tap record: error: unrecognized arguments: --casette x.yaml (see 'chime-tap record --help')"),
+        (["simulate", "--mode", "x"],
+         "chime-tap simulate: error: unrecognized arguments: --mode x (see 'chime-tap simulate --help')"),
+        (["report", "--fromat", "json"],
+         "chime-tap report: error: unrecognized arguments: --fromat (see 'chime-tap report --help')"),
+        (["validate", REFERENCE, "--allow-rejcted"],
+         "chime-tap validate: error: unrecognized arguments: --allow-rejcted (see 'chime-tap validate --help')"),
+        (["replay", "--casette", "x.yaml"],
+         "chime-tap replay: error: unrecognized arguments: --casette x.yaml (see 'chime-tap replay --help')"),
+        # nothing unknown: what is missing is still said
+        (["record"],
+         "chime-tap record: error: the following arguments are required: --cassette (see 'chime-tap record --help')"),
+    ],
+)  # fmt: skip
+def test_unknown_arguments_first_named_by_their_command(capsys, argv, line) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [line]
