@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # never a GUI backend, whatever the user's matplotlibrc says
 
 import pandas as pd
+from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
 _CLASS_COLOURS = {
@@ -26,8 +27,26 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+MAX_LABELLED_BARS = 12  # up to this many bars, each gets its own tick; more: matplotlib's choice
+
+
+def time_format(start: pd.Timestamp, end: pd.Timestamp, interval: pd.Timedelta) -> str:
+    """Tick labels in the unit the chart's interval calls for: seconds below a minute, minutes
+    below a day, days above; with the date when the bars span more than one day."""
+    if interval >= pd.Timedelta("1D"):
+        return "%Y-%m-%d"
+    fmt = "%H:%M:%S" if interval < pd.Timedelta("1min") else "%H:%M"
+    return fmt if start.normalize() == end.normalize() else "%m-%d " + fmt
+
+
 def status_over_time(traffic: pd.DataFrame) -> bytes | None:
     """Stacked bars: calls per interval by status class."""
+    fig = status_figure(traffic)
+    return None if fig is None else _png(fig)
+
+
+def status_figure(traffic: pd.DataFrame) -> Figure | None:
+    """The figure behind :func:`status_over_time`."""
     if traffic.empty:
         return None
     fig = Figure(figsize=(9, 3.2))
@@ -48,10 +67,20 @@ def status_over_time(traffic: pd.DataFrame) -> bytes | None:
         )
         bottom = bottom + values
     ax.set_ylabel(f"calls per {traffic.attrs.get('interval', 'interval')}")
-    ax.set_xlabel("time (UTC)")
+    interval = pd.Timedelta(traffic.attrs.get("interval", "1s"))
+    start, end = x[0], x[-1] + interval
+    fmt = time_format(start, end, interval)
+    if len(x) <= MAX_LABELLED_BARS:
+        ax.set_xticks(x)
+    else:
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=MAX_LABELLED_BARS))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
+    ax.set_xlim(start, end)
+    day = "" if "%d" in fmt else f" on {start:%Y-%m-%d}"
+    ax.set_xlabel(f"time (UTC){day}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     fig.autofmt_xdate()
-    return _png(fig)
+    return fig
 
 
 def latency_distribution(latency: pd.DataFrame) -> bytes | None:

@@ -12,23 +12,28 @@ from chime_tap.analysis.render import (
     escape,
     headline,
     section_frames,
+    section_notes,
     skew_lines,
     table_rows,
 )
 
+# Wide tables (the lifecycle table has 15 columns) scroll inside the page, not off it; long
+# texts (error messages, violations) wrap inside their cell.
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+.table-scroll { max-width: 100%; overflow-x: auto; margin: 0.5em 0 1.5em; }
+table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; }
+td { max-width: 40em; overflow-wrap: anywhere; }
+th { background: #f2f2f2; white-space: nowrap; }
 .warning { color: #b00020; font-weight: bold; }
 img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
 """
 
 
 def _img(png: bytes | None, alt: str) -> str:
-    if png is None:
-        return f"<p>(no data for: {escape(alt)})</p>"
+    if png is None:  # a section with no data says so once, under its table
+        return ""
     data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -38,12 +43,14 @@ def _table(header: list[str], cells: list[list[str]]) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in cells
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table-scroll">{table}</div>'
 
 
 def render_html(summary: dict[str, Any]) -> str:
     """The whole page as a string; charts need the frame-level data in the summary."""
     frames = section_frames(summary)
+    notes = section_notes(summary)
     figures = {
         "traffic": _img(charts.status_over_time(summary["traffic"]), "status codes over time"),
         "latency_ms": _img(
@@ -62,20 +69,21 @@ def render_html(summary: dict[str, Any]) -> str:
     for key, title in TITLES.items():
         parts.append(f"<h2>{escape(title)}</h2>")
         if key == "clock_skew":
-            for line in skew_lines(summary[key]):
+            for line in skew_lines(summary[key]) + notes[key]:
                 cls = ' class="warning"' if line.startswith("WARNING") else ""
                 parts.append(f"<p{cls}>{escape(line)}</p>")
             continue
-        parts.append(figures.get(key, ""))
         frame, index = frames[key]
         if key == "traffic":
             frame = frame.loc[frame.sum(axis=1).gt(0)] if not frame.empty else frame
         if frame.empty:
             parts.append("<p>(none)</p>")
-            continue
-        frame, note = clipped(frame)
-        parts.append(_table(*table_rows(frame, index=index)))
-        if note:
-            parts.append(f"<p>{escape(note)}</p>")
+        else:
+            parts.append(figures.get(key, ""))
+            frame, note = clipped(frame)
+            parts.append(_table(*table_rows(frame, index=index)))
+            if note:
+                parts.append(f"<p>{escape(note)}</p>")
+        parts += [f"<p>{escape(line)}</p>" for line in notes.get(key, [])]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -11,11 +11,11 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 
 from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
@@ -26,7 +26,8 @@ from chime_tap.errors import CassetteError, InputError
 from chime_tap.wire import first_values, header_lists
 
 # The frame's columns and their dtypes, in order. "category" columns get their categories
-# from the data, except operation and namespace, whose categories are the catalogue's.
+# from the data, except operation and namespace, whose categories are the catalogue's, and
+# origin (ORIGINS).
 COLUMNS: dict[str, str] = {
     "source": "category",
     "index": "int64",
@@ -56,13 +57,38 @@ COLUMNS: dict[str, str] = {
     "response_date": "datetime64[ns, UTC]",
     "clock_skew_s": "float64",
     "answered_by": "category",
+    "origin": "category",
+    "acknowledged": "bool",
+    "listed_sessions": "str",
 }
+# What the last three columns hold:
+# - origin: what wrote the interaction, which says what it can know: ``chime-tap`` (a cassette
+#   interaction with chime-tap's metadata: timing, who answered), ``vcrpy`` (a cassette
+#   interaction without it: vcrpy keeps no timing), ``flow`` (a mitmproxy flow file), ``har``.
+# - acknowledged: the service's 2xx answer acknowledged the row's proxy session: a Create, Get
+#   or Update whose ProxySession names it, or a Delete answered 2xx.
+# - listed_sessions: the sessions a 2xx ListProxySessions answer named, in a compact form that
+#   :func:`listed_sessions` explodes without a Python loop: one record per session, records
+#   separated by LISTED_RECORD_SEP (U+001E), fields by LISTED_FIELD_SEP (U+001F), in the order
+#   of LISTED_FIELDS; an absent value is an empty field, and ``%``, U+001E and U+001F inside a
+#   value are written ``%25``, ``%1E`` and ``%1F``. Null for every other row.
+LISTED_RECORD_SEP = "\x1e"
+LISTED_FIELD_SEP = "\x1f"
+LISTED_FIELDS = (
+    "proxy_session_id", "session_status", "created_at", "updated_at", "ended_at", "expiry_minutes",
+)  # fmt: skip
+ORIGINS = ("chime-tap", "vcrpy", "flow", "har")
 
 # Violation messages of one interaction are joined with this in the ``violations`` column.
 VIOLATION_SEP = "\n"
 NO_RESPONSE = "NoResponse"  # error_type of a call that got no response at all (status 0)
 
 _SESSION_OPERATIONS = frozenset({"CreateProxySession", "GetProxySession", "UpdateProxySession"})
+_LIST = "ListProxySessions"
+_DELETE = "DeleteProxySession"
+# Cassettes and HAR are never empty files; an empty file with another name is an empty
+# mitmproxy capture (mitmdump -w with no traffic), which holds no interactions.
+_NEVER_EMPTY = {".yaml": "a cassette", ".yml": "a cassette", ".json": "a cassette", ".har": "a HAR"}
 _HTTP_DATE = "%a, %d %b %Y %H:%M:%S GMT"
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 
@@ -85,7 +111,7 @@ _ROW = (
     "violation_count", "violations",
     "capabilities", "expiry_minutes", "session_status", "created_at", "updated_at", "ended_at",
     "amz_date", "response_date",
-    "answered_by",
+    "answered_by", "origin", "acknowledged", "listed_sessions",
 )  # fmt: skip
 _AT = {name: k for k, name in enumerate(_ROW)}  # where each value sits in a row
 _TIME_FORMATS = {
@@ -123,7 +149,8 @@ class _Rows:
         response_headers: dict[str, str],
         response_body: bytes | str | None,
         meta: dict[str, Any],
-        started: float = np.nan,
+        origin: str,
+        started: float = math.nan,
         latency: float | None = None,
         interaction: Callable[[], Interaction],
     ) -> None:
@@ -144,7 +171,9 @@ class _Rows:
             len(violations), VIOLATION_SEP.join(violations) if violations else None,
             *_session_facts(session),
             request_headers.get("x-amz-date"), response_headers.get("date"),
-            _str(meta.get("answered_by")),
+            _str(meta.get("answered_by")), origin,
+            _acknowledged(status, operation, session, session_id),
+            _listed(status, operation, response_body),
         ))  # fmt: skip
 
     def frame(self, source: str) -> pd.DataFrame:
@@ -260,6 +289,84 @@ def _ids(route: Route | None, session: dict[str, Any]) -> tuple[str | None, str 
     return route.voice_connector_id, route.proxy_session_id or _str(session.get("ProxySessionId"))
 
 
+def _acknowledged(
+    status: int, operation: str | None, session: dict[str, Any], session_id: str | None
+) -> bool:
+    """The 2xx answer names the row's session (Create/Get/Update), or deleted it (Delete)."""
+    if session_id is None or not 200 <= status < 300:
+        return False
+    if operation == _DELETE:
+        return True
+    return bool(session) and _str(session.get("ProxySessionId")) == session_id
+
+
+def _listed(status: int, operation: str | None, body: bytes | str | None) -> str | None:
+    """The sessions a 2xx ListProxySessions answer names, as :data:`LISTED_FIELDS` records."""
+    if operation != _LIST or not 200 <= status < 300:
+        return None
+    found = _json_object(body).get("ProxySessions")
+    if not isinstance(found, list):
+        return None
+    records = [
+        LISTED_FIELD_SEP.join(_listed_field(v) for v in _listed_values(item))
+        for item in found
+        if isinstance(item, dict) and item.get("ProxySessionId") not in (None, "")
+    ]
+    return LISTED_RECORD_SEP.join(records) if records else None
+
+
+def _listed_values(item: dict[str, Any]) -> tuple[Any, ...]:
+    expiry = item.get("ExpiryMinutes")
+    return (
+        item.get("ProxySessionId"), item.get("Status"), item.get("CreatedTimestamp"),
+        item.get("UpdatedTimestamp"), item.get("EndedTimestamp"), expiry if _int32(expiry) else None,
+    )  # fmt: skip
+
+
+def _listed_field(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    if "%" in text or LISTED_RECORD_SEP in text or LISTED_FIELD_SEP in text:
+        text = text.replace("%", "%25").replace(LISTED_RECORD_SEP, "%1E")
+        text = text.replace(LISTED_FIELD_SEP, "%1F")
+    return text
+
+
+def listed_sessions(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per session a List answer named: the List row's index label (``row``), its time,
+    voice connector and namespace, and the session's :data:`LISTED_FIELDS`, typed."""
+    listing = frame.loc[frame["listed_sessions"].notna()]
+    records = listing["listed_sessions"].str.split(LISTED_RECORD_SEP).explode()
+    fields = records.str.split(LISTED_FIELD_SEP, expand=True)
+    fields = fields.reindex(columns=range(len(LISTED_FIELDS)))
+    fields.columns = list(LISTED_FIELDS)
+    out = {
+        "row": pd.Series(records.index, index=records.index, dtype="int64"),
+        "recorded_at": listing["recorded_at"].reindex(records.index),
+        "voice_connector_id": listing["voice_connector_id"].reindex(records.index),
+        "namespace": listing["namespace"].reindex(records.index),
+    }
+    for name in LISTED_FIELDS:
+        values = _unescape(fields[name].astype("str").replace("", None))
+        if name in _TIME_FORMATS:
+            out[name] = _to_utc(values, _TIME_FORMATS[name])
+        elif name == "expiry_minutes":
+            out[name] = pd.to_numeric(values, errors="coerce").astype("Int32")
+        else:
+            out[name] = values
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def _unescape(values: pd.Series) -> pd.Series:
+    if not values.str.contains("%", regex=False).any():
+        return values
+    values = values.str.replace("%1F", LISTED_FIELD_SEP, regex=False)
+    return values.str.replace("%1E", LISTED_RECORD_SEP, regex=False).str.replace(
+        "%25", "%", regex=False
+    )
+
+
 _NO_SESSION = (None,) * 6
 
 
@@ -269,16 +376,18 @@ def _session_facts(session: dict[str, Any]) -> tuple[Any, ...]:
         return _NO_SESSION
     caps = session.get("Capabilities")
     expiry = session.get("ExpiryMinutes")
-    if not isinstance(expiry, int) or isinstance(expiry, bool) or not 0 <= expiry < 2**31:
-        expiry = None
     return (
         ",".join(sorted(map(str, caps))) if isinstance(caps, list) else None,
-        expiry,
+        expiry if _int32(expiry) else None,
         _str(session.get("Status")),
         _str(session.get("CreatedTimestamp")),
         _str(session.get("UpdatedTimestamp")),
         _str(session.get("EndedTimestamp")),
     )
+
+
+def _int32(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
 
 
 def _latency(meta: dict[str, Any], measured: float | None) -> float | None:
@@ -287,7 +396,7 @@ def _latency(meta: dict[str, Any], measured: float | None) -> float | None:
     return duration if duration is not None else _finite(measured)
 
 
-def _to_utc(values: list[Any], fmt: str) -> pd.Series:
+def _to_utc(values: list[Any] | pd.Series, fmt: str) -> pd.Series:
     """Timestamps as ``datetime64[ns, UTC]``; missing or unparsable ones become NaT."""
     parsed = pd.to_datetime(pd.Series(values, dtype="str"), format=fmt, utc=True, errors="coerce")
     return parsed.astype("datetime64[ns, UTC]")
@@ -340,13 +449,14 @@ def _vcr_body(value: Any) -> bytes | str | None:
     return str(value)
 
 
-def _read_cassette(doc: dict[str, Any], cols: _Rows) -> None:
+def _read_cassette(doc: dict[str, Any], cols: _Rows | _Interactions) -> None:
     items = doc["interactions"]
     for i, item in enumerate(items):
         if cols.tick is not None and not i % _TICK_EVERY:
             cols.tick(_PARSED + (1 - _PARSED) * i / len(items))
         req, resp = item["request"], item["response"]
         meta = item.get(META_KEY)
+        meta = meta if isinstance(meta, dict) else {}
         cols.add(
             index=i,
             method=str(req["method"]).upper(),
@@ -356,12 +466,13 @@ def _read_cassette(doc: dict[str, Any], cols: _Rows) -> None:
             status=int(resp["status"]["code"]),
             response_headers=_vcr_headers(resp.get("headers")),
             response_body=_vcr_body(resp.get("body")),
-            meta=meta if isinstance(meta, dict) else {},
+            meta=meta,
+            origin="chime-tap" if meta else "vcrpy",
             interaction=lambda item=item, i=i: Interaction.from_dict(item, i),
         )
 
 
-def _read_har(doc: dict[str, Any], name: str, cols: _Rows) -> None:
+def _read_har(doc: dict[str, Any], name: str, cols: _Rows | _Interactions) -> None:
     entries = doc["log"].get("entries")
     if not isinstance(entries, list):
         raise InputError(f"{name}: HAR without an entries list")
@@ -371,7 +482,7 @@ def _read_har(doc: dict[str, Any], name: str, cols: _Rows) -> None:
         _add_har_entry(entry, i, name, cols)
 
 
-def _add_har_entry(entry: Any, i: int, name: str, cols: _Rows) -> None:
+def _add_har_entry(entry: Any, i: int, name: str, cols: _Rows | _Interactions) -> None:
     try:
         req, resp = entry["request"], entry.get("response") or {}
         method, uri = str(req["method"]).upper(), str(req["url"])
@@ -381,6 +492,7 @@ def _add_har_entry(entry: Any, i: int, name: str, cols: _Rows) -> None:
     request_body, response_body = _har_bodies(req, resp)
     status = _har_status(resp, f"{name}: HAR entry {i}")
     latency = _har_latency(entry)
+    meta = _har_meta(entry, resp, status)
 
     def view() -> Interaction:
         return Interaction(
@@ -388,6 +500,7 @@ def _add_har_entry(entry: Any, i: int, name: str, cols: _Rows) -> None:
             request_headers=header_lists(request_headers), request_body=_bytes(request_body),
             status=status, reason=str(resp.get("statusText") or ""),
             response_headers=header_lists(response_headers), response_body=_bytes(response_body),
+            meta=meta,
         )  # fmt: skip
 
     cols.add(
@@ -399,7 +512,8 @@ def _add_har_entry(entry: Any, i: int, name: str, cols: _Rows) -> None:
         status=status,
         response_headers=first_values(response_headers),
         response_body=response_body,
-        meta=_har_meta(entry, resp, status),
+        meta=meta,
+        origin="har",
         latency=latency,
         interaction=view,
     )
@@ -459,7 +573,7 @@ def _bytes(body: bytes | str | None) -> bytes | None:
     return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
 
 
-def _read_flows(path: Path, cols: _Rows) -> None:
+def _read_flows(path: Path, cols: _Rows | _Interactions) -> None:
     from mitmproxy import http
     from mitmproxy.exceptions import FlowReadException
     from mitmproxy.io import FlowReader
@@ -484,7 +598,7 @@ def _read_flows(path: Path, cols: _Rows) -> None:
             ) from None
 
 
-def _add_flow(flow: Any, i: int, cols: _Rows) -> None:
+def _add_flow(flow: Any, i: int, cols: _Rows | _Interactions) -> None:
     req, resp = flow.request, flow.response
     request_body = req.get_content(strict=False)
     response_body = resp.get_content(strict=False) if resp is not None else None
@@ -506,7 +620,7 @@ def _add_flow(flow: Any, i: int, cols: _Rows) -> None:
             request_body=request_body, status=resp.status_code if resp is not None else 0,
             reason=resp.reason if resp is not None else "",
             response_headers={k.lower(): resp.headers.get_all(k) for k in resp.headers} if resp is not None else {},
-            response_body=response_body,
+            response_body=response_body, meta=meta,
         )  # fmt: skip
 
     cols.add(
@@ -519,7 +633,8 @@ def _add_flow(flow: Any, i: int, cols: _Rows) -> None:
         response_headers=response_headers,
         response_body=response_body,
         meta=meta,
-        started=req.timestamp_start or np.nan,
+        origin="flow",
+        started=req.timestamp_start or math.nan,
         latency=latency,
         interaction=view,
     )
@@ -547,11 +662,39 @@ def load_file(
 ) -> pd.DataFrame:
     """One file's interactions as a frame; InputError (one line) when it cannot be read."""
     path = Path(path)
-    name = str(path)
     cols = _Rows(hosts or DEFAULT_HOSTS, tick)
-    try:
+    with _one_line(str(path)):
         _read_any(path, cols, tick)
-        return cols.frame(name)
+        return cols.frame(str(path))
+
+
+class _Interactions:
+    """What the readers read, as the view validation takes, with no frame built."""
+
+    tick: Tick | None = None
+
+    def __init__(self) -> None:
+        self.items: list[Interaction] = []
+
+    def add(self, *, interaction: Callable[[], Interaction], **_: Any) -> None:
+        self.items.append(interaction())
+
+
+def read_interactions(path: str | os.PathLike[str]) -> list[Interaction]:
+    """Every interaction of a cassette, flow file or HAR, read by the readers :func:`load_file`
+    uses (so both accept and refuse the same files); InputError (one line) when unreadable."""
+    path = Path(path)
+    found = _Interactions()
+    with _one_line(str(path)):
+        _read_any(path, found, None)
+    return found.items
+
+
+@contextmanager
+def _one_line(name: str) -> Iterator[None]:
+    """Whatever goes wrong reading ``name``: one InputError line that names it."""
+    try:
+        yield
     except InputError as e:
         message = str(e)
         raise InputError(message if message.startswith(name) else f"{name}: {message}") from None
@@ -559,11 +702,14 @@ def load_file(
         raise InputError(f"{name}: unreadable interaction ({type(e).__name__}: {e})") from None
 
 
-def _read_any(path: Path, cols: _Rows, tick: Tick | None) -> None:
+def _read_any(path: Path, cols: _Rows | _Interactions, tick: Tick | None) -> None:
     """Fill ``cols`` from a file of any supported format, told apart by its content."""
     name = str(path)
     data = read_input(path, InputError)  # only this frame holds the bytes: freed once parsed
     if not data.strip():
+        claimed = _NEVER_EMPTY.get(path.suffix.lower())
+        if claimed:
+            raise InputError(f"{name}: empty file, not {claimed}")
         return  # an empty capture (mitmdump -w with no traffic): no rows
     if _is_flow_file(data):
         del data
@@ -604,6 +750,8 @@ def finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
             col = pd.Categorical(col, categories=list(OPERATIONS))
         elif name == "namespace":
             col = pd.Categorical(col, categories=list(NAMESPACES))
+        elif name == "origin":
+            col = pd.Categorical(col, categories=list(ORIGINS))
         else:
             col = col.astype(dtype)
         out[name] = col

@@ -76,22 +76,53 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: _scalar(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
+def _codes(codes: pd.DataFrame) -> dict[str, dict[str, int]]:
+    return {
+        str(op): {str(code): int(n) for code, n in row.items() if n} for op, row in codes.iterrows()
+    }
+
+
+def _latencies(latency: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {str(op): {k: _scalar(v) for k, v in row.items()} for op, row in latency.iterrows()}
+
+
+def _by_namespace(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per namespace (and OTHER for other traffic): interactions, status codes, errors, latency
+    and the number of sessions, shaped as the report's totals are."""
+    split = summary["by_namespace"]
+    codes, errors, latency = split["status_codes"], split["errors"], split["latency_ms"]
+    sessions = summary["sessions"]["namespace"].value_counts()
+
+    def rows_of(table: pd.DataFrame, ns: str) -> pd.DataFrame:
+        return (
+            table.xs(ns, level="namespace")
+            if ns in table.index.unique("namespace")
+            else table.iloc[:0]
+        )
+
+    return {
+        str(ns): {
+            "interactions": int(count),
+            "status_codes": _codes(rows_of(codes, ns)),
+            "errors": _records(errors.loc[errors["namespace"].eq(ns)].drop(columns="namespace")),
+            "latency_ms": _latencies(rows_of(latency, ns)),
+            "sessions": int(sessions.get(ns, 0)),
+        }
+        for ns, count in split["interactions"].items()
+    }
+
+
 def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
-    """The summaries as plain JSON values: counts keyed by operation, timestamps as ISO 8601."""
-    codes = summary["status_codes"]
-    latency = summary["latency_ms"]
+    """The summaries as plain JSON values: counts keyed by operation, timestamps as ISO 8601;
+    ``by_namespace`` repeats the counts per namespace."""
     traffic = summary["traffic"]
     return {
         "interactions": int(summary["interactions"]),
         "time_range": {k: _scalar(v) for k, v in summary["time_range"].items()},
-        "status_codes": {
-            str(op): {str(code): int(n) for code, n in row.items() if n}
-            for op, row in codes.iterrows()
-        },
+        "namespaces": list(summary["namespaces"]),
+        "status_codes": _codes(summary["status_codes"]),
         "errors": _records(summary["errors"]),
-        "latency_ms": {
-            str(op): {k: _scalar(v) for k, v in row.items()} for op, row in latency.iterrows()
-        },
+        "latency_ms": _latencies(summary["latency_ms"]),
         "traffic": {
             "interval": traffic.attrs.get("interval"),
             "buckets": _records(traffic.reset_index()) if len(traffic) else [],
@@ -102,6 +133,8 @@ def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
             for k, v in summary["clock_skew"].items()
         },
         "violations": _records(summary["violations"]),
+        "timing_gaps": _records(summary["timing_gaps"]),
+        "by_namespace": _by_namespace(summary),
     }
 
 
@@ -163,15 +196,40 @@ def clipped(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
 
 
 def section_frames(summary: dict[str, Any]) -> dict[str, tuple[pd.DataFrame, bool]]:
-    """Each table section's frame and whether its index is shown."""
+    """Each table section's frame and whether its index is shown. With more than one namespace
+    in the traffic, status codes, errors, latency and sessions are broken down by namespace."""
+    split = len(summary["namespaces"]) > 1
+    tables = summary["by_namespace"] if split else summary
+    sessions = summary["sessions"]
     return {
-        "status_codes": (summary["status_codes"], True),
-        "errors": (summary["errors"], False),
-        "latency_ms": (summary["latency_ms"], True),
+        "status_codes": (tables["status_codes"], True),
+        "errors": (tables["errors"], False),
+        "latency_ms": (tables["latency_ms"], True),
         "traffic": (summary["traffic"], True),
-        "sessions": (summary["sessions"], False),
+        "sessions": (sessions if split else sessions.drop(columns="namespace"), False),
         "violations": (summary["violations"], False),
     }
+
+
+def section_notes(summary: dict[str, Any]) -> dict[str, list[str]]:
+    """Lines a section prints after its table: why timing is missing, what was left out."""
+    notes: dict[str, list[str]] = {"latency_ms": [], "clock_skew": []}
+    for row in summary["timing_gaps"].itertuples(index=False):
+        if row.measure == "latency":
+            notes["latency_ms"].append(
+                f"latency: not recorded — {row.count} interaction(s) {row.cause}"
+            )
+        else:
+            notes["clock_skew"].append(
+                f"clock skew: not measured — {row.count} interaction(s) {row.cause}"
+            )
+    left_out = summary["clock_skew"].get("not_service_clock", 0)
+    if left_out:
+        notes["clock_skew"].append(
+            f"clock skew: left out — {left_out} interaction(s) answered by chime-tap itself "
+            "(the simulator, or enforce mode): their Date is chime-tap's clock, not the service's"
+        )
+    return notes
 
 
 def headline(summary: dict[str, Any]) -> str:
@@ -184,7 +242,7 @@ def headline(summary: dict[str, Any]) -> str:
 
 def skew_lines(skew: dict[str, Any]) -> list[str]:
     if not skew["count"]:
-        return ["no calls with both X-Amz-Date and Date"]
+        return ["no calls answered by the service with both X-Amz-Date and Date"]
     lines = [
         f"{skew['count']} call(s): min {skew['min']:.1f} s, median {skew['p50']:.1f} s, "
         f"p95 {skew['p95']:.1f} s, max {skew['max']:.1f} s"
@@ -196,6 +254,7 @@ def skew_lines(skew: dict[str, Any]) -> list[str]:
 
 def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
     frames = section_frames(summary)
+    notes = section_notes(summary)
     out = [
         "# chime-tap traffic report" if markdown else "chime-tap traffic report",
         "",
@@ -209,7 +268,8 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
             out += [title, "=" * len(title)]
         out.append("")
         if key == "clock_skew":
-            out += [f"- {line}" if markdown else line for line in skew_lines(summary[key])]
+            lines = skew_lines(summary[key]) + notes[key]
+            out += [f"- {line}" if markdown else line for line in lines]
         else:
             frame, index = frames[key]
             if key == "traffic" and frame.attrs.get("interval"):
@@ -228,6 +288,8 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
                 )
                 if note:
                     out += ["", note]
+            if notes.get(key):
+                out += ["", *(f"- {line}" if markdown else line for line in notes[key])]
         out.append("")
     return "\n".join(out)
 

@@ -474,10 +474,12 @@ def test_chime_tap_cassette_vcrpy_cassette_har_and_flow_file_of_the_same_traffic
         pd.Timestamp(T0 + i, unit="s", tz="UTC") for i in range(5)
     ]
     # Only the recorder notes who answered; a vcrpy cassette says nothing of timing.
-    same = [c for c in COLUMNS if c not in ("source", "latency_ms", "answered_by")]
+    same = [c for c in COLUMNS if c not in ("source", "latency_ms", "answered_by", "origin")]
+    origins = {"chime-tap": "chime-tap", "vcrpy": "vcrpy", "har": "har", "flows": "flow"}
     for name, frame in frames.items():
         pd.testing.assert_frame_equal(frame[same], recorded[same], obj=name)
         assert list(frame["answered_by"].isna()) == [name != "chime-tap"] * 5, name
+        assert list(frame["origin"]) == [origins[name]] * 5, name
         assert (
             frame["latency_ms"].isna().all()
             if name == "vcrpy"
@@ -495,7 +497,7 @@ def test_a_row_holds_the_frames_columns_in_their_order():
     rows = load._Rows(DEFAULT_HOSTS)
     for i in range(2):
         rows.add(index=i, method="GET", uri=f"{CONNECTOR_URI}/s{i}", request_headers={}, request_body=None, status=200,
-                 response_headers={}, response_body=None, meta={"violations": []}, interaction=None)  # fmt: skip
+                 response_headers={}, response_body=None, meta={"violations": []}, origin="chime-tap", interaction=None)  # fmt: skip
     assert len(rows.values) == 2 * len(load._ROW)
     assert rows.column("proxy_session_id") == ["s0", "s1"] and rows.column("status") == [200, 200]
 
@@ -600,3 +602,35 @@ _header_text = st.text(st.characters(codec="latin-1"), max_size=6)
 def test_cassette_headers_read_as_wire_reads_them(table):
     # the loader reads vcrpy headers through chime_tap.wire, whatever their shape
     assert load._vcr_headers(table) == first_values(table)
+
+
+def test_a_list_answer_keeps_the_sessions_it_names_in_one_column():
+    body = json.dumps({"ProxySessions": [
+        {"ProxySessionId": "a", "Status": "Open", "CreatedTimestamp": "c", "ExpiryMinutes": 5},
+        {"ProxySessionId": "b%\x1e", "Status": "Closed", "EndedTimestamp": "e", "ExpiryMinutes": True},
+        "not a session", {"Status": "Open"},  # nothing to name: left out
+    ]})  # fmt: skip
+    assert load._listed(200, "ListProxySessions", body) == (
+        "a\x1fOpen\x1fc\x1f\x1f\x1f5" "\x1e" "b%25%1E\x1fClosed\x1f\x1f\x1fe\x1f"
+    )  # fmt: skip
+    assert load._listed(400, "ListProxySessions", body) is None
+    assert load._listed(200, "GetProxySession", body) is None
+    assert load._listed(200, "ListProxySessions", '{"ProxySessions": []}') is None
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "session", "session_id", "expected"),
+    [
+        ("CreateProxySession", 201, {"ProxySessionId": "s"}, "s", True),
+        ("GetProxySession", 200, {"ProxySessionId": "other"}, "s", False),  # names another
+        ("GetProxySession", 200, {"Status": "Open"}, "s", False),  # names none
+        ("GetProxySession", 404, {}, "s", False),
+        ("DeleteProxySession", 204, {}, "s", True),
+        ("DeleteProxySession", 400, {}, "s", False),
+        ("DeleteProxySession", 204, {}, None, False),
+    ],
+)
+def test_acknowledged_only_by_a_2xx_answer_naming_the_session(
+    operation, status, session, session_id, expected
+):
+    assert load._acknowledged(status, operation, session, session_id) is expected

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chime_tap.analysis import load_frame, summarize
+from chime_tap.analysis import load_frame, render, summarize
 from chime_tap.analysis.summaries import interval_for, select, traffic
 from chime_tap.cassettes.format import make_interaction
 
@@ -177,10 +177,14 @@ def test_session_lifecycles(traffic_frame):
     assert a["final_status"] == "Closed"
     assert a["observed_minutes"] == pytest.approx(30.0)
     assert not a["outlived_expiry"] and not a["deleted"]
-    assert b["deleted"] and b["final_status"] == "Open"
+    assert a["status_source"] == "GetProxySession at 2026-03-01 10:31:00.000 UTC"
+    # A Delete answered 204 ends the session: Deleted, said by that Delete.
+    assert b["deleted"] and b["final_status"] == "Deleted"
+    assert b["status_source"] == "DeleteProxySession at 2026-03-01 10:11:00.000 UTC"
     assert b["observed_minutes"] == pytest.approx(10.0)  # created at +1 min, last seen at +11 min
     assert b["outlived_expiry"]  # ExpiryMinutes 1
-    assert sessions.loc["zz", "calls"] == 193 and pd.isna(sessions.loc["zz", "created"])
+    # 193 Gets of "zz" answered 404: the service never acknowledged it, so it is no session.
+    assert "zz" not in sessions.index and len(sessions) == 2
 
 
 def test_clock_skew_warns_past_the_sigv4_window(traffic_frame):
@@ -251,4 +255,55 @@ def test_session_table_has_the_same_typed_columns_with_and_without_sessions(traf
     full, empty = sessions(load_frame([traffic_frame[0]])), sessions(empty_frame())
     assert list(full.columns) == list(empty.columns) == SESSION_COLUMNS
     assert full.dtypes.to_dict() == empty.dtypes.to_dict()
-    assert empty.empty and len(full) == 3
+    assert empty.empty and len(full) == 2
+
+
+@pytest.mark.parametrize(
+    ("answered_by", "counted"),
+    [("upstream", True), ("no metadata", True), ("addon", False), ("chime-tap", False)],
+)
+def test_clock_skew_counts_only_dates_from_the_services_clock(tmp_path, answered_by, counted):
+    """The simulator (addon) and enforce mode (chime-tap) date answers by chime-tap's clock,
+    which a test may move: their skew is left out, and said to be. The service's answers, and
+    those of a foreign cassette that does not say who answered, count."""
+    item = call("ListProxySessions", T0, status=200, body='{"ProxySessions":[]}', skew_s=-360.0)
+    if answered_by == "no metadata":
+        del item["chime_tap"]
+    else:
+        item["chime_tap"]["answered_by"] = answered_by
+    summary = summarize(load_frame([write(tmp_path / "c.json", [item])]))
+    skew = summary["clock_skew"]
+    assert (skew["count"], skew["outside_window"]) == ((1, 1) if counted else (0, 0))
+    assert (skew["warning"] is not None) == counted
+    assert skew["not_service_clock"] == (0 if counted else 1)
+    text = render(summary, "text")
+    assert ("WARNING" in text) == counted
+    assert ("left out — 1 interaction(s) answered by chime-tap itself" in text) == (not counted)
+
+
+def _legacy(item: dict) -> dict:
+    """``item`` sent to the legacy namespace's host instead."""
+    item["request"]["uri"] = item["request"]["uri"].replace(HOST, "service.chime.aws.amazon.com")
+    item["chime_tap"]["namespace"] = "legacy"
+    return item
+
+
+def test_one_id_in_two_namespaces_is_two_sessions_and_list_items_keep_any_id(tmp_path):
+    odd = "odd%1E\x1eid\x1f%"  # the List column's separators and escape character, in an id
+    listing = {"ProxySessions": [json.loads(session_body(odd, status="Closed"))["ProxySession"]]}
+    items = [
+        call("CreateProxySession", T0, sid="s", status=201, body=session_body("s")),
+        _legacy(call("CreateProxySession", T0 + pd.Timedelta(seconds=1), sid="s", status=201,
+                     body=session_body("s", expiry=5))),
+        _legacy(call("ListProxySessions", T0 + pd.Timedelta(seconds=2), status=200, body=json.dumps(listing))),
+        # A 200 whose body names another session acknowledges neither.
+        call("GetProxySession", T0 + pd.Timedelta(seconds=3), sid="t", status=200, body=session_body("u")),
+    ]  # fmt: skip
+    table = summarize(load_frame([write(tmp_path / "ns.json", items)]))["sessions"]
+    assert list(zip(table["proxy_session_id"], table["namespace"], table["expiry_minutes"],
+                    table["final_status"], table["calls"], strict=True)) == [
+        ("s", "voice", 60, "Open", 1),
+        ("s", "legacy", 5, "Open", 1),
+        (odd, "legacy", 60, "Closed", 0),  # seen only in a List: no call addressed it
+    ]  # fmt: skip
+    assert table["status_source"].iloc[2] == "ListProxySessions at 2026-03-01 10:00:02.000 UTC"
