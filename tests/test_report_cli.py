@@ -229,3 +229,94 @@ def test_progress_bar_only_on_a_terminal(tmp_path, report):
     # and not when stderr is a pipe
     done = report(big, "--format", "json")
     assert done.returncode == 0 and "loading" not in done.stderr
+
+
+# --- where the report goes: --out's extension, stdout ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "looks_like"),
+    [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.HTM", "<!DOCTYPE html>"),
+        ("r.md", "# chime-tap traffic report"),
+        ("r.txt", "chime-tap traffic report\n"),
+        ("r.json", "{"),
+        ("r.csv", "source,index,recorded_at,"),
+        ("r.log", "chime-tap traffic report\n"),  # no format of its own: text
+    ],
+)
+def test_out_takes_the_format_from_its_extension(tmp_path, report, name, looks_like):
+    out = tmp_path / name
+    done = report(REFERENCE, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().startswith(looks_like)
+    assert done.stdout == ""
+    fmt = {"r.html": "html", "r.HTM": "html", "r.md": "markdown", "r.json": "json", "r.csv": "csv"}
+    assert done.stderr.startswith(f"chime-tap: {fmt.get(name, 'text')} report of 2 interaction(s)")
+
+
+def test_out_parquet_by_extension(tmp_path, report):
+    done = report(REFERENCE, "--out", tmp_path / "calls.parquet")
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_parquet(tmp_path / "calls.parquet")) == 2
+
+
+def test_an_extension_that_contradicts_format_is_refused(tmp_path, report):
+    done = report(REFERENCE, "--format", "text", "--out", tmp_path / "r.html")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"chime-tap: --out {tmp_path / 'r.html'}: the extension .html means --format html, not --format text"
+    ]
+    assert not (tmp_path / "r.html").exists()
+    agreeing = report(REFERENCE, "--format", "html", "--out", tmp_path / "r.html")
+    assert agreeing.returncode == 0 and (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json", "csv"])
+def test_out_dash_is_stdout(tmp_path, report, monkeypatch, fmt):
+    monkeypatch.chdir(tmp_path)
+    done = report(REFERENCE, "--format", fmt, "--out", "-")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout and done.stderr == ""
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
+
+
+def test_out_dash_refuses_binary_parquet_in_one_line(tmp_path, report, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = report(REFERENCE, "--format", "parquet", "--out", "-")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "chime-tap: --out -: parquet is binary; write it to a file (--out FILE.parquet)"
+    ]
+    assert done.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+# --- report and validate read the same inputs, and agree on what is unusable --------------------
+
+
+def test_an_empty_file_named_as_a_cassette_is_unusable_for_report_and_validate(tmp_path, cli):
+    for name in ("empty.yaml", "empty.json", "empty.har", "blank.yml"):
+        path = tmp_path / name
+        path.write_text("" if name != "blank.yml" else "  \n\n")
+        claimed = "a HAR" if name.endswith(".har") else "a cassette"
+        line = f"chime-tap: {path}: empty file, not {claimed}"
+        validated = cli("validate", path)
+        assert (validated.returncode, validated.stderr.splitlines()[0]) == (2, line)
+        reported = cli("report", path)
+        assert reported.returncode == 2 and reported.stdout == ""
+        assert reported.stderr.splitlines() == [
+            f"chime-tap: warning: skipped {path}: empty file, not {claimed}",
+            "chime-tap: no input could be read (1 skipped)",
+        ]
+
+
+def test_an_empty_mitmproxy_capture_is_no_traffic_for_both(tmp_path, cli):
+    """``mitmdump -w flows`` with no traffic leaves an empty file: read as zero interactions."""
+    capture = tmp_path / "flows"
+    capture.write_bytes(b"")
+    reported = cli("report", capture, "--format", "json")
+    assert reported.returncode == 0 and json.loads(reported.stdout)["interactions"] == 0
+    validated = cli("validate", capture)
+    assert validated.returncode == 0
+    assert validated.stderr == "0 proxy-session interaction(s) checked in 1 input(s): OK\n"

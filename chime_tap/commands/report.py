@@ -7,6 +7,7 @@ Exit status: 0 when every input was read, 1 when some input was skipped (named i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from chime_tap import options
@@ -15,6 +16,18 @@ from chime_tap.errors import UsageError
 FORMATS = ("text", "markdown", "html", "json", "csv", "parquet")
 # Formats that are not meant for a terminal: written to a default file when --out is not given.
 DEFAULT_OUT = {"html": "chime-tap-report.html", "parquet": "chime-tap-report.parquet"}
+# The format an --out file's extension names, when --format is not given.
+FORMAT_OF_EXTENSION = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+STDOUT = "-"
+BINARY = ("parquet",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,13 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        default="text",
-        help="report format (default: text); csv and parquet export the frame itself",
+        help="report format (default: the --out file's extension, "
+        f"{', '.join(FORMAT_OF_EXTENSION)}; else text); csv and parquet export the frame itself",
     )
     parser.add_argument(
         "--out",
         metavar="PATH",
-        help="write the report here instead of stdout (html and parquet default to a file in the current directory)",
+        help="write the report here instead of stdout ('-': stdout; html and parquet default "
+        "to a file in the current directory)",
     )
     parser.add_argument(
         "--since",
@@ -52,6 +66,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only this operation (e.g. GetProxySession); repeat the option or separate names with commas",
     )
     options.add_arguments(parser, [options.HOSTS])
+
+
+def output(fmt: str | None, out: str | None) -> tuple[str, str | None]:
+    """(format, file or None for stdout) from --format and --out; UsageError when they disagree."""
+    named = None
+    if out not in (None, STDOUT):
+        suffix = os.path.splitext(out)[1].lower()
+        named = FORMAT_OF_EXTENSION.get(suffix)
+        if fmt is not None and named is not None and named != fmt:
+            raise UsageError(
+                f"--out {out}: the extension {suffix} means --format {named}, not --format {fmt}"
+            )
+    fmt = fmt or named or "text"
+    if out == STDOUT:
+        if fmt in BINARY:
+            raise UsageError(f"--out -: {fmt} is binary; write it to a file (--out FILE.{fmt})")
+        return fmt, None
+    return fmt, out or DEFAULT_OUT.get(fmt)
 
 
 def _time(value: str | None, option: str):
@@ -95,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.api.operations import OPERATIONS
 
     hosts = options.HOSTS.from_args(args)
+    fmt, out = output(args.format, args.out)
     since, until = _time(args.since, "--since"), _time(args.until, "--until")
     unknown = [op for op in args.operation if op not in OPERATIONS]
     if unknown:
@@ -114,22 +147,23 @@ def run(args: argparse.Namespace) -> int:
         return 2
     frame = select(frame, since=since, until=until, operations=args.operation or None)
 
-    out = args.out or DEFAULT_OUT.get(args.format)
-    try:
-        if args.format in ("csv", "parquet"):
-            export(frame, args.format, out or sys.stdout)
+    if out is None:  # a closed stdout (`| head`) ends in BrokenPipeError: the CLI exits quietly
+        if fmt == "csv":
+            export(frame, fmt, sys.stdout)
         else:
-            text = render(summarize(frame), args.format)
-            if out:
-                with open(out, "w", encoding="utf-8") as f:
-                    f.write(text)
-            else:
-                sys.stdout.write(text)
+            sys.stdout.write(render(summarize(frame), fmt))
+        return 1 if skipped else 0
+    try:
+        if fmt in ("csv", "parquet"):
+            export(frame, fmt, out)
+        else:
+            text = render(summarize(frame), fmt)
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from None
-    if out:
-        print(
-            f"chime-tap: {args.format} report of {len(frame)} interaction(s) written to {out}",
-            file=sys.stderr,
-        )
+    print(
+        f"chime-tap: {fmt} report of {len(frame)} interaction(s) written to {out}",
+        file=sys.stderr,
+    )
     return 1 if skipped else 0
