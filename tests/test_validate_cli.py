@@ -107,7 +107,7 @@ def test_reference_examples_are_valid(tmp_path: Path) -> None:
     result = run_process(REFERENCE, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert result.stderr.strip() == "2 proxy-session interaction(s) checked in 1 cassette(s): OK"
+    assert result.stderr.strip() == "2 proxy-session interaction(s) checked in 1 input(s): OK"
 
 
 def test_json_cassettes_are_read_too(tmp_path: Path, run) -> None:
@@ -124,12 +124,10 @@ def test_violations_are_listed_with_index_and_operation(faulty: Path, run) -> No
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines == [
-        f"{faulty}:0 UpdateProxySession: status: UpdateProxySession answers 201 on success, got 200",
-        f"{faulty}:2 CreateProxySession: request body /ExpiryMinutes: 0 is less than the minimum of 1",
+        f"{faulty} #0 UpdateProxySession: status: UpdateProxySession answers 201 on success, got 200",
+        f"{faulty} #2 CreateProxySession: request body /ExpiryMinutes: 0 is less than the minimum of 1",
     ]
-    assert (
-        "3 proxy-session interaction(s) checked in 1 cassette(s): 2 violation(s)" in result.stderr
-    )
+    assert "3 proxy-session interaction(s) checked in 1 input(s): 2 violation(s)" in result.stderr
 
 
 def test_json_format_lists_objects(faulty: Path, run) -> None:
@@ -214,9 +212,7 @@ def test_unusable_input_among_good_ones_still_exits_2_and_says_so(tmp_path: Path
     assert result.returncode == 2
     assert_one_line_error(result.stderr, f"{missing}: no such file")
     summary = result.stderr.strip().splitlines()[-1]
-    assert (
-        summary == "2 proxy-session interaction(s) checked in 1 cassette(s): 1 unusable cassette(s)"
-    )
+    assert summary == "2 proxy-session interaction(s) checked in 1 input(s): 1 unusable input(s)"
 
 
 def test_unusable_input_wins_over_violations_and_json_stays_parsable(
@@ -367,3 +363,133 @@ def test_a_cassette_too_deep_to_walk_is_unusable_in_one_line(monkeypatch, capsys
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"chime-tap: {REFERENCE}: nested too deeply to check"
     assert not any("Traceback" in line for line in err)
+
+
+# --- the inputs report reads: flow files and HAR, read by the report loader's own readers ---------
+
+HOST = "https://voice-chime.us-east-1.amazonaws.com"
+BAD_CREATE = {"ParticipantPhoneNumbers": ["+12065550100"], "Capabilities": ["Voice"]}
+BAD_CREATE_SAYS = 'request body /ParticipantPhoneNumbers: ["+12065550100"] has less than 2 items'
+
+
+def _har(path: Path) -> Path:
+    entry = {
+        "startedDateTime": "2026-03-01T10:00:00Z", "time": 5,
+        "request": {"method": "POST", "url": f"{HOST}/voice-connectors/{CONNECTOR}/proxy-sessions",
+                    "headers": [], "postData": {"mimeType": "application/json", "text": json.dumps(BAD_CREATE)}},
+        "response": {"status": 400, "headers": [{"name": "x-amzn-ErrorType", "value": "BadRequestException:"}],
+                     "content": {"text": json.dumps({"Code": "BadRequest", "Message": "bad"})}},
+    }  # fmt: skip
+    path.write_text(json.dumps({"log": {"version": "1.2", "entries": [entry]}}))
+    return path
+
+
+def _flows(path: Path) -> Path:
+    from mitmproxy import http
+    from mitmproxy import io as mitm_io
+    from mitmproxy.test import tflow, tutils
+
+    req = tutils.treq(method=b"POST", scheme=b"https", host="voice-chime.us-east-1.amazonaws.com", port=443,
+                      path=f"/voice-connectors/{CONNECTOR}/proxy-sessions".encode(),
+                      headers=http.Headers([(b"content-type", b"application/json")]),
+                      content=json.dumps(BAD_CREATE).encode())  # fmt: skip
+    resp = tutils.tresp(status_code=400, headers=http.Headers([(b"x-amzn-ErrorType", b"BadRequestException:")]),
+                        content=b'{"Code": "BadRequest", "Message": "bad"}')  # fmt: skip
+    with open(path, "wb") as f:
+        mitm_io.FlowWriter(f).add(tflow.tflow(req=req, resp=resp))
+    return path
+
+
+def test_flow_files_and_har_are_validated_like_cassettes(tmp_path: Path, run) -> None:
+    har, flows = _har(tmp_path / "traffic.har"), _flows(tmp_path / "traffic.flows")
+    result = run(har, flows)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{har} #0 CreateProxySession: {BAD_CREATE_SAYS}",
+        f"{flows} #0 CreateProxySession: {BAD_CREATE_SAYS}",
+    ]
+    assert result.stderr == "2 proxy-session interaction(s) checked in 2 input(s): 2 violation(s)\n"
+
+
+def test_validate_and_report_accept_and_refuse_the_same_files(tmp_path: Path, cli) -> None:
+    inputs = {
+        "cassette": REFERENCE,
+        "har": _har(tmp_path / "t.har"),
+        "flows": _flows(tmp_path / "t.flows"),
+        "empty capture": tmp_path / "capture",
+        "junk": tmp_path / "junk.yaml",
+        "empty cassette": tmp_path / "e.yaml",
+        "damaged flows": tmp_path / "cut.flows",
+    }
+    inputs["empty capture"].write_bytes(b"")
+    inputs["junk"].write_text("hello: world\n")
+    inputs["empty cassette"].write_text("")
+    inputs["damaged flows"].write_bytes(inputs["flows"].read_bytes()[:-40])
+    for name, path in inputs.items():
+        validated = cli("validate", path)
+        reported = cli("report", path, "--format", "json")
+        assert (validated.returncode == 2) == (reported.returncode == 2), name
+        if validated.returncode == 2:  # the same one line, word for word
+            assert validated.stderr.splitlines()[0] == reported.stderr.splitlines()[0].replace(
+                "warning: skipped ", ""
+            ), name
+    assert [n for n, p in inputs.items() if cli("validate", p).returncode == 2] == [
+        "junk", "empty cassette", "damaged flows"
+    ]  # fmt: skip
+
+
+# --- --allow-rejected: deliberate bad calls the service answered with the matching 400 -------------
+
+
+def _answered(body: dict, status: int, headers: dict, answer: dict) -> dict[str, Any]:
+    item = exchange(
+        "POST", f"{HOST}/voice-connectors/{CONNECTOR}/proxy-sessions", body, status, answer
+    )
+    item["response"]["headers"].update(headers)
+    return item
+
+
+REJECTED = {"x-amzn-ErrorType": ["BadRequestException:http://internal.amazon.com/"]}
+ERROR = {"Code": "BadRequest", "Message": "1 validation error detected"}
+# (name, interaction, accepted with --allow-rejected)
+CASES = [
+    ("rejected 400 BadRequest", _answered(BAD_CREATE, 400, REJECTED, ERROR), True),
+    ("400 without the header, Code BadRequest", _answered(BAD_CREATE, 400, {}, ERROR), True),
+    ("answered 201: the service took it", _answered(BAD_CREATE, 201, {}, {"ProxySession": {}}), False),
+    ("404 is not a rejection of the request", _answered(BAD_CREATE, 404, {"x-amzn-ErrorType": ["NotFoundException:"]},
+                                                        {"Code": "NotFound", "Message": "no"}), False),
+    ("400 but the error body is wrong too", _answered(BAD_CREATE, 400, REJECTED, {"message": 5}), False),
+    ("400 ThrottledClient type", _answered(BAD_CREATE, 400, {"x-amzn-ErrorType": ["ThrottledClientException:"]}, ERROR), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "item", "accepted"), CASES, ids=[c[0] for c in CASES])
+def test_allow_rejected_accepts_only_the_matching_400(
+    tmp_path: Path, run, name, item, accepted
+) -> None:
+    path = write(tmp_path / "negative.yaml", [item])
+    strict = run(path)
+    assert strict.returncode == 1  # without the option, a violation is a violation
+    allowed = run(path, "--allow-rejected")
+    assert allowed.returncode == (0 if accepted else 1), allowed.stdout + allowed.stderr
+    lines = allowed.stdout.splitlines()
+    assert lines[0].startswith(f"{path} #0 CreateProxySession: {BAD_CREATE_SAYS}")
+    assert lines[0].endswith(" (accepted: rejected with 400 BadRequestException)") == accepted
+    rows = json.loads(run(path, "--allow-rejected", "--format", "json").stdout)
+    assert {r["accepted"] for r in rows} == {accepted}
+
+
+def test_allow_rejected_keeps_exit_1_for_the_rest(tmp_path: Path, run) -> None:
+    path = write(tmp_path / "mixed.yaml", [CASES[0][1], CASES[2][1]])
+    result = run(path, "--allow-rejected")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "2 proxy-session interaction(s) checked in 1 input(s): "
+        "2 violation(s), 1 accepted as rejected bad requests\n"
+    )
+    only = run(write(tmp_path / "only.yaml", [CASES[0][1]]), "--allow-rejected")
+    assert only.returncode == 0
+    assert only.stderr == (
+        "1 proxy-session interaction(s) checked in 1 input(s): "
+        "OK (1 violation(s), 1 accepted as rejected bad requests)\n"
+    )
