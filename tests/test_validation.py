@@ -487,7 +487,7 @@ def test_messages_show_patterns_as_the_reference_pages_write_them(engine) -> Non
     assert messages == sorted([
         f"{quote}12-34{quote} does not match {quote}^{slash}+?[1-9][0-9]{{1,14}}${quote}",
         f"{quote}no_underscores{quote} does not match {quote}^$|^[a-zA-Z0-9 ]{{0,30}}${quote}",
-        f"{quote} {quote} does not match {quote}{slash}S{quote}",
+        f"{quote} {quote} does not match {quote}.*{slash}S.*{quote}",
     ])  # fmt: skip
     assert not any("(?!" in m or "u00a0" in m for m in messages)
 

@@ -113,7 +113,7 @@ _SPELLED = (
     ("$(?!\\n)", "$"),
     (
         "[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]",
-        "\\S",
+        ".*\\S.*",  # an unanchored search for one such character: the pages' .*\S.*
     ),
 )
 
