@@ -1,7 +1,8 @@
 """Say where the proxy listens and how to point clients at it, once it does.
 
 Used by every ``chime-tap`` proxy command (not meant for ``mitmdump -s``). The first line is
-machine-readable: ``chime-tap <label>: listening on http://HOST:PORT (mode MODE)``.
+machine-readable: ``chime-tap <label>: listening on http://HOST:PORT (mode MODE)``. A proxy
+that listens beyond loopback says so in one warning line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 
 from mitmproxy import ctx
 
-from chime_tap.hints import Hint
+from chime_tap.hints import Hint, exposure_warning
 
 
 class Announce:
@@ -31,12 +32,16 @@ class Announce:
 
     def lines(self) -> list[str]:
         server = ctx.master.addons.get("proxyserver")
-        urls = []
+        urls, addresses = [], []
         for host, port, *_ in server.listen_addrs() if server else []:
             shown = f"[{host}]" if ":" in host else host
             urls.append(f"http://{shown}:{port}")
+            addresses.append((host, port))
         mode = ctx.options.mode[0]
         out = [f"chime-tap {self.label}: listening on {url} (mode {mode})" for url in urls]
+        warning = exposure_warning(self.label, addresses)
+        if warning:
+            out.append(warning)
         out.append(f"chime-tap {self.label}: press Ctrl+C to stop")
         if urls and self.hint is not None:
             confdir = os.path.abspath(os.path.expanduser(ctx.options.confdir))  # for any cwd

@@ -57,12 +57,15 @@ from chime_tap.recording import (
     describe,
     elapsed_ms,
     enforce_answer,
+    limit_error,
     log_line,
+    not_recorded_answer,
     open_cassette,
     query_of,
     recording_meta,
+    streamed_note,
 )
-from chime_tap.wire import decode_message
+from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,29 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _mitm_option(name: str) -> str | None:
+    """A mitmproxy proxy option; None where no proxy server registered it (a test's context)."""
+    return getattr(ctx.options, name, None)
+
+
+def _content_length(headers: http.Headers) -> int | None:
+    value = headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+class StreamCounter:
+    """A response's ``stream``: passes each chunk on as it is, counting the bytes."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def __call__(self, data: bytes) -> bytes:
+        self.size += len(data)
+        return data
+
+
 class Recorder:
     """Validates, logs, marks and records proxy-session calls; optionally refuses invalid ones."""
 
@@ -93,22 +119,30 @@ class Recorder:
         self.writer: CassetteWriter | None = None
         self.redact_phones = False
         self.record_all = False
+        self.decode_limit = DECODED_BODY_LIMIT
         # mitmproxy offers each flow only to the hooks an addon has. Without enforce mode there
         # is nothing to do before the response, so there is no request hook (see configure).
         self.request: Callable[[http.HTTPFlow], None] | None = None
+        self.strict = False  # chime_strict_recording: never answer what was not recorded
         self.recorded = 0
         self.with_violations = 0
         self.failed = 0
-        self.lost = 0  # interactions that could not be written (disk full, ...)
+        self.controls = 0  # simulator control calls recorded
+        self.lost = 0  # answered, but could not be written (disk full, ...)
+        self.refused = 0  # could not be written, so answered 507 instead (strict recording)
+        self.dropped = 0  # still in flight when the cassette closed: cut off unanswered
         self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
         self.started = False  # the running hook has run: the proxy listens
         # Per-flow state, off flow.metadata so saved flow files stay serializable.
         self._calls: weakref.WeakKeyDictionary[http.HTTPFlow, Call] = weakref.WeakKeyDictionary()
         self._from_server: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+        self._streamed: weakref.WeakKeyDictionary[http.HTTPFlow, StreamCounter] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def load(self, loader) -> None:
-        options.add_options(loader, (options.HOSTS, *options.RECORDER))
+        options.add_options(loader, (options.HOSTS, *options.RECORDER, options.DECODE_LIMIT))
 
     def configure(self, updated: set[str]) -> None:
         if options.HOSTS.name in updated:
@@ -117,6 +151,10 @@ class Recorder:
             self.request = self._refuse_invalid if ctx.options.chime_enforce else None
         if options.RECORD_ALL.name in updated:
             self.record_all = ctx.options.chime_record_all
+        if options.STRICT_RECORDING.name in updated:
+            self.strict = ctx.options.chime_strict_recording
+        if options.DECODE_LIMIT.name in updated:
+            self.decode_limit = options.DECODE_LIMIT.value_of(ctx.options, exceptions.OptionsError)
         if options.REDACT_PHONES.name in updated:
             self.redact_phones = ctx.options.chime_redact_phones
             if self.writer is not None:
@@ -130,7 +168,7 @@ class Recorder:
         writer = None
         if path:
             try:
-                writer = open_cassette(path, self.redact_phones)
+                writer = open_cassette(path, self.redact_phones, on_notice=logger.warning)
             except CassetteError as e:
                 raise exceptions.OptionsError(f"{options.CASSETTE.name}: {e}") from e
         self.close()
@@ -171,6 +209,9 @@ class Recorder:
             lost=self.lost,
             cassette=os.path.abspath(self.writer.path) if self.writer else None,
             held=self.writer.count if self.writer else 0,
+            refused=self.refused,
+            dropped=self.dropped,
+            controls=self.controls,
         )
 
     # --- hooks ----------------------------------------------------------------------------------
@@ -198,6 +239,12 @@ class Recorder:
             call.from_server = True
         elif self.record_all:
             self._from_server.add(flow)
+        else:
+            return
+        if flow.response.stream is True:  # stream_large_bodies: it will not be kept, but counted
+            counter = StreamCounter()
+            flow.response.stream = counter
+            self._streamed[flow] = counter
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:
@@ -230,8 +277,8 @@ class Recorder:
         if call.request_violations is None:
             assert call.route is not None
             req = flow.request
-            if body is None:
-                body = req.get_content(strict=False)
+            if body is None:  # bounded, and a coding that is no HTTP coding is kept as it came
+                body = decode_fields(req.headers.fields, req.raw_content, self.decode_limit).body
             call.request_violations = validate_request(
                 call.route, query=query_of(req.path), body=body
             )
@@ -255,7 +302,11 @@ class Recorder:
             violations=violations,
             answered_by=exchange.answered_by,
             error=exchange.error,
+            body_note=exchange.body_note,
         )
+        if call is None and exchange.body_note:  # other traffic: no line, but marked in mitmweb
+            flow.marked = VIOLATION_MARK
+            flow.comment = exchange.body_note
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
         self._write(flow, call, exchange, meta)
 
@@ -264,16 +315,35 @@ class Recorder:
         req, resp = flow.request, flow.response
         if flow.error is not None or resp is None:
             error = flow.error.msg if flow.error else None
-            body, headers = decode_message(req.headers.fields, req.raw_content)
-            return Exchange.failed(error, elapsed_ms(req.timestamp_start), headers, body)
-        return Exchange.decoded(
-            (req.headers.fields, req.raw_content),
-            resp.status_code,
-            resp.reason,
-            (resp.headers.fields, resp.raw_content),
-            duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
-            answered_by=self._answered_by(flow, call),
-        )
+            if error is not None:  # e.g. past body_size_limit: which limit, and what came
+                error = limit_error(
+                    error, _mitm_option("body_size_limit"), resp and resp.status_code
+                )
+            exchange = Exchange.failed(
+                error,
+                elapsed_ms(req.timestamp_start),
+                (req.headers.fields, req.raw_content),
+                self.decode_limit,
+            )
+        else:
+            exchange = Exchange.decoded(
+                (req.headers.fields, req.raw_content),
+                resp.status_code,
+                resp.reason,
+                (resp.headers.fields, resp.raw_content),
+                duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
+                answered_by=self._answered_by(flow, call),
+                limit=self.decode_limit,
+            )
+            if resp.stream:  # sent on to the client as it came, never held
+                counter = self._streamed.get(flow)
+                size = counter.size if counter is not None else _content_length(resp.headers)
+                threshold = _mitm_option("stream_large_bodies")
+                exchange.add_note(streamed_note("response", size, threshold))
+        if req.stream:
+            size = _content_length(req.headers)
+            exchange.add_note(streamed_note("request", size, _mitm_option("stream_large_bodies")))
+        return exchange
 
     def _answered_by(self, flow: http.HTTPFlow, call: Call | None) -> str:
         if call is not None and call.answered_by == RECORDER:
@@ -302,22 +372,25 @@ class Recorder:
     ) -> None:
         """Counters, the mitmweb mark and comment, and the call's log line."""
         failed = not exchange.got_response
-        if violations:
-            self.with_violations += 1
+        if violations or exchange.body_note:
             flow.marked = VIOLATION_MARK
         if failed:
-            self.failed += 1
             flow.marked = FAILURE_MARK
-        flow.comment = comment_for(call, violations, exchange.error)
+        flow.comment = comment_for(call, violations, exchange.error, exchange.body_note)
         req = flow.request
         status = exchange.status
-        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if call.control:  # not a proxy-session call: said, recorded, not counted as one
+            self.controls += 1
+        else:
+            self.with_violations += bool(violations)
+            self.failed += failed
+            self.statuses[status] = self.statuses.get(status, 0) + 1
         upstream = _address(req.host, req.port) if failed else None
         line = log_line(
             call, req.method, req.path, status, exchange.duration_ms, violations, exchange.error,
-            upstream,
+            upstream, exchange.body_note,
         )  # fmt: skip
-        if violations or failed:
+        if violations or failed or exchange.body_note:
             call_logger.warning(line)
         else:
             call_logger.info(line)
@@ -332,7 +405,7 @@ class Recorder:
             # the closed cassette cannot hold (the client sees its connection close instead).
             if self.shut and flow.killable:
                 flow.kill()
-                self.lost += 1
+                self.dropped += 1
             return
         authority = call.authority if call is not None else host_header(req)
         uri = client_url(req.scheme, authority, req.host, req.port, req.path)
@@ -340,16 +413,33 @@ class Recorder:
         try:
             self.writer.append(interaction)
         except (CassetteError, OSError) as e:
-            self.lost += 1
-            logger.error(f"not recorded: {req.method} {req.path.split('?', 1)[0]}: {e}")
+            self._not_recorded(flow, e)
             return
         self.recorded += 1
+
+    def _not_recorded(self, flow: http.HTTPFlow, problem: Exception) -> None:
+        """A call the cassette could not take: its client gets the answer anyway, or, with
+        strict recording, chime-tap's 507 instead; counted either way, for the summary."""
+        req = flow.request
+        what = f"{req.method} {req.path.split('?', 1)[0]}"
+        reason = problem.strerror if isinstance(problem, OSError) and problem.strerror else problem
+        if self.strict and flow.response is not None and flow.error is None:
+            self.refused += 1
+            status, headers, body = not_recorded_answer(what, str(reason))
+            flow.response = http.Response.make(status, body, headers)
+            logger.error(f"not recorded, answered {status} instead: {what}: {reason}")
+        else:
+            self.lost += 1
+            logger.error(f"not recorded (the client got its answer): {what}: {reason}")
 
     @command.command("chime.record.stats")
     def stats(self) -> str:
         """What the recorder has done so far: cassette, calls recorded, with violations, failed."""
         where = str(self.writer.path) if self.writer else "(no cassette)"
-        return f"{where}: {self.recorded} recorded, {self.with_violations} with violations, {self.failed} failed, {self.lost} not written"
+        return (
+            f"{where}: {self.recorded} recorded, {self.with_violations} with violations, "
+            f"{self.failed} failed, {self.lost + self.refused} not written"
+        )
 
 
 addons = [Recorder()]

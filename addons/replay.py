@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from pathlib import Path
 
 from mitmproxy import command, ctx, exceptions, http
 from mitmproxy.log import LegacyLogEvents
@@ -56,35 +57,43 @@ from chime_tap.playback import (
     exhausted_message,
     explain_miss,
 )
-from chime_tap.recording import UPSTREAM, Exchange, check_record_target, elapsed_ms
-from chime_tap.wire import decode_message
+from chime_tap.recording import (
+    UPSTREAM,
+    Exchange,
+    check_record_target,
+    elapsed_ms,
+    not_recorded_answer,
+    open_cassette,
+)
+from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
 
 logger = logging.getLogger(__name__)
 
 FORWARDED = "chime_replay_forwarded"  # flow.metadata key of a miss sent upstream
 
 
-def _body(req: http.Request) -> bytes | None:
-    try:
-        return req.content
-    except ValueError:  # undecodable Content-Encoding
+def _body(req: http.Request, limit: int) -> bytes | None:
+    """The body as the recorder keeps it: decoded from its Content-Encoding up to ``limit``
+    bytes; as it came past that, or for a coding that is no HTTP content coding (rot13, base64)."""
+    if "content-encoding" not in req.headers:
         return req.raw_content
+    return decode_fields(req.headers.fields, req.raw_content, limit).body
 
 
-def flow_parts(flow: http.HTTPFlow) -> RequestParts:
+def flow_parts(flow: http.HTTPFlow, limit: int = DECODED_BODY_LIMIT) -> RequestParts:
     """What matching looks at, and no more: this runs on every replayed request."""
     req = flow.request
     return parts_from_target(
-        req.method, req.scheme, req.pretty_host, req.port, req.path, _body(req)
+        req.method, req.scheme, req.pretty_host, req.port, req.path, _body(req, limit)
     )
 
 
-def live_request(flow: http.HTTPFlow) -> LiveRequest:
+def live_request(flow: http.HTTPFlow, limit: int = DECODED_BODY_LIMIT) -> LiveRequest:
     """The whole request, for explaining a miss."""
     req = flow.request
     return LiveRequest(
-        req.method, req.scheme, req.pretty_host, req.port, req.path, req.pretty_url, _body(req),
-        dict(req.headers.items()),
+        req.method, req.scheme, req.pretty_host, req.port, req.path, req.pretty_url,
+        _body(req, limit), dict(req.headers.items()),
     )  # fmt: skip
 
 
@@ -92,14 +101,15 @@ def _response(status: int, headers: dict[str, str], body: bytes) -> http.Respons
     return http.Response.make(status, body, headers)
 
 
-def forwarded_interaction(flow: http.HTTPFlow) -> dict:
+def forwarded_interaction(flow: http.HTTPFlow, limit: int = DECODED_BODY_LIMIT) -> dict:
     """A forwarded flow as a vcrpy interaction, converted as the recorder converts it; a call
     that got no response is kept as the recorder keeps one (status 0, its error)."""
     req, resp = flow.request, flow.response
     if resp is None:
-        body, headers = decode_message(req.headers.fields, req.raw_content)
         error = flow.error.msg if flow.error else None
-        exchange = Exchange.failed(error, elapsed_ms(req.timestamp_start), headers, body)
+        exchange = Exchange.failed(
+            error, elapsed_ms(req.timestamp_start), (req.headers.fields, req.raw_content), limit
+        )
     else:
         exchange = Exchange.decoded(
             (req.headers.fields, req.raw_content),
@@ -108,6 +118,7 @@ def forwarded_interaction(flow: http.HTTPFlow) -> dict:
             (resp.headers.fields, resp.raw_content),
             duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
             answered_by=UPSTREAM,
+            limit=limit,
         )
     meta = {
         "answered_by": exchange.answered_by,
@@ -115,6 +126,8 @@ def forwarded_interaction(flow: http.HTTPFlow) -> dict:
     }
     if exchange.error is not None:
         meta["error"] = exchange.error
+    if exchange.body_note:
+        meta["body_note"] = exchange.body_note
     return exchange.interaction(req.method, req.pretty_url, meta)
 
 
@@ -127,6 +140,7 @@ class ReplayServer:
         self.cassettes: list[str] = []
         self.on_miss = "error"
         self.record_to = ""
+        self.decode_limit = DECODED_BODY_LIMIT
         self.writer: CassetteWriter | None = None
         self.hits = 0
         self.misses = 0  # exhausted calls included, as a client sees both: no recorded answer
@@ -134,13 +148,16 @@ class ReplayServer:
         self.forwarded = 0
         self.forward_failed = 0  # forwarded misses that got no response
         self.refused = 0  # upstream connections refused (a test asserts it stays 0)
+        self.strict = False  # chime_strict_recording: a forwarded call not recorded gets 507
+        self.not_recorded = 0  # forwarded calls answered, but the cassette could not take them
+        self.withheld = 0  # forwarded calls the cassette could not take, answered 507 instead
         self.statuses: dict[int, int] = {}  # calls by the status they got (0: no response)
         self.loaded = 0  # interactions the index was built with
         self._played: set[Entry] = set()  # of those, the ones served at least once
         self._fresh: set[Entry] = set()  # recorded here from forwarded misses
 
     def load(self, loader) -> None:
-        options.add_options(loader, (options.HOSTS, *options.REPLAY))
+        options.add_options(loader, (options.HOSTS, *options.REPLAY, options.DECODE_LIMIT))
 
     def configure(self, updated: set[str]) -> None:
         error = exceptions.OptionsError
@@ -150,6 +167,10 @@ class ReplayServer:
             self.on_miss = options.ON_MISS.value_of(ctx.options, error)
         if options.EXHAUSTED.name in updated:
             options.EXHAUSTED.value_of(ctx.options, error)
+        if options.DECODE_LIMIT.name in updated:
+            self.decode_limit = options.DECODE_LIMIT.value_of(ctx.options, error)
+        if options.STRICT_RECORDING.name in updated:
+            self.strict = ctx.options.chime_strict_recording
         if updated & {options.REPLAY_CASSETTES.name, options.EXHAUSTED.name}:
             self._load_index()
         if options.RECORD_TO.name in updated:
@@ -187,8 +208,11 @@ class ReplayServer:
 
     def _check_record_target(self) -> None:
         """With misses forwarded, the cassette they go to must take them: said at start, not at
-        the first forwarded call."""
+        the first forwarded call. It is opened for appending then, as ``record`` opens its
+        cassette, and so locked: a proxy that cannot record what it forwards (another recorder
+        writes that cassette) does not start, and no recorder starts on it while this one runs."""
         if self.on_miss != "forward":
+            self._close_writer()
             return
         option = options.RECORD_TO if self.record_to else options.REPLAY_CASSETTES
         target = self.record_to or (self.cassettes[0] if self.cassettes else "")
@@ -196,10 +220,20 @@ class ReplayServer:
             raise exceptions.OptionsError(
                 f"{options.RECORD_TO.name}: no cassette to record forwarded calls to"
             )
+        if self.writer is not None and self.writer.path == Path(target).expanduser():
+            return
         try:
             check_record_target(target)
+            writer = open_cassette(target, False, on_notice=logger.warning)
         except ChimeTapError as e:
             raise exceptions.OptionsError(f"{option.name}: {e}") from e
+        self._close_writer()
+        self.writer = writer
+
+    def _close_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def running(self) -> None:
         skip_legacy_log_events(LegacyLogEvents)
@@ -215,7 +249,7 @@ class ReplayServer:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
-        found = self.index.lookup(flow_parts(flow))
+        found = self.index.lookup(flow_parts(flow, self.decode_limit))
         if found is None:
             self._miss(flow)
         elif isinstance(found, Exhausted):
@@ -243,7 +277,9 @@ class ReplayServer:
             self.forwarded += 1
             flow.metadata[FORWARDED] = True
             return  # its line is logged once upstream answered, or failed to
-        message, details = explain_miss(self.index, live_request(flow), self.hosts)
+        message, details = explain_miss(
+            self.index, live_request(flow, self.decode_limit), self.hosts
+        )
         flow.marked = ":warning:"
         flow.response = _response(
             *error_answer(MISS_STATUS, MISS_ERROR_TYPE, "miss", message, **details)
@@ -292,25 +328,31 @@ class ReplayServer:
             return
         try:
             writer = self._writer()
-            item = forwarded_interaction(flow)
+            item = forwarded_interaction(flow, self.decode_limit)
             writer.append(item)
         except (ChimeTapError, OSError) as e:
-            self._log(flow, status, forwarded_detail(None, str(e)), logging.ERROR, error)
+            problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            if self.strict and resp is not None:  # never answer what the cassette lacks
+                self.withheld += 1
+                answer = not_recorded_answer(f"{req.method} {req.path.split('?', 1)[0]}", problem)
+                status, headers, body = answer
+                flow.response = http.Response.make(status, body, headers)
+                problem += f"; answered {status} instead"
+            else:
+                self.not_recorded += 1
+            self._log(flow, status, forwarded_detail(None, problem), logging.ERROR, error)
             return
         entry = Entry(str(writer.path), writer.count - 1, item)
         if error is None:
-            self.index.add(flow_parts(flow), entry)
+            self.index.add(flow_parts(flow, self.decode_limit), entry)
             self._fresh.add(entry)
         else:  # never served, as a failed call the recorder recorded
-            self.index.add_unanswered(flow_parts(flow), entry)
+            self.index.add_unanswered(flow_parts(flow, self.decode_limit), entry)
         self._log(flow, status, forwarded_detail(entry.label, error), level, error)
 
     def _writer(self) -> CassetteWriter:
-        if self.writer is None:
-            target = self.record_to or (self.cassettes[0] if self.cassettes else "")
-            if not target:
-                raise ChimeTapError("no cassette to record forwarded calls to")
-            self.writer = CassetteWriter(target)
+        if self.writer is None:  # opened at start (see _check_record_target); closed by done()
+            raise ChimeTapError("the cassette is closed: the proxy is stopping")
         return self.writer
 
     def server_connect(self, data) -> None:
@@ -339,6 +381,8 @@ class ReplayServer:
             exhausted=self.exhausted,
             forwarded=self.forwarded,
             forward_failed=self.forward_failed,
+            not_recorded=self.not_recorded,
+            withheld=self.withheld,
             loaded=self.loaded,
             never_played=self.loaded - played,
         )

@@ -4,9 +4,11 @@
 
 Clients configured as for the real service (endpoint https://voice-chime.<region>.amazonaws.com,
 this proxy, mitmproxy's CA trusted) get stateful, schema-valid answers offline. The clock moves
-with ``:chime.sim.advance SECONDS`` or, from any HTTP client through the proxy, with
-``POST http://sim.chime-tap.invalid/clock/advance?seconds=N``. Each call is logged in one line
-(status, injected fault and latency); at exit, a summary.
+with ``:chime.sim.advance SECONDS`` or, through the proxy, with
+``POST http://sim.chime-tap.invalid/clock/advance?seconds=N`` carrying the control token as
+``Authorization: Bearer TOKEN`` (logged at start, and kept where only this user can read it:
+``chime_tap.simulator.control``). Each call is logged in one line (status, injected fault and
+latency); at exit, a summary.
 """
 
 from __future__ import annotations
@@ -31,12 +33,28 @@ from chime_tap.calllog import (
     what_call,
 )
 from chime_tap.recording import elapsed_ms
-from chime_tap.simulator.control import CONTROL_HOST, control
+from chime_tap.simulator.control import (
+    CONTROL_HOST,
+    authorized,
+    control,
+    forget_token,
+    new_token,
+    write_token,
+)
 from chime_tap.simulator.faults import SERVICE_FAILURE, Decision, FaultInjector
 from chime_tap.simulator.service import SimResponse, answer, error_response, not_a_session_call
 from chime_tap.simulator.store import SessionStore, SimClock, format_timestamp
+from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
 
 logger = logging.getLogger(__name__)
+
+
+def request_body(req: http.Request, limit: int) -> bytes | None:
+    """The request body without its Content-Encoding, decoded at most to ``limit`` bytes; as it
+    came if it has none, if it does not decode, or if its coding is no HTTP content coding."""
+    if "content-encoding" not in req.headers:
+        return req.raw_content
+    return decode_fields(req.headers.fields, req.raw_content, limit).body
 
 
 def _to_flow_response(r: SimResponse) -> http.Response:
@@ -64,9 +82,12 @@ class Simulator:
         self.log_calls = log_calls
         self.statuses: dict[int, int] = {}  # calls answered, by status
         self.injected: dict[str, int] = {}  # faults injected, by error type
+        self.decode_limit = DECODED_BODY_LIMIT
+        self.token = new_token()  # the control endpoint's (chime_sim_control_token overrides it)
+        self.token_ports: list[int] = []  # ports whose token file this simulator wrote
 
     def load(self, loader) -> None:
-        options.add_options(loader, (options.HOSTS, *options.SIMULATOR))
+        options.add_options(loader, (options.HOSTS, *options.SIMULATOR, options.DECODE_LIMIT))
 
     def configure(self, updated: set[str]) -> None:
         error = exceptions.OptionsError
@@ -85,12 +106,36 @@ class Simulator:
             self.clock.offset = float(options.CLOCK_OFFSET.value_of(ctx.options, error))
         if options.SIM_OFFLINE.name in updated:
             self.offline = ctx.options.chime_sim_offline
+        if options.DECODE_LIMIT.name in updated:
+            self.decode_limit = options.DECODE_LIMIT.value_of(ctx.options, error)
+        if options.CONTROL_TOKEN.name in updated and ctx.options.chime_sim_control_token:
+            self.token = ctx.options.chime_sim_control_token  # else our own, said in running
         if updated & {options.SIM_OFFLINE.name, *options.OFFLINE}:
             self._stay_offline()
 
     def running(self) -> None:
         skip_legacy_log_events(LegacyLogEvents)
         self._stay_offline()
+        self._keep_token()
+
+    def _keep_token(self) -> None:
+        """Keep the control token where this user's tools find it by the proxy's port; say it
+        unless the command that started the proxy printed it (it set the option)."""
+        server = ctx.master.addons.get("proxyserver")
+        ports = sorted({addr[1] for addr in server.listen_addrs()}) if server else []
+        kept = []
+        for port in ports:
+            try:
+                kept.append(str(write_token(port, self.token)))
+                self.token_ports.append(port)
+            except OSError as e:
+                logger.warning(f"simulator control token not kept for port {port}: {e}")
+        if not ctx.options.chime_sim_control_token:
+            where = f" (kept in {', '.join(kept)})" if kept else ""
+            logger.info(
+                f"simulator control endpoint http://{CONTROL_HOST}/: send "
+                f"'Authorization: Bearer {self.token}'{where}"
+            )
 
     def _stay_offline(self) -> None:
         # mitmproxy would otherwise connect upstream to sniff certificates or connect eagerly.
@@ -103,7 +148,15 @@ class Simulator:
             return
         req = flow.request
         if req.pretty_host == CONTROL_HOST:
-            status, doc = control(self.clock, self.store, req.method, req.path, dict(req.query))
+            allowed = authorized(req.headers.get("authorization"), self.token)
+            status, doc = control(
+                self.clock, self.store, req.method, req.path, dict(req.query), allowed=allowed
+            )
+            if not allowed:
+                logger.warning(
+                    f"simulator control call refused (no valid token): {req.method} "
+                    f"{req.path.split('?', 1)[0]} from {flow.client_conn.peername}"
+                )
             flow.response = http.Response.make(
                 status, json.dumps(doc).encode(), {"Content-Type": "application/json"}
             )
@@ -122,10 +175,7 @@ class Simulator:
             flow.response = _to_flow_response(error_response(decision.fault, now))
             self._answered(flow, route, decision)
             return
-        try:
-            body = req.content
-        except ValueError:  # undecodable Content-Encoding
-            body = req.raw_content
+        body = request_body(req, self.decode_limit)
         query = {k: req.query.get_all(k) for k in req.query} if "?" in req.path else {}
         try:
             result = answer(self.store, route, query=query, body=body, now=now)
@@ -176,6 +226,9 @@ class Simulator:
             logger.warning(f"refused an upstream connection to {data.server.address}")
 
     def done(self) -> None:
+        for port in self.token_ports:
+            forget_token(port, self.token)
+        self.token_ports = []
         if self.log_calls:
             logger.info(simulate_summary(self.statuses, injected=self.injected))
 

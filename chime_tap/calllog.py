@@ -170,17 +170,33 @@ def record_summary(
     lost: int,
     cassette: str | None,
     held: int,
+    refused: int = 0,
+    dropped: int = 0,
+    controls: int = 0,
 ) -> str:
-    """``record``'s paragraph: calls, violations, what was recorded and what could not be."""
+    """``record``'s paragraph: calls, violations, what was recorded and what could not be.
+
+    ``lost``: calls answered though the cassette could not take them (disk full); ``refused``:
+    calls it could not take, answered 507 instead (strict recording); ``dropped``: calls still
+    in flight when the cassette closed, cut off unanswered; ``controls``: of the interactions
+    recorded, the simulator's control calls (not proxy-session calls, so not among the calls).
+    """
     if cassette is None:
         kept = "no cassette, nothing recorded"
     else:
         kept = f"{recorded} interaction(s) recorded to {cassette} (it holds {held})"
-    return summary(
-        "record",
-        statuses,
-        [f"{with_violations} with violations", kept, f"{lost} not recorded (could not be written)"],
-    )
+        if controls:
+            kept += f", {controls} of them simulator control call(s)"
+    details = [
+        f"{with_violations} with violations",
+        kept,
+        f"{lost} answered but not recorded (could not be written)",
+    ]
+    if refused:
+        details.append(f"{refused} not recorded and answered 507 instead (strict recording)")
+    if dropped:
+        details.append(f"{dropped} cut off unanswered at shutdown")
+    return summary("record", statuses, details)
 
 
 def replay_summary(
@@ -193,12 +209,20 @@ def replay_summary(
     forward_failed: int,
     loaded: int,
     never_played: int,
+    not_recorded: int = 0,
+    withheld: int = 0,
 ) -> str:
-    """``replay``'s paragraph: calls, hits, misses (and those sent upstream), exhausted calls,
-    and how many of the interactions loaded at start were never played."""
+    """``replay``'s paragraph: calls, hits, misses (and those sent upstream, and of those the
+    ones the cassette could not take: ``not_recorded`` answered anyway, ``withheld`` answered
+    507 instead), exhausted calls, and how many of the interactions loaded at start were never
+    played."""
     missed = f"{misses} miss(es)"
     if forwarded:
         failed = f", {forward_failed} of them got no response" if forward_failed else ""
+        if not_recorded:
+            failed += f", {not_recorded} answered but not recorded (could not be written)"
+        if withheld:
+            failed += f", {withheld} not recorded and answered 507 instead (strict recording)"
         missed += f" ({forwarded} forwarded upstream{failed})"
     return summary(
         "replay",

@@ -91,15 +91,21 @@ def voice_client(proxy_url: str, ca_bundle: str, **config: Any):
     )
 
 
-def control_via(proxy_url: str) -> Callable[[str, str], dict]:
-    """The simulator's control endpoint (clock), reached through the proxy."""
+def control_via(proxy_url: str, token: str | None = None) -> Callable[[str, str], dict]:
+    """The simulator's control endpoint (clock), reached through the proxy.
+
+    ``token``: the control token the proxy printed at start; by default the one it keeps for
+    its own user (``chime_tap.simulator.control.read_token``), read at each call.
+    """
     import urllib3
 
-    from chime_tap.simulator.control import CONTROL_HOST
+    from chime_tap.simulator.control import CONTROL_HOST, authorization, read_token
 
     def call(method: str, path: str) -> dict:
+        known = token or read_token(proxy_url)
+        headers = {"Authorization": authorization(known)} if known else {}
         with urllib3.ProxyManager(proxy_url, retries=False, timeout=10) as pm:
-            r = pm.request(method, f"http://{CONTROL_HOST}{path}")
+            r = pm.request(method, f"http://{CONTROL_HOST}{path}", headers=headers)
         if r.status != 200:
             raise ChimeTapError(f"simulator control {method} {path}: HTTP {r.status}")
         return json.loads(r.data)

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable
 
-from chime_tap.simulator.control import CONTROL_HOST
+from chime_tap.simulator.control import CONTROL_HOST, authorization
 
 Hint = Callable[[str, str], list[str]]  # (proxy URL, CA certificate path) -> lines
 
@@ -51,20 +51,23 @@ def forwarding_replay_hint(record_to: str) -> Hint:
     return hint
 
 
-def simulator_hint(label: str) -> Hint:
-    """The simulator's hint: the client set-up, an AWS CLI call to try, how to move its clock."""
+def simulator_hint(label: str, token: str = "TOKEN") -> Hint:
+    """The simulator's hint: the client set-up, an AWS CLI call to try, how to move its clock
+    (with the control token only this proxy's user has)."""
 
     def hint(proxy_url: str, ca_cert: str) -> list[str]:
         return [
             *client_setup(label, proxy_url, ca_cert),
             TRY_IT,
-            f"chime-tap {label}: move the clock (expire sessions): curl -x {proxy_url} -X POST 'http://{CONTROL_HOST}/clock/advance?seconds=3600'",
+            f"chime-tap {label}: move the clock (expire sessions): curl -x {proxy_url} -X POST "
+            f"'http://{CONTROL_HOST}/clock/advance?seconds=3600' "
+            f"-H 'Authorization: {authorization(token)}'",
         ]
 
     return hint
 
 
-def record_hint(*, simulator: bool = False) -> Hint:
+def record_hint(*, simulator: bool = False, token: str = "TOKEN") -> Hint:
     """The recorder's hint: the CA clients must trust; with the simulator, what ``simulate``
     says too. (Where it records, the recorder itself says, once.)"""
 
@@ -73,10 +76,26 @@ def record_hint(*, simulator: bool = False) -> Hint:
             f"chime-tap record: clients must trust the CA certificate {ca_cert} (e.g. AWS_CA_BUNDLE={ca_cert})"
         ]
         if simulator:
-            lines += simulator_hint("record")(proxy_url, ca_cert)
+            lines += simulator_hint("record", token)(proxy_url, ca_cert)
         return lines
 
     return hint
+
+
+_LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
+
+
+def exposure_warning(label: str, addresses: list[tuple[str, int]]) -> str | None:
+    """One line when the proxy listens beyond loopback (anyone who reaches it can send traffic
+    through it, signed by its clients); None when it listens on loopback only."""
+    exposed = [f"{h or '*'}:{p}" for h, p in addresses if not _LOOPBACK.match(h or "")]
+    if not exposed:
+        return None
+    return (
+        f"chime-tap {label}: warning: listening on {', '.join(exposed)}, beyond loopback: anyone "
+        "who can reach it may send calls through it and read what passes; use it on a trusted "
+        "network only, with a password (--set proxyauth=USER:PASS)"
+    )
 
 
 # mitmproxy's "HTTP(S) proxy failed to listen on HOST:PORT with [Errno N] ...", which may add a

@@ -19,6 +19,8 @@ from typing import Any
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.errors import UsageError
 from chime_tap.simulator.faults import parse_latency, parse_rate
+from chime_tap.simulator.store import check_advance
+from chime_tap.wire import DECODED_BODY_LIMIT
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,27 @@ def _host_policy(value: Sequence[str]) -> HostPolicy:
     return HostPolicy(value)
 
 
-def _not_negative(value: int) -> int:
+def _clock_offset(value: int) -> int:
+    return int(check_advance(value))
+
+
+_SIZE_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """A size in bytes from ``N``, ``Nk``, ``Nm`` or ``Ng`` (KiB, MiB, GiB), as mitmproxy's
+    ``body_size_limit`` takes it; ValueError unless it is a whole number of at least one byte."""
+    value = str(text).strip().lower()
+    unit = _SIZE_UNITS.get(value[-1:], 1)
+    digits = value[:-1] if unit != 1 else value
+    if not digits.isdigit() or int(digits) < 1:
+        raise ValueError(f"{text!r} is not a size (a number of bytes, or e.g. 512k, 8m, 1g)")
+    return int(digits) * unit
+
+
+def _not_negative_seconds(value: int) -> int:
     if value < 0:
-        raise ValueError(f"the clock only moves forward (got {value})")
+        raise ValueError(f"{value} is not a number of seconds (0 or more)")
     return value
 
 
@@ -177,7 +197,39 @@ RECORD_ALL = Option(
     "Record every flow, not only calls to Chime hosts.",
     flag="--record-all",
 )
-RECORDER = (CASSETTE, ENFORCE, REDACT_PHONES, RECORD_ALL)
+STRICT_RECORDING = Option(
+    "chime_strict_recording",
+    bool,
+    False,
+    "Answer 507 Insufficient Storage instead of the real answer when a call cannot be recorded "
+    "(disk full, file too large): no client gets an answer the cassette does not hold.",
+    flag="--strict-recording",
+)
+RECORDER = (CASSETTE, ENFORCE, REDACT_PHONES, RECORD_ALL, STRICT_RECORDING)
+
+# Shared by every proxy: each addon that reads a body registers it (mitmproxy takes the same
+# declaration twice), and each command adds its flag.
+DECODE_LIMIT = Option(
+    "chime_decode_limit",
+    str,
+    f"{DECODED_BODY_LIMIT // (1024 * 1024)}m",
+    "Decode a body's Content-Encoding up to this size (k/m/g suffixes): a body that decodes to "
+    "more (a decompression bomb) is kept as it came, with its Content-Encoding and a note.",
+    flag="--decode-limit",
+    parse=parse_size,
+    cli={"metavar": "SIZE"},
+)
+IDLE_TIMEOUT = Option(
+    "chime_idle_timeout",
+    int,
+    60,
+    "Close a client connection after this many seconds without a request in progress "
+    "(a half-sent request, an idle keep-alive); 0: never.",
+    flag="--idle-timeout",
+    parse=_not_negative_seconds,
+    cli={"metavar": "SECONDS"},
+)
+PROXY = (DECODE_LIMIT, IDLE_TIMEOUT)  # every proxy command's flags
 
 REPLAY_CASSETTES = Option(
     "chime_replay_cassettes",
@@ -212,7 +264,7 @@ RECORD_TO = Option(
     flag="--record-to",
     cli={"metavar": "PATH"},
 )
-REPLAY = (REPLAY_CASSETTES, ON_MISS, EXHAUSTED, RECORD_TO)
+REPLAY = (REPLAY_CASSETTES, ON_MISS, EXHAUSTED, RECORD_TO, STRICT_RECORDING)
 
 THROTTLE_RATE = Option(
     "chime_sim_throttle_rate",
@@ -255,7 +307,7 @@ CLOCK_OFFSET = Option(
     int,
     0,
     "Simulator: starting offset in seconds added to the wall clock (sessions expire sooner).",
-    parse=_not_negative,
+    parse=_clock_offset,
 )
 SIM_OFFLINE = Option(
     "chime_sim_offline",
@@ -263,12 +315,19 @@ SIM_OFFLINE = Option(
     True,
     "Simulator: never connect upstream; answer non-Chime hosts with 502 and refuse every server connection.",
 )
-SIMULATOR = (THROTTLE_RATE, ERROR_RATE, LATENCY, SEED, CLOCK_OFFSET, SIM_OFFLINE)
+CONTROL_TOKEN = Option(
+    "chime_sim_control_token",
+    str,
+    "",
+    "Simulator: the token its control endpoint (http://sim.chime-tap.invalid/) requires, as "
+    "'Authorization: Bearer TOKEN'; empty: a new random one at each start, logged then.",
+)
+SIMULATOR = (THROTTLE_RATE, ERROR_RATE, LATENCY, SEED, CLOCK_OFFSET, SIM_OFFLINE, CONTROL_TOKEN)
 
 # vcrpy's record modes: make_vcr's record_mode and the pytest plugin's --chime-record-mode.
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 
-ALL: dict[str, Option] = {o.name: o for o in (HOSTS, *RECORDER, *REPLAY, *SIMULATOR)}
+ALL: dict[str, Option] = {o.name: o for o in (HOSTS, *RECORDER, *REPLAY, *SIMULATOR, *PROXY)}
 
 # mitmproxy options a proxy that answers from disk or memory pins: no certificate sniffing
 # upstream, no eager upstream connection. Only a forwarded call may open a connection.
@@ -281,6 +340,15 @@ OFFLINE = {"upstream_cert": False, "connection_strategy": "lazy"}
 # the proxy ("Failed to connect to proxy URL") and no HTTP flow exists to record. Lazily, the
 # call is a flow that fails: recorded with status 0 and its error, and answered with a 502.
 FORWARDING = {"connection_strategy": "lazy"}
+
+# mitmproxy options every chime-tap proxy sets unless the user's --set says otherwise. A body
+# (request or response) is read whole before it is checked and recorded: past this size the
+# call fails instead (recorded with status 0, the reason and the limit), so an endless or huge
+# body cannot take the proxy's memory. A proxy-session answer is a few KB; 32 MiB leaves room
+# for the other traffic --record-all keeps, and keeps a proxy with one such body in flight
+# under 256 MB.
+BODY_SIZE_LIMIT = "32m"
+BOUNDED = {"body_size_limit": BODY_SIZE_LIMIT}
 
 
 def offline_changes(options: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,13 @@ from urllib.parse import parse_qs
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
 from chime_tap.api.validation import Violation
-from chime_tap.calllog import outcome, violations_text, what_call
+from chime_tap.calllog import one_line, outcome, violations_text, what_call
 from chime_tap.cassettes.format import NO_RESPONSE_STATUS, make_interaction
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
-from chime_tap.wire import decode_message
+from chime_tap.simulator.control import CONTROL_HOST
+from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
 
 NO_RESPONSE = NO_RESPONSE_STATUS  # status code of a call that got no response
 # Who answered a call (``chime_tap.answered_by``): the server, chime-tap's enforce mode,
@@ -39,6 +40,7 @@ class Call:
     __slots__ = (
         "answered_by",
         "authority",
+        "control",
         "extra",
         "from_server",
         "namespace",
@@ -56,6 +58,7 @@ class Call:
         self.from_server = False  # set by responseheaders: a server sent the response
         self.recorded = False
         self.extra: list[Violation] = []  # e.g. "not a proxy-session call"
+        self.control = False  # a call to the simulator's control endpoint (its clock, a reset)
 
     @property
     def operation(self) -> str | None:
@@ -66,9 +69,15 @@ def describe(method: str, host: str, path: str, port: int | None, hosts: HostPol
     """Classify a request: a Call for a proxy-session call on a Chime host, else None.
 
     A request under the proxy-session paths that matches no operation (a wrong method, extra
-    segments) is a Call with no route and a violation; anything else, including the other APIs
-    a Chime host serves, is other traffic.
+    segments) is a Call with no route and a violation; a call to the simulator's control
+    endpoint is a Call marked ``control`` (recorded as what it is: it moved the clock, or reset
+    the sessions, between the calls around it); anything else, including the other APIs a
+    Chime host serves, is other traffic.
     """
+    if host.partition(":")[0].lower() == CONTROL_HOST:
+        call = Call(None, None)
+        call.control = True
+        return call
     namespace = hosts.namespace_of(host, port)
     if namespace is None:
         return None
@@ -139,13 +148,56 @@ def enforce_answer(violations: list[Violation]) -> tuple[int, dict[str, str], by
     return 400, headers, body
 
 
-def comment_for(call: Call, violations: list[Violation], error: str | None) -> str:
+NOT_RECORDED_STATUS = 507  # Insufficient Storage: what strict recording answers instead
+NOT_RECORDED_ERROR_TYPE = "ChimeTapNotRecorded"
+
+
+def not_recorded_answer(what: str, reason: str) -> tuple[int, dict[str, str], bytes]:
+    """Strict recording's answer to a call the cassette could not take (the service did get it)."""
+    message = (
+        f"chime-tap record: {what} was not recorded ({reason}), so its answer is withheld "
+        "(--strict-recording); the service did receive the call"
+    )
+    body = json.dumps({"Code": NOT_RECORDED_ERROR_TYPE, "Message": message}).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-ErrorType": NOT_RECORDED_ERROR_TYPE,
+        "x-chime-tap-record": "not-recorded",
+    }
+    return NOT_RECORDED_STATUS, headers, body
+
+
+def limit_error(error: str, limit: str | None, status: int | None = None) -> str:
+    """mitmproxy's error for a body past ``body_size_limit``, naming the limit and what the
+    server had answered before its body ran over; any other error as it is."""
+    if "body_size_limit" not in error or not limit:
+        return error
+    answered = f"; the server had answered {status}" if status else ""
+    return f"{error.rstrip('.')} ({limit}){answered}"
+
+
+def streamed_note(part: str, size: int | None, threshold: str | None) -> str:
+    """The body note of a body passed on as it came and never held (``stream_large_bodies``)."""
+    to = "the client" if part == "response" else "the server"
+    held = f"{size:,} bytes" if size is not None else "its size unknown"
+    return (
+        f"{part} body streamed to {to} and not kept ({held}; over stream_large_bodies={threshold})"
+    )
+
+
+def comment_for(
+    call: Call, violations: list[Violation], error: str | None, body_note: str | None = None
+) -> str:
     """The flow comment mitmweb shows: the operation, then what is wrong, one line each."""
-    lines = [call.operation or "not a proxy-session call"]
+    lines = [
+        "simulator control call" if call.control else call.operation or "not a proxy-session call"
+    ]
     if call.answered_by == RECORDER:
         lines[0] += " (refused by chime-tap enforce mode)"
     if error:
         lines.append(f"failed: {error}")
+    if body_note:
+        lines.append(body_note)
     lines += [f"- {v}" for v in violations]
     return "\n".join(lines)
 
@@ -159,15 +211,18 @@ def log_line(
     violations: Sequence[Violation],
     error: str | None,
     upstream: str | None = None,
+    body_note: str | None = None,
 ) -> str:
     """One line per call: operation, ids, status, latency and what is wrong (never a header).
 
     The first violation goes on the line and the others under it, one each; a failed call
-    names the upstream it was going to.
+    names the upstream it was going to; a body kept as it came (or not kept) says so on the line.
     """
     # Once per call: the common case (a route, a status, no violation) is built inline.
     route = call.route
-    if route is None:
+    if call.control:
+        what = f"simulator control: {method} {path}"
+    elif route is None:
         what = what_call(None, method, path)
     else:
         what = f"{route.name} connector={route.voice_connector_id}"
@@ -177,6 +232,9 @@ def log_line(
     if call.answered_by == RECORDER:
         result += " (answered by chime-tap enforce)"
     found = violations_text(violations) if violations else "0 violation(s)"
+    if body_note:
+        first, newline, rest = found.partition("\n")
+        found = f"{first}; {one_line(body_note)}{newline}{rest}"
     return f"{what} -> {result} in {duration_ms:.1f} ms, {found}"
 
 
@@ -201,8 +259,13 @@ def recording_meta(
     violations: list[Violation],
     answered_by: str,
     error: str | None,
+    body_note: str | None = None,
 ) -> dict[str, Any]:
-    """The per-interaction metadata kept under ``META_KEY`` (and in ``flow.metadata``)."""
+    """The per-interaction metadata kept under ``META_KEY`` (and in ``flow.metadata``).
+
+    A call with nothing to say about its bodies has no ``body_note`` key: its metadata is the
+    one ``cassettes.yaml_block`` writes from a template.
+    """
     meta: dict[str, Any] = {
         "recorded_at": iso_utc(started),
         "duration_ms": round(duration_ms, 3),
@@ -213,20 +276,37 @@ def recording_meta(
     }
     if error is not None:
         meta["error"] = error
+    if body_note:
+        meta["body_note"] = body_note
+    if call is not None and call.control:
+        meta["control"] = True  # the simulator's control endpoint: not an API call
     return meta
 
 
-def open_cassette(path: str, redact_phones: bool) -> CassetteWriter:
-    """Open (or create) a cassette for appending; CassetteError with a one-line reason if not."""
+def open_cassette(
+    path: str, redact_phones: bool, on_notice: Callable[[str], None] | None = None
+) -> CassetteWriter:
+    """Open (or create) a cassette for appending; CassetteError with a one-line reason if not.
+
+    ``on_notice`` gets the one line the writer says when it had to act on its own (a torn last
+    interaction moved aside, a file replaced while recording), as it happens.
+    """
     p = Path(path).expanduser()
     if not p.parent.is_dir():
         raise CassetteError(f"{path}: directory {str(p.parent)!r} does not exist")
     if p.is_dir():
         raise CassetteError(f"{path}: is a directory, not a cassette")
     try:
-        return CassetteWriter(p, redact_phones=redact_phones)
+        return CassetteWriter(p, redact_phones=redact_phones, on_notice=on_notice)
     except OSError as e:
         raise CassetteError(f"{path}: cannot open ({e.strerror or e})") from None
+
+
+def part_note(part: str, note: str | None) -> str | None:
+    """A body note naming the message it is about: ``response body kept as received (...)``."""
+    if not note:
+        return None
+    return note if note.startswith(part) else f"{part} {note}"
 
 
 def elapsed_ms(started: float, ended: float | None = None) -> float:
@@ -239,6 +319,7 @@ class Exchange:
 
     __slots__ = (
         "answered_by",
+        "body_note",
         "duration_ms",
         "error",
         "reason",
@@ -261,11 +342,18 @@ class Exchange:
         duration_ms: float,
         answered_by: str,
         error: str | None = None,
+        body_note: str | None = None,
     ) -> None:
         self.request_headers, self.request_body = request_headers, request_body
         self.status, self.reason = status, reason
         self.response_headers, self.response_body = response_headers, response_body
         self.duration_ms, self.answered_by, self.error = duration_ms, answered_by, error
+        self.body_note = body_note  # why a body is not kept decoded (or not kept at all)
+
+    def add_note(self, note: str | None) -> None:
+        """Say one more thing about the bodies (``body_note``), after what was said already."""
+        if note:
+            self.body_note = f"{self.body_note}; {note}" if self.body_note else note
 
     @classmethod
     def decoded(
@@ -277,33 +365,46 @@ class Exchange:
         *,
         duration_ms: float,
         answered_by: str,
+        limit: int = DECODED_BODY_LIMIT,
     ) -> Exchange:
-        """A call that got a response, from each message's raw header fields and raw body."""
-        request_body, request_headers = decode_message(*request)
-        response_body, response_headers = decode_message(*response)
-        return cls(
-            request_headers=request_headers,
-            request_body=request_body,
+        """A call that got a response, from each message's raw header fields and raw body.
+
+        Each body is decoded from its Content-Encoding up to ``limit`` bytes; one that is not
+        (a bomb, a coding that is no HTTP content coding, a body that does not decode) is kept
+        as it came, with its Content-Encoding, and ``body_note`` says why.
+        """
+        req = decode_fields(*request, limit)
+        resp = decode_fields(*response, limit)
+        exchange = cls(
+            request_headers=req.headers,
+            request_body=req.body,
             status=status,
             reason=reason,
-            response_headers=response_headers,
-            response_body=response_body,
+            response_headers=resp.headers,
+            response_body=resp.body,
             duration_ms=duration_ms,
             answered_by=answered_by,
         )
+        exchange.add_note(part_note("request", req.note))
+        exchange.add_note(part_note("response", resp.note))
+        return exchange
 
     @classmethod
     def failed(
         cls,
         error: str | None,
         duration_ms: float,
-        request_headers: dict[str, list[str]],
-        request_body: bytes | None,
+        request: tuple[Iterable[tuple[bytes, bytes]], bytes | None],
+        limit: int = DECODED_BODY_LIMIT,
     ) -> Exchange:
-        """A call that got no response: status 0, answered by nobody, the error as its reason."""
+        """A call that got no response: status 0, answered by nobody, the error as its reason.
+
+        ``request``: its raw header fields and raw body, decoded as :meth:`decoded` does.
+        """
+        req = decode_fields(*request, limit)
         return cls(
-            request_headers=request_headers,
-            request_body=request_body,
+            request_headers=req.headers,
+            request_body=req.body,
             status=NO_RESPONSE,
             reason=f"chime-tap: no response ({error})",
             response_headers={},
@@ -311,6 +412,7 @@ class Exchange:
             duration_ms=duration_ms,
             answered_by=NOBODY,
             error=error,
+            body_note=part_note("request", req.note),
         )
 
     @property

@@ -154,11 +154,11 @@ def test_status_classes_and_summaries() -> None:
         {200: 2, 0: 1}, with_violations=1, recorded=3, lost=0, cassette="/c.yaml", held=7
     ) == (
         "chime-tap record: 3 call(s) (2 2xx, 1 no response); 1 with violations; "
-        "3 interaction(s) recorded to /c.yaml (it holds 7); 0 not recorded (could not be written)."
+        "3 interaction(s) recorded to /c.yaml (it holds 7); 0 answered but not recorded (could not be written)."
     )
     assert record_summary({}, with_violations=0, recorded=0, lost=0, cassette=None, held=0) == (
         "chime-tap record: 0 call(s); 0 with violations; no cassette, nothing recorded; "
-        "0 not recorded (could not be written)."
+        "0 answered but not recorded (could not be written)."
     )
     assert replay_summary(
         {200: 1, 0: 1},
@@ -290,7 +290,7 @@ def test_recorder_lines_and_summary_over_a_scripted_run(
     (summary,) = summaries(caplog, "record")
     assert summary == (
         "chime-tap record: 6 call(s) (3 2xx, 2 4xx, 1 no response); 1 with violations; "
-        f"5 interaction(s) recorded to {cassette} (it holds 5); 1 not recorded (could not be written)."
+        f"5 interaction(s) recorded to {cassette} (it holds 5); 1 answered but not recorded (could not be written)."
     )
     assert len(_cassette(cassette)) == 5
 
@@ -484,7 +484,7 @@ def test_record_prints_each_call_and_its_summary_at_exit(tmp_path: Path) -> None
     assert sum("violation(s)" in line for line in proxy.lines) == 2
     assert proxy.lines[-1].endswith(
         "chime-tap record: 2 call(s) (1 2xx, 1 5xx); 0 with violations; "
-        f"2 interaction(s) recorded to {cassette} (it holds 2); 0 not recorded (could not be written)."
+        f"2 interaction(s) recorded to {cassette} (it holds 2); 0 answered but not recorded (could not be written)."
     )
     # "recording to" is said once, by the recorder, with the cassette's full path.
     assert [line for line in proxy.lines if "recording to" in line] == [

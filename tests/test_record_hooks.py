@@ -569,3 +569,180 @@ def test_client_url_matches_mitmproxy_pretty_url(args: tuple, url: str) -> None:
     else:
         f.request.headers["Host"] = authority
     assert f.request.pretty_url == url
+
+
+# --- bodies kept as they came, and saying so (issue 15, items 1 and 2) --------------------------
+
+BOMB = Path(__file__).parent / "data" / "bad-input" / "bombs" / "zeros-1GiB.br"  # 1 GiB of zeros
+BOMB_NOTE = "br decodes to more than 8 MiB (the decoding cap)"
+
+
+def _coded_response(coding: str, raw: bytes):
+    def respond(f: http.HTTPFlow) -> None:
+        f.response = http.Response.make(200, b"", {"Content-Type": "application/json"})
+        f.response.headers["Content-Encoding"] = coding
+        f.response.raw_content = raw
+        f.response.headers["Content-Length"] = str(len(raw))
+
+    return respond
+
+
+def test_a_bomb_is_recorded_as_it_came_and_flagged_everywhere(
+    recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The note the decoder gives is kept in the metadata, the mitmweb mark and comment, the line."""
+    addon, _ = recorder
+    caplog.set_level("INFO", logger=CALLS)
+    raw = BOMB.read_bytes()
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, _coded_response("br", raw))
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    note = f"response body kept as received ({len(raw):,} bytes): {BOMB_NOTE}"
+    assert item[META_KEY]["body_note"] == note
+    assert item["response"]["body"]["string"] == raw  # the wire's bytes, with their coding
+    assert item["response"]["headers"]["Content-Encoding"] == ["br"]
+    assert f.marked == VIOLATION_MARK
+    assert note in f.comment.splitlines()
+    (line,) = [r for r in caplog.records if r.name == CALLS]
+    assert line.levelname == "WARNING" and line.getMessage().endswith(f"; {note}")
+    assert f.metadata[META_KEY]["body_note"] == note
+
+
+@pytest.mark.parametrize(
+    ("coding", "raw"),
+    [("rot13", b'{"Capabirgvrf": ["Ibvpr"]}'), ("base64", b"eyJDYXBhYmlsaXRpZXMiOiBbIlZvaWNlIl19")],
+)
+def test_a_python_codec_as_coding_is_recorded_raw_with_its_header(
+    recorder, tmp_path: Path, coding: str, raw: bytes
+) -> None:
+    addon, _ = recorder
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, _coded_response(coding, raw))
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item["response"]["body"]["string"].encode() == raw
+    assert item["response"]["headers"]["Content-Encoding"] == [coding]
+    note = item[META_KEY]["body_note"]
+    assert note == (
+        f"response body kept as received ({len(raw)} bytes): "
+        f"{coding!r} is not an HTTP content coding"
+    )
+
+
+def test_a_clean_calls_metadata_is_the_yaml_templates(recorder, tmp_path: Path) -> None:
+    """No body note on a call whose bodies decoded: the YAML fast path's template fits it."""
+    from chime_tap.cassettes import yaml_block
+
+    addon, _ = recorder
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, _coded_response("gzip", gzip.compress(json.dumps(SESSION).encode())))
+    assert tuple(f.metadata[META_KEY]) == yaml_block._META_KEYS
+
+
+def test_the_decode_limit_is_an_option(recorder, tmp_path: Path) -> None:
+    addon, tctx = recorder
+    payload = json.dumps({"ProxySession": SESSION}).encode()
+    tctx.configure(addon, chime_decode_limit="100")
+    f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, f, _coded_response("gzip", gzip.compress(payload)))
+    tctx.configure(addon, chime_decode_limit="1k")
+    g = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+    run_flow(addon, g, _coded_response("gzip", gzip.compress(payload)))
+    first, second = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert first[META_KEY]["body_note"].endswith(
+        "gzip decodes to more than 100 bytes (the decoding cap)"
+    )
+    assert "body_note" not in second[META_KEY]
+    assert second["response"]["body"]["string"].encode() == payload
+    with pytest.raises(exceptions.OptionsError, match="chime_decode_limit: '8 MB' is not a size"):
+        tctx.configure(addon, chime_decode_limit="8 MB")
+
+
+@pytest.mark.parametrize(
+    ("coding", "raw"),
+    [
+        ("rot13", b'{"CnegvpvcnagCubarAhzoref": ["+12065550100", "+14015550101"]}'),
+        # valid JSON once base64-decoded: the service would see base64, not JSON
+        ("base64", b"eyJDYXBhYmlsaXRpZXMiOiBbIlZvaWNlIl19"),
+    ],
+)
+def test_enforce_reads_a_request_body_as_the_service_would(
+    recorder, tmp_path: Path, coding: str, raw: bytes
+) -> None:
+    """A Python codec is no content coding: the body is what it is on the wire, not JSON.
+    (mitmproxy's decoder raised a TypeError for rot13, and decoded base64 into valid JSON.)"""
+    addon, tctx = recorder
+    tctx.configure(addon, chime_enforce=True)
+    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1", raw)
+    f.request.headers["Content-Encoding"] = coding
+    f.request.headers["Content-Type"] = "application/json"
+    fire_request(addon, f)
+    assert f.response is not None and f.response.status_code == 400
+    assert "request body" in json.loads(f.response.content)["Message"]
+    addon.response(f)
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert item["request"]["body"].encode() == raw
+    assert item["request"]["headers"]["Content-Encoding"] == [coding]
+    assert item[META_KEY]["body_note"].startswith(
+        f"request body kept as received ({len(raw)} bytes)"
+    )
+
+
+def test_a_torn_cassette_and_a_replaced_one_are_each_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer's notices reach the log: a torn last interaction moved aside at start, a
+    cassette replaced by another program while recording."""
+    path = tmp_path / "c.yaml"
+    addon = Recorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_cassette=str(path), chime_hosts=[UPSTREAM_HOST])
+        for session in ("s1", "s2"):
+            f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/{session}")
+            run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+    addon.done()
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 40])  # the last interaction cut off mid-write
+
+    caplog.set_level("INFO")
+    addon = Recorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_cassette=str(path), chime_hosts=[UPSTREAM_HOST])
+        torn = [r for r in caplog.records if "torn" in r.getMessage()]
+        assert len(torn) == 1 and torn[0].levelname == "WARNING"
+        assert "1 whole interaction(s) kept" in torn[0].getMessage()
+        other = tmp_path / "other.yaml"
+        other.write_bytes(b"version: 1\ninteractions: []\n")
+        other.replace(path)  # git checkout, an editor, vcrpy re-saving
+        f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s3")
+        run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+        f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s4")
+        run_flow(addon, f, lambda f: answer(f, 200, {"ProxySession": SESSION}))
+    addon.done()
+    replaced = [r for r in caplog.records if "replaced by another program" in r.getMessage()]
+    assert len(replaced) == 1 and replaced[0].levelname == "WARNING"
+    assert len(load_cassette(path)["interactions"]) == 2
+
+
+# --- the simulator's control calls, recorded as what they are (issue 15, item 12) ------------
+
+
+def test_a_simulator_control_call_is_recorded_as_one(
+    recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    addon, _ = recorder
+    caplog.set_level("INFO", logger=CALLS)
+    f = make_flow("POST", "/clock/advance?seconds=3600", host="sim.chime-tap.invalid", port=80)
+    f.request.headers["Host"] = "sim.chime-tap.invalid"
+    f.request.headers["Authorization"] = "Bearer control-token-of-the-run"
+    run_flow(addon, f, lambda f: answer(f, 200, {"ClockOffsetSeconds": 3600}))
+    (item,) = load_cassette(tmp_path / "c.yaml")["interactions"]
+    meta = item[META_KEY]
+    assert meta["control"] is True
+    assert meta["operation"] is None and meta["violations"] == []
+    assert item["request"]["uri"] == "http://sim.chime-tap.invalid/clock/advance?seconds=3600"
+    assert "control-token-of-the-run" not in (tmp_path / "c.yaml").read_text()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == CALLS]
+    assert line.startswith("simulator control: POST /clock/advance?seconds=3600 -> 200 in ")
+    assert f.comment == "simulator control call"
+    assert addon.statuses == {}  # not a proxy-session call
+    assert ", 1 of them simulator control call(s);" in addon.summary()

@@ -22,6 +22,9 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow
 
 from chime_tap.addons.replay import ReplayServer
+from chime_tap.cassettes.format import YAML_HEADER
+from chime_tap.cassettes.reader import load_cassette
+from chime_tap.cassettes.writer import CassetteWriter
 
 VOICE_HOST = "voice-chime.us-east-1.amazonaws.com"
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
@@ -619,4 +622,115 @@ def test_on_miss_forward_records_only_proxy_session_calls(replayer, tmp_path: Pa
     other.response = http.Response.make(200, b"ok")
     addon.response(other)
     addon.done()
-    assert base.read_bytes() == before  # nothing recorded
+    # Nothing recorded. The cassette was opened for recording at start, as `record` opens its
+    # own (and locked: see test_forwarding_replay_refuses_a_cassette_another_recorder_holds),
+    # so it is now in the writer's append layout, with the same (no) interactions.
+    assert load_cassette(base) == yaml.safe_load(before)
+    assert base.read_bytes().startswith(YAML_HEADER)
+
+
+# --- forwarded calls the cassette cannot take (issue 15, items 8 and 9) --------------------------
+
+
+def test_forwarding_replay_refuses_a_cassette_another_recorder_holds(tmp_path: Path) -> None:
+    """It would forward every miss and record none of them: it does not start, as `record` does."""
+    base = write_cassette(tmp_path / "base.yaml", [])
+    with CassetteWriter(tmp_path / "held.yaml"):  # another recorder, writing there
+        for record_to in (str(tmp_path / "held.yaml"), ""):
+            held = tmp_path / "held.yaml"
+            cassettes = [str(base)] if record_to else [str(held)]
+            addon = ReplayServer()
+            with (
+                taddons.context(addon) as tctx,
+                pytest.raises(
+                    exceptions.OptionsError,
+                    match=r"another chime-tap recorder is writing this cassette",
+                ) as refused,
+            ):
+                tctx.configure(
+                    addon,
+                    chime_replay_cassettes=cassettes,
+                    chime_replay_on_miss="forward",
+                    chime_replay_record_to=record_to,
+                )
+            option = "chime_replay_record_to" if record_to else "chime_replay_cassettes"
+            assert str(refused.value).startswith(f"{option}: ")
+    # and while a forwarding replay holds it, a recorder is refused in turn
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_replay_cassettes=[str(base)], chime_replay_on_miss="forward")
+        with pytest.raises(Exception, match="another chime-tap recorder"):
+            CassetteWriter(base)
+    addon.done()
+
+
+def _forward(addon: ReplayServer, path: str) -> http.HTTPFlow:
+    host, port = UPSTREAM.split(":")
+    f = replay(addon, "GET", path, host=host, port=int(port))
+    assert f.response is None  # a miss goes upstream
+    f.response = http.Response.make(
+        200,
+        json.dumps({"ProxySession": session("s")}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    addon.response(f)
+    return f
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_forwarded_call_that_cannot_be_recorded_is_counted_or_withheld(
+    replayer, tmp_path: Path, strict: bool
+) -> None:
+    addon, tctx = replayer
+    base = write_cassette(tmp_path / "base.yaml", [])
+    tctx.configure(
+        addon,
+        chime_replay_cassettes=[str(base)],
+        chime_replay_on_miss="forward",
+        chime_replay_record_to=str(tmp_path / "new.yaml"),
+        chime_hosts=[f"{UPSTREAM}=voice"],
+        chime_strict_recording=strict,
+    )
+    recorded = _forward(addon, f"{SESSIONS}/one")
+    assert recorded.response.status_code == 200
+    addon.writer.close()  # from here on, nothing can be written (as on a full disk)
+    lost = _forward(addon, f"{SESSIONS}/two")
+    summary = addon.summary()
+    if strict:
+        assert lost.response.status_code == 507
+        assert lost.response.headers["x-chime-tap-record"] == "not-recorded"
+        assert "not recorded" in json.loads(lost.response.content)["Message"]
+        assert "1 not recorded and answered 507 instead (strict recording)" in summary
+    else:
+        assert lost.response.status_code == 200  # the client got the service's answer...
+        assert "1 answered but not recorded (could not be written)" in summary  # ...said here
+    assert "2 miss(es) (2 forwarded upstream, " in summary
+    assert len(load_cassette(tmp_path / "new.yaml")["interactions"]) == 1
+
+
+def test_a_request_is_matched_as_the_recorder_kept_it(replayer, tmp_path: Path) -> None:
+    """A body whose coding is no HTTP content coding (rot13) was recorded as it came: it is
+    matched as it comes (mitmproxy's decoder raised a TypeError on it), and a gzip body decoded."""
+    import gzip
+
+    addon, tctx = replayer
+    raw = b'{"Pncnovyvgvrf": ["Ibvpr"]}'
+    item = interaction("POST", f"{SESSIONS}/s1", 201, {"ProxySession": session("s1")})
+    item["request"]["body"] = raw.decode()
+    item["request"]["headers"] = {"Content-Encoding": ["rot13"]}
+    plain = interaction(
+        "POST", f"{SESSIONS}/s2", 201, {"ProxySession": session("s2")}, request={"A": 1}
+    )
+    tctx.configure(
+        addon, chime_replay_cassettes=[str(write_cassette(tmp_path / "c.yaml", [item, plain]))]
+    )
+    f = make_flow("POST", f"{SESSIONS}/s1")
+    f.request.headers["Content-Encoding"] = "rot13"
+    f.request.raw_content = raw
+    addon.request(f)
+    assert f.comment == "replayed c.yaml #0"
+    g = make_flow("POST", f"{SESSIONS}/s2")
+    g.request.headers["Content-Encoding"] = "gzip"
+    g.request.raw_content = gzip.compress(json.dumps({"A": 1}).encode())
+    addon.request(g)
+    assert g.comment == "replayed c.yaml #1"

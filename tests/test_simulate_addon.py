@@ -94,8 +94,15 @@ def create_body(**extra: Any) -> dict[str, Any]:
     return {"ParticipantPhoneNumbers": [A, B], "Capabilities": ["Voice"], **extra}
 
 
-def control(sim: Simulator, method: str, path: str) -> tuple[int, dict[str, Any]]:
-    f = send(sim, method, path, host=CONTROL, port=80, scheme="http")
+def control(
+    sim: Simulator, method: str, path: str, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A call to the control endpoint with the simulator's token (or ``token``; "" for none)."""
+    f = make_flow(method, path, host=CONTROL, port=80, scheme="http")
+    token = sim.token if token is None else token
+    if token:
+        f.request.headers["Authorization"] = f"Bearer {token}"
+    asyncio.run(sim.request(f))
     return f.response.status_code, doc_of(f)
 
 
@@ -502,3 +509,77 @@ def test_answered_failed_or_replayed_flows_are_left_alone(simulator) -> None:
         asyncio.run(sim.request(f))
     assert answered.response.status_code == 204
     assert failed.response is None and not_live.response is None
+
+
+# --- hostile use of the control endpoint (issue 15, item 12) ------------------------------------
+
+
+@pytest.mark.parametrize("token", ["", "a-guess", "Bearer"])
+def test_the_control_endpoint_needs_the_token(simulator, token: str) -> None:
+    """Any client of the proxy could reset everyone's sessions or move everyone's clock."""
+    sim, _ = simulator
+    send(sim, "POST", SESSIONS, create_body())
+    for method, path in (("POST", "/reset"), ("POST", "/clock/advance?seconds=600")):
+        status, error = control(sim, method, path, token=token)
+        assert status == 403 and "token" in error["message"]
+    status, clock = control(sim, "GET", "/clock")  # with the token: nothing had changed
+    assert status == 200 and clock["Sessions"] == 1 and clock["ClockOffsetSeconds"] == 0
+
+
+def test_the_token_is_the_options_when_set(simulator) -> None:
+    sim, tctx = simulator
+    tctx.configure(sim, chime_sim_control_token="chosen-token")
+    assert control(sim, "GET", "/clock", token="chosen-token")[0] == 200
+
+
+@pytest.mark.parametrize(
+    "seconds", ["nan", "NaN", "inf", "-inf", "1e12", "3153600001", "1e400", "", "0x10", "soon"]
+)
+def test_a_clock_advance_that_is_no_sensible_number_is_refused(simulator, seconds: str) -> None:
+    """nan, inf or 1e12 were accepted, and every later call got a 502 with a traceback."""
+    sim, _ = simulator
+    status, error = control(sim, "POST", f"/clock/advance?seconds={seconds}")
+    assert status == 400 and error["message"].startswith("seconds: ")
+    assert control(sim, "GET", "/clock")[1]["ClockOffsetSeconds"] == 0  # unchanged
+    created = send(sim, "POST", SESSIONS, create_body(ExpiryMinutes=5))
+    assert created.response.status_code == 201  # and every later call is served
+    assert schema_violations(created) == []
+
+
+def test_the_clock_runs_at_most_a_century_ahead_whichever_way_it_moves(simulator) -> None:
+    sim, tctx = simulator
+    century = 100 * 365 * 24 * 3600
+    assert control(sim, "POST", f"/clock/advance?seconds={century - 10}")[0] == 200
+    status, error = control(sim, "POST", "/clock/advance?seconds=11")
+    assert status == 400 and "100 years" in error["message"]
+    with pytest.raises(exceptions.CommandError, match="100 years"):
+        sim.advance(11)
+    assert control(sim, "POST", "/clock/advance?seconds=10")[0] == 200
+    created = send(sim, "POST", SESSIONS, create_body())
+    assert created.response.status_code == 201 and schema_violations(created) == []
+    with pytest.raises(exceptions.OptionsError, match=r"chime_sim_clock_offset: .*100 years"):
+        tctx.configure(sim, chime_sim_clock_offset=10**12)
+
+
+@pytest.mark.parametrize(
+    ("coding", "raw"),
+    [
+        ("rot13", b'{"CnegvpvcnagCubarAhzoref": ["+12065550100", "+14015550101"]}'),
+        # a valid Create once base64-decoded
+        (
+            "base64",
+            b"eyJQYXJ0aWNpcGFudFBob25lTnVtYmVycyI6IFsiKzEyMDY1NTUwMTAwIiwgIisxNDAxNTU1MDEwMSJd"
+            b"LCAiQ2FwYWJpbGl0aWVzIjogWyJWb2ljZSJdfQ==",
+        ),
+    ],
+)
+def test_a_body_in_a_python_codec_is_no_json_body(simulator, coding: str, raw: bytes) -> None:
+    """mitmproxy's decoder raised a TypeError for rot13 (the call died with a traceback), and
+    turned base64 into JSON the service would never have seen."""
+    sim, _ = simulator
+    f = make_flow("POST", SESSIONS, {})
+    f.request.headers["Content-Encoding"] = coding
+    f.request.raw_content = raw
+    asyncio.run(sim.request(f))
+    assert f.response.status_code == 400
+    assert f.response.headers["x-amzn-ErrorType"] == "BadRequestException"

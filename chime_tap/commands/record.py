@@ -22,7 +22,7 @@ UPSTREAMS = ("service", "simulator")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_arguments(parser, [options.CASSETTE])
     common.add_listen_arguments(parser)
-    options.add_arguments(parser, [options.HOSTS, *options.RECORDER[1:]])
+    options.add_arguments(parser, [options.HOSTS, *options.RECORDER[1:], *options.PROXY])
     parser.add_argument(
         "--mode",
         default="regular",
@@ -88,21 +88,23 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.addons.record import Recorder
     from chime_tap.hints import record_hint
     from chime_tap.proxy import run_proxy
+    from chime_tap.simulator.control import new_token
 
     mode = check_mode(args.mode)
     simulated = simulator_values(args)
     options.HOSTS.from_args(args)  # a bad --hosts is refused before the cassette is touched
     check_cassette(args.cassette)
     # The addons check every value as they load (one rule, one message, naming the flag).
-    values = options.values_from_args(args, [options.HOSTS, *options.RECORDER])
+    values = options.values_from_args(args, [options.HOSTS, *options.RECORDER, *options.PROXY])
     # The Recorder comes first: its request hook (enforce mode) runs before the simulator
     # answers, and it records every answer in the response hook, whoever gave it.
     addons: list = [Recorder()]
+    token = new_token()  # the simulator's control token, printed in the hint
     if args.upstream == "simulator":
         from chime_tap.addons.simulate import Simulator
 
         addons.append(Simulator(log_calls=False))  # the recorder logs every call already
-        values = {**simulated, **options.OFFLINE, **values}
+        values = {**simulated, **options.OFFLINE, **values, options.CONTROL_TOKEN.name: token}
     else:  # a --set connection_strategy=... comes after these, and wins
         values = {**options.FORWARDING, **values}
     return run_proxy(
@@ -110,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
         label="record",
         mode=mode,
         options=values,
-        hint=record_hint(simulator=args.upstream == "simulator"),
+        hint=record_hint(simulator=args.upstream == "simulator", token=token),
         **common.listen_settings(args),
     )

@@ -21,7 +21,7 @@ from chime_tap.errors import UsageError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_arguments(parser, options.REPLAY)
     common.add_listen_arguments(parser)
-    options.add_arguments(parser, [options.HOSTS])
+    options.add_arguments(parser, [options.HOSTS, *options.PROXY])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
     if args.record_to and args.on_miss != "forward":
         raise UsageError("--record-to: only with --on-miss forward (otherwise nothing is recorded)")
     # The replay addon checks every value as it loads (one rule, one message, naming the flag).
-    values = options.values_from_args(args, [*options.REPLAY, options.HOSTS])
+    if args.strict_recording and args.on_miss != "forward":
+        raise UsageError(
+            "--strict-recording: only with --on-miss forward (otherwise nothing is recorded)"
+        )
+    values = options.values_from_args(args, [*options.REPLAY, options.HOSTS, *options.PROXY])
     return run_proxy(
         [ReplayServer()],
         label="replay",

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import heapq
 import hmac
+import math
 import random
 import secrets
 import threading
@@ -55,20 +56,45 @@ def not_found(message: str) -> SimError:
     return SimError(404, "NotFoundException", "NotFound", message)
 
 
+# How far ahead of the wall clock the simulator's clock may run: a century is more than any
+# ExpiryMinutes needs, and keeps every timestamp it writes a four-digit year (a clock moved by
+# 1e12 seconds made every later answer fail to render).
+MAX_CLOCK_OFFSET = 100 * 365 * 24 * 3600
+
+
+def check_advance(seconds: float, offset: float = 0.0) -> float:
+    """``seconds`` as a float, if moving a clock ``offset`` seconds ahead by them is allowed;
+    ValueError saying why not (not a finite number, backwards, or past :data:`MAX_CLOCK_OFFSET`)."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise ValueError(f"{seconds!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{seconds!r} is not a number of seconds")
+    if value < 0:
+        raise ValueError(f"the simulator's clock only moves forward (got {seconds} seconds)")
+    if offset + value > MAX_CLOCK_OFFSET:
+        raise ValueError(
+            f"the simulator's clock runs at most {MAX_CLOCK_OFFSET:,} seconds (100 years) ahead "
+            f"of the wall clock; it is {offset:,.0f} ahead, and {value:,.0f} more is too far"
+        )
+    return value
+
+
 class SimClock:
     """Wall-clock time plus an offset that only moves forward: expiry without sleeping."""
 
     def __init__(self, offset_seconds: float = 0.0, source=time.time) -> None:
-        self.offset = float(offset_seconds)
+        self.offset = check_advance(offset_seconds)
         self._source = source
 
     def now(self) -> float:
         return self._source() + self.offset
 
     def advance(self, seconds: float) -> float:
-        if seconds < 0:
-            raise ValueError(f"the simulator's clock only moves forward (got {seconds} seconds)")
-        self.offset += seconds
+        """Move the clock forward; ValueError (the clock unchanged) for a value :func:`check_advance`
+        refuses: NaN, infinities, negative, or too far."""
+        self.offset += check_advance(seconds, self.offset)
         return self.offset
 
 
