@@ -94,6 +94,19 @@ def test_demo_succeeds_and_tells_the_user_what_next(demo_run):
     assert wait_gone(str(out)) == []
 
 
+def test_the_validate_command_the_demo_suggests_passes_on_its_cassette(demo_run, cli) -> None:
+    """The deliberate bad calls were answered 400 by the simulator: the suggested check passes."""
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    suggested = next(line for line in result.stdout.splitlines() if "chime-tap validate" in line)
+    args = suggested.split("#")[0].split()[1:]  # the words after "chime-tap"
+    assert args == ["validate", "--allow-rejected", str(out / "demo.yaml")]
+    done = cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "accepted" in done.stdout  # the four invalid calls are listed, as accepted
+    assert cli("validate", str(out / "demo.yaml")).returncode == 1  # without the option: 1
+
+
 def test_demo_cassette_loads_in_plain_vcrpy_and_covers_the_workload(demo_run):
     from vcr.persisters.filesystem import FilesystemPersister
     from vcr.serializers import yamlserializer

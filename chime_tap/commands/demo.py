@@ -216,7 +216,7 @@ def print_summary(out: DemoOutput, tally: Tally, seconds: float) -> None:
         f"  cassette: {cassette}",
         f"  reports:  {out.report_txt}, {out.report_html}",
         "next:",
-        f"  chime-tap validate {cassette}",
+        f"  chime-tap validate --allow-rejected {cassette}   # its invalid calls were answered 400",
         f"  chime-tap report {cassette} --format html",
         f"  chime-tap replay --cassette {cassette}      # serve it back through the proxy",
         "  chime-tap simulate                          # the simulator alone, for your own client",
