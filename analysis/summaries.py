@@ -1,5 +1,16 @@
 """Reports, each a function of the tidy frame that returns a DataFrame (or a small dict).
 
+Each summary is defined once, as three steps: a *partial* of one partition of the frame (a file's
+rows, a dataset's day), a *merge* of two partials of consecutive partitions (the earlier first;
+associative, so partitions merge in any grouping that keeps their order) and a *finish* that
+shapes the merged partial into the table. :func:`summarize` runs the three on one frame; the
+dataset engines (``chime_tap.analysis.engines``) run the same three per partition, in one
+process, in a process pool or on a Dask cluster.
+
+Latency quantiles are exact for a frame (the partial keeps the values) and sketched for a
+dataset (``sketched=True``: the partial keeps DDSketch bucket counts, see
+:mod:`chime_tap.analysis.sketch`, and the summary says so). Everything else is exact either way.
+
 Calls that are not proxy-session operations (other traffic in a flow file or HAR) are counted
 under :data:`OTHER`, as operation and as namespace.
 """
@@ -11,19 +22,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chime_tap.analysis.load import VIOLATION_SEP, listed_sessions
+from chime_tap.analysis import lifecycle, sketch
+from chime_tap.analysis.lifecycle import DELETED, SESSION_COLUMNS, SESSION_KEY, sessions
+from chime_tap.analysis.load import VIOLATION_SEP
 from chime_tap.api.hosts import NAMESPACES
 
-OTHER = "(other)"
+__all__ = ["DELETED", "SESSION_COLUMNS", "SESSION_KEY", "sessions"]
+
+OTHER = lifecycle.OTHER
 SIGV4_WINDOW_S = 300.0  # SigV4 rejects a request whose X-Amz-Date is more than 5 minutes off
 # answered_by values whose Date header is chime-tap's own clock, not the service's: the
 # simulator (``addon``, whose clock a test may move) and enforce mode (``chime-tap``).
 NOT_SERVICE_CLOCK = ("addon", "chime-tap")
 QUANTILES = {"p25": 0.25, "p50": 0.50, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 
-# Interval candidates for traffic over time; the first giving at most MAX_BUCKETS is used.
+# Interval candidates for traffic over time; the first giving at most MAX_BUCKETS is used. Each
+# divides the next, and pandas floors fixed intervals from the epoch, so counts floored to one
+# interval floor again to any later one exactly: partitions count at their own interval.
 INTERVALS = ("1s", "5s", "15s", "1min", "5min", "15min", "1h", "6h", "1D", "7D")
 MAX_BUCKETS = 60
+
+# The frame's columns the summaries read: what a dataset reader needs to load.
+COLUMNS_USED = (
+    "recorded_at", "operation", "namespace", "voice_connector_id", "proxy_session_id",
+    "status", "error_type", "error_message", "latency_ms", "violation_count", "violations",
+    "expiry_minutes", "session_status", "created_at", "updated_at", "ended_at", "amz_date",
+    "response_date", "clock_skew_s", "answered_by", "origin", "acknowledged", "listed_sessions",
+)  # fmt: skip
 
 
 def _operation(frame: pd.DataFrame) -> pd.Series:
@@ -34,12 +59,6 @@ def _operation(frame: pd.DataFrame) -> pd.Series:
 def _namespace(frame: pd.DataFrame) -> pd.Series:
     """The namespace as plain labels, with non-proxy-session calls as OTHER."""
     return frame["namespace"].astype("str").fillna(OTHER).rename("namespace")
-
-
-def namespaces(frame: pd.DataFrame) -> list[str]:
-    """The API namespaces the traffic used (``legacy``, ``voice``), in the catalogue's order."""
-    present = set(frame["namespace"].dropna().astype("str").unique())
-    return [ns for ns in NAMESPACES if ns in present]
 
 
 def select(
@@ -65,14 +84,86 @@ def _keys(frame: pd.DataFrame, by_namespace: bool) -> list[pd.Series]:
     return [_namespace(frame), _operation(frame)] if by_namespace else [_operation(frame)]
 
 
+def _add_tables(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Two count tables added cell by cell (a cell missing from one counts 0)."""
+    return a.add(b, fill_value=0).fillna(0).astype("int64")
+
+
+def _regroup(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Count rows of the same keys summed, in order of first appearance."""
+    return table.groupby(keys, sort=False, dropna=False).sum().reset_index()
+
+
+# --- interactions, time range, namespaces -------------------------------------------------------
+
+
+def _span_partial(frame: pd.DataFrame) -> dict[str, Any]:
+    times = frame["recorded_at"].dropna()
+    return {
+        "rows": len(frame),
+        "start": times.min() if len(times) else None,
+        "end": times.max() if len(times) else None,
+        "namespaces": set(frame["namespace"].dropna().astype("str").unique()),
+        "by_namespace": _namespace(frame).value_counts(sort=False),
+    }
+
+
+def _earliest(a: Any, b: Any, pick: Any) -> Any:
+    return b if a is None else a if b is None else pick(a, b)
+
+
+def _span_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    counts = pd.concat([a["by_namespace"], b["by_namespace"]])
+    return {
+        "rows": a["rows"] + b["rows"],
+        "start": _earliest(a["start"], b["start"], min),
+        "end": _earliest(a["end"], b["end"], max),
+        "namespaces": a["namespaces"] | b["namespaces"],
+        "by_namespace": counts.groupby(level=0, sort=False).sum().rename("count"),
+    }
+
+
+def time_range(frame: pd.DataFrame) -> dict[str, Any]:
+    """First and last recorded time and the span in seconds (None when nothing is timed)."""
+    return _time_range(_span_partial(frame))
+
+
+def _time_range(part: dict[str, Any]) -> dict[str, Any]:
+    start, end = part["start"], part["end"]
+    if start is None:
+        return {"start": None, "end": None, "seconds": 0.0}
+    return {"start": start, "end": end, "seconds": (end - start).total_seconds()}
+
+
+def namespaces(frame: pd.DataFrame) -> list[str]:
+    """The API namespaces the traffic used (``legacy``, ``voice``), in the catalogue's order."""
+    return _namespaces(_span_partial(frame)["namespaces"])
+
+
+def _namespaces(present: set[str]) -> list[str]:
+    return [ns for ns in NAMESPACES if ns in present]
+
+
+# --- status codes -------------------------------------------------------------------------------
+
+
+def _codes_partial(frame: pd.DataFrame, by_namespace: bool) -> pd.DataFrame:
+    return pd.crosstab(_keys(frame, by_namespace), frame["status"].rename("status"))
+
+
+def _codes_finish(table: pd.DataFrame) -> pd.DataFrame:
+    return table.sort_index().sort_index(axis=1).astype("int64").rename_axis(columns="status")
+
+
 def status_codes(frame: pd.DataFrame, *, by_namespace: bool = False) -> pd.DataFrame:
     """Calls per operation (rows; namespace and operation ``by_namespace``) and status code."""
-    table = pd.crosstab(_keys(frame, by_namespace), frame["status"].rename("status"))
-    return table.rename_axis(columns="status")
+    return _codes_finish(_codes_partial(frame, by_namespace))
 
 
-def errors(frame: pd.DataFrame, *, by_namespace: bool = False) -> pd.DataFrame:
-    """Failed calls counted by (namespace,) operation, error type and message, most frequent first."""
+# --- errors -------------------------------------------------------------------------------------
+
+
+def _errors_partial(frame: pd.DataFrame, by_namespace: bool) -> pd.DataFrame:
     failed = frame.loc[frame["status"].eq(0) | frame["status"].ge(400)]
     keys = pd.DataFrame(
         {
@@ -84,34 +175,109 @@ def errors(frame: pd.DataFrame, *, by_namespace: bool = False) -> pd.DataFrame:
         }
     )
     counts = keys.groupby(list(keys.columns), sort=False, observed=True).size().rename("count")
-    out = counts.reset_index().sort_values(
-        ["count", "operation"], ascending=[False, True], kind="stable"
-    )
+    return counts.reset_index()
+
+
+def _errors_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in a.columns if c != "count"]
+    return _regroup(pd.concat([a, b], ignore_index=True), keys)
+
+
+def _errors_finish(counts: pd.DataFrame) -> pd.DataFrame:
+    out = counts.sort_values(["count", "operation"], ascending=[False, True], kind="stable")
     return out.reset_index(drop=True)
+
+
+def errors(frame: pd.DataFrame, *, by_namespace: bool = False) -> pd.DataFrame:
+    """Failed calls counted by (namespace,) operation, error type and message, most frequent first."""
+    return _errors_finish(_errors_partial(frame, by_namespace))
+
+
+# --- latency ------------------------------------------------------------------------------------
+# Exact: the partial is the timed calls' (namespace, operation, latency). Sketched: per group,
+# the exact count, min, max and sum, and DDSketch bucket counts for the quantiles.
+
+
+def _latency_partial(frame: pd.DataFrame, sketched: bool) -> dict[str, Any]:
+    timed = frame.loc[frame["latency_ms"].notna()]
+    values = pd.DataFrame(
+        {
+            "namespace": _namespace(timed),
+            "operation": _operation(timed),
+            "latency_ms": timed["latency_ms"],
+        }
+    )
+    if not sketched:
+        return {"values": values}
+    signs, keys = sketch.bucket_keys(values["latency_ms"].to_numpy())
+    values = values.assign(sign=signs, key=keys)
+    out: dict[str, Any] = {}
+    for level, by in (("operation", ["operation"]), ("namespace", ["namespace", "operation"])):
+        grouped = values.groupby(by, sort=False)["latency_ms"]
+        out[f"stats_{level}"] = grouped.agg(["count", "min", "max", "sum"]).reset_index()
+        out[f"buckets_{level}"] = (
+            values.groupby([*by, "sign", "key"], sort=False).size().rename("count").reset_index()
+        )
+    return out
+
+
+def _latency_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    if "values" in a:
+        return {"values": pd.concat([a["values"], b["values"]], ignore_index=True)}
+    out: dict[str, Any] = {}
+    for level, by in (("operation", ["operation"]), ("namespace", ["namespace", "operation"])):
+        stats = pd.concat([a[f"stats_{level}"], b[f"stats_{level}"]], ignore_index=True)
+        grouped = stats.groupby(by, sort=False)
+        out[f"stats_{level}"] = grouped.agg(
+            count=("count", "sum"), min=("min", "min"), max=("max", "max"), sum=("sum", "sum")
+        ).reset_index()
+        buckets = pd.concat([a[f"buckets_{level}"], b[f"buckets_{level}"]], ignore_index=True)
+        out[f"buckets_{level}"] = _regroup(buckets, [*by, "sign", "key"])
+    return out
+
+
+def _latency_finish(part: dict[str, Any], by_namespace: bool) -> pd.DataFrame:
+    names = ["namespace", "operation"] if by_namespace else ["operation"]
+    if "values" in part:
+        timed = part["values"]
+        keys = [timed[k] for k in names]
+        grouped = timed["latency_ms"].groupby(keys, sort=True)
+        parts = {"count": grouped.size(), "min": grouped.min()}
+        for name, q in QUANTILES.items():
+            parts[name] = grouped.quantile(q)
+        parts["mean"] = grouped.mean()
+        parts["max"] = grouped.max()
+        out = pd.DataFrame(parts)
+    else:
+        level = "namespace" if by_namespace else "operation"
+        stats = part[f"stats_{level}"].set_index(names).sort_index()
+        buckets = part[f"buckets_{level}"]
+        rows = {
+            group: sketch.quantiles(table, QUANTILES)
+            for group, table in buckets.groupby(names if by_namespace else names[0], sort=True)
+        }
+        quantiles = pd.DataFrame.from_dict(rows, orient="index", columns=list(QUANTILES))
+        quantiles = quantiles.reindex(stats.index)
+        out = pd.DataFrame(
+            {
+                "count": stats["count"],
+                "min": stats["min"],
+                **{name: quantiles[name] for name in QUANTILES},
+                "mean": stats["sum"] / stats["count"],
+                "max": stats["max"],
+            }
+        )
+    out.index.names = names
+    return out.astype({"count": "int64"})
 
 
 def latency(frame: pd.DataFrame, *, by_namespace: bool = False) -> pd.DataFrame:
     """Latency (ms) per (namespace and) operation: count of timed calls, min, quartiles, p95,
     p99, mean and max."""
-    timed = frame.loc[frame["latency_ms"].notna()]
-    grouped = timed["latency_ms"].groupby(_keys(timed, by_namespace), sort=True)
-    parts = {"count": grouped.size(), "min": grouped.min()}
-    for name, q in QUANTILES.items():
-        parts[name] = grouped.quantile(q)
-    parts["mean"] = grouped.mean()
-    parts["max"] = grouped.max()
-    out = pd.DataFrame(parts)
-    out.index.names = ["namespace", "operation"] if by_namespace else ["operation"]
-    return out.astype({"count": "int64"})
+    return _latency_finish(_latency_partial(frame, sketched=False), by_namespace)
 
 
-def time_range(frame: pd.DataFrame) -> dict[str, Any]:
-    """First and last recorded time and the span in seconds (None when nothing is timed)."""
-    times = frame["recorded_at"].dropna()
-    if times.empty:
-        return {"start": None, "end": None, "seconds": 0.0}
-    start, end = times.min(), times.max()
-    return {"start": start, "end": end, "seconds": (end - start).total_seconds()}
+# --- traffic over time --------------------------------------------------------------------------
 
 
 def interval_for(span: pd.Timedelta) -> str:
@@ -128,173 +294,90 @@ def status_class(status: pd.Series) -> pd.Series:
     return labels.where(status.ne(0), "no response").rename("class")
 
 
-def traffic(frame: pd.DataFrame, interval: str | None = None) -> pd.DataFrame:
-    """Calls per interval by status class; the interval is chosen from the time span if not given."""
+def _traffic_partial(frame: pd.DataFrame, interval: str | None = None) -> dict[str, Any] | None:
+    """Calls per bucket and status class, at the interval this partition's own span needs."""
     timed = frame.loc[frame["recorded_at"].notna()]
     if timed.empty:
-        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="interval"))
-    if interval is None:
-        interval = interval_for(timed["recorded_at"].max() - timed["recorded_at"].min())
+        return None
+    start, end = timed["recorded_at"].min(), timed["recorded_at"].max()
+    interval = interval or interval_for(end - start)
     bucket = timed["recorded_at"].dt.floor(interval).rename("interval")
     table = pd.crosstab(bucket, status_class(timed["status"]))
+    return {"interval": interval, "start": start, "end": end, "table": table}
+
+
+def _coarser(table: pd.DataFrame, interval: str) -> pd.DataFrame:
+    floored = table.index.floor(interval).rename("interval")
+    return table.groupby(floored, sort=True).sum()
+
+
+def _traffic_merge(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return b if a is None else a
+    start, end = min(a["start"], b["start"]), max(a["end"], b["end"])
+    interval = max(a["interval"], b["interval"], interval_for(end - start), key=INTERVALS.index)
+    table = _add_tables(_coarser(a["table"], interval), _coarser(b["table"], interval))
+    return {"interval": interval, "start": start, "end": end, "table": table}
+
+
+def _traffic_finish(part: dict[str, Any] | None, interval: str | None = None) -> pd.DataFrame:
+    if part is None:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="interval"))
+    interval = interval or interval_for(part["end"] - part["start"])
+    table = part["table"]
+    if part["interval"] != interval:
+        table = _coarser(table, interval)
+    table = table.sort_index(axis=1)
     full = pd.date_range(table.index.min(), table.index.max(), freq=interval, name="interval")
-    table = table.reindex(full, fill_value=0)
+    table = table.reindex(full, fill_value=0).astype("int64")
     table.columns.name = "class"
     table.attrs["interval"] = interval
     return table
 
 
-SESSION_COLUMNS = [
-    "voice_connector_id", "proxy_session_id", "namespace", "calls", "first_seen", "last_seen",
-    "created", "last_updated", "ended", "expiry_minutes", "observed_minutes", "outlived_expiry",
-    "final_status", "status_source", "deleted",
-]  # fmt: skip
-SESSION_KEY = ["voice_connector_id", "proxy_session_id", "namespace"]
-DELETED = "Deleted"  # final_status of a session whose Delete was answered 2xx
+def traffic(frame: pd.DataFrame, interval: str | None = None) -> pd.DataFrame:
+    """Calls per interval by status class; the interval is chosen from the time span if not given."""
+    return _traffic_finish(_traffic_partial(frame, interval), interval)
 
 
-def _session_events(frame: pd.DataFrame) -> pd.DataFrame:
-    """What the traffic says about each session, one event per row: the calls addressed to a
-    session (its Create, and each Get, Update and Delete naming it, whatever the answer) and
-    each session a List answer named. ``ack``: the service's 2xx answer acknowledged it."""
-    direct = frame.loc[frame["proxy_session_id"].notna()]
-    operation = _operation(direct)
-    ack = direct["acknowledged"]
-    deleted = ack & operation.eq("DeleteProxySession")
-    status = direct["session_status"].astype("str").where(ack & ~deleted)
-    calls = pd.DataFrame(
-        {
-            **{k: direct[k] for k in SESSION_KEY},
-            "row": direct.index.to_numpy(dtype="int64"),
-            "at": direct["recorded_at"],
-            "operation": operation,
-            "call": True,
-            "ack": ack,
-            "create": ack & operation.eq("CreateProxySession"),
-            "deleted": deleted,
-            "status": status.mask(deleted, DELETED),
-            "created": direct["created_at"].where(ack),
-            "updated": direct["updated_at"].where(ack),
-            "ended": direct["ended_at"].where(ack),
-            "expiry": direct["expiry_minutes"].where(ack),
-        }
-    )
-    items = listed_sessions(frame)
-    listed = pd.DataFrame(
-        {
-            "voice_connector_id": items["voice_connector_id"],
-            "proxy_session_id": items["proxy_session_id"],
-            "namespace": items["namespace"],
-            "row": items["row"],
-            "at": items["recorded_at"],
-            "operation": "ListProxySessions",
-            "call": False,
-            "ack": True,
-            "create": False,
-            "deleted": False,
-            "status": items["session_status"],
-            "created": items["created_at"],
-            "updated": items["updated_at"],
-            "ended": items["ended_at"],
-            "expiry": items["expiry_minutes"],
-        }
-    )
-    events = pd.concat([calls, listed], ignore_index=True) if len(listed) else calls
-    return events.astype({"call": "bool", "ack": "bool", "create": "bool", "deleted": "bool"})
+# --- clock skew ---------------------------------------------------------------------------------
+# Exact either way: skew is a difference of two whole-second clocks, so a dataset's partial
+# counts each value (few distinct ones) and a frame's keeps them.
 
 
-def sessions(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per proxy session the service acknowledged, keyed by voice connector, session id
-    and namespace: its lifecycle as the service's answers tell it.
-
-    A session counts once a 2xx answer names it (a Create, Get or Update body, a List item, a
-    Delete). Calls on ids the service never acknowledged (404s, 400s) make no row. A second
-    successful Create of the same id (or an answer with another CreatedTimestamp) starts a new
-    row: two sessions created at different times are never merged.
-
-    ``calls``: calls addressed to the session (its Create, and Gets, Updates and Deletes naming
-    it, whatever their answer). ``first_seen``/``last_seen``: the first and last answer that
-    acknowledged it. ``final_status``: the Status of the last answer that gave one (``Deleted``
-    after a Delete answered 2xx), and ``status_source`` that answer's operation and time.
-    ``observed_minutes`` runs from creation (or first sighting) to the end (or the last update
-    or sighting); ``outlived_expiry`` says it is longer than the session's ExpiryMinutes.
-    """
-    events = _session_events(frame)
-    # Sessions in time order (the file order among equal times), each session's events together.
-    key = events.groupby(SESSION_KEY, sort=False, dropna=False, observed=True).ngroup()
-    events = events.assign(key=key).sort_values(["key", "at", "row"], kind="stable")
-    key = events["key"]
-    by_key = events.groupby("key", sort=False)
-    known_created = by_key["created"].ffill()
-    previous_created = known_created.groupby(key).shift()
-    recreated = events["created"].notna() & previous_created.notna()
-    recreated &= events["created"].ne(previous_created)
-    starts = key.ne(key.shift()) | events["create"] | recreated
-    life = starts.cumsum().rename("life")
-
-    acked = events["at"].where(events["ack"])
-    # Each event's place, where it gives a Status: the group's last one set final_status.
-    told = pd.Series(np.arange(len(events)), index=events.index).where(events["status"].notna())
-    g = events.assign(acked_at=acked, told=told).groupby(life, sort=True)
-    out = pd.DataFrame(
-        {
-            **{k: g[k].first() for k in SESSION_KEY},
-            "acknowledged": g["ack"].any(),
-            "calls": g["call"].sum().astype("int64"),
-            "first_seen": g["acked_at"].min(),
-            "last_seen": g["acked_at"].max(),
-            "created": g["created"].min(),
-            "last_updated": g["updated"].max(),
-            "ended": g["ended"].max(),
-            "expiry_minutes": g["expiry"].last(),
-            "final_status": g["status"].last(),
-            "told": g["told"].max(),
-            "deleted": g["deleted"].any().astype("bool"),
-        }
-    )
-    out = out.loc[out["acknowledged"]]
-    said = events.iloc[out["told"].dropna().astype("int64")].set_axis(out["told"].dropna().index)
-    out["status_source"] = (said["operation"] + " at " + _stamp(said["at"])).reindex(out.index)
-    start = out["created"].fillna(out["first_seen"])
-    end = out["ended"].fillna(out[["last_updated", "last_seen"]].max(axis=1))
-    out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
-    longer = out["observed_minutes"] > out["expiry_minutes"].astype("float64")
-    out["outlived_expiry"] = longer.fillna(False).astype("bool")
-    out = out.sort_values("first_seen", kind="stable").reset_index(drop=True)
-    return out[SESSION_COLUMNS].astype(
-        {
-            "voice_connector_id": "str",
-            "proxy_session_id": "str",
-            "namespace": "str",
-            "calls": "int64",
-            "expiry_minutes": "Int32",
-            "final_status": "str",
-            "status_source": "str",
-        }
-    )
-
-
-def _stamp(times: pd.Series) -> pd.Series:
-    """Times as ``2026-03-01 10:00:00.250 UTC`` text; ``unknown time`` where there is none."""
-    text = times.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC"
-    return text.fillna("unknown time")
-
-
-def clock_skew(frame: pd.DataFrame) -> dict[str, Any]:
-    """Client clock (X-Amz-Date) minus server clock (Date) in seconds, and the SigV4 warning.
-
-    Only answers whose Date is the service's clock count: not those chime-tap gave itself
-    (:data:`NOT_SERVICE_CLOCK`), whose clock a test may have moved on purpose. Answers from
-    upstream, and interactions that do not say who answered (foreign cassettes), count.
-    """
+def _skew_partial(frame: pd.DataFrame, sketched: bool) -> dict[str, Any]:
     own = frame["answered_by"].astype("str").isin(NOT_SERVICE_CLOCK)
     skew = frame["clock_skew_s"].where(~own).dropna()
+    not_ours = int((own & frame["clock_skew_s"].notna()).sum())
+    if sketched:
+        counts = skew.value_counts(sort=False).rename("count").rename_axis("skew_s")
+        return {"counts": counts, "not_service_clock": not_ours}
+    return {"values": skew, "not_service_clock": not_ours}
+
+
+def _skew_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = {"not_service_clock": a["not_service_clock"] + b["not_service_clock"]}
+    if "values" in a:
+        out["values"] = pd.concat([a["values"], b["values"]], ignore_index=True)
+    else:
+        counts = pd.concat([a["counts"], b["counts"]])
+        out["counts"] = counts.groupby(level=0, sort=False).sum()
+    return out
+
+
+def _skew_finish(part: dict[str, Any]) -> dict[str, Any]:
+    if "values" in part:
+        skew = part["values"]
+    else:
+        counts = part["counts"].sort_index()
+        values = np.repeat(counts.index.to_numpy(dtype="float64"), counts.to_numpy())
+        skew = pd.Series(values, dtype="float64")
     outside = int(skew.abs().gt(SIGV4_WINDOW_S).sum())
     stats: dict[str, Any] = {
         "count": len(skew),
         "outside_window": outside,
         "window_s": SIGV4_WINDOW_S,
-        "not_service_clock": int((own & frame["clock_skew_s"].notna()).sum()),
+        "not_service_clock": part["not_service_clock"],
     }
     if not skew.empty:
         q = skew.quantile([0.0, 0.5, 0.95, 1.0]).to_numpy()
@@ -315,6 +398,26 @@ def clock_skew(frame: pd.DataFrame) -> dict[str, Any]:
     return stats
 
 
+def clock_skew(frame: pd.DataFrame) -> dict[str, Any]:
+    """Client clock (X-Amz-Date) minus server clock (Date) in seconds, and the SigV4 warning.
+
+    Only answers whose Date is the service's clock count: not those chime-tap gave itself
+    (:data:`NOT_SERVICE_CLOCK`), whose clock a test may have moved on purpose. Answers from
+    upstream, and interactions that do not say who answered (foreign cassettes), count.
+    """
+    return _skew_finish(_skew_partial(frame, sketched=False))
+
+
+def _histogram(skew: pd.Series) -> list[dict[str, float]]:
+    counts, edges = np.histogram(skew.to_numpy(), bins=min(10, max(1, skew.nunique())))
+    return [
+        {"from_s": float(a), "to_s": float(b), "count": int(c)}
+        for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)
+    ]
+
+
+# --- timing gaps --------------------------------------------------------------------------------
+
 # Why an interaction has no latency, by what wrote it (the frame's ``origin``).
 NO_LATENCY = {
     "chime-tap": "whose chime-tap metadata has no duration_ms",
@@ -322,10 +425,10 @@ NO_LATENCY = {
     "flow": "from flow files, without a response",
     "har": "from HAR entries without timings",
 }
+_MEASURES = ("latency", "clock skew")
 
 
-def timing_gaps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Interactions without a latency or a clock skew, counted by what, and why (``cause``)."""
+def _gaps_partial(frame: pd.DataFrame) -> pd.DataFrame:
     no_latency = frame.loc[frame["latency_ms"].isna(), "origin"].astype("str")
     latency_causes = no_latency.map(NO_LATENCY).fillna("for an unknown reason")
     no_skew = frame.loc[frame["clock_skew_s"].isna()]
@@ -347,16 +450,23 @@ def timing_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     return table[["measure", "count", "cause"]].astype({"count": "int64"})
 
 
-def _histogram(skew: pd.Series) -> list[dict[str, float]]:
-    counts, edges = np.histogram(skew.to_numpy(), bins=min(10, max(1, skew.nunique())))
-    return [
-        {"from_s": float(a), "to_s": float(b), "count": int(c)}
-        for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)
-    ]
+def _gaps_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    table = _regroup(pd.concat([a, b], ignore_index=True)[["measure", "cause", "count"]],
+                     ["measure", "cause"])  # fmt: skip
+    rank = table["measure"].map(_MEASURES.index)
+    table = table.iloc[np.argsort(rank.to_numpy(), kind="stable")]
+    return table[["measure", "count", "cause"]].reset_index(drop=True).astype({"count": "int64"})
 
 
-def violations(frame: pd.DataFrame) -> pd.DataFrame:
-    """Schema violations counted by operation and message, most frequent first."""
+def timing_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Interactions without a latency or a clock skew, counted by what, and why (``cause``)."""
+    return _gaps_partial(frame)
+
+
+# --- violations ---------------------------------------------------------------------------------
+
+
+def _violations_partial(frame: pd.DataFrame) -> pd.DataFrame:
     flagged = frame.loc[frame["violation_count"].gt(0)]
     items = pd.DataFrame(
         {
@@ -365,36 +475,101 @@ def violations(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     items = items.explode("violation", ignore_index=True)
-    counts = (
+    return (
         items.groupby(["operation", "violation"], sort=False).size().rename("count").reset_index()
     )
+
+
+def _violations_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    return _regroup(pd.concat([a, b], ignore_index=True), ["operation", "violation"])
+
+
+def _violations_finish(counts: pd.DataFrame) -> pd.DataFrame:
     return counts.sort_values(
         ["count", "operation", "violation"], ascending=[False, True, True], kind="stable"
     ).reset_index(drop=True)
 
 
-def summarize(frame: pd.DataFrame) -> dict[str, Any]:
-    """Every summary of the frame, by name.
+def violations(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema violations counted by operation and message, most frequent first."""
+    return _violations_finish(_violations_partial(frame))
+
+
+# --- every summary: partial, merge, finish ------------------------------------------------------
+
+
+def partial(frame: pd.DataFrame, *, sketched: bool = False) -> dict[str, Any]:
+    """Every summary's partial of one partition of the frame."""
+    return {
+        "sketched": sketched,
+        "span": _span_partial(frame),
+        "status_codes": _codes_partial(frame, False),
+        "status_codes_ns": _codes_partial(frame, True),
+        "errors": _errors_partial(frame, False),
+        "errors_ns": _errors_partial(frame, True),
+        "latency": _latency_partial(frame, sketched),
+        "traffic": _traffic_partial(frame),
+        "sessions": lifecycle.partial(frame),
+        "clock_skew": _skew_partial(frame, sketched),
+        "violations": _violations_partial(frame),
+        "timing_gaps": _gaps_partial(frame),
+    }
+
+
+def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The partial of two consecutive partitions, ``a`` the earlier."""
+    return {
+        "sketched": a["sketched"],
+        "span": _span_merge(a["span"], b["span"]),
+        "status_codes": _add_tables(a["status_codes"], b["status_codes"]),
+        "status_codes_ns": _add_tables(a["status_codes_ns"], b["status_codes_ns"]),
+        "errors": _errors_merge(a["errors"], b["errors"]),
+        "errors_ns": _errors_merge(a["errors_ns"], b["errors_ns"]),
+        "latency": _latency_merge(a["latency"], b["latency"]),
+        "traffic": _traffic_merge(a["traffic"], b["traffic"]),
+        "sessions": lifecycle.merge(a["sessions"], b["sessions"]),
+        "clock_skew": _skew_merge(a["clock_skew"], b["clock_skew"]),
+        "violations": _violations_merge(a["violations"], b["violations"]),
+        "timing_gaps": _gaps_merge(a["timing_gaps"], b["timing_gaps"]),
+    }
+
+
+def finish(part: dict[str, Any]) -> dict[str, Any]:
+    """Every summary, by name, from the merged partial of all partitions.
 
     ``by_namespace`` holds the status code, error and latency tables broken down by namespace
     (``namespaces`` lists those present); the session table always has a namespace column.
+    ``latency_quantiles`` says how the latency quantiles were found, when they are sketched.
     """
-    return {
-        "interactions": len(frame),
-        "time_range": time_range(frame),
-        "namespaces": namespaces(frame),
-        "status_codes": status_codes(frame),
-        "errors": errors(frame),
-        "latency_ms": latency(frame),
-        "traffic": traffic(frame),
-        "sessions": sessions(frame),
-        "clock_skew": clock_skew(frame),
-        "violations": violations(frame),
-        "timing_gaps": timing_gaps(frame),
+    span = part["span"]
+    summary = {
+        "interactions": span["rows"],
+        "time_range": _time_range(span),
+        "namespaces": _namespaces(span["namespaces"]),
+        "status_codes": _codes_finish(part["status_codes"]),
+        "errors": _errors_finish(part["errors"]),
+        "latency_ms": _latency_finish(part["latency"], False),
+        "traffic": _traffic_finish(part["traffic"]),
+        "sessions": lifecycle.finish(part["sessions"]),
+        "clock_skew": _skew_finish(part["clock_skew"]),
+        "violations": _violations_finish(part["violations"]),
+        "timing_gaps": part["timing_gaps"],
         "by_namespace": {
-            "interactions": _namespace(frame).value_counts(sort=False),
-            "status_codes": status_codes(frame, by_namespace=True),
-            "errors": errors(frame, by_namespace=True),
-            "latency_ms": latency(frame, by_namespace=True),
+            "interactions": span["by_namespace"],
+            "status_codes": _codes_finish(part["status_codes_ns"]),
+            "errors": _errors_finish(part["errors_ns"]),
+            "latency_ms": _latency_finish(part["latency"], True),
         },
     }
+    if part["sketched"]:
+        summary["latency_quantiles"] = {
+            "method": "DDSketch",
+            "relative_accuracy": sketch.RELATIVE_ACCURACY,
+            "note": sketch.describe(),
+        }
+    return summary
+
+
+def summarize(frame: pd.DataFrame) -> dict[str, Any]:
+    """Every summary of the frame, by name (:func:`finish` of the frame's one partial)."""
+    return finish(partial(frame))

@@ -393,7 +393,7 @@ def _recorded(exchange: dict, started: float) -> dict:
     from chime_tap.recording import recording_meta
 
     route, found = validate_interaction(Interaction.from_dict(make_interaction(**exchange)))
-    call = SimpleNamespace(operation=route.name, namespace=route.namespace)
+    call = SimpleNamespace(operation=route.name, namespace=route.namespace, control=False)
     meta = recording_meta(started=started, duration_ms=LATENCY_MS, call=call, violations=found,
                           answered_by="upstream", error=None)  # fmt: skip
     return make_interaction(**exchange, meta=meta)

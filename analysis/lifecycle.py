@@ -1,0 +1,257 @@
+"""Proxy-session lifecycles, defined once as a per-partition partial, a merge and a finish.
+
+A partition's events (the calls naming a session, and the sessions List answers named) are cut
+into *pieces*: runs of one session's events that certainly belong to one lifecycle. Most cuts
+are certain inside the partition (a successful Create, a CreatedTimestamp that differs from the
+one before), but two depend on what came earlier, in another partition:
+
+- the first piece of a session in a partition (``FIRST``) continues that session's last
+  lifecycle, if an earlier partition saw it, and starts one otherwise;
+- the first event with a CreatedTimestamp in a partition (``PIVOT``) starts a new lifecycle if
+  the last CreatedTimestamp seen before it (perhaps in an earlier partition) differs.
+
+:func:`merge` joins two partials of consecutive partitions (the earlier first) and settles what
+the earlier one tells; :func:`finish` settles the rest and shapes the table. Partials of time
+ordered partitions (a dataset's days), merged in any grouping that keeps their order, give the
+table one pass over all events gives; ``tests/test_analysis_merge.py`` checks it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from chime_tap.analysis.load import listed_sessions
+
+OTHER = "(other)"
+SESSION_COLUMNS = [
+    "voice_connector_id", "proxy_session_id", "namespace", "calls", "first_seen", "last_seen",
+    "created", "last_updated", "ended", "expiry_minutes", "observed_minutes", "outlived_expiry",
+    "final_status", "status_source", "deleted",
+]  # fmt: skip
+SESSION_KEY = ["voice_connector_id", "proxy_session_id", "namespace"]
+DELETED = "Deleted"  # final_status of a session whose Delete was answered 2xx
+
+START, FIRST, PIVOT = 0, 1, 2  # how a piece begins (see the module's docstring)
+
+# What a piece (and a lifecycle) holds, and how two consecutive ones of a lifecycle combine.
+_FIRST = ["kind", "pivot_created"]
+_ANY = ["acknowledged", "deleted"]
+_SUM = ["calls"]
+_MIN = ["first_seen", "created"]
+_MAX = ["last_seen", "last_updated", "ended"]
+_LAST = ["expiry_minutes", "last_created"]
+# The Status of the last event that gave one, with that event's operation and time.
+_SAID = ["final_status", "said_operation", "said_at"]
+PIECE_COLUMNS = ["order", *SESSION_KEY, *_FIRST, *_ANY, *_SUM, *_MIN, *_MAX, *_LAST, *_SAID]
+
+
+def _operation(frame: pd.DataFrame) -> pd.Series:
+    return frame["operation"].astype("str").fillna(OTHER).rename("operation")
+
+
+def session_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """What the traffic says about each session, one event per row: the calls addressed to a
+    session (its Create, and each Get, Update and Delete naming it, whatever the answer) and
+    each session a List answer named. ``ack``: the service's 2xx answer acknowledged it."""
+    direct = frame.loc[frame["proxy_session_id"].notna()]
+    operation = _operation(direct)
+    ack = direct["acknowledged"]
+    deleted = ack & operation.eq("DeleteProxySession")
+    status = direct["session_status"].astype("str").where(ack & ~deleted)
+    calls = pd.DataFrame(
+        {
+            **{k: direct[k] for k in SESSION_KEY},
+            "row": direct.index.to_numpy(dtype="int64"),
+            "at": direct["recorded_at"],
+            "operation": operation,
+            "call": True,
+            "ack": ack,
+            "create": ack & operation.eq("CreateProxySession"),
+            "deleted": deleted,
+            "status": status.mask(deleted, DELETED),
+            "created": direct["created_at"].where(ack),
+            "updated": direct["updated_at"].where(ack),
+            "ended": direct["ended_at"].where(ack),
+            "expiry": direct["expiry_minutes"].where(ack),
+        }
+    )
+    items = listed_sessions(frame)
+    listed = pd.DataFrame(
+        {
+            "voice_connector_id": items["voice_connector_id"],
+            "proxy_session_id": items["proxy_session_id"],
+            "namespace": items["namespace"],
+            "row": items["row"],
+            "at": items["recorded_at"],
+            "operation": "ListProxySessions",
+            "call": False,
+            "ack": True,
+            "create": False,
+            "deleted": False,
+            "status": items["session_status"],
+            "created": items["created_at"],
+            "updated": items["updated_at"],
+            "ended": items["ended_at"],
+            "expiry": items["expiry_minutes"],
+        }
+    )
+    events = pd.concat([calls, listed], ignore_index=True) if len(listed) else calls
+    return events.astype({"call": "bool", "ack": "bool", "create": "bool", "deleted": "bool"})
+
+
+def partial(frame: pd.DataFrame) -> pd.DataFrame:
+    """One partition's pieces (:data:`PIECE_COLUMNS`), sessions in order of first appearance."""
+    events = session_events(frame)
+    # Sessions in order of first appearance (the file order among equal times), each session's
+    # events together, in time order.
+    key = events.groupby(SESSION_KEY, sort=False, dropna=False, observed=True).ngroup()
+    events = events.assign(key=key).sort_values(["key", "at", "row"], kind="stable")
+    key = events["key"]
+    first_of_key = key.ne(key.shift())
+    has_created = events["created"].notna()
+    known_created = events.groupby("key", sort=False)["created"].ffill()
+    previous_created = known_created.groupby(key).shift()
+    recreated = has_created & previous_created.notna() & events["created"].ne(previous_created)
+    pivot = has_created & previous_created.isna() & ~events["create"]
+    starts = first_of_key | events["create"] | recreated | pivot
+    kind = np.select([events["create"] | recreated, pivot], [START, PIVOT], FIRST)
+    acked = events["at"].where(events["ack"])
+    said = events["status"].notna()
+    pieces = events.assign(
+        piece=starts.cumsum(),
+        kind=pd.Series(kind, index=events.index).where(starts),
+        pivot_created=events["created"].where(pivot),
+        acked_at=acked,
+        said_operation=events["operation"].where(said),
+        said_at=events["at"].where(said),
+    )
+    g = pieces.groupby("piece", sort=True)
+    return pd.DataFrame(
+        {
+            "order": g["key"].first().astype("int64"),
+            **{k: g[k].first() for k in SESSION_KEY},
+            "kind": g["kind"].first().astype("int8"),
+            "pivot_created": g["pivot_created"].first(),
+            "acknowledged": g["ack"].any(),
+            "deleted": g["deleted"].any().astype("bool"),
+            "calls": g["call"].sum().astype("int64"),
+            "first_seen": g["acked_at"].min(),
+            "created": g["created"].min(),
+            "last_seen": g["acked_at"].max(),
+            "last_updated": g["updated"].max(),
+            "ended": g["ended"].max(),
+            "expiry_minutes": g["expiry"].last(),
+            "last_created": g["created"].last(),
+            "final_status": g["status"].last(),
+            "said_operation": g["said_operation"].last(),
+            "said_at": g["said_at"].last(),
+        }
+    ).reset_index(drop=True)[PIECE_COLUMNS]
+
+
+def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
+    """The pieces of two consecutive partitions as one partial: what ``earlier`` tells about
+    ``later``'s first pieces is settled, and pieces of one lifecycle are joined."""
+    if earlier.empty or later.empty:
+        return later if earlier.empty else earlier
+    offset = int(earlier["order"].max()) + 1
+    pieces = pd.concat([earlier, later.assign(order=later["order"] + offset)], ignore_index=True)
+    # One order per session: where it first appeared, the earlier partition first.
+    order = pieces.groupby(SESSION_KEY, sort=False, dropna=False, observed=True)["order"]
+    pieces["order"] = order.transform("min")
+    pieces = pieces.sort_values("order", kind="stable")  # each session's pieces in time order
+    return _join(pieces, final=False)
+
+
+def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:
+    """Settle each piece's start against the pieces before it, and join each lifecycle's pieces.
+
+    ``final``: nothing comes before these pieces, so what is still open is settled too.
+    """
+    order = pieces["order"]
+    first_of_key = order.ne(order.shift())
+    known_before = pieces.groupby("order", sort=False)["last_created"].ffill()
+    known_before = known_before.groupby(order).shift()
+    kind = pieces["kind"]
+    settles = kind.eq(PIVOT) & known_before.notna()
+    recreated = settles & pieces["pivot_created"].ne(known_before)
+    open_pivot = kind.eq(PIVOT) & known_before.isna()
+    starts = first_of_key | kind.eq(START) | recreated | (open_pivot & ~final)
+    kind = kind.mask(recreated, START).mask(settles & ~recreated, FIRST)
+    if final:
+        kind = kind.mask(first_of_key, START)
+    life = starts.cumsum()
+    g = pieces.assign(kind=kind).groupby(life, sort=True)
+    return pd.DataFrame(
+        {
+            "order": g["order"].first(),
+            **{k: g[k].first() for k in SESSION_KEY},
+            "kind": g["kind"].first().astype("int8"),
+            "pivot_created": g["pivot_created"].first(),
+            "acknowledged": g["acknowledged"].any(),
+            "deleted": g["deleted"].any().astype("bool"),
+            "calls": g["calls"].sum().astype("int64"),
+            "first_seen": g["first_seen"].min(),
+            "created": g["created"].min(),
+            "last_seen": g["last_seen"].max(),
+            "last_updated": g["last_updated"].max(),
+            "ended": g["ended"].max(),
+            "expiry_minutes": g["expiry_minutes"].last(),
+            "last_created": g["last_created"].last(),
+            "final_status": g["final_status"].last(),
+            "said_operation": g["said_operation"].last(),
+            "said_at": g["said_at"].last(),
+        }
+    ).reset_index(drop=True)[PIECE_COLUMNS]
+
+
+def finish(pieces: pd.DataFrame) -> pd.DataFrame:
+    """One row per proxy session the service acknowledged (see :func:`sessions`)."""
+    out = _join(pieces, final=True) if len(pieces) else pieces
+    out = out.loc[out["acknowledged"]].copy()
+    said = out["said_operation"].notna()
+    source = out["said_operation"].where(said) + " at " + _stamp(out["said_at"])
+    out["status_source"] = source.where(said)
+    start = out["created"].fillna(out["first_seen"])
+    end = out["ended"].fillna(out[["last_updated", "last_seen"]].max(axis=1))
+    out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
+    longer = out["observed_minutes"] > out["expiry_minutes"].astype("float64")
+    out["outlived_expiry"] = longer.fillna(False).astype("bool")
+    out = out.sort_values("first_seen", kind="stable").reset_index(drop=True)
+    return out[SESSION_COLUMNS].astype(
+        {
+            "voice_connector_id": "str",
+            "proxy_session_id": "str",
+            "namespace": "str",
+            "calls": "int64",
+            "expiry_minutes": "Int32",
+            "final_status": "str",
+            "status_source": "str",
+        }
+    )
+
+
+def sessions(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per proxy session the service acknowledged, keyed by voice connector, session id
+    and namespace: its lifecycle as the service's answers tell it.
+
+    A session counts once a 2xx answer names it (a Create, Get or Update body, a List item, a
+    Delete). Calls on ids the service never acknowledged (404s, 400s) make no row. A second
+    successful Create of the same id (or an answer with another CreatedTimestamp) starts a new
+    row: two sessions created at different times are never merged.
+
+    ``calls``: calls addressed to the session (its Create, and Gets, Updates and Deletes naming
+    it, whatever their answer). ``first_seen``/``last_seen``: the first and last answer that
+    acknowledged it. ``final_status``: the Status of the last answer that gave one (``Deleted``
+    after a Delete answered 2xx), and ``status_source`` that answer's operation and time.
+    ``observed_minutes`` runs from creation (or first sighting) to the end (or the last update
+    or sighting); ``outlived_expiry`` says it is longer than the session's ExpiryMinutes.
+    """
+    return finish(partial(frame))
+
+
+def _stamp(times: pd.Series) -> pd.Series:
+    """Times as ``2026-03-01 10:00:00.250 UTC`` text; ``unknown time`` where there is none."""
+    text = times.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC"
+    return text.fillna("unknown time")
