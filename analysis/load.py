@@ -7,6 +7,7 @@ rows become typed columns once per file; nothing appends DataFrame rows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -132,10 +133,11 @@ class _Rows:
     this step ~15% slower.
     """
 
-    def __init__(self, hosts: HostPolicy, tick: Tick | None = None) -> None:
+    def __init__(self, hosts: HostPolicy, tick: Tick | None = None, *, ids: bool = False) -> None:
         self.hosts = hosts
         self.tick = tick
         self.values: list[Any] = []
+        self.digests: list[bytes] | None = [] if ids else None
 
     def add(
         self,
@@ -155,6 +157,11 @@ class _Rows:
         interaction: Callable[[], Interaction],
     ) -> None:
         """Append one interaction's row: its route, what was wrong with it, what came back, when."""
+        if self.digests is not None:
+            self.digests.append(
+                _digest(method, uri, request_headers, request_body, status, response_headers,
+                        response_body, meta, started, latency)
+            )  # fmt: skip
         parts = urlsplit(uri)
         host, path = parts.hostname or request_headers.get("host", ""), parts.path or "/"
         route, operation, namespace = _route(method, uri, host, meta, self.hosts)
@@ -196,11 +203,38 @@ class _Rows:
                 columns[name] = pd.Series(values, dtype="str" if dtype == "category" else dtype)
         frame = pd.DataFrame(columns)
         frame["clock_skew_s"] = (times["amz_date"] - times["response_date"]).dt.total_seconds()
+        if self.digests is not None:
+            frame[INTERACTION_ID] = _interaction_ids(self.digests)
         return frame
 
     def column(self, name: str) -> list[Any]:
         """One column's values, sliced out of the rows just before it is typed (still in cache)."""
         return self.values[_AT[name] :: len(_ROW)]
+
+
+# --- an interaction's identity: its content -----------------------------------------------------
+
+# The column load_file(..., ids=True) adds: what a dataset knows an interaction by.
+INTERACTION_ID = "interaction_id"
+
+
+def _digest(*parts: Any) -> bytes:
+    """A hash of everything a row is made from (not the file's name, nor the place in it)."""
+    text = json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False, allow_nan=True)
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+
+
+def _interaction_ids(digests: list[bytes]) -> pd.Series:
+    """Each row's id: its content's hash and how many rows of the same content came before it
+    in the file, so a file's identical interactions (vcrpy keeps no time) stay apart, and the
+    same file read again, copied or appended to gives its old rows the same ids."""
+    seen = pd.Series(digests, dtype="object")
+    nth = seen.groupby(seen, sort=False).cumcount().to_numpy()
+    ids = [
+        hashlib.blake2b(d + int(k).to_bytes(8, "big"), digest_size=16).hexdigest()
+        for d, k in zip(digests, nth.tolist(), strict=True)
+    ]
+    return pd.Series(ids, dtype="str")
 
 
 # --- the steps of one row: data in, data out --------------------------------------------------
@@ -658,11 +692,18 @@ def _is_flow_file(data: bytes) -> bool:
 
 
 def load_file(
-    path: str | os.PathLike[str], *, hosts: HostPolicy | None = None, tick: Tick | None = None
+    path: str | os.PathLike[str],
+    *,
+    hosts: HostPolicy | None = None,
+    tick: Tick | None = None,
+    ids: bool = False,
 ) -> pd.DataFrame:
-    """One file's interactions as a frame; InputError (one line) when it cannot be read."""
+    """One file's interactions as a frame; InputError (one line) when it cannot be read.
+
+    ``ids``: add :data:`INTERACTION_ID`, each row's identity by content (see _interaction_ids).
+    """
     path = Path(path)
-    cols = _Rows(hosts or DEFAULT_HOSTS, tick)
+    cols = _Rows(hosts or DEFAULT_HOSTS, tick, ids=ids)
     with _one_line(str(path)):
         _read_any(path, cols, tick)
         return cols.frame(str(path))

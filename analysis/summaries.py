@@ -257,7 +257,8 @@ def _latency_finish(part: dict[str, Any], by_namespace: bool) -> pd.DataFrame:
             for group, table in buckets.groupby(names if by_namespace else names[0], sort=True)
         }
         quantiles = pd.DataFrame.from_dict(rows, orient="index", columns=list(QUANTILES))
-        quantiles = quantiles.reindex(stats.index)
+        # The true quantile lies between the exact min and max; so, clipped, does the estimate.
+        quantiles = quantiles.reindex(stats.index).clip(stats["min"], stats["max"], axis=0)
         out = pd.DataFrame(
             {
                 "count": stats["count"],

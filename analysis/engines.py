@@ -1,0 +1,170 @@
+"""Summaries of a dataset: the same partial, merge and finish as a frame's, run per day.
+
+Three engines run them, and give the same report (the same partials, merged in the same pairs):
+
+- ``embedded`` (the default): pyarrow datasets read each day's files, pruned by time and
+  operation, into a pandas frame; a pool of worker processes (one per core) makes each day's
+  partial, and this process merges them.
+- ``dask``: the days' partials are tasks on a ``dask.distributed`` cluster (``--scheduler
+  tcp://HOST:PORT``; every worker needs chime-tap installed and the dataset's path readable);
+  the merges run there too, pairwise, and only the merged partial comes back.
+- ``local``: one day after another in this process (what the other two split up).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from chime_tap.analysis import summaries
+from chime_tap.analysis.load import COLUMNS, ORIGINS
+from chime_tap.api.hosts import NAMESPACES
+from chime_tap.api.operations import OPERATIONS
+from chime_tap.dataset import layout, read
+from chime_tap.dataset.read import Unit
+
+ENGINES = ("embedded", "dask", "local")
+_CATALOGUE = {"operation": list(OPERATIONS), "namespace": list(NAMESPACES), "origin": list(ORIGINS)}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a report keeps: calls in [since, until) and of these operations (None: all)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    operations: tuple[str, ...] | None = None
+
+
+@dataclass
+class Run:
+    """What a dataset report read: its days and files, and how long it took."""
+
+    engine: str
+    days: int = 0
+    files: int = 0
+    files_in_dataset: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def frame_of(table: pa.Table) -> pd.DataFrame:
+    """A table read from a dataset as the report frame's typed columns (those it has)."""
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    for name in frame.columns:
+        dtype = COLUMNS.get(name)
+        if dtype is None:
+            continue
+        col = frame[name]
+        if name in _CATALOGUE:
+            frame[name] = pd.Categorical(col, categories=_CATALOGUE[name])
+        elif str(col.dtype) != dtype:
+            frame[name] = col.astype(dtype)
+    return frame
+
+
+def read_frame(unit: Unit, filters: Filters, columns: list[str] | None = None) -> pd.DataFrame:
+    """One day's rows that pass ``filters`` as a typed frame."""
+    table = read.read_unit(
+        unit,
+        columns,
+        since=filters.since,
+        until=filters.until,
+        operations=list(filters.operations) if filters.operations else None,
+    )
+    return frame_of(table)
+
+
+def unit_partial(unit: Unit, filters: Filters) -> dict[str, Any]:
+    """One day's partial of every summary (quantiles sketched)."""
+    frame = read_frame(unit, filters, list(summaries.COLUMNS_USED))
+    return summaries.partial(frame, sketched=True)
+
+
+def empty_partial() -> dict[str, Any]:
+    from chime_tap.analysis.load import empty_frame
+
+    return summaries.partial(empty_frame(), sketched=True)
+
+
+def tree_reduce(parts: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
+    """Merge neighbours pairwise, level by level: the pairs every engine merges."""
+    while len(parts) > 1:
+        merged = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        parts = merged + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
+
+
+def summarize_dataset(
+    root: str | os.PathLike[str],
+    filters: Filters = Filters(),
+    *,
+    engine: str = "embedded",
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> tuple[dict[str, Any], Run]:
+    """Every summary of the dataset's calls that pass ``filters``, and what the run read."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (use one of: {', '.join(ENGINES)})")
+    start = time.perf_counter()
+    units = read.units(root, since=filters.since, until=filters.until)
+    run = Run(engine=engine, days=len(units), files=sum(len(u.files) for u in units))
+    run.files_in_dataset = len(layout.data_files(Path(root)))
+    if not units:
+        part = empty_partial()
+    elif engine == "dask":
+        part = _on_dask(units, filters, scheduler, run)
+    elif engine == "embedded" and len(units) > 1 and (workers or os.cpu_count() or 1) > 1:
+        run.workers = min(workers or os.cpu_count() or 1, len(units))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=run.workers) as pool:
+            parts = list(pool.map(unit_partial, units, [filters] * len(units)))
+        part = tree_reduce(parts, summaries.merge)
+    else:
+        part = tree_reduce([unit_partial(u, filters) for u in units], summaries.merge)
+    summary = summaries.finish(part)
+    run.seconds = time.perf_counter() - start
+    return summary, run
+
+
+def _on_dask(units: list[Unit], filters: Filters, scheduler: str | None, run: Run) -> Any:
+    from distributed import Client
+
+    from chime_tap.errors import UsageError
+
+    if not scheduler:
+        raise UsageError("--engine dask needs --scheduler tcp://HOST:PORT (a dask scheduler)")
+    try:
+        client = Client(scheduler, timeout=10, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+    with client:
+        run.workers = len(client.scheduler_info().get("workers", {}))
+        futures = client.map(unit_partial, units, [filters] * len(units), pure=False)
+        merged = tree_reduce(futures, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
+        return merged.result()
+
+
+def load_dataset(root: str | os.PathLike[str], filters: Filters = Filters()) -> pd.DataFrame:
+    """The dataset's rows that pass ``filters`` as one report frame (all columns, and the
+    interaction ids), for a notebook or an export; a report of a big dataset needs no frame."""
+    from chime_tap.analysis.load import finish
+
+    frames = [
+        read_frame(u, filters) for u in read.units(root, since=filters.since, until=filters.until)
+    ]
+    if not frames:
+        return finish([])
+    ids = pd.concat([f["interaction_id"] for f in frames], ignore_index=True)
+    frame = finish([f.drop(columns="interaction_id") for f in frames])
+    frame["interaction_id"] = ids.astype("str")
+    return frame
