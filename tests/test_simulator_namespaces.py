@@ -14,12 +14,11 @@ import signal
 from pathlib import Path
 
 import pytest
-import urllib3
 from botocore.exceptions import ClientError
 
 from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.reader import load_cassette
-from chime_tap.simulator.control import CONTROL_HOST
+from chime_tap.demo_workload import control_via
 from support.procs import CONNECTOR, ProxyProcess, chime_tap, voice_client
 
 LEGACY_ENDPOINT = "https://service.chime.aws.amazon.com"
@@ -51,10 +50,8 @@ def refused(call, **params) -> tuple[int, str]:
 
 
 def control(proxy: ProxyProcess, method: str, path: str) -> dict:
-    with urllib3.ProxyManager(proxy.url, retries=False, timeout=10) as pm:
-        r = pm.request(method, f"http://{CONTROL_HOST}{path}")
-    assert r.status == 200, r.data
-    return json.loads(r.data)
+    """The simulator's control endpoint, with the token the proxy keeps for its own user."""
+    return control_via(proxy.url)(method, path)
 
 
 def test_a_session_lives_only_in_the_namespace_that_created_it(tmp_path: Path) -> None:
