@@ -56,6 +56,8 @@ from chime_tap.playback import (
     error_answer,
     exhausted_message,
     explain_miss,
+    oversized_answers,
+    oversized_line,
 )
 from chime_tap.recording import (
     UPSTREAM,
@@ -200,6 +202,9 @@ class ReplayServer:
         logger.info(
             f"replay: {len(self.index)} recorded interaction(s) from {len(cassettes)} cassette(s){unanswered}"
         )
+        oversized = oversized_answers(self.index)
+        if oversized:
+            logger.warning(oversized_line(oversized))
 
     def _count_from_here(self) -> None:
         """A new index: what was played is counted against it from now on."""

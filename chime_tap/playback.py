@@ -8,7 +8,7 @@ never served: a client that retried gets the answer its retry got.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +17,7 @@ from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import classify
 from chime_tap.cassettes.format import META_KEY, is_unanswered
 from chime_tap.cassettes.reader import load_for_replay
+from chime_tap.cassettes.scrub import scrub_uri
 from chime_tap.matching import (
     DEFAULT_EXHAUSTED,
     DEFAULT_MATCH_ON,
@@ -40,6 +41,11 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
 )
 
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, body, header fields
+# The most header bytes (names and values) a replayed answer carries. A real answer has well
+# under 2 KB; HTTP/2 clients take 16-64 KiB (SETTINGS_MAX_HEADER_LIST_SIZE), and mitmproxy's
+# HPACK encoder takes time that grows with the square of a header's size (1 MB: a minute of
+# CPU, with the event loop stuck). Fields past this are left out of the answer, said at start.
+MAX_ANSWER_HEADER_BYTES = 32 * 1024
 
 
 class Entry:
@@ -91,24 +97,65 @@ def build_index(paths: Sequence[str], exhausted: str = DEFAULT_EXHAUSTED) -> Req
     return index
 
 
-def recorded_answer(item: dict[str, Any]) -> Answer:
-    """(status, body, header fields) of a recorded response, marked as replayed."""
+def _header_values(item: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    raw = item["response"].get("headers")
+    for name, values in raw.items() if isinstance(raw, dict) else ():
+        if str(name).lower() in _DROPPED_RESPONSE_HEADERS:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            yield str(name), str(value)
+
+
+def answer_header_bytes(item: dict[str, Any]) -> int:
+    """How many bytes of header names and values a recorded response would be answered with."""
+    return sum(len(name) + len(value) for name, value in _header_values(item))
+
+
+def recorded_answer(item: dict[str, Any], limit: int = MAX_ANSWER_HEADER_BYTES) -> Answer:
+    """(status, body, header fields) of a recorded response, marked as replayed.
+
+    Header fields that would take the answer past ``limit`` bytes of headers are left out
+    (:func:`oversized_answers` names those answers when the cassettes are loaded).
+    """
     response = item["response"]
     body = response.get("body")
     content = body.get("string") if isinstance(body, dict) else body
     if isinstance(content, str):
         content = content.encode("utf-8", "surrogateescape")
     headers = []
-    raw = response.get("headers")
-    for name, values in raw.items() if isinstance(raw, dict) else ():
-        if str(name).lower() in _DROPPED_RESPONSE_HEADERS:
+    size = 0
+    for name, value in _header_values(item):
+        field = (name.encode("latin-1", "replace"), value.encode("utf-8", "surrogateescape"))
+        size += len(field[0]) + len(field[1])
+        if size > limit:
+            size -= len(field[0]) + len(field[1])
             continue
-        for value in values if isinstance(values, list) else [values]:
-            headers.append(
-                (str(name).encode("latin-1"), str(value).encode("utf-8", "surrogateescape"))
-            )
+        headers.append(field)
     headers.append((REPLAY_HEADER.encode(), b"hit"))
     return int(response["status"]["code"]), content or b"", headers
+
+
+def oversized_answers(
+    index: RequestIndex, limit: int = MAX_ANSWER_HEADER_BYTES
+) -> list[tuple[Entry, int]]:
+    """(entry, header bytes) of each recorded answer with more than ``limit`` bytes of headers."""
+    found = []
+    for entry in index.entries:
+        size = answer_header_bytes(entry.item)
+        if size > limit:
+            found.append((entry, size))
+    return found
+
+
+def oversized_line(found: list[tuple[Entry, int]], limit: int = MAX_ANSWER_HEADER_BYTES) -> str:
+    """The one line replay says at start about answers whose headers it will not serve whole."""
+    entry, size = found[0]
+    more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+    return (
+        f"replay: {len(found)} recorded answer(s) carry more than {limit // 1024} KiB of headers "
+        f"({entry.label}: {size:,} bytes{more}); they are served without the header fields past "
+        "that (no real answer has them, and HTTP/2 clients refuse them)"
+    )
 
 
 def error_answer(
@@ -130,7 +177,8 @@ def call_line(method: str, url: str) -> str:
         operation = operation_of(method.upper(), urlsplit(url).path or "/")
     except ValueError:  # an unparsable URL names no operation
         operation = None
-    return f"{method} {url}" + (f" ({operation})" if operation else "")
+    # A presigned URL carries credentials: a message never repeats them (logs, test reports).
+    return f"{method} {scrub_uri(url)}" + (f" ({operation})" if operation else "")
 
 
 def exhausted_message(count: int, method: str, url: str, allow: str = PROXY_REPEATS) -> str:
@@ -182,10 +230,11 @@ def explain_miss(
 ) -> tuple[str, dict[str, Any]]:
     """One line saying no recorded interaction matched, the closest one and what differs."""
     route = classify(live.method, live.host, live.path, hosts, live.port)
-    what = f"{live.method} {live.uri}" + (f" ({route.name})" if route else "")
+    uri = scrub_uri(live.uri)  # presigned credentials stay out of the log and the answer
+    what = f"{live.method} {uri}" + (f" ({route.name})" if route else "")
     matchers = [MATCHERS[name] for name in DEFAULT_MATCH_ON]
     closest = index.closest(live, lambda n: _Recorded(index.entries[n]), matchers)
-    details: dict[str, Any] = {"request": f"{live.method} {live.uri}"}
+    details: dict[str, Any] = {"request": f"{live.method} {uri}"}
     note = _unanswered_note(index, live, details)
     if closest is None:
         held = "hold no answered call" if index.unanswered else "are empty"

@@ -6,7 +6,9 @@
 
 - ``--chime-record-mode`` (none, once, new_episodes, all; default none: CI never touches the
   network). ``chime_cassette_dir`` (ini) names the cassette directory next to each test
-  module (default ``cassettes``).
+  module (default ``cassettes``). A cassette name that leads out of it (``..``, an absolute
+  path, a symlink out) fails the test, unless the marker says ``allow_outside_dir=True`` or
+  the ini ``chime_cassette_allow_outside_dir = true``.
 - Fixtures: ``chime_vcr_config`` ({}; override it in conftest.py with ``make_vcr`` keywords),
   ``chime_vcr`` (the configured VCR), ``chime_cassette`` (the vcrpy Cassette of a marked test,
   None otherwise), ``chime_cassette_path``.
@@ -33,6 +35,7 @@ from typing import Any
 import pytest
 
 from chime_tap.options import RECORD_MODES
+from chime_tap.pytest_support import ALLOW_OUTSIDE, ALLOW_OUTSIDE_INI
 
 _REPORT_KEY = pytest.StashKey[dict]()
 
@@ -51,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "directory next to each test module holding its chime-tap cassettes",
         default="cassettes",
     )
+    parser.addini(
+        ALLOW_OUTSIDE_INI,
+        "let chime_cassette names lead outside chime_cassette_dir (.., absolute paths)",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,7 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "chime_cassette(name=None, **vcr_overrides): replay the chime-tap cassette NAME (relative to "
         "chime_cassette_dir next to the test module; default <module>/<test>.yaml) around the test; "
-        'exhausted="repeat" repeats the last answer to a call played more often than recorded',
+        'exhausted="repeat" repeats the last answer to a call played more often than recorded; '
+        f"{ALLOW_OUTSIDE}=True lets NAME lead outside chime_cassette_dir",
     )
 
 
@@ -109,19 +119,22 @@ def chime_vcr(chime_vcr_config: dict[str, Any], chime_record_mode: str):
 @pytest.fixture
 def chime_cassette_path(request: pytest.FixtureRequest) -> Path | None:
     """The cassette file of a test marked ``chime_cassette``; None for an unmarked test."""
-    from chime_tap.pytest_support import cassette_path, marker_settings
+    from chime_tap.pytest_support import cassette_path, marker_settings, outside_problem
 
     marker = request.node.get_closest_marker("chime_cassette")
     if marker is None:
         return None
     try:
-        name, _ = marker_settings(marker.args, marker.kwargs)
+        name, overrides = marker_settings(marker.args, marker.kwargs)
     except ValueError as e:
-        problem = str(e)
+        problem: str | None = str(e)
     else:
-        return cassette_path(
-            request.path, request.config.getini("chime_cassette_dir"), name, request.node.name
-        )
+        directory = request.config.getini("chime_cassette_dir")
+        path = cassette_path(request.path, directory, name, request.node.name)
+        allowed = overrides.get(ALLOW_OUTSIDE) or request.config.getini(ALLOW_OUTSIDE_INI)
+        problem = None if allowed else outside_problem(request.path, directory, path, name)
+        if problem is None:
+            return path
     pytest.fail(problem, pytrace=False)
 
 
@@ -137,6 +150,7 @@ def chime_cassette(
 
     marker = request.node.get_closest_marker("chime_cassette")
     _, overrides = marker_settings(marker.args, marker.kwargs)
+    overrides.pop(ALLOW_OUTSIDE, None)  # the plugin's, not vcrpy's
     problem = setup_problem(overrides, chime_record_mode, chime_cassette_path)
     if problem:
         pytest.fail(problem, pytrace=False)

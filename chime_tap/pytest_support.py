@@ -8,16 +8,22 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ALLOW_OUTSIDE",
+    "ALLOW_OUTSIDE_INI",
     "CASSETTE_SUFFIXES",
     "cassette_path",
     "explain_failure",
     "marker_settings",
     "miss_report",
+    "outside_problem",
     "setup_problem",
     "swallowed_misses",
 ]
 
 CASSETTE_SUFFIXES = (".yaml", ".yml", ".json")
+# The marker keyword, and the ini option, that let a cassette live outside chime_cassette_dir.
+ALLOW_OUTSIDE = "allow_outside_dir"
+ALLOW_OUTSIDE_INI = "chime_cassette_allow_outside_dir"
 
 
 def cassette_path(
@@ -36,8 +42,30 @@ def cassette_path(
     return path
 
 
+def outside_problem(
+    test_file: str | os.PathLike[str], cassette_dir: str, path: Path, name: str | None
+) -> str | None:
+    """Why ``path`` may not be a test's cassette: it lies outside the cassette directory (a
+    ``..``, an absolute name, a symlink out); None if it lies inside.
+
+    A cassette name is read and written (record modes create its directories), so a name
+    that escapes the directory could write anywhere the test run may.
+    """
+    base = Path(test_file).parent / cassette_dir
+    if path.resolve().is_relative_to(base.resolve()):
+        return None
+    return (
+        f"chime_cassette: {name!r} is outside the cassette directory {base} "
+        f"({path.resolve()}); refused. To use a cassette there, say so: "
+        f"@pytest.mark.chime_cassette(..., {ALLOW_OUTSIDE}=True), or "
+        f"{ALLOW_OUTSIDE_INI} = true in the ini file"
+    )
+
+
 def marker_settings(args: tuple, kwargs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """(cassette name, vcr overrides) from ``@pytest.mark.chime_cassette(name, **overrides)``."""
+    """(cassette name, vcr overrides) from ``@pytest.mark.chime_cassette(name, **overrides)``;
+    ``allow_outside_dir`` stays among the overrides (the plugin takes it out, vcrpy never sees it).
+    """
     kwargs = dict(kwargs)
     if len(args) > 1:
         raise ValueError(f"chime_cassette takes one cassette name, got {len(args)}: {args!r}")
@@ -49,8 +77,15 @@ def marker_settings(args: tuple, kwargs: dict[str, Any]) -> tuple[str | None, di
 
 def setup_problem(overrides: dict[str, Any], record_mode: str, path: Path) -> str | None:
     """Why a marked test cannot run in its cassette as asked (one line), or None."""
+    from chime_tap.cassettes.reader import refuse_special_file
+    from chime_tap.errors import CassetteError
+
     if "record_mode" in overrides:
         return "chime_cassette: set the record mode with --chime-record-mode, not record_mode"
+    try:  # a FIFO or a device: read, it would hang or never end; recorded, it would be replaced
+        refuse_special_file(path, CassetteError)
+    except CassetteError as e:
+        return f"chime_cassette: {e}"
     if record_mode == "none" and not path.is_file():
         return f"chime_cassette: {path} does not exist; record it with --chime-record-mode=once"
     return None

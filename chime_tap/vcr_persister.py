@@ -11,7 +11,8 @@ from vcr.serialize import serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
 from chime_tap.cassettes.format import format_for
-from chime_tap.cassettes.reader import load_for_replay
+from chime_tap.cassettes.reader import load_for_replay, refuse_special_file
+from chime_tap.errors import CassetteError
 from chime_tap.vcrpy_internals import LoadedRequest, LoadedResponse
 
 __all__ = ["ChimePersister"]
@@ -25,6 +26,8 @@ class ChimePersister:
         cls, cassette_path: str | os.PathLike[str], serializer: Any
     ) -> tuple[list, list]:
         path = Path(cassette_path)
+        # A FIFO or a device is no missing cassette: vcrpy would record onto it (replacing it).
+        refuse_special_file(path, CassetteError)
         if not path.is_file() or path.stat().st_size == 0:
             raise CassetteNotFoundError()
         doc = load_for_replay(path)  # CassetteError (one line) for anything broken
@@ -42,6 +45,7 @@ class ChimePersister:
         chosen = jsonserializer if format_for(cassette_path) == "json" else yamlserializer
         data = serialize(cassette_dict, chosen)
         path = Path(cassette_path)
+        refuse_special_file(path, CassetteError)  # never replaced by a regular file
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(data)

@@ -51,6 +51,7 @@ CLI = {case["name"]: case for case in MANIFEST["cli"]}
 REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
 SESSION = "corpus-session"
 CLOSED_PORT = 9  # discard: nothing listens there; the simulator never connects anyway
+RSS_LIMIT = 512 << 20  # no proxy above this, whatever body it was sent
 
 # Cassette cases built at test time (name in the manifest's "generate"), to keep the repo small.
 GENERATORS: dict[str, Callable[[], bytes]] = {
@@ -134,6 +135,10 @@ def _body(case: dict) -> bytes:
         ).encode()
     if generate == "nested-100k":
         return b"[" * 100_000 + b"]" * 100_000
+    if generate == "gzip-bomb-1GiB":  # 1,024 gzip members of 1 MiB of zeros each: about 1 MB
+        return gzip.compress(b"\0" * (1 << 20), compresslevel=9) * 1024
+    if "body_file" in case:
+        return (DATA / case["body_file"]).read_bytes()
     if "body_hex" in case:
         return bytes.fromhex(case["body_hex"])
     body = _fill(case.get("body", "")).encode()
@@ -291,7 +296,67 @@ def test_request_case_through_the_simulator(sim, handled, name):
     output = "\n".join(proxy.lines[first_line:])
     assert "Traceback" not in output and "Addon error" not in output, output[-3000:]
     refused = "refused by the proxy: " if expected == "rejected" else ""
-    handled(f"request {name}", "simulator", f"{refused}{_answer_text(answer)}, kept serving")
+    handled(
+        f"request {name}",
+        "simulator",
+        f"{refused}{_answer_text(answer)}, kept serving{_rss(proxy, case)}",
+    )
+
+
+def peak_rss(proxy: ProxyProcess) -> int:
+    """The proxy's peak resident memory so far (VmHWM), in bytes."""
+    status = Path(f"/proc/{proxy.proc.pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
+def _rss(proxy: ProxyProcess, case: dict) -> str:
+    """For a bomb: the proxy's peak resident memory stayed under 512 MB (said in the table)."""
+    if not case.get("bomb"):
+        return ""
+    peak = peak_rss(proxy)
+    assert peak < RSS_LIMIT, f"peak RSS {peak >> 20} MiB"
+    return f", peak RSS {peak >> 20} MiB"
+
+
+# --- through a replay of the reference cassette -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replaying(tmp_path_factory):
+    """``chime-tap replay`` of the reference cassette: none of the cases was recorded there."""
+    confdir = tmp_path_factory.mktemp("bad-input-replay")
+    authority = f"127.0.0.1:{CLOSED_PORT}"
+    args = ["replay", "--cassette", str(REFERENCE), "--hosts", f"{authority}=voice"]
+    with chime_tap(args, confdir=confdir) as proxy:
+        yield proxy, authority
+
+
+def _missed(proxy: ProxyProcess, authority: str) -> None:
+    answer = send_raw(proxy.port, raw_request(GOOD_GET, authority))
+    assert isinstance(answer, tuple) and answer[0] == 599, answer
+
+
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_request_case_through_replay(replaying, handled, name):
+    """Replay reads each request's body to match it: a bomb, a codec that is no content coding,
+    a broken body are read bounded and as they came, and answered with the miss they are."""
+    proxy, authority = replaying
+    case = REQUESTS[name]
+    first_line = len(proxy.lines)
+    if case.get("protocol") == "h2":
+        answer: tuple[int, bytes] | str = send_h2(proxy, case, authority)
+    else:
+        answer = send_raw(proxy.port, raw_request(case, authority))
+    if case["simulate"] == "rejected":
+        assert isinstance(answer, str) or 400 <= answer[0] < 500, answer
+    else:
+        assert isinstance(answer, tuple) and answer[0] == 599, answer
+        assert json.loads(answer[1])["Code"] == "ChimeTapReplayMiss"
+    assert proxy.proc.poll() is None, proxy.output
+    _missed(proxy, authority)
+    output = "\n".join(proxy.lines[first_line:])
+    assert "Traceback" not in output and "Addon error" not in output, output[-3000:]
+    handled(f"request {name}", "replay", f"{_answer_text(answer)}, kept serving{_rss(proxy, case)}")
 
 
 # --- through a real recorder, forwarding to a loopback upstream -------------------------------
@@ -390,7 +455,11 @@ def test_request_case_through_the_recorder(recording, handled, name):
     _good_call(rec)
     output = "\n".join(rec.proxy.lines[first_line:])
     assert "Traceback" not in output and "Addon error" not in output, output[-3000:]
-    handled(f"request {name}", "client via recorder", f"{_answer_text(answer)}, kept serving")
+    handled(
+        f"request {name}",
+        "client via recorder",
+        f"{_answer_text(answer)}, kept serving{_rss(rec.proxy, case)}",
+    )
 
 
 def _good_index(item: dict) -> int | None:
@@ -447,6 +516,22 @@ def test_replay_answers_the_good_calls_of_the_recording(recording, tmp_path):
         assert proxy.stop(signal.SIGTERM) == 0
 
 
+def _as_bytes(body: str | bytes) -> bytes:
+    return body if isinstance(body, bytes) else body.encode("utf-8", "surrogateescape")
+
+
+def _check_body_note(name: str, item: dict) -> None:
+    """A body kept as it came (a bomb, a coding that is none) is kept with its coding and said
+    so in ``chime_tap.body_note``; any other call has no note."""
+    case, meta = REQUESTS[name], item[META_KEY]
+    if "body_note" not in case:
+        assert "body_note" not in meta, (name, meta)
+        return
+    assert case["body_note"] in meta.get("body_note", ""), (name, meta)
+    assert item["request"]["headers"]["Content-Encoding"] == [case["headers"]["Content-Encoding"]]
+    assert _as_bytes(item["request"]["body"]) == _body(case), name
+
+
 def _check_recorded(name: str, expected: str, between: list[dict]) -> str:
     """Assert what the recorder wrote for one case; say it in a few words for the table."""
     if expected in ("other-traffic", "rejected"):
@@ -457,6 +542,7 @@ def _check_recorded(name: str, expected: str, between: list[dict]) -> str:
     meta = item[META_KEY]
     assert item["request"]["method"] == REQUESTS[name]["method"], name
     status, violations = item["response"]["status"]["code"], meta["violations"]
+    _check_body_note(name, item)
     if expected == "valid":
         assert violations == [], (name, violations)
         return f"recorded, valid ({meta['operation']} {status})"

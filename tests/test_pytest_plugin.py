@@ -538,3 +538,96 @@ def test_each_record_mode_option_has_its_own_choices(both):
         "-p", "no:cacheprovider", "--record-mode=rewrite", "--block-network", "test_ours.py"
     )
     ours.assert_outcomes(passed=1)
+
+
+# --- cassette names that lead out of the cassette directory (issue 15, item 13) ------------------
+
+# A test that makes one real call (to a loopback server), so that recording writes the cassette.
+ESCAPING_TEST = """
+import http.server, threading
+import pytest, urllib3
+
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+@pytest.fixture
+def server():
+    s = http.server.HTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{s.server_address[1]}/"
+    s.shutdown()
+
+@pytest.mark.chime_cassette(%(name)r%(keywords)s)
+def test_escape(server):
+    assert urllib3.PoolManager().request("GET", server).status == 200
+"""
+
+
+def _escaping(pytester: pytest.Pytester, name: str, keywords: str = "") -> pytest.RunResult:
+    pytester.makepyfile(test_escape=ESCAPING_TEST % {"name": name, "keywords": keywords})
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chime-record-mode=once")
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_a_cassette_name_leading_out_of_the_directory_is_refused(pytester, tmp_path, how):
+    """It wrote anywhere the run may write, creating directories on the way, without a word."""
+    outside = tmp_path / "outside"
+    target = outside / "deep" / "x.yaml"
+    (pytester.path / "cassettes").mkdir()
+    if how == "dotdot":
+        name = str(Path("..") / Path(*[".."] * len(pytester.path.parts)) / target.relative_to("/"))
+    elif how == "absolute":
+        name = str(target)
+    else:
+        outside.mkdir()
+        (pytester.path / "cassettes" / "shared").symlink_to(outside)
+        name = "shared/deep/x.yaml"
+    result = _escaping(pytester, name)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*chime_cassette: {name!r} is outside the cassette directory "
+            f"{pytester.path / 'cassettes'} ({target}); refused. To use a cassette there, say so: "
+            "@pytest.mark.chime_cassette(..., allow_outside_dir=True), or "
+            "chime_cassette_allow_outside_dir = true in the ini file*"
+        ]
+    )
+    assert not target.exists() and not (outside / "deep").exists()
+
+
+def test_a_cassette_outside_the_directory_is_used_when_the_marker_allows_it(pytester, tmp_path):
+    from chime_tap.cassettes.reader import load_cassette
+
+    target = tmp_path / "elsewhere" / "x.yaml"
+    _escaping(pytester, str(target), ", allow_outside_dir=True").assert_outcomes(passed=1)
+    assert len(load_cassette(target)["interactions"]) == 1
+
+
+def test_a_cassette_outside_the_directory_is_used_when_the_ini_allows_it(pytester, tmp_path):
+    target = tmp_path / "elsewhere" / "x.yaml"
+    pytester.makeini("[pytest]\nchime_cassette_allow_outside_dir = true\n")
+    _escaping(pytester, str(target)).assert_outcomes(passed=1)
+    assert target.is_file()
+
+
+def test_a_fifo_as_cassette_is_refused_and_left_a_fifo(pytester):
+    """is_file() said "no cassette" for a FIFO: vcrpy recorded, then replaced it with a file."""
+    import os
+    import stat
+
+    (pytester.path / "cassettes").mkdir()
+    fifo = pytester.path / "cassettes" / "pipe.yaml"
+    os.mkfifo(fifo)
+    result = _escaping(pytester, "pipe.yaml")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*chime_cassette: {fifo}: is a FIFO (named pipe), not a regular file*"]
+    )
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

@@ -734,3 +734,56 @@ def test_a_request_is_matched_as_the_recorder_kept_it(replayer, tmp_path: Path) 
     g.request.raw_content = gzip.compress(json.dumps({"A": 1}).encode())
     addon.request(g)
     assert g.comment == "replayed c.yaml #1"
+
+
+def test_an_answer_with_huge_headers_is_served_without_them_said_once(
+    replayer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 1 MB header took mitmproxy's HTTP/2 encoder a minute per answer, the loop stuck."""
+    addon, tctx = replayer
+    huge = interaction(
+        "GET",
+        f"{SESSIONS}/s1",
+        200,
+        {"ProxySession": session("s1")},
+        headers={"X-Huge": ["h" * (1 << 20)], "x-amzn-RequestId": ["req-1"]},
+    )
+    plain = interaction("GET", f"{SESSIONS}/s2", 200, {"ProxySession": session("s2")})
+    caplog.set_level("INFO")
+    tctx.configure(
+        addon, chime_replay_cassettes=[str(write_cassette(tmp_path / "c.yaml", [huge, plain]))]
+    )
+    said = [r.getMessage() for r in caplog.records if "KiB of headers" in r.getMessage()]
+    fields = {"Content-Type": "application/json", "X-Huge": "h" * (1 << 20)}
+    size = sum(map(len, [*fields, *fields.values(), "x-amzn-RequestId", "req-1"]))
+    assert said == [
+        f"replay: 1 recorded answer(s) carry more than 32 KiB of headers (c.yaml #0: {size:,} bytes); "
+        "they are served without the header fields past that (no real answer has them, and "
+        "HTTP/2 clients refuse them)"
+    ]
+    f = replay(addon, "GET", f"{SESSIONS}/s1")
+    assert f.response.status_code == 200 and doc_of(f)["ProxySession"]["ProxySessionId"] == "s1"
+    assert "X-Huge" not in f.response.headers
+    assert f.response.headers["x-amzn-RequestId"] == "req-1"
+    assert sum(len(k) + len(v) for k, v in f.response.headers.fields) <= 32 * 1024
+    g = replay(addon, "GET", f"{SESSIONS}/s2")
+    assert g.response.headers["Content-Type"] == "application/json"
+
+
+def test_a_miss_never_repeats_the_credentials_of_a_presigned_url(
+    replayer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The miss line quoted the request's URL whole: a presigned one put its access key and
+    session token in the proxy's log (found by the bad-input corpus through replay)."""
+    addon, tctx = replayer
+    tctx.configure(addon, chime_replay_cassettes=[str(lifecycle(tmp_path / "c.yaml"))])
+    caplog.set_level("INFO")
+    token = "SessionTokenThatMustNotBeLogged0001"
+    query = (
+        f"?X-Amz-Credential={SECRET}%2F20200415%2Fus-east-1%2Fchime&X-Amz-Security-Token={token}"
+    )
+    missed = replay(addon, "GET", f"{SESSIONS}{query}")
+    assert missed.response.status_code == 599
+    for text in (missed.response.content.decode(), caplog.text):
+        assert SECRET not in text and token not in text
+        assert "X-Amz-Security-Token=REDACTED" in text

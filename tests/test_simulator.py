@@ -241,3 +241,57 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, needle):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+# --- who may use the control endpoint (issue 15, item 12) ---------------------------------------
+
+
+def _control(proc, method: str, path: str, token: str | None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib3.ProxyManager(proc.url, retries=False, timeout=10) as pm:
+        r = pm.request(method, f"http://sim.chime-tap.invalid{path}", headers=headers)
+    return r.status, r.data
+
+
+def test_the_control_endpoint_takes_the_token_printed_at_start_and_kept_for_its_user(sim):
+    import os
+    import stat
+
+    from chime_tap.demo_workload import control_via
+    from chime_tap.simulator.control import read_token, token_file
+
+    assert sim.wait_for_output("move the clock")  # the hint follows the listening line
+    (line,) = [line for line in sim.lines if "move the clock" in line]
+    printed = line.rsplit("Authorization: Bearer ", 1)[1].rstrip("'")
+    kept = token_file(sim.port)
+    assert read_token(sim.url) == printed and kept.read_text() == printed
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(kept.parent).st_mode) == 0o700
+    client = voice_client(sim)
+    create(client, ExpiryMinutes=1)
+    assert _control(sim, "POST", "/reset", None)[0] == 403  # another client, no token
+    assert _control(sim, "POST", "/clock/advance?seconds=120", "guess")[0] == 403
+    assert _control(sim, "POST", "/clock/advance?seconds=nan", printed)[0] == 400
+    assert control_via(sim.url)("POST", "/clock/advance?seconds=120")["Sessions"] == 1
+    listed = client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)["ProxySessions"]
+    assert [s["Status"] for s in listed] == ["Closed"]  # the clock moved; every later call works
+    assert sim.stop() == 0
+    assert not kept.exists()  # gone with the proxy
+    refused = [line for line in sim.lines if "control call refused" in line]
+    assert len(refused) == 2
+
+
+def test_a_proxy_listening_beyond_loopback_says_so_in_one_line(tmp_path):
+    with chime_tap(["simulate", "--listen-host", "0.0.0.0"], confdir=tmp_path / "c") as proc:
+        assert proc.wait_for_output("press Ctrl+C")  # said before it
+        warned = [line for line in proc.lines if "beyond loopback" in line]
+        assert proc.stop() == 0
+    assert warned == [
+        f"chime-tap simulate: warning: listening on 0.0.0.0:{proc.port}, beyond loopback: "
+        "anyone who can reach it may send calls through it and read what passes; use it on a "
+        "trusted network only, with a password (--set proxyauth=USER:PASS)"
+    ]
+    with chime_tap(["simulate"], confdir=tmp_path / "c") as proc:
+        assert proc.wait_for_output("press Ctrl+C")
+        assert proc.stop() == 0
+    assert not any("beyond loopback" in line for line in proc.lines)
