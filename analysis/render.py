@@ -135,6 +135,11 @@ def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
         "violations": _records(summary["violations"]),
         "timing_gaps": _records(summary["timing_gaps"]),
         "by_namespace": _by_namespace(summary),
+        **(
+            {"latency_quantiles": dict(summary["latency_quantiles"])}
+            if summary.get("latency_quantiles")
+            else {}
+        ),
     }
 
 
@@ -173,9 +178,18 @@ def _text_table(header: list[str], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`[]|"})
+
+
+def markdown_text(text: str) -> str:
+    """Text from traffic, made inert in Markdown: HTML (a ``<script>``, an ``<img onerror>``)
+    shows as text, and no link, image, code span or table cell starts inside it."""
+    return html.escape(text, quote=False).translate(_MARKDOWN_SPECIAL)
+
+
 def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
     def esc(s: str) -> str:
-        return s.replace("|", "\\|").replace("\n", "<br>")
+        return markdown_text(s).replace("\n", "<br>")
 
     lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(esc, row)) + " |" for row in cells]
@@ -214,6 +228,9 @@ def section_frames(summary: dict[str, Any]) -> dict[str, tuple[pd.DataFrame, boo
 def section_notes(summary: dict[str, Any]) -> dict[str, list[str]]:
     """Lines a section prints after its table: why timing is missing, what was left out."""
     notes: dict[str, list[str]] = {"latency_ms": [], "clock_skew": []}
+    sketched = summary.get("latency_quantiles")
+    if sketched:  # a dataset's report: say how far its quantiles may be off
+        notes["latency_ms"].append(f"latency: {sketched['note']}")
     for row in summary["timing_gaps"].itertuples(index=False):
         if row.measure == "latency":
             notes["latency_ms"].append(
@@ -258,7 +275,7 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
     out = [
         "# chime-tap traffic report" if markdown else "chime-tap traffic report",
         "",
-        headline(summary),
+        markdown_text(headline(summary)) if markdown else headline(summary),
         "",
     ]
     for key, title in TITLES.items():
@@ -269,7 +286,7 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
         out.append("")
         if key == "clock_skew":
             lines = skew_lines(summary[key]) + notes[key]
-            out += [f"- {line}" if markdown else line for line in lines]
+            out += [f"- {markdown_text(line)}" if markdown else line for line in lines]
         else:
             frame, index = frames[key]
             if key == "traffic" and frame.attrs.get("interval"):
@@ -289,7 +306,10 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
                 if note:
                     out += ["", note]
             if notes.get(key):
-                out += ["", *(f"- {line}" if markdown else line for line in notes[key])]
+                out += [
+                    "",
+                    *(f"- {markdown_text(line)}" if markdown else line for line in notes[key]),
+                ]
         out.append("")
     return "\n".join(out)
 

@@ -85,6 +85,40 @@ def test_html_escapes_what_the_traffic_carries(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
+HOSTILE = (
+    "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3)) "
+    "![beacon](http://127.0.0.1:9/b.png) <http://127.0.0.1:9/autolink> a|b `code`"
+)
+
+
+def test_markdown_keeps_what_the_traffic_carries_inert(tmp_path):
+    """What a cassette carries (an error message, a session id) reaches the Markdown report as
+    text: a CommonMark renderer that passes raw HTML through makes no tag, link or image of it."""
+    from markdown_it import MarkdownIt
+    from test_analysis_summaries import T0, call
+
+    doc = {"version": 1, "interactions": []}
+    doc["interactions"].append(
+        call(
+            "GetProxySession",
+            T0,
+            sid="x<b>y</b>",
+            status=404,
+            error=("NotFoundException", "NotFound", HOSTILE),
+        )
+    )
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(doc))
+    md = render(load_frame([path]), "markdown")
+    page = MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    tags = parse(page)
+    assert tags.images == [] and tags.urls == []
+    assert not {"script", "img", "a", "b", "code"} & set(tags.tags), sorted(set(tags.tags))
+    # ... and shown as written: the table cell holds the whole message, pipe and all
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a|b `code`" in page
+    assert page.count("<tr>") >= 2 and "onerror=alert(2)" in page
+
+
 def test_empty_frame_renders_in_every_format():
     frame = empty_frame()
     assert list(frame.columns) == list(COLUMNS)
