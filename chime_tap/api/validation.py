@@ -26,6 +26,7 @@ from chime_tap.api.operations import (
     error_type_from_header,
     route_of,
 )
+from chime_tap.cassettes.scrub import scrub_text
 from chime_tap.wire import header_value
 
 PATH = "path"
@@ -313,7 +314,7 @@ def validate_request(
     found: list[Violation] = []
 
     def add(part: str, pointer: str, message: str) -> None:
-        found.append(Violation(op.name, part, pointer, clip(message)))
+        found.append(Violation(op.name, part, pointer, clip(scrub_text(message))))
 
     for pointer, message in engine.errors(op.path_schema(route.namespace), route.path_params):
         add(PATH, pointer, message)
@@ -354,7 +355,7 @@ def validate_response(
     found: list[Violation] = []
 
     def add(part: str, pointer: str, message: str) -> None:
-        found.append(Violation(op.name, part, pointer, clip(message)))
+        found.append(Violation(op.name, part, pointer, clip(scrub_text(message))))
 
     parsed, problem = parse_json_body(body)
     if status < 400:
