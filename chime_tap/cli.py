@@ -14,7 +14,9 @@ from chime_tap.errors import ChimeTapError
 
 # Subcommands in the order --help lists them; each module has add_arguments(parser) and
 # run(args) -> exit code, and keeps heavy imports inside run().
-COMMANDS = ("demo", "record", "simulate", "replay", "validate", "report", "diff", "check", "prune")
+COMMANDS = (
+    "demo", "record", "simulate", "replay", "validate", "report", "diff", "check", "prune", "ingest",
+)  # fmt: skip
 INTERNAL_ERROR = 3  # an exception nobody expected: a bug in chime-tap, reported in one line
 DEBUG_ENV = "CHIME_TAP_DEBUG"  # set to 1 to get the traceback of an internal error instead
 EPILOG = (

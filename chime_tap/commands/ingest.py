@@ -1,0 +1,85 @@
+"""Ingest cassettes, mitmproxy flow files and HAR into a Parquet dataset (see chime-tap report).
+
+The same interaction ingested twice (from the same file, a copy, or a cassette that grew since)
+is stored once: interactions are known by their content. One line per input says what it
+added. Exit status: 0 when every input was ingested, 1 when some could not be read (each named
+in one line), 2 when none could, or the dataset cannot be used (nothing in it is changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+from chime_tap import options
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="vcrpy cassette (.yaml/.json), mitmproxy flow file or HAR",
+    )
+    parser.add_argument(
+        "--into",
+        required=True,
+        metavar="DATASET",
+        help="the dataset directory (created if missing): DATASET/date=YYYY-MM-DD/part-*.parquet",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes reading inputs (default: one per core)",
+    )
+    options.add_arguments(parser, [options.HOSTS])
+
+
+def read_table(path: Path, hosts=None):
+    """One input as a dataset table: the report's reader, with each interaction's id."""
+    from chime_tap.analysis.load import load_file
+    from chime_tap.dataset.schema import to_table
+
+    return to_table(load_file(path, hosts=hosts, ids=True))
+
+
+def run(args: argparse.Namespace) -> int:
+    from chime_tap.dataset.ingest import ingest
+    from chime_tap.errors import UsageError
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers: {args.workers} is not a number of processes (1 or more)")
+    hosts = options.HOSTS.from_args(args)
+    failed: list[str] = []
+
+    def on_done(done) -> None:
+        print(
+            f"ingested {done.path}: {done.rows} interaction(s), {done.added} new, "
+            f"{len(done.files)} file(s) written",
+            flush=True,
+        )
+
+    def on_error(path: str, message: str) -> None:
+        failed.append(path)
+        print(f"chime-tap: {message}", file=sys.stderr, flush=True)
+
+    done = ingest(
+        args.inputs,
+        args.into,
+        functools.partial(read_table, hosts=hosts),
+        workers=args.workers,
+        on_done=on_done,
+        on_error=on_error,
+    )
+    added = sum(d.added for d in done)
+    print(
+        f"chime-tap: {added} new interaction(s) from {len(done)} input(s) in {args.into}",
+        file=sys.stderr,
+    )
+    if failed:
+        return 2 if not done else 1
+    return 0

@@ -1,0 +1,250 @@
+"""`chime-tap ingest`: idempotent by content, incremental, safe under concurrency and kill -9,
+bad input refused in one line with nothing in the dataset lost or changed.
+
+Inputs come from the fleet generator (``bench/fleet_gen.py``), which counts what it made on its
+own; what each input should add is read back with the report's loader (``load_file(ids=True)``)
+and compared with what the dataset's files hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench import fleet_gen
+from chime_tap.analysis.load import load_file
+from chime_tap.cli import main
+from chime_tap.dataset import layout
+from chime_tap.dataset.schema import ID, SCHEMA, VERSION_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ingest_process(*args: str, **kw) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "chime_tap", "ingest", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def dataset_ids(root: Path) -> list[str]:
+    """Every interaction id a reader of the dataset sees (each file read whole)."""
+    ids: list[str] = []
+    for path in layout.data_files(root):
+        ids += pq.read_table(path, columns=[ID]).column(ID).to_pylist()
+    return ids
+
+
+def ids_of(path: Path) -> set[str]:
+    return set(load_file(path, ids=True)[ID])
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file of the dataset (hidden ones too, but the lock) and a hash of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != layout.LOCK_NAME
+    }
+
+
+@pytest.fixture(scope="module")
+def cassettes(tmp_path_factory) -> tuple[list[Path], fleet_gen.Truth]:
+    out = tmp_path_factory.mktemp("cassettes")
+    return fleet_gen.write_cassettes(out, recorders=2, days=3, per_day=120, seed=11)
+
+
+def test_ingest_adds_every_interaction_once_by_content(cassettes, tmp_path, capsys):
+    paths, truth = cassettes
+    root = tmp_path / "ds"
+    assert main(["ingest", *map(str, paths), "--into", str(root), "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"{truth.interactions} new interaction(s) from {len(paths)} input(s)" in err
+    ids = dataset_ids(root)
+    assert len(ids) == len(set(ids)) == truth.interactions
+    assert {p.parent.name for p in layout.data_files(root)} == {f"date={d}" for d in truth.days}
+
+    # The same inputs again, and a copy under another name: nothing new, no file written.
+    copy = tmp_path / "renamed.json"
+    shutil.copy(paths[0], copy)
+    before = snapshot(root)
+    assert main(["ingest", *map(str, paths), str(copy), "--into", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert "0 new interaction(s)" in err
+    assert f"ingested {copy}: 120 interaction(s), 0 new, 0 file(s) written" in out
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_growing_cassette_adds_only_its_new_interactions(tmp_path, capsys, fmt):
+    calls = fleet_gen.calls(__import__("numpy").random.default_rng(5), 90, 0)
+    cassette, root = tmp_path / f"live.{fmt}", tmp_path / "ds"
+    added = []
+    for stop in (30, 31, 60, 90, 90):  # the recorder appends; ingest runs now and then
+        cassette.write_text(fleet_gen.cassette_text(calls, "live", fmt, 0, stop))
+        assert main(["ingest", str(cassette), "--into", str(root), "--workers", "1"]) == 0
+        out = capsys.readouterr().out
+        added.append(int(out.split(" interaction(s), ")[1].split(" new")[0]))
+    assert added == [30, 1, 29, 30, 0]
+    ids = dataset_ids(root)
+    assert len(ids) == len(set(ids)) == 90
+    assert set(ids) == ids_of(cassette)
+
+
+def test_two_ingests_at_once_store_each_interaction_once(cassettes, tmp_path):
+    paths, truth = cassettes
+    root = tmp_path / "ds"
+    # Overlapping inputs, opposite orders: both commit days the other is writing.
+    a = ingest_process(*paths[:4], "--into", root, "--workers", "1")
+    b = ingest_process(*reversed(paths[2:]), "--into", root, "--workers", "1")
+    for proc in (a, b):
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    ids = dataset_ids(root)
+    assert len(ids) == len(set(ids)) == truth.interactions
+    assert not list(root.glob(f"{layout.TMP_PREFIX}*"))  # scratch folders removed
+
+
+def test_ingest_killed_at_random_points_leaves_a_whole_dataset(tmp_path):
+    """20 trials: ingest killed (SIGKILL) at a random moment; the dataset stays readable,
+    without duplicates, with every interaction of each input it said it finished."""
+    paths, _ = fleet_gen.write_cassettes(tmp_path / "in", recorders=2, days=2, per_day=150, seed=21)
+    expected = {str(p): ids_of(p) for p in paths}
+    root = tmp_path / "ds"
+    rng = random.Random(1234)
+    # How long a whole run takes here, so the kills land over all of it.
+    start = time.monotonic()
+    proc = ingest_process(*paths, "--into", root, "--workers", "1")
+    proc.communicate(timeout=180)
+    full = time.monotonic() - start
+    assert proc.returncode == 0
+    shutil.rmtree(root)
+    completed: set[str] = set()
+    for _ in range(20):
+        todo = paths[:]
+        rng.shuffle(todo)
+        proc = ingest_process(*todo, "--into", root, "--workers", "1")
+        time.sleep(rng.uniform(0.0, full * 1.1))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=60)
+        completed |= {line.split()[1].rstrip(":") for line in out.splitlines()}
+        ids = dataset_ids(root)  # every visible file reads whole
+        assert len(ids) == len(set(ids)), "an interaction stored twice"
+        for name in completed:
+            assert expected[name] <= set(ids), f"{name} said done, but rows are missing"
+        assert set(ids) <= set().union(*expected.values())
+    # What the kills left behind (scratch of dead writers) goes at the next run, which
+    # finishes the job.
+    proc = ingest_process(*paths, "--into", root, "--workers", "1")
+    proc.communicate(timeout=180)
+    assert proc.returncode == 0
+    ids = dataset_ids(root)
+    assert sorted(ids) == sorted(set().union(*expected.values()))
+    assert not list(root.glob(f"{layout.TMP_PREFIX}*"))
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dataset(cassettes, tmp_path) -> Path:
+    paths, _ = cassettes
+    root = tmp_path / "ds"
+    assert main(["ingest", *map(str, paths[:2]), "--into", str(root), "--workers", "1"]) == 0
+    return root
+
+
+def _one_line(err: str) -> str:
+    lines = [
+        line for line in err.splitlines() if line.startswith("chime-tap: ") and "new" not in line
+    ]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_a_corrupt_cassette_is_named_and_the_others_ingested(cassettes, dataset, tmp_path, capsys):
+    paths, _ = cassettes
+    bad = tmp_path / "torn.json"
+    bad.write_bytes(paths[2].read_bytes()[:5000])
+    capsys.readouterr()
+    before = snapshot(dataset)
+    assert main(["ingest", str(bad), str(paths[2]), "--into", str(dataset), "--workers", "1"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line
+    after = snapshot(dataset)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing changed
+    assert ids_of(paths[2]) <= set(dataset_ids(dataset))
+    # Only bad input: exit 2, nothing written.
+    assert main(["ingest", str(bad), "--into", str(dataset)]) == 2
+    assert str(bad) in _one_line(capsys.readouterr().err)
+    assert snapshot(dataset) == after
+
+
+def _refused(dataset: Path, inputs: list[Path], capsys) -> str:
+    before = snapshot(dataset)
+    capsys.readouterr()
+    assert main(["ingest", *map(str, inputs), "--into", str(dataset)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "Traceback" not in line, line
+    assert snapshot(dataset) == before
+    return line
+
+
+def test_a_foreign_parquet_file_in_the_dataset_is_named(cassettes, dataset, capsys):
+    foreign = dataset / "date=2026-10-01" / "exported.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), foreign)
+    line = _refused(dataset, cassettes[0][2:3], capsys)
+    assert str(foreign) in line and "not a chime-tap dataset file" in line
+    # The report refuses it the same way.
+    assert main(["report", str(dataset)]) == 2
+    assert str(foreign) in capsys.readouterr().err
+
+
+def test_a_file_of_another_schema_version_is_named(cassettes, dataset, capsys):
+    newer = dataset / "date=2026-10-02" / "part-newer.parquet"
+    table = pa.table({n: pa.nulls(1, t) for n, t in zip(SCHEMA.names, SCHEMA.types, strict=True)})
+    pq.write_table(table.replace_schema_metadata({VERSION_KEY: b"99"}), newer)
+    line = _refused(dataset, cassettes[0][2:3], capsys)
+    assert str(newer) in line and "schema version 99" in line
+
+
+def _read_only(paths: list[Path], on: bool) -> None:
+    """Make the dataset's folders and files read-only (or writable again). Root ignores
+    permissions, so for root the folders are made immutable (chattr +i) instead."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], check=True)
+    else:
+        for p in paths:
+            p.chmod((0o555 if p.is_dir() else 0o444) if on else (0o755 if p.is_dir() else 0o644))
+
+
+def test_a_read_only_dataset_is_named_and_left_alone(cassettes, dataset):
+    paths, _ = cassettes
+    everything = [dataset, *dataset.rglob("*")]
+    before = snapshot(dataset)
+    _read_only(everything, True)
+    try:
+        proc = ingest_process(*paths[2:4], "--into", dataset)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        _read_only(everything, False)
+    assert proc.returncode == 2, (out, err)
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in line, err
+    assert line.startswith(f"chime-tap: {dataset}") and "cannot write" in line, line
+    assert snapshot(dataset) == before
