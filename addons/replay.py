@@ -11,6 +11,10 @@ the last answer again). A request with no match is answered with status 599 and
 ``chime_replay_on_miss=forward`` it goes upstream and is recorded, a call that gets no response
 too (status 0, as the recorder keeps it). Each call is logged in one line; at exit, a summary.
 
+``chime_replay_latency`` holds each answer back: ``recorded`` until the call has taken its
+recorded ``duration_ms`` (``scale:F``: F times that). The wait is an ``await`` in the
+``responseheaders`` hook, which mitmproxy runs as a task: other calls keep being answered.
+
 A recorded call that got no response (status 0, ``answered_by: none``: the recorder's record of
 a refused, reset or timed-out call) is never served: a client that retried gets the answer its
 retry got. A miss on a request recorded only that way says so.
@@ -20,8 +24,10 @@ What answers what is decided in ``chime_tap.playback``; this addon hands it mitm
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import time
 from pathlib import Path
 
 from mitmproxy import command, ctx, exceptions, http
@@ -67,11 +73,13 @@ from chime_tap.recording import (
     not_recorded_answer,
     open_cassette,
 )
+from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
 from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
 
 logger = logging.getLogger(__name__)
 
 FORWARDED = "chime_replay_forwarded"  # flow.metadata key of a miss sent upstream
+ANSWER_AT = "chime_replay_answer_at"  # flow.metadata key: when (time.time()) to answer
 
 
 def _body(req: http.Request, limit: int) -> bytes | None:
@@ -143,6 +151,7 @@ class ReplayServer:
         self.on_miss = "error"
         self.record_to = ""
         self.decode_limit = DECODED_BODY_LIMIT
+        self.latency = NO_LATENCY
         self.writer: CassetteWriter | None = None
         self.hits = 0
         self.misses = 0  # exhausted calls included, as a client sees both: no recorded answer
@@ -169,6 +178,8 @@ class ReplayServer:
             self.on_miss = options.ON_MISS.value_of(ctx.options, error)
         if options.EXHAUSTED.name in updated:
             options.EXHAUSTED.value_of(ctx.options, error)
+        if options.REPLAY_LATENCY.name in updated:
+            self.latency = options.REPLAY_LATENCY.value_of(ctx.options, error)
         if options.DECODE_LIMIT.name in updated:
             self.decode_limit = options.DECODE_LIMIT.value_of(ctx.options, error)
         if options.STRICT_RECORDING.name in updated:
@@ -274,7 +285,19 @@ class ReplayServer:
             flow.response = http.Response.make(status, body, headers)
             repeated = " (repeated)" if found.repeated else ""
             flow.comment = f"replayed {entry.label}{repeated}"
+            self._hold_back(flow, entry)
             self._log(flow, status, hit_detail(entry.label, found.repeated))
+
+    def _hold_back(self, flow: http.HTTPFlow, entry: Entry) -> None:
+        """With a latency, say when the answer may leave: the call takes what it took live."""
+        delay = delay_seconds(self.latency, recorded_ms(entry.item))
+        if delay > 0:
+            flow.metadata[ANSWER_AT] = flow.request.timestamp_start + delay
+
+    async def responseheaders(self, flow: http.HTTPFlow) -> None:
+        answer_at = flow.metadata.pop(ANSWER_AT, None)
+        if answer_at is not None:  # awaited in a task of its own: the event loop goes on
+            await asyncio.sleep(max(0.0, answer_at - time.time()))
 
     def _miss(self, flow: http.HTTPFlow) -> None:
         self.misses += 1

@@ -18,6 +18,7 @@ from typing import Any
 
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.errors import UsageError
+from chime_tap.replay_latency import parse as parse_replay_latency
 from chime_tap.simulator.faults import parse_latency, parse_rate
 from chime_tap.simulator.store import check_advance
 from chime_tap.wire import DECODED_BODY_LIMIT
@@ -264,7 +265,17 @@ RECORD_TO = Option(
     flag="--record-to",
     cli={"metavar": "PATH"},
 )
-REPLAY = (REPLAY_CASSETTES, ON_MISS, EXHAUSTED, RECORD_TO, STRICT_RECORDING)
+REPLAY_LATENCY = Option(
+    "chime_replay_latency",
+    str,
+    "none",
+    "Hold each replayed answer back: none (answer at once), recorded (by its recorded "
+    "duration_ms, as the client waited live) or scale:F (F times that, e.g. scale:0.5).",
+    flag="--latency",
+    parse=parse_replay_latency,
+    cli={"metavar": "none|recorded|scale:F"},
+)
+REPLAY = (REPLAY_CASSETTES, ON_MISS, EXHAUSTED, RECORD_TO, STRICT_RECORDING, REPLAY_LATENCY)
 
 THROTTLE_RATE = Option(
     "chime_sim_throttle_rate",

@@ -1,8 +1,14 @@
-"""The indexed cassette: each request costs one dict lookup, not a walk over every interaction."""
+"""The indexed cassette: each request costs one dict lookup, not a walk over every interaction.
+
+It also keeps the play accounting every upkeep feature reads: which interaction of the file
+each position of ``data`` is (``file_positions``), what was played (vcrpy's ``play_counts``,
+fed by :meth:`IndexedCassette.note_play` only) and the calls a test made (``calls``).
+"""
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +18,7 @@ import vcr.matchers
 from vcr.matchers import requests_match
 from vcr.request import Request
 
+from chime_tap import replay_latency
 from chime_tap.cassettes.format import is_unanswered
 from chime_tap.matching import (
     DEFAULT_EXHAUSTED,
@@ -20,7 +27,8 @@ from chime_tap.matching import (
     closest_requests,
     parts_of,
 )
-from chime_tap.vcrpy_internals import LookupCassette
+from chime_tap.played_calls import RECORDED, REPLAYED, Call, call_of
+from chime_tap.vcrpy_internals import LoadedRequest, LookupCassette
 
 __all__ = ["IndexedCassette", "Miss"]
 
@@ -85,15 +93,28 @@ class IndexedCassette(LookupCassette):
     ``--exhausted fail`` does; ``exhausted="repeat"`` plays the last one again, as
     ``--exhausted repeat`` does. (vcrpy's ``allow_playback_repeats=True`` still works: it plays
     the first match again.) A failed call (status 0) is kept in ``data``, so it is saved
-    again, but never indexed: it is never played.
+    again, but never indexed: it is never played. ``latency`` (``"none"``, ``"recorded"``,
+    ``"scale:F"``) holds each played answer back by its recorded ``duration_ms``, as
+    ``chime-tap replay --latency`` does.
     """
 
     def __init__(
-        self, path: Any, *args: Any, exhausted: str = DEFAULT_EXHAUSTED, **kwargs: Any
+        self,
+        path: Any,
+        *args: Any,
+        exhausted: str = DEFAULT_EXHAUSTED,
+        latency: Any = "none",
+        **kwargs: Any,
     ) -> None:
         super().__init__(path, *args, **kwargs)
         self.file = Path(path)  # where it was loaded from, as the misses name it
         self.exhausted = check_exhausted(exhausted)
+        self.latency = replay_latency.parse(latency)
+        self.loaded = 0  # interactions read from the file (a hook may have dropped some)
+        self.file_positions: list[int | None] = []  # per position in data; None: recorded now
+        self.calls: list[Call] = []  # replayed or recorded since the cassette was entered
+        self._durations: list[float] | None = None  # recorded duration_ms by file position
+        self._yielded: int | None = None  # the last position matching_responses offered
         self._keys = _keys_of(self.match_on)
         self._index: dict[tuple, list[int]] = {}
         self._unanswered: set[int] = set()  # positions in data of calls that got no response
@@ -104,9 +125,15 @@ class IndexedCassette(LookupCassette):
 
     def append(self, request: Request, response: dict[str, Any]) -> None:
         n = len(self.data)
+        loaded = isinstance(request, LoadedRequest)  # read by the persister, not sent now
+        if loaded:
+            self.loaded += 1
         super().append(request, response)
         if len(self.data) > n:
             stored, kept = self.data[n]
+            self.file_positions.append(self.loaded - 1 if loaded else None)
+            if not loaded:
+                self._note(stored, kept, RECORDED, "")
             if is_unanswered(kept):
                 self._unanswered.add(n)
                 return
@@ -130,6 +157,7 @@ class IndexedCassette(LookupCassette):
         for index in self._candidates(request):
             stored, response = self.data[index]
             if not unkeyed or requests_match(request, stored, unkeyed):
+                self._yielded = index
                 yield index, response
 
     def _repeat(self, request: Request) -> tuple[int, Any] | None:
@@ -149,10 +177,67 @@ class IndexedCassette(LookupCassette):
     def play_response(self, request: Request) -> Any:
         again = self._repeat(request)
         if again is None:
-            return super().play_response(request)
-        index, response = again
-        self.play_counts[index] += 1  # played before, so vcrpy already keeps it for saving
+            self._yielded = None
+            response = super().play_response(request)
+            # vcrpy answers with the first match it may play: the last one offered to it.
+            index = self._yielded
+        else:
+            index, response = again
+            self.play_counts[index] += 1  # played before, so vcrpy already keeps it for saving
+        if index is not None:
+            self.note_play(index)
         return response
+
+    def note_play(self, index: int) -> None:
+        """Account for one play of ``data[index]`` (vcrpy has counted it in ``play_counts``):
+        the test's call list, and the recorded timing when a latency is set. Any other way of
+        answering from this cassette reports its plays here, so every report reads one record.
+        """
+        stored, response = self.data[index]
+        self._note(stored, response, REPLAYED, self.label_of(index))
+        delay = replay_latency.delay_seconds(self.latency, self._recorded_ms(index))
+        if delay > 0:
+            time.sleep(delay)
+
+    def _note(self, request: Request, response: Any, source: str, label: str) -> None:
+        status = response.get("status") if isinstance(response, dict) else None
+        code = status.get("code") if isinstance(status, dict) else None
+        body = request.body
+        self.calls.append(call_of(request.method, request.uri, body, code, source, label))
+
+    def _recorded_ms(self, index: int) -> float:
+        position = self.file_positions[index] if index < len(self.file_positions) else None
+        if position is None or not self.latency.active:
+            return 0.0
+        if self._durations is None:  # the persister hands vcrpy no metadata: read it once
+            from chime_tap.cassettes.reader import load_for_replay
+
+            items = load_for_replay(self.file)["interactions"]
+            self._durations = [replay_latency.recorded_ms(item) for item in items]
+        return self._durations[position] if position < len(self._durations) else 0.0
+
+    def unplayed(self) -> list[int]:
+        """Positions in ``data`` of loaded interactions never played (failed calls aside)."""
+        return [
+            n
+            for n, position in enumerate(self.file_positions)
+            if position is not None and n not in self._unanswered and not self.play_counts[n]
+        ]
+
+    def played_file_positions(self) -> list[int]:
+        """The file positions of the loaded interactions played at least once."""
+        return sorted(
+            p for n, p in enumerate(self.file_positions) if p is not None and self.play_counts[n]
+        )
+
+    def unanswered_file_positions(self) -> list[int]:
+        """The file positions of loaded calls recorded with no response (never playable)."""
+        return sorted(p for n in self._unanswered if (p := self.file_positions[n]) is not None)
+
+    def label_of(self, index: int) -> str:
+        """``name.yaml #3`` by the interaction's position in the file (``data``'s if recorded now)."""
+        position = self.file_positions[index] if index < len(self.file_positions) else None
+        return self.label(index if position is None else position)
 
     @property
     def all_played(self) -> bool:

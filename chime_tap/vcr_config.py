@@ -27,6 +27,9 @@ What this configuration does, compared with a plain ``vcr.VCR``:
   (a ``make_vcr`` or ``use_cassette`` keyword) the last answer repeats, as with ``chime-tap
   replay --exhausted repeat``. vcrpy's ``allow_playback_repeats=True`` still works, its way:
   the first answer repeats.
+- **Timing**: ``latency="recorded"`` (or ``"scale:F"``; a ``make_vcr`` or ``use_cassette``
+  keyword) holds each played answer back by its recorded ``duration_ms``, as ``chime-tap replay
+  --latency``; ``"none"``, the default, answers at once.
 - **A miss** raises vcrpy's ``CannotOverwriteExistingCassetteException``, whose message names
   the closest recorded request (by ``chime-tap replay``'s rule: the same operation first) and
   each matcher that failed (with the JSON pointer for bodies).
@@ -41,6 +44,7 @@ import functools
 import threading
 from typing import Any
 
+from chime_tap import replay_latency
 from chime_tap.matching import (
     DEFAULT_EXHAUSTED,
     DEFAULT_MATCH_ON,
@@ -86,9 +90,12 @@ class ChimeVCR(CassetteClassVCR):
 
     cassette_class = IndexedCassette
 
-    def __init__(self, *args: Any, exhausted: str = DEFAULT_EXHAUSTED, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, exhausted: str = DEFAULT_EXHAUSTED, latency: Any = "none", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.exhausted = check_exhausted(exhausted)
+        self.latency = _latency(latency)
         for name, matcher in MATCHERS.items():
             self.register_matcher(name, matcher)
         self.register_persister(ChimePersister)
@@ -101,7 +108,16 @@ class ChimeVCR(CassetteClassVCR):
         )
         check_match_on(names, self.matchers)
         exhausted = check_exhausted(kwargs.pop("exhausted", self.exhausted))
-        return {**super().get_merged_config(**kwargs), "exhausted": exhausted}
+        latency = _latency(kwargs.pop("latency", self.latency))
+        merged = super().get_merged_config(**kwargs)
+        return {**merged, "exhausted": exhausted, "latency": latency}
+
+
+def _latency(value: Any) -> replay_latency.ReplayLatency:
+    try:
+        return replay_latency.parse(value)
+    except ValueError as e:
+        raise ValueError(f"latency {e}") from None
 
 
 def _as_list(hooks: Any) -> list:
@@ -128,7 +144,8 @@ def make_vcr(*, redact_phones: bool = False, **overrides: Any) -> ChimeVCR:
 
     Defaults: ``record_mode="none"``, ``match_on=DEFAULT_MATCH_ON``, ``exhausted="fail"`` (a
     call repeated more often than recorded is a miss; ``"repeat"``: the last answer repeats,
-    as ``chime-tap replay --exhausted repeat``). Your own
+    as ``chime-tap replay --exhausted repeat``), ``latency="none"`` (``"recorded"``,
+    ``"scale:F"``: answers held back by their recorded duration). Your own
     ``before_record_request``/``before_record_response`` run first; scrubbing always runs last,
     so nothing a hook puts back reaches the disk.
     """

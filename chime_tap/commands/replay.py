@@ -4,9 +4,12 @@ Requests match as in the vcrpy configuration (method, host, path, query, JSON bo
 signatures or dates). A request no cassette holds gets status 599 with header
 x-chime-tap-replay: miss and a message naming the closest recorded call, unless
 --on-miss forward sends it upstream and records it. Identical calls replay in recorded order;
-a call made more often than recorded gets what --exhausted says (fail: 599; repeat: the last
-answer again). A call recorded with no response (status 0: refused, reset, timed out) is never
-replayed; the retry recorded after it is. Each call is logged in one line; at exit, a summary.
+a call made more often than recorded gets 599 with x-chime-tap-replay: exhausted
+(--exhausted repeat answers the last recorded answer again instead). A call recorded with no
+response (status 0: refused, reset, timed out) is never replayed; the retry recorded after it
+is. --latency recorded holds each answer back until the call has taken its recorded duration
+(scale:F: F times that; none, the default: at once), without holding up other calls. Each call
+is logged in one line; at exit, a summary.
 """
 
 from __future__ import annotations
