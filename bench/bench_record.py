@@ -10,8 +10,10 @@ CLI with YAML and JSON cassettes, and the addon as a mitmdump script. The CLI ru
 addon chain without the addons that do nothing at their default options (chime_tap.proxy);
 ``record-yaml-full`` is the CLI with mitmdump's whole chain, as any ``--set`` for one of those
 addons gives it, so the recorder's own cost shows like for like. Rounds alternate between
-configurations; the median is reported, with ratios to both baselines, on throughput and on
-the proxy's CPU time per flow (steadier on a shared machine). The recorder's own cost per flow
+configurations, the order reversed every other round (``bench.paired``); each ratio is the
+median of per-round paired ratios (this configuration's figure over the baseline's in the same
+round), min and max beside it, on throughput and on the proxy's CPU time per flow (steadier on
+a shared machine); req/s and CPU per flow are the median rounds. The recorder's own cost per flow
 is also timed in-process over tflow flows, next to a trivial addon that parses both JSON bodies
 and appends one line per flow.
 
@@ -42,6 +44,7 @@ if str(ROOT / "tests") not in sys.path:
 
 from bench.loopback import PROXY_SESSION_BODY as BODY  # noqa: E402
 from bench.loopback import cpu_seconds, drive, upstream_script  # noqa: E402
+from bench.paired import alternate, paired  # noqa: E402
 from support.procs import CONNECTOR, ProxyProcess  # noqa: E402
 
 ADDON = ROOT / "addons" / "record.py"
@@ -282,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--rounds",
         type=int,
         default=3,
-        help="alternating rounds; the median is reported (default 3)",
+        help="alternating rounds; the paired median is reported (default 3)",
     )
     parser.add_argument(
         "--instructions",
@@ -306,39 +309,39 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             for name, argv_ in configs.items():
                 procs[name] = Proxy(argv_, tmpdir, name)
-            sent = 0
             for name, proc in procs.items():  # warm up: connections, imports, first flows
                 get_calls(proc.port, upstream, 200, 4, f"warm-{name}")
-            sent += 200
+            sent = 200
             for c in args.concurrency:
-                rps: dict[str, list[float]] = {name: [] for name in configs}
-                cpu: dict[str, list[float]] = {name: [] for name in configs}
-                for r in range(args.rounds):
-                    for name, proc in procs.items():
-                        before = proc.cpu_seconds()
-                        out = get_calls(proc.port, upstream, args.requests, c, f"{name}-c{c}-r{r}")
-                        used = proc.cpu_seconds() - before
-                        if out["statuses"] != {200: args.requests}:
-                            raise RuntimeError(
-                                f"{name} c={c}: unexpected answers {out['statuses']}"
-                            )
-                        rps[name].append(out["rps"])
-                        cpu[name].append(used / out["requests"] * 1e6)
-                    sent += args.requests
-                med = {name: statistics.median(v) for name, v in rps.items()}
-                med_cpu = {name: statistics.median(v) for name, v in cpu.items()}
+
+                def one_run(name: str, r: int, c: int = c) -> tuple[float, float]:
+                    proc = procs[name]
+                    before = proc.cpu_seconds()
+                    out = get_calls(proc.port, upstream, args.requests, c, f"{name}-c{c}-r{r}")
+                    used = proc.cpu_seconds() - before
+                    if out["statuses"] != {200: args.requests}:
+                        raise RuntimeError(f"{name} c={c}: unexpected answers {out['statuses']}")
+                    return out["rps"], used / out["requests"] * 1e6
+
+                runs = alternate(
+                    {name: (lambda r, name=name: one_run(name, r)) for name in procs}, args.rounds
+                )
+                sent += args.requests * args.rounds
+                rps = {name: [x[0] for x in v] for name, v in runs.items()}
+                cpu = {name: [x[1] for x in v] for name, v in runs.items()}
                 results["throughput"][c] = {
                     name: {
-                        "rps": med[name],
+                        "rps": statistics.median(rps[name]),
                         "runs": rps[name],
-                        "cpu_us_per_flow": med_cpu[name],
-                        **{f"ratio_vs_{b}": med[name] / med[b] for b in BASELINES},
-                        **{f"cpu_ratio_vs_{b}": med_cpu[b] / med_cpu[name] for b in BASELINES},
-                        # Each round's ratio to the baseline run just before it: the two runs
-                        # share the machine's state, so the host's swings cancel out.
-                        "paired_ratios_vs_mitmdump": [
-                            x / b for x, b in zip(rps[name], rps["mitmdump"], strict=True)
-                        ],
+                        "cpu_us_per_flow": statistics.median(cpu[name]),
+                        # Each round's ratio to the baseline's run in the same round: the two
+                        # runs share the machine's state, so the host's swings cancel out.
+                        **{f"ratio_vs_{b}": paired(rps[name], rps[b]).as_dict() for b in BASELINES},
+                        # CPU: the baseline's CPU per flow over this one's (> 1: cheaper)
+                        **{
+                            f"cpu_ratio_vs_{b}": paired(cpu[b], cpu[name]).as_dict()
+                            for b in BASELINES
+                        },
                     }
                     for name in configs
                 }
@@ -367,26 +370,31 @@ def main(argv: list[str] | None = None) -> dict:
                 server.kill()
 
     print(
-        f"recording throughput: {args.requests} GetProxySession calls per run, median of {args.rounds} alternating rounds"
+        f"recording throughput: {args.requests} GetProxySession calls per run, "
+        f"{args.rounds} alternating rounds"
     )
     print(
-        "ratio = req/s / baseline's req/s; cpu ratio = baseline's proxy CPU per flow / this one's;"
-        " baselines: mitmdump as users run it (a line per flow), and silent (flow_detail=0);"
-        " paired ratio: median of each round's req/s over plain mitmdump's in the same round"
+        "req/s, cpu µs/flow: median rounds; ratio = median of per-round paired ratios (req/s over"
+        " the baseline's req/s in the same round), min-max beside it; cpu ratio = baseline's"
+        " proxy CPU per flow / this one's, paired the same way; baselines: mitmdump as users run"
+        " it (a line per flow), and silent (flow_detail=0)"
     )
     print(
-        f"{'conc.':>5} {'config':<16} {'req/s':>6} {'cpu µs/flow':>11} {'ratio':>6} {'cpu ratio':>9}"
-        f" {'ratio silent':>12} {'cpu ratio silent':>16} {'paired ratio (range)':>21}   runs (req/s)"
+        f"{'conc.':>5} {'config':<16} {'req/s':>6} {'cpu µs/flow':>11} {'ratio (min-max)':>17}"
+        f" {'cpu ratio':>17} {'ratio silent':>17} {'cpu ratio silent':>17}   runs (req/s)"
     )
+
+    def text(r: dict) -> str:
+        return f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+
     for c, by_name in results["throughput"].items():
         for name, fig in by_name.items():
             runs = " ".join(f"{x:.0f}" for x in fig["runs"])
-            paired = fig["paired_ratios_vs_mitmdump"]
-            pair = f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f})"
             print(
                 f"{c:>5} {name:<16} {fig['rps']:>6.0f} {fig['cpu_us_per_flow']:>11.0f}"
-                f" {fig['ratio_vs_mitmdump']:>6.2f} {fig['cpu_ratio_vs_mitmdump']:>9.2f}"
-                f" {fig['ratio_vs_mitmdump-silent']:>12.2f} {fig['cpu_ratio_vs_mitmdump-silent']:>16.2f} {pair:>21}   {runs}"
+                f" {text(fig['ratio_vs_mitmdump']):>17} {text(fig['cpu_ratio_vs_mitmdump']):>17}"
+                f" {text(fig['ratio_vs_mitmdump-silent']):>17}"
+                f" {text(fig['cpu_ratio_vs_mitmdump-silent']):>17}   {runs}"
             )
     hooks = results["hooks"]
     print(

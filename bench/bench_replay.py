@@ -33,6 +33,7 @@ for extra in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(extra))
 
 from bench.loopback import Connection  # noqa: E402
+from bench.paired import alternate, best_round, paired  # noqa: E402
 from support.procs import CONNECTOR, chime_tap, voice_client  # noqa: E402
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
@@ -133,22 +134,24 @@ def bench_proxy(tmp: Path, requests: int, rounds: int) -> dict[str, Any]:
             confdir=tmp / "conf-large",
         ),
     }
-    rates: dict[int, list[float]] = {10: [], 10_000: []}
     try:
-        for r in range(rounds):
-            for size, proc in procs.items():
-                rates[size].append(proxy_round(proc.port, size, requests, seed=r))
+        rates = alternate(
+            {
+                size: (lambda r, size=size, proc=proc: proxy_round(proc.port, size, requests, r))
+                for size, proc in procs.items()
+            },
+            rounds,
+        )
     finally:
         for proc in procs.values():
             proc.stop()
-    # Other engineers share the 2 cores: the best round is the least disturbed one, so the
-    # ratio is taken on best rounds; medians are reported next to it.
-    small_rps, large_rps = max(rates[10]), max(rates[10_000])
+    ratio = paired(rates[10_000], rates[10])
     return {
-        "rps_10": round(small_rps, 1),
-        "rps_10000": round(large_rps, 1),
-        "ratio": round(large_rps / small_rps, 3),
-        "median_ratio": round(statistics.median(rates[10_000]) / statistics.median(rates[10]), 3),
+        "rps_10": round(statistics.median(rates[10]), 1),
+        "rps_10000": round(statistics.median(rates[10_000]), 1),
+        "ratio": ratio.as_dict(),
+        "ratio_text": ratio.text(3),
+        "best_round_ratio": round(best_round(ratio), 3),
         "target": ">= 0.9",
         "rounds": {str(k): [round(x, 1) for x in v] for k, v in rates.items()},
     }
@@ -157,15 +160,15 @@ def bench_proxy(tmp: Path, requests: int, rounds: int) -> dict[str, Any]:
 # --- 2. loading ---------------------------------------------------------------------------------
 
 
-def _interleaved(fns: dict[str, Any], repeat: int) -> dict[str, float]:
-    """Best time of each function over ``repeat`` interleaved passes (A B C, A B C, ...)."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: round(min(t), 3) for name, t in times.items()}
+def _interleaved(fns: dict[str, Any], repeat: int) -> dict[str, list[float]]:
+    """Seconds of each function in each of ``repeat`` alternating rounds (``bench.paired``)."""
+
+    def timed(fn: Any) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return alternate({name: (lambda _r, fn=fn: timed(fn)) for name, fn in fns.items()}, repeat)
 
 
 def bench_load(tmp: Path, repeat: int = 3) -> dict[str, Any]:
@@ -190,7 +193,7 @@ def bench_load(tmp: Path, repeat: int = 3) -> dict[str, Any]:
 
     plain, chime = vcr.VCR(record_mode="none"), make_vcr()
     vcr_json = vcr.VCR(record_mode="none", serializer="json")
-    out = _interleaved(
+    times = _interleaved(
         {
             "proxy_index_yaml_s": lambda: build_index([str(yaml_path)]),
             "vcrpy_deserialize_yaml_s": vcrpy_yaml,
@@ -199,7 +202,7 @@ def bench_load(tmp: Path, repeat: int = 3) -> dict[str, Any]:
         },
         repeat,
     )
-    out.update(
+    times.update(
         _interleaved(
             {
                 "proxy_index_json_s": lambda: build_index([str(json_path)]),
@@ -209,15 +212,18 @@ def bench_load(tmp: Path, repeat: int = 3) -> dict[str, Any]:
             repeat,
         )
     )
-    out["yaml_ratio_proxy_vs_vcrpy"] = round(
-        out["proxy_index_yaml_s"] / out["vcrpy_deserialize_yaml_s"], 3
-    )
-    out["yaml_ratio_inprocess_vs_vcrpy"] = round(
-        out["inprocess_chime_yaml_s"] / out["inprocess_vcrpy_yaml_s"], 3
-    )
-    out["json_ratio_inprocess_vs_vcrpy"] = round(
-        out["inprocess_chime_json_s"] / out["inprocess_vcrpy_json_serializer_s"], 3
-    )
+    out: dict[str, Any] = {name: round(statistics.median(t), 3) for name, t in times.items()}
+    # Ratios: time over the baseline's time in the same round, median of the rounds.
+    for key, subject, baseline in (
+        ("yaml_ratio_proxy_vs_vcrpy", "proxy_index_yaml_s", "vcrpy_deserialize_yaml_s"),
+        ("yaml_ratio_inprocess_vs_vcrpy", "inprocess_chime_yaml_s", "inprocess_vcrpy_yaml_s"),
+        (
+            "json_ratio_inprocess_vs_vcrpy",
+            "inprocess_chime_json_s",
+            "inprocess_vcrpy_json_serializer_s",
+        ),
+    ):
+        out[key] = paired(times[subject], times[baseline]).text(3)
     out["targets"] = "json <= 1 s; yaml ratios <= 1.0"
     return out
 
@@ -239,7 +245,7 @@ def inprocess_per_request(v, path: Path, size: int, n: int, seed: int = 7) -> fl
         return (time.perf_counter() - start) / len(ids)
 
 
-def bench_inprocess(tmp: Path, n: int) -> dict[str, Any]:
+def bench_inprocess(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
     import vcr
 
     from chime_tap.vcr_config import make_vcr
@@ -248,15 +254,23 @@ def bench_inprocess(tmp: Path, n: int) -> dict[str, Any]:
     ten_thousand = tmp / "large.json"
     if not ten_thousand.exists():
         write_cassette(ten_thousand, 10_000)
-    vcrpy_ms = inprocess_per_request(vcr.VCR(record_mode="none"), thousand, 1000, n) * 1000
-    chime_ms = inprocess_per_request(make_vcr(), thousand, 1000, n) * 1000
-    chime_10k_ms = inprocess_per_request(make_vcr(), ten_thousand, 10_000, n) * 1000
+    runs = alternate(
+        {
+            "vcrpy": lambda r: inprocess_per_request(
+                vcr.VCR(record_mode="none"), thousand, 1000, n, r
+            ),
+            "chime": lambda r: inprocess_per_request(make_vcr(), thousand, 1000, n, r),
+            "chime_10k": lambda r: inprocess_per_request(make_vcr(), ten_thousand, 10_000, n, r),
+        },
+        rounds,
+    )
+    ratio = paired(runs["chime"], runs["vcrpy"])
     return {
         "requests": n,
-        "vcrpy_default_1000_ms_per_request": round(vcrpy_ms, 3),
-        "chime_1000_ms_per_request": round(chime_ms, 3),
-        "chime_10000_ms_per_request": round(chime_10k_ms, 3),
-        "ratio_chime_vs_vcrpy": round(chime_ms / vcrpy_ms, 3),
+        "vcrpy_default_1000_ms_per_request": round(statistics.median(runs["vcrpy"]) * 1000, 3),
+        "chime_1000_ms_per_request": round(statistics.median(runs["chime"]) * 1000, 3),
+        "chime_10000_ms_per_request": round(statistics.median(runs["chime_10k"]) * 1000, 3),
+        "ratio_chime_vs_vcrpy": ratio.text(3),
         "target": "<= 1.0",
     }
 
@@ -270,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--rounds",
         type=int,
         default=3,
-        help="alternating proxy rounds; best and median reported (default 3)",
+        help="alternating rounds (proxy, in-process); the paired median is reported (default 3)",
     )
     parser.add_argument(
         "--inprocess-requests",
@@ -288,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--load-repeat",
         type=int,
         default=3,
-        help="interleaved passes per loading measurement (default 3)",
+        help="alternating rounds per loading measurement (default 3)",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
@@ -299,7 +313,7 @@ def main(argv: list[str] | None = None) -> dict:
         if "load" in args.parts:
             results["load"] = bench_load(tmpdir, args.load_repeat)
         if "inprocess" in args.parts:
-            results["inprocess"] = bench_inprocess(tmpdir, args.inprocess_requests)
+            results["inprocess"] = bench_inprocess(tmpdir, args.inprocess_requests, args.rounds)
     rows = []
     if "proxy" in results:
         p = results["proxy"]
@@ -308,7 +322,8 @@ def main(argv: list[str] | None = None) -> dict:
             (
                 "proxy req/s, 10,000 interactions",
                 f"{p['rps_10000']}",
-                f"ratio {p['ratio']} (target >= 0.9; median ratio {p['median_ratio']})",
+                f"ratio {p['ratio_text']} (paired median, min-max; target >= 0.9;"
+                f" best round {p['best_round_ratio']})",
             ),
         ]
     if "load" in results:

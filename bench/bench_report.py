@@ -4,7 +4,9 @@
 
 Cassettes are generated as text in the vcrpy layout the recorder writes (several files per
 case). Every measurement runs in its own subprocess, so peak RSS (ru_maxrss) is that step's
-own. The baseline is json.loads / yaml.load(CSafeLoader) of the same bytes.
+own. The baseline is json.loads / yaml.load(CSafeLoader) of the same bytes. Baseline and report
+alternate (``bench.paired``); ``ratio`` is the median of the per-round ratios (report time over
+the parse time of the same round), ``ratio_min``/``ratio_max`` beside it; times are medians.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,10 @@ import time
 from pathlib import Path
 
 import yaml
+
+if __package__ in (None, ""):  # run as a script (the measured child steps)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.paired import alternate, paired
 
 PER_FILE = 50_000
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
@@ -225,17 +232,23 @@ def _measure(step: str, paths: list[Path]) -> dict:
 def _case(directory: Path, fmt: str, n: int, repeat: int) -> dict:
     paths = write_cassettes(directory, n, fmt)
     size_mb = sum(p.stat().st_size for p in paths) / 1e6
-    # Baseline and report alternate, best of ``repeat`` each: other work on the machine
-    # slows both alike instead of one of them.
-    bases, fulls = [], []
-    for _ in range(repeat):
-        bases.append(_measure(f"parse-{fmt}", paths))
-        fulls.append(_measure("report", paths))
-    base = min(bases, key=lambda r: r["cpu_s"])
-    full = min(fulls, key=lambda r: r["cpu_s"])
-    base["peak_rss_mb"] = max(r["peak_rss_mb"] for r in bases)
-    full["peak_rss_mb"] = max(r["peak_rss_mb"] for r in fulls)
-    assert base["rows"] == full["rows"] == n, (base, full)
+    # Baseline and report alternate, so other work on the machine slows both alike; each
+    # round's ratio is taken against the other step of the same round.
+    runs = alternate(
+        {
+            "base": lambda _r: _measure(f"parse-{fmt}", paths),
+            "full": lambda _r: _measure("report", paths),
+        },
+        repeat,
+    )
+    bases, fulls = runs["base"], runs["full"]
+    ratio = paired([r["seconds"] for r in fulls], [r["seconds"] for r in bases])
+    cpu_ratio = paired([r["cpu_s"] for r in fulls], [r["cpu_s"] for r in bases])
+    assert all(r["rows"] == n for r in bases + fulls), (bases, fulls)
+
+    def med(rs: list[dict], key: str) -> float:
+        return round(statistics.median(r[key] for r in rs), 2)
+
     for p in paths:
         p.unlink()
     return {
@@ -243,15 +256,17 @@ def _case(directory: Path, fmt: str, n: int, repeat: int) -> dict:
         "runs": repeat,
         "files": len(paths),
         "MB": round(size_mb, 1),
-        "parse_s": round(base["seconds"], 2),
-        "report_s": round(full["seconds"], 2),
-        "load_s": round(full["load_s"], 2),
-        "ratio": round(full["seconds"] / base["seconds"], 2),
-        "parse_cpu_s": round(base["cpu_s"], 2),
-        "report_cpu_s": round(full["cpu_s"], 2),
-        "cpu_ratio": round(full["cpu_s"] / base["cpu_s"], 2),
-        "parse_rss_mb": round(base["peak_rss_mb"]),
-        "report_rss_mb": round(full["peak_rss_mb"]),
+        "parse_s": med(bases, "seconds"),
+        "report_s": med(fulls, "seconds"),
+        "load_s": med(fulls, "load_s"),
+        "ratio": round(ratio.median, 2),
+        "ratio_min": round(ratio.low, 2),
+        "ratio_max": round(ratio.high, 2),
+        "parse_cpu_s": med(bases, "cpu_s"),
+        "report_cpu_s": med(fulls, "cpu_s"),
+        "cpu_ratio": round(cpu_ratio.median, 2),
+        "parse_rss_mb": round(max(r["peak_rss_mb"] for r in bases)),
+        "report_rss_mb": round(max(r["peak_rss_mb"] for r in fulls)),
     }
 
 
@@ -266,7 +281,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="skip the 1,000,000-interaction JSON case (it takes a few minutes and GBs of memory)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=2, help="runs of each step; the best is reported"
+        "--repeat",
+        type=int,
+        default=3,
+        help="alternating rounds of each step; the paired median is reported (default 3)",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -312,7 +330,7 @@ def targets(rows: list[dict]) -> list[str]:
                 _verdict(
                     f"{r['case']} YAML within 1.3x of the bare libyaml parse",
                     r["ratio"] <= 1.3,
-                    f"{r['ratio']}x",
+                    f"{r['ratio']}x, paired median ({r['ratio_min']}-{r['ratio_max']})",
                 )
             )
         elif fmt == "json" and n == 1_000_000:

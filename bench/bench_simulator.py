@@ -5,12 +5,17 @@ through the proxy, keep-alive, N threads). The baseline is `mitmdump --set flow_
 trivial keep-alive HTTP server answering a body of the simulator's size; the subject is
 `chime-tap simulate` answering GetProxySession (and CreateProxySession) itself.
 
-    python bench/bench_simulator.py [--requests N] [--concurrency 1 32]
+    python -m bench simulator [-- --requests N --concurrency 1 32 --rounds 5]
+
+Baseline and subject alternate round by round (``bench.paired``); the headline ratio is the
+median of the per-round ratios (subject's req/s over the baseline's in the same round), with
+min and max next to it; req/s and CPU are the median rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +26,7 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.loopback import PROXY_SESSION_BODY, cpu_seconds, drive, upstream_script  # noqa: E402
+from bench.paired import alternate, paired  # noqa: E402
 from support.procs import CONNECTOR, ProxyProcess, chime_tap, mitmdump  # noqa: E402
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
@@ -36,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--rounds",
         type=int,
         default=3,
-        help="alternating rounds per scenario; the median is reported (default 3)",
+        help="alternating rounds per scenario; the paired median is reported (default 3)",
     )
     args = parser.parse_args(argv)
 
@@ -100,43 +106,48 @@ def main(argv: list[str] | None = None) -> dict:
             for concurrency in args.concurrency:
                 for _name, proxy, method, url, body, _, _ in scenarios:  # warm-up
                     drive(proxy.port, method, url, body, min(50, args.requests), concurrency)
-                # Rounds alternate baseline and subject, so a burst of load from elsewhere on
-                # the machine hits both; each scenario reports its median round.
-                rounds: dict[str, list[dict[str, Any]]] = {s[0]: [] for s in scenarios}
-                for _ in range(args.rounds):
-                    for name, proxy, method, url, body, ok, _ in scenarios:
-                        cpu = cpu_seconds(proxy.proc.pid)
-                        run = drive(proxy.port, method, url, body, args.requests, concurrency)
-                        # CPU per request of the proxy process: steadier than wall time when
-                        # other work shares the cores.
-                        run["cpu_us"] = (
-                            (cpu_seconds(proxy.proc.pid) - cpu) / max(run["requests"], 1) * 1e6
-                        )
-                        if set(run["statuses"]) - {ok} or run["requests"] != args.requests:
-                            raise RuntimeError(f"{name}: unexpected statuses {run['statuses']}")
-                        rounds[name].append(run)
-                rps: dict[str, float] = {}
-                cpu_us: dict[str, float] = {}
-                for name, *_, baseline in scenarios:
-                    runs = sorted(rounds[name], key=lambda r: r["rps"])
-                    median = runs[len(runs) // 2]
-                    rps[name] = median["rps"]
-                    cpus = sorted(r["cpu_us"] for r in rounds[name])
-                    cpu_us[name] = cpus[len(cpus) // 2]
-                    ratio = median["rps"] / rps[baseline] if baseline else 1.0
-                    cpu_ratio = (
-                        cpu_us[baseline] / cpu_us[name] if baseline and cpu_us[name] else 1.0
+
+                # Rounds alternate baseline and subject (the order reversed every other round),
+                # so a burst of load from elsewhere on the machine hits both.
+                def one_run(scenario, concurrency: int = concurrency) -> dict[str, Any]:
+                    name, proxy, method, url, body, ok, _ = scenario
+                    cpu = cpu_seconds(proxy.proc.pid)
+                    run = drive(proxy.port, method, url, body, args.requests, concurrency)
+                    # CPU per request of the proxy process: steadier than wall time when
+                    # other work shares the cores.
+                    run["cpu_us"] = (
+                        (cpu_seconds(proxy.proc.pid) - cpu) / max(run["requests"], 1) * 1e6
                     )
+                    if set(run["statuses"]) - {ok} or run["requests"] != args.requests:
+                        raise RuntimeError(f"{name}: unexpected statuses {run['statuses']}")
+                    return run
+
+                rounds = alternate(
+                    {s[0]: (lambda _r, s=s: one_run(s)) for s in scenarios}, args.rounds
+                )
+                for name, *_, baseline in scenarios:
+                    rps = [r["rps"] for r in rounds[name]]
+                    cpu_us = [r["cpu_us"] for r in rounds[name]]
+                    if baseline:
+                        ratio = paired(rps, [r["rps"] for r in rounds[baseline]])
+                        # CPU ratio: the baseline's CPU per request over this one's (> 1: cheaper)
+                        cpu_ratio = paired([r["cpu_us"] for r in rounds[baseline]], cpu_us)
+                    else:
+                        ratio = cpu_ratio = paired([1.0] * len(rps), [1.0] * len(rps))
                     results["runs"].append(
                         {
                             "scenario": name,
                             "concurrency": concurrency,
-                            **median,
-                            "rounds_rps": [round(r["rps"], 1) for r in rounds[name]],
-                            "cpu_us": cpu_us[name],
+                            "requests": args.requests,
+                            "rps": statistics.median(rps),
+                            "rounds_rps": [round(x, 1) for x in rps],
+                            "cpu_us": statistics.median(cpu_us),
                             "baseline": baseline or "-",
-                            "ratio": ratio,
-                            "cpu_ratio": cpu_ratio,
+                            "ratio": ratio.median,
+                            "ratio_range": (ratio.low, ratio.high),
+                            "ratio_text": ratio.text(),
+                            "cpu_ratio": cpu_ratio.median,
+                            "cpu_ratio_text": cpu_ratio.text(),
                         }
                     )
         finally:
@@ -144,13 +155,17 @@ def main(argv: list[str] | None = None) -> dict:
                 proc.kill()
 
     print(
-        f"{'scenario':<28} {'conc':>4} {'requests':>8} {'req/s':>7} {'ratio':>6} "
-        f"{'proxy CPU us/req':>16} {'CPU ratio':>9}  baseline (medians of rounds; ratio > 1: faster)"
+        f"{'scenario':<28} {'conc':>4} {'requests':>8} {'req/s':>7} {'ratio (min-max)':>17} "
+        f"{'proxy CPU us/req':>16} {'CPU ratio (min-max)':>19}  baseline"
+    )
+    print(
+        "(req/s, CPU: median rounds; ratios: median of per-round paired ratios to the baseline, "
+        "> 1: faster/cheaper)"
     )
     for r in results["runs"]:
-        row = f"{r['scenario']:<28} {r['concurrency']:>4} {r['requests']:>8} {r['rps']:>7.0f} {r['ratio']:>6.2f}"
+        row = f"{r['scenario']:<28} {r['concurrency']:>4} {r['requests']:>8} {r['rps']:>7.0f} {r['ratio_text']:>17}"
         print(
-            f"{row} {r['cpu_us']:>16.0f} {r['cpu_ratio']:>9.2f}  {r['baseline']}  req/s rounds {r['rounds_rps']}"
+            f"{row} {r['cpu_us']:>16.0f} {r['cpu_ratio_text']:>19}  {r['baseline']}  req/s rounds {r['rounds_rps']}"
         )
     return results
 

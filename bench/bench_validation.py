@@ -7,7 +7,11 @@ FastEngine on the parsed body and the full ``validate_response`` path (JSON pars
 check, schema check), plus the same two paths for an invalid body, where the error details are
 collected too.
 
-    python -m bench validation [-- --duration 1.0 --repeat 3]
+    python -m bench validation [-- --duration 1.0 --repeat 5]
+
+Rows run in alternating rounds (``bench.paired``): each round times every row once, and a row's
+ratio is the median of its per-round ratios to the baseline of the same round (min and max
+printed next to it); msgs/s is the row's median round.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jsonschema
 
+from bench.paired import alternate, paired
 from chime_tap.api import schemas
 from chime_tap.api.hosts import VOICE
 from chime_tap.api.operations import OPERATIONS, Route
@@ -62,28 +68,30 @@ def _pin_to_one_core() -> tuple[str, set[int] | None]:
     return f"pinned to CPU {max(cpus)} of {len(cpus)}", cpus
 
 
-def rate(fn: Callable[[], object], duration: float, repeat: int) -> float:
-    """Best-of-``repeat`` calls per second, each run lasting about ``duration`` seconds."""
+def calibrate(fn: Callable[[], object]) -> int:
+    """Calls per batch: about 10 ms of ``fn``, so the clock is read rarely."""
     batch = 1
-    while batch < 1_000_000:  # calibrate: a batch of about 10 ms
+    while batch < 1_000_000:
         start = time.perf_counter()
         for _ in range(batch):
             fn()
         if time.perf_counter() - start >= 0.01:
             break
         batch *= 2
-    best = 0.0
-    for _ in range(repeat):
-        calls, start, batches = 0, time.perf_counter(), 0
-        elapsed = 0.0
-        while elapsed < duration and batches < MAX_BATCHES:
-            for _ in range(batch):
-                fn()
-            calls += batch
-            batches += 1
-            elapsed = time.perf_counter() - start
-        best = max(best, calls / elapsed)
-    return best
+    return batch
+
+
+def rate(fn: Callable[[], object], batch: int, duration: float) -> float:
+    """Calls per second over one run of about ``duration`` seconds."""
+    calls, start, batches = 0, time.perf_counter(), 0
+    elapsed = 0.0
+    while elapsed < duration and batches < MAX_BATCHES:
+        for _ in range(batch):
+            fn()
+        calls += batch
+        batches += 1
+        elapsed = time.perf_counter() - start
+    return calls / elapsed
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -92,7 +100,10 @@ def main(argv: list[str] | None = None) -> dict:
         "--duration", type=float, default=1.0, help="seconds per timed run (default 1.0)"
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="timed runs per row, best kept (default 3)"
+        "--repeat",
+        type=int,
+        default=5,
+        help="alternating rounds, one timed run of each row per round (default 5)",
     )
     args = parser.parse_args(argv)
     duration, repeat = max(args.duration, 0.01), max(args.repeat, 1)
@@ -148,20 +159,29 @@ def _measure(duration: float, repeat: int, pinned: str) -> dict:
         ),
     ]
     figures: dict[str, Any] = {"body_bytes": len(BODY), "cpu": pinned, "target_msgs_per_s": TARGET}
-    for key, _, fn in rows:
-        figures[f"{key}_msgs_per_s"] = rate(fn, duration, repeat)
-    base = figures["baseline_msgs_per_s"]
-    base_invalid = figures["baseline_invalid_msgs_per_s"]
+    batches = {key: calibrate(fn) for key, _, fn in rows}
+    runs = alternate(
+        {key: (lambda _r, fn=fn, key=key: rate(fn, batches[key], duration)) for key, _, fn in rows},
+        repeat,
+    )
     for key, _, _ in rows:
-        denominator = base_invalid if key.endswith("_invalid") else base
-        figures[f"{key}_ratio"] = figures[f"{key}_msgs_per_s"] / denominator
+        figures[f"{key}_msgs_per_s"] = statistics.median(runs[key])
+        baseline = "baseline_invalid" if key.endswith("_invalid") else "baseline"
+        ratio = paired(runs[key], runs[baseline])
+        figures[f"{key}_ratio"] = ratio.median
+        figures[f"{key}_ratio_range"] = (ratio.low, ratio.high)
+        figures[f"{key}_ratio_text"] = ratio.text(1)
     figures["target_met"] = figures["validate_response_msgs_per_s"] >= TARGET
 
-    print(f"validation throughput, {len(BODY)}-byte ProxySession response, {pinned}")
-    print(f"{'row':<22} {'msgs/s':>12} {'x baseline':>11}  what")
+    print(
+        f"validation throughput, {len(BODY)}-byte ProxySession response, {pinned}, "
+        f"{repeat} alternating rounds; msgs/s: median round; x baseline: median of per-round "
+        "paired ratios (min-max)"
+    )
+    print(f"{'row':<22} {'msgs/s':>12} {'x baseline (min-max)':>22}  what")
     for key, what, _ in rows:
         print(
-            f"{key:<22} {figures[f'{key}_msgs_per_s']:>12,.0f} {figures[f'{key}_ratio']:>10.1f}x  {what}"
+            f"{key:<22} {figures[f'{key}_msgs_per_s']:>12,.0f} {figures[f'{key}_ratio_text']:>22}  {what}"
         )
     verdict = "met" if figures["target_met"] else "NOT met"
     print(f"target {TARGET:,} msgs/s for validate_response: {verdict}")

@@ -1,0 +1,55 @@
+"""bench.paired: the alternation order and the paired-median headline every benchmark prints."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
+from bench.paired import Ratio, alternate, best_round, paired
+
+
+def test_alternate_reverses_the_order_every_other_round_and_keeps_round_order() -> None:
+    calls: list[tuple[str, int]] = []
+
+    def run(name: str):
+        def one(r: int) -> str:
+            calls.append((name, r))
+            return f"{name}{r}"
+
+        return one
+
+    out = alternate({"a": run("a"), "b": run("b"), "c": run("c")}, 3)
+    assert calls == [
+        ("a", 0), ("b", 0), ("c", 0),
+        ("c", 1), ("b", 1), ("a", 1),
+        ("a", 2), ("b", 2), ("c", 2),
+    ]  # fmt: skip
+    assert out == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"], "c": ["c0", "c1", "c2"]}
+
+
+def test_paired_ratio_is_the_median_of_per_round_ratios_not_a_ratio_of_medians() -> None:
+    # Round 2 is disturbed for both: the per-round ratios stay near 0.9; the ratio of medians
+    # (1000/1000 = 1.0) and the ratio of bests (990/1000) would not say that.
+    subject = [900.0, 990.0, 300.0]
+    baseline = [1000.0, 1100.0, 1000.0 / 3]
+    r = paired(subject, baseline)
+    assert r.rounds == pytest.approx((0.9, 0.9, 0.9))
+    r = paired([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 2.0, 8.0])
+    assert r.rounds == (1.0, 2.0, 1.5, 0.5)
+    assert (r.median, r.low, r.high) == (1.25, 0.5, 2.0)
+    assert r.text() == "1.25 (0.50-2.00)"
+    assert r.as_dict() == {"median": 1.25, "min": 0.5, "max": 2.0, "rounds": [1.0, 2.0, 1.5, 0.5]}
+    assert best_round(r) == 2.0 and best_round(r, higher_is_better=False) == 0.5
+
+
+def test_paired_refuses_unequal_or_empty_rounds_and_zero_baselines() -> None:
+    with pytest.raises(ValueError, match="as many"):
+        paired([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="at least one"):
+        paired([], [])
+    with pytest.raises(ValueError, match="0 has no ratio"):
+        paired([1.0], [0.0])
+    assert Ratio((3.0,)).text(1) == "3.0 (3.0-3.0)"
