@@ -136,7 +136,7 @@ def _body(case: dict) -> bytes:
     if generate == "nested-100k":
         return b"[" * 100_000 + b"]" * 100_000
     if generate == "gzip-bomb-1GiB":  # 1,024 gzip members of 1 MiB of zeros each: about 1 MB
-        return gzip.compress(b"\0" * (1 << 20), compresslevel=9) * 1024
+        return gzip.compress(b"\0" * (1 << 20), compresslevel=9, mtime=0) * 1024
     if "body_file" in case:
         return (DATA / case["body_file"]).read_bytes()
     if "body_hex" in case:
@@ -144,7 +144,7 @@ def _body(case: dict) -> bytes:
     body = _fill(case.get("body", "")).encode()
     encode = case.get("encode")
     if encode == "gzip":
-        return gzip.compress(body)
+        return gzip.compress(body, mtime=0)
     if encode == "deflate":
         return zlib.compress(body)
     if encode == "br":
