@@ -113,3 +113,21 @@ def read_unit(
         return dataset.to_table(columns=columns, filter=row_filter(since, until, operations))
     except (OSError, pa.ArrowException) as e:
         raise DatasetError(f"{unit.files[0]}…: cannot read ({' '.join(str(e).split())})") from None
+
+
+def row_groups(
+    unit: Unit,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    operations: list[str] | None = None,
+) -> tuple[int, int]:
+    """(row groups a read of the unit with these filters opens, row groups in its files):
+    what the statistics let a reader skip."""
+    dataset = ds.dataset(list(unit.files), schema=READ_SCHEMA, format=_FORMAT)
+    condition = row_filter(since, until, operations)
+    total = sum(f.metadata.num_row_groups for f in dataset.get_fragments())
+    if condition is None:
+        return total, total
+    kept = sum(len(f.split_by_row_group(condition)) for f in dataset.get_fragments(condition))
+    return kept, total

@@ -1,0 +1,98 @@
+"""`report DATASET --engine dask --scheduler tcp://…` on a real local cluster: a scheduler and two
+worker processes on 127.0.0.1, reached by a real chime-tap process. Its report equals the
+embedded engine's: counts and errors exactly, latency quantiles within the stated bound."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from distributed import Client, LocalCluster
+
+from bench import fleet_gen
+from chime_tap.analysis import sketch
+from chime_tap.cli import main
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(
+        processes=True,
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cluster")
+    paths, truth = fleet_gen.write_cassettes(base / "in", recorders=2, days=5, per_day=120, seed=41)
+    root = base / "ds"
+    assert main(["ingest", *map(str, paths), "--into", str(root), "--workers", "1"]) == 0
+    return root, truth
+
+
+def report(*args: str) -> tuple[dict, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "chime_tap", "report", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+def test_the_clusters_report_equals_the_embedded_one(cluster, dataset):
+    root, truth = dataset
+    embedded, _ = report(str(root))
+    on_dask, err = report(str(root), "--engine", "dask", "--scheduler", cluster.scheduler_address)
+    assert "with --engine dask, 2 worker(s)" in err
+    assert "read 10 of 10 file(s) (5 day(s))" in err
+    assert on_dask["interactions"] == embedded["interactions"] == truth.interactions
+    for key in ("status_codes", "errors", "sessions", "traffic", "violations", "clock_skew"):
+        assert on_dask[key] == embedded[key], key
+    for ns, tables in embedded["by_namespace"].items():
+        theirs = on_dask["by_namespace"][ns]
+        assert {k: v for k, v in theirs.items() if k != "latency_ms"} == {
+            k: v for k, v in tables.items() if k != "latency_ms"
+        }
+    bound = on_dask["latency_quantiles"]["relative_accuracy"]
+    assert bound == sketch.RELATIVE_ACCURACY
+    assert on_dask["latency_ms"].keys() == embedded["latency_ms"].keys()
+    for op, a in on_dask["latency_ms"].items():
+        b = embedded["latency_ms"][op]
+        assert (a["count"], a["min"], a["max"]) == (b["count"], b["min"], b["max"])
+        for q in ("p25", "p50", "p75", "p95", "p99"):
+            assert abs(a[q] - b[q]) <= bound * b[q], (op, q)
+    errors = {(e["operation"], e["error_type"]): e["count"] for e in on_dask["errors"]}
+    assert errors == dict(truth.by_error)
+
+
+def test_the_partials_ran_in_the_worker_processes(cluster, dataset):
+    """Each day's partial is a task the workers ran (not this process)."""
+    from chime_tap.analysis.engines import Filters, summarize_dataset
+
+    root, truth = dataset
+    summary, ran = summarize_dataset(
+        root, Filters(operations=("GetProxySession",)), engine="dask",
+        scheduler=cluster.scheduler_address,
+    )  # fmt: skip
+    assert ran.workers == 2
+    gets = sum(n for (op, _), n in truth.by_status.items() if op == "GetProxySession")
+    assert summary["interactions"] == gets
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        stories = client.run(
+            lambda dask_worker: sum(
+                1 for ts in dask_worker.state.log if "unit_partial" in str(ts[0])
+            )
+        )
+    assert len(stories) == 2
+    assert sum(stories.values()) >= 5 and all(n > 0 for n in stories.values()), stories

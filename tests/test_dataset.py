@@ -1,0 +1,189 @@
+"""The dataset: its columns, other engines reading it as-is, reports on it equal to reports on the
+files it came from, and --since/--until/--operation skipping files and row groups unread.
+
+The expected figures come from the fleet generator's own tally (``Truth``) and from the
+report of the same cassettes read as files (``load_frame``), not from the dataset code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+
+from bench import fleet_gen
+from chime_tap.analysis import COLUMNS, load_frame, summaries
+from chime_tap.analysis.engines import Filters, load_dataset, summarize_dataset
+from chime_tap.cli import main
+from chime_tap.dataset import layout, read
+from chime_tap.dataset.schema import ID, SCHEMA, SCHEMA_VERSION, VERSION_KEY
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Cassettes of 3 recorders over 4 days, and the dataset they make."""
+    base = tmp_path_factory.mktemp("fleet")
+    paths, truth = fleet_gen.write_cassettes(base / "in", recorders=3, days=4, per_day=150, seed=31)
+    root = base / "ds"
+    assert main(["ingest", *map(str, paths), "--into", str(root), "--workers", "2"]) == 0
+    return paths, truth, root
+
+
+def test_columns_are_the_frames_plus_the_id_with_the_version_in_every_file(fleet):
+    _, _, root = fleet
+    assert sorted(SCHEMA.names) == sorted([*COLUMNS, ID])
+    for path in layout.data_files(root):
+        meta = read.check_file(path)
+        assert meta.metadata[VERSION_KEY] == SCHEMA_VERSION.encode()
+        assert path.parent.name.startswith("date=") and path.name.startswith("part-")
+
+
+def _by_status(frame: pd.DataFrame) -> dict[tuple[str, int], int]:
+    counts = frame.groupby(["operation", "status"], observed=True).size()
+    return {(str(op), int(st)): int(n) for (op, st), n in counts.items() if n}
+
+
+def test_duckdb_polars_and_pyarrow_read_it_as_is(fleet):
+    _, truth, root = fleet
+    glob = f"{root}/*/*.parquet"
+    # DuckDB: hive partitioning gives the day as a column.
+    rows = duckdb.sql(
+        f"select operation, status, count(*) as n, count(distinct interaction_id) as ids, "
+        f"min(cast(date as varchar)) = min(strftime(recorded_at at time zone 'UTC', '%Y-%m-%d')) "
+        f"from read_parquet('{glob}', hive_partitioning = true) group by all"
+    ).fetchall()
+    assert {(op, st): n for op, st, n, _, _ in rows} == dict(truth.by_status)
+    assert all(n == ids and same_day for _, _, n, ids, same_day in rows)
+    # Polars
+    frame = pl.read_parquet(glob, hive_partitioning=True)
+    counts = frame.group_by(["operation", "status"]).len().rows()
+    assert {(op, st): n for op, st, n in counts} == dict(truth.by_status)
+    assert frame["recorded_at"].dtype == pl.Datetime("us", "UTC")
+    # pyarrow's dataset with hive partitioning, into pandas
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    assert _by_status(table.to_pandas()) == dict(truth.by_status)
+    assert sorted(set(table.column("date").to_pylist())) == sorted(truth.days)
+
+
+def test_load_dataset_is_the_frame_of_the_files(fleet):
+    paths, _, root = fleet
+    files = load_frame(paths)
+    frame = load_dataset(root)
+    assert list(frame.columns) == [*COLUMNS, ID]  # the frame's order, then the id
+    for name, dtype in COLUMNS.items():
+        assert str(frame[name].dtype) == dtype, name
+    key = ["recorded_at", "operation", "latency_ms"]
+    a = files.drop(columns=["source", "index"]).sort_values(key, ignore_index=True)
+    b = frame.drop(columns=["source", "index", ID]).sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(a, b, check_categorical=False)
+
+
+def _lower_quantile(values: pd.Series, q: float) -> float:
+    """The value DDSketch's rank search estimates: the one at rank floor(q * (n - 1))."""
+    return float(np.sort(values.to_numpy())[int(q * (len(values) - 1))])
+
+
+def test_report_of_the_dataset_equals_the_report_of_its_files(fleet):
+    paths, truth, root = fleet
+    files = load_frame(paths)
+    exact = summaries.summarize(files)
+    for engine in ("local", "embedded"):
+        got, ran = summarize_dataset(root, engine=engine, workers=2)
+        assert got["interactions"] == truth.interactions == exact["interactions"]
+        assert (ran.days, ran.files, ran.files_in_dataset) == (4, 12, 12)
+        pd.testing.assert_frame_equal(got["status_codes"], exact["status_codes"])
+        pd.testing.assert_frame_equal(got["errors"], exact["errors"])
+        pd.testing.assert_frame_equal(got["sessions"], exact["sessions"])
+        pd.testing.assert_frame_equal(got["traffic"], exact["traffic"])
+        pd.testing.assert_frame_equal(got["violations"], exact["violations"])
+        pd.testing.assert_frame_equal(got["timing_gaps"], exact["timing_gaps"])
+        assert got["clock_skew"] == exact["clock_skew"]
+        latency, want = got["latency_ms"], exact["latency_ms"]
+        for col in ("count", "min", "max"):
+            pd.testing.assert_series_equal(latency[col], want[col])
+        assert np.allclose(latency["mean"], want["mean"], rtol=1e-12)
+        bound = got["latency_quantiles"]["relative_accuracy"]
+        for op, values in files.groupby("operation", observed=True)["latency_ms"]:
+            for name, q in summaries.QUANTILES.items():
+                true = _lower_quantile(values.dropna(), q)
+                assert abs(latency.loc[op, name] - true) <= bound * true, (op, name)
+    errors = {(r.operation, r.error_type): r.count for r in got["errors"].itertuples()}
+    assert errors == dict(truth.by_error)
+
+
+def test_partials_merge_alike_in_any_grouping(fleet):
+    """Days merged pairwise (the engines' tree) or one after another give the same summary."""
+    paths, _, _ = fleet
+    frame = load_frame(paths)
+    days = [g for _, g in frame.groupby(frame["recorded_at"].dt.floor("D"), sort=True)]
+    parts = [summaries.partial(d.reset_index(drop=True), sketched=True) for d in days]
+    left = parts[0]
+    for p in parts[1:]:
+        left = summaries.merge(left, p)
+    tree = summaries.merge(summaries.merge(parts[0], parts[1]), summaries.merge(*parts[2:]))
+    a, b = summaries.finish(left), summaries.finish(tree)
+    for name in ("status_codes", "errors", "latency_ms", "traffic", "sessions", "violations"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+
+
+def test_since_until_reads_only_the_days_in_range(fleet, tmp_path, capsys):
+    """The other days' files are made unreadable: a report of one day must not open them."""
+    _, _, clean = fleet
+    root = tmp_path / "ds"
+    import shutil
+
+    shutil.copytree(clean, root)
+    since, until = "2026-10-02T00:00:00Z", "2026-10-03T00:00:00Z"
+    want, _ = summarize_dataset(
+        clean,
+        Filters(since=datetime(2026, 10, 2, tzinfo=UTC), until=datetime(2026, 10, 3, tzinfo=UTC)),
+        engine="local",
+    )
+    for path in layout.data_files(root):
+        if path.parent.name != "date=2026-10-02":
+            path.write_bytes(b"not parquet at all")
+    code = main(["report", str(root), "--since", since, "--until", until, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["interactions"] == want["interactions"] > 0
+    assert "read 3 of 12 file(s) (1 day(s))" in err
+    # The whole dataset does open them, and names the first bad one.
+    assert main(["report", str(root)]) == 2
+    assert "date=2026-10-01" in capsys.readouterr().err
+
+
+def test_operation_skips_the_row_groups_of_other_operations(fleet, capsys):
+    _, truth, root = fleet
+    units = read.units(root)
+    kept = total = 0
+    for unit in units:
+        k, t = read.row_groups(unit, operations=["DeleteProxySession"])
+        kept, total = kept + k, total + t
+    # One row group per operation in each file: a fifth of them is read.
+    assert (kept, total) == (12, 60)
+    code = main(["report", str(root), "--operation", "DeleteProxySession", "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    deletes = sum(n for (op, _), n in truth.by_status.items() if op == "DeleteProxySession")
+    assert out["interactions"] == deletes
+    assert set(out["status_codes"]) == {"DeleteProxySession"}
+
+
+def test_report_cli_on_a_dataset_refuses_mixed_inputs_and_misplaced_options(fleet, capsys):
+    paths, _, root = fleet
+    assert main(["report", str(root), str(paths[0])]) == 2
+    assert "a dataset directory is reported alone" in capsys.readouterr().err
+    assert main(["report", str(root), "--engine", "dask"]) == 2
+    assert "--engine dask needs --scheduler" in capsys.readouterr().err
+    assert main(["report", str(paths[0]), "--engine", "local"]) == 2
+    assert "are for a dataset directory" in capsys.readouterr().err
+    assert main(["report", str(root), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler tcp://127.0.0.1:1: cannot connect" in err and "\n" not in err.strip()
