@@ -4,14 +4,22 @@
     def test_get(chime_cassette):
         ...
 
-- ``--chime-record-mode`` (none, once, new_episodes, all; default none: CI never touches the
-  network). ``chime_cassette_dir`` (ini) names the cassette directory next to each test
+- ``--chime-record-mode`` (none, once, new_episodes, all, rewrite; default none: CI never
+  touches the network). ``rewrite`` records each marked test's cassette afresh into a new file
+  and puts it in place of the old one only if the test passed. ``chime_cassette_dir`` (ini) names the cassette directory next to each test
   module (default ``cassettes``). A cassette name that leads out of it (``..``, an absolute
   path, a symlink out) fails the test, unless the marker says ``allow_outside_dir=True`` or
   the ini ``chime_cassette_allow_outside_dir = true``.
 - Fixtures: ``chime_vcr_config`` ({}; override it in conftest.py with ``make_vcr`` keywords),
   ``chime_vcr`` (the configured VCR), ``chime_cassette`` (the vcrpy Cassette of a marked test,
-  None otherwise), ``chime_cassette_path``.
+  None otherwise), ``chime_cassette_path``, ``chime_calls`` (the calls the test replayed or
+  recorded, with ``assert_called``, ``assert_order``, ``assert_all_played``; see
+  ``chime_tap.played_calls``).
+- Unused interactions: at the end of the run, each cassette's recorded interactions no test
+  played are listed. ``--chime-fail-on-unused`` fails a passing test that left some of its
+  cassette unplayed, or, for a cassette several tests share, the session. The run's usage log
+  (``.pytest_cache/d/chime-tap/``, or ``--chime-usage-log PATH``) is what ``chime-tap prune``
+  reads to remove them.
 - A request no cassette holds fails the test, even when the client swallowed the error, with
   the closest recorded request (by ``chime-tap replay``'s rule: the same operation first) and
   each matcher that failed (with the JSON pointer for bodies). Each such request is told once,
@@ -28,6 +36,8 @@ hooks and fixtures only.
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,9 +45,12 @@ from typing import Any
 import pytest
 
 from chime_tap.options import RECORD_MODES
-from chime_tap.pytest_support import ALLOW_OUTSIDE, ALLOW_OUTSIDE_INI
+from chime_tap.pytest_support import ALLOW_OUTSIDE, ALLOW_OUTSIDE_INI, REWRITE
 
 _REPORT_KEY = pytest.StashKey[dict]()
+_USES_KEY = pytest.StashKey[list]()  # the run's usage.Use entries
+_USERS_KEY = pytest.StashKey[Counter]()  # cassette path -> how many selected tests use it
+_SHARED_UNUSED_KEY = pytest.StashKey[list]()  # shared cassettes that failed the session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,8 +59,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chime-record-mode",
         action="store",
         default="none",
-        choices=RECORD_MODES,
-        help="vcrpy record mode for @pytest.mark.chime_cassette tests (default: none, replay only)",
+        choices=(*RECORD_MODES, REWRITE),
+        help="vcrpy record mode for @pytest.mark.chime_cassette tests (default: none, replay "
+        "only); rewrite: record afresh, replace the cassette only if the test passed",
+    )
+    group.addoption(
+        "--chime-fail-on-unused",
+        action="store_true",
+        default=False,
+        help="fail a passing test whose cassette holds interactions it never played (for a "
+        "cassette several tests share: fail the session)",
+    )
+    group.addoption(
+        "--chime-usage-log",
+        action="store",
+        default=None,
+        metavar="PATH",
+        help="write what each cassette played to PATH (default: pytest's cache, "
+        ".pytest_cache/d/chime-tap/); chime-tap prune reads it",
     )
     parser.addini(
         "chime_cassette_dir",
@@ -70,6 +99,101 @@ def pytest_configure(config: pytest.Config) -> None:
         'exhausted="repeat" repeats the last answer to a call played more often than recorded; '
         f"{ALLOW_OUTSIDE}=True lets NAME lead outside chime_cassette_dir",
     )
+    config.stash[_USES_KEY] = []
+    config.stash[_USERS_KEY] = Counter()
+    config.stash[_SHARED_UNUSED_KEY] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Which cassettes several selected tests share: their unused interactions are the session's.
+    from chime_tap.pytest_support import item_cassette
+
+    users = config.stash[_USERS_KEY]
+    for item in items:
+        path = item_cassette(item)
+        if path is not None:
+            users[path] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from chime_tap.usage import summarize
+
+    config = session.config
+    uses = config.stash.get(_USES_KEY, [])
+    if not uses:
+        return
+    _write_usage_log(config, uses)
+    if not config.getoption("chime_fail_on_unused"):
+        return
+    users = config.stash[_USERS_KEY]
+    shared = [
+        usage
+        for usage in summarize(uses).values()
+        if users[Path(usage.cassette)] > 1
+        and all(u.passed for u in usage.uses)
+        and usage.unplayed()
+    ]
+    config.stash[_SHARED_UNUSED_KEY] = shared
+    if shared and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _write_usage_log(config: pytest.Config, uses: list) -> None:
+    from chime_tap.usage import CACHE_DIR, write_log
+
+    worker = getattr(config, "workerinput", None)
+    name = f"usage-{worker['workerid']}.json" if worker else "usage-main.json"
+    run = worker.get("testrunuid", "") if worker else ""
+    explicit = config.getoption("chime_usage_log")
+    if explicit:
+        path = Path(explicit)
+        if worker:
+            path = path.with_name(f"{path.stem}-{worker['workerid']}{path.suffix}")
+    elif getattr(config, "cache", None) is not None:
+        directory = config.cache.mkdir(CACHE_DIR)
+        for old in directory.glob("usage-*.json"):  # another run's workers: not this run's
+            if not worker:
+                old.unlink(missing_ok=True)
+        path = directory / name
+    else:
+        return
+    write_log(path, run or uuid.uuid4().hex, uses)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from chime_tap.pytest_support import unplayed_text
+    from chime_tap.usage import summarize
+
+    uses = config.stash.get(_USES_KEY, [])
+    report = []
+    for usage in summarize(uses).values():
+        unplayed = usage.unplayed()
+        if unplayed:
+            name = _shown(usage.cassette, config)
+            report.append(unplayed_text(name, unplayed, usage.describe, usage.interactions))
+    if not report:
+        return
+    terminalreporter.write_sep("=", "chime-tap: recorded interactions never played")
+    for text in report:
+        terminalreporter.write_line(text)
+    terminalreporter.write_line(
+        "to remove them: chime-tap prune CASSETTE... (it reads this run's usage log)"
+    )
+    shared = config.stash.get(_SHARED_UNUSED_KEY, [])
+    if shared:
+        names = ", ".join(_shown(u.cassette, config) for u in shared)
+        terminalreporter.write_line(
+            f"--chime-fail-on-unused: {len(shared)} cassette(s) shared by several tests left "
+            f"interactions unplayed ({names}): the session fails",
+            red=True,
+        )
+
+
+def _shown(path: str, config: pytest.Config) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 @pytest.hookimpl(wrapper=True)
@@ -101,6 +225,7 @@ def chime_record_mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def chime_vcr(chime_vcr_config: dict[str, Any], chime_record_mode: str):
     """The vcr.VCR chime-tap configures for this test (record mode from the command line)."""
+    from chime_tap.pytest_support import vcr_record_mode
     from chime_tap.vcr_config import make_vcr
 
     config = dict(chime_vcr_config)
@@ -110,7 +235,7 @@ def chime_vcr(chime_vcr_config: dict[str, Any], chime_record_mode: str):
             pytrace=False,
         )
     try:
-        return make_vcr(**config, record_mode=chime_record_mode)
+        return make_vcr(**config, record_mode=vcr_record_mode(chime_record_mode))
     except (TypeError, ValueError) as e:
         problem = str(e)
     pytest.fail(f"chime_vcr_config: {problem}", pytrace=False)
@@ -146,7 +271,13 @@ def chime_cassette(
     if chime_cassette_path is None:
         yield None
         return
-    from chime_tap.pytest_support import marker_settings, setup_problem, swallowed_misses
+    from chime_tap.pytest_support import (
+        finish_rewrite,
+        marker_settings,
+        rewrite_path,
+        setup_problem,
+        swallowed_misses,
+    )
 
     marker = request.node.get_closest_marker("chime_cassette")
     _, overrides = marker_settings(marker.args, marker.kwargs)
@@ -155,8 +286,12 @@ def chime_cassette(
     if problem:
         pytest.fail(problem, pytrace=False)
     vcr = request.getfixturevalue("chime_vcr")
+    target = chime_cassette_path
+    if chime_record_mode == REWRITE:
+        target = rewrite_path(chime_cassette_path)
+        target.unlink(missing_ok=True)
     try:
-        context = vcr.use_cassette(str(chime_cassette_path), **overrides)
+        context = vcr.use_cassette(str(target), **overrides)
         cassette = context.__enter__()
     except Exception as e:  # a broken cassette or a bad override: one line, no traceback
         problem = f"chime_cassette: {e}"
@@ -167,6 +302,57 @@ def chime_cassette(
     finally:
         context.__exit__(None, None, None)
     call = request.node.stash.get(_REPORT_KEY, {}).get("call")
-    problem = swallowed_misses(cassette, passed=call is not None and call.passed)
+    passed = call is not None and call.passed
+    if chime_record_mode == REWRITE:
+        finish_rewrite(target, chime_cassette_path, passed)
+    _account(request, cassette, chime_cassette_path, passed)
+    problem = swallowed_misses(cassette, passed=passed)
     if problem:
         pytest.fail(problem, pytrace=False)
+    if passed and request.config.getoption("chime_fail_on_unused"):
+        problem = _unused_problem(request, cassette, chime_cassette_path)
+        if problem:
+            pytest.fail(problem, pytrace=False)
+
+
+def _account(request: pytest.FixtureRequest, cassette: Any, path: Path, passed: bool) -> None:
+    """Add this test's use of its cassette to the run's usage log."""
+    from chime_tap.pytest_support import use_of
+
+    use = use_of(cassette, path, request.node.nodeid, passed)
+    request.node.stash[_USES_KEY] = use
+    request.config.stash[_USES_KEY].append(use)
+
+
+def _unused_problem(request: pytest.FixtureRequest, cassette: Any, path: Path) -> str | None:
+    """With --chime-fail-on-unused: why this test fails (its own cassette left unplayed)."""
+    from chime_tap.pytest_support import unplayed_text
+
+    if request.config.stash[_USERS_KEY][path.resolve()] > 1:
+        return None  # shared: the session decides, once every user ran
+    use = request.node.stash[_USES_KEY]
+    unplayed = use.unplayed()
+    if not unplayed:
+        return None
+    text = unplayed_text(path.name, unplayed, lambda p: use.calls.get(str(p), ""), use.interactions)
+    return (
+        f"chime_cassette: --chime-fail-on-unused: {text}\n"
+        f"to remove them: chime-tap prune {path} (it reads this run's usage log), "
+        "or record the cassette again: --chime-record-mode=rewrite"
+    )
+
+
+@pytest.fixture
+def chime_calls(request: pytest.FixtureRequest, chime_cassette: Any) -> Any:
+    """The calls this test replayed or recorded (a live list), with assertion helpers."""
+    from chime_tap.played_calls import Calls
+
+    if chime_cassette is None:
+        pytest.fail(
+            "chime_calls: the test has no @pytest.mark.chime_cassette, so no calls are kept",
+            pytrace=False,
+        )
+    return Calls(
+        lambda: chime_cassette.calls,
+        lambda: [chime_cassette.label_of(n) for n in chime_cassette.unplayed()],
+    )

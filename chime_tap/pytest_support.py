@@ -1,5 +1,6 @@
 """What the pytest plugin needs besides hooks and fixtures: where a cassette lives, the marker,
-and what a test that hit a request with no recorded answer says about it."""
+what a test that hit a request with no recorded answer says about it, what a run played (for
+the unused report and ``chime-tap prune``) and the ``rewrite`` record mode."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ __all__ = [
     "ALLOW_OUTSIDE",
     "ALLOW_OUTSIDE_INI",
     "CASSETTE_SUFFIXES",
+    "REWRITE",
     "cassette_path",
     "explain_failure",
+    "finish_rewrite",
+    "item_cassette",
     "marker_settings",
     "miss_report",
     "outside_problem",
+    "rewrite_path",
     "setup_problem",
     "swallowed_misses",
+    "unplayed_text",
+    "use_of",
+    "vcr_record_mode",
 ]
 
 CASSETTE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -216,3 +224,84 @@ def explain_failure(report: Any, excinfo: Any, cassette: Any, test_file: Path, f
         report.longrepr = MissRepr(_where(excinfo, test_file, report.location[0]), missed)
         return
     report.sections.append(("chime-tap: requests the cassette could not play", missed))
+
+
+# --- upkeep: what a run played, rewrite mode, the calls a test made ----------------------------
+
+REWRITE = "rewrite"  # the plugin's record mode beyond vcrpy's: record afresh, keep if passed
+
+
+def vcr_record_mode(mode: str) -> str:
+    """vcrpy's record mode for the plugin's: ``rewrite`` records everything (into a new file)."""
+    return "all" if mode == REWRITE else mode
+
+
+def rewrite_path(path: Path) -> Path:
+    """Where ``rewrite`` records, beside the cassette (same suffix: the same format)."""
+    return path.with_name(f".{path.stem}.rewrite-{os.getpid()}{path.suffix}")
+
+
+def finish_rewrite(recorded: Path, path: Path, passed: bool) -> None:
+    """Put a rewritten cassette in place of the old one if the test passed; else drop it.
+
+    A test that passed without a call leaves no new file: the old cassette stays.
+    """
+    if passed and recorded.is_file():
+        os.replace(recorded, path)
+    else:
+        recorded.unlink(missing_ok=True)
+
+
+def use_of(cassette: Any, path: Path, test: str, passed: bool) -> Any:
+    """The usage-log entry of one test's use of ``cassette`` (stored at ``path``)."""
+    from chime_tap.playback import call_line
+    from chime_tap.usage import Use, file_sha256
+
+    recorded = any(p is None for p in cassette.file_positions)
+    if recorded:  # vcrpy saved the file again: every position in data, in order
+        n = len(cassette.data)
+        played = [
+            i for i in range(n) if cassette.play_counts[i] or cassette.file_positions[i] is None
+        ]
+        unanswered = sorted(cassette.unanswered_positions())
+        requests = {i: cassette.data[i][0] for i in range(n)}
+    else:
+        n = cassette.loaded
+        played = cassette.played_file_positions()
+        unanswered = cassette.unanswered_file_positions()
+        requests = {p: cassette.data[i][0] for i, p in enumerate(cassette.file_positions)}
+    use = Use(
+        cassette=str(path.resolve()),
+        sha256=file_sha256(path),
+        interactions=n,
+        played=played,
+        unanswered=unanswered,
+        test=test,
+        passed=passed,
+        recorded=recorded,
+    )
+    for position in use.unplayed():
+        request = requests.get(position)
+        if request is not None:
+            use.calls[str(position)] = call_line(request.method, request.uri)
+    return use
+
+
+def unplayed_text(name: str, positions: list[int], describe: Any, total: int) -> str:
+    """``name: N of M recorded interaction(s) never played`` and one line per interaction."""
+    lines = [f"{name}: {len(positions)} of {total} recorded interaction(s) never played"]
+    lines += [f"  #{p} {describe(p)}".rstrip() for p in positions]
+    return "\n".join(lines)
+
+
+def item_cassette(item: Any) -> Path | None:
+    """The cassette file a collected test will use (None: unmarked, or a marker in error)."""
+    marker = item.get_closest_marker("chime_cassette")
+    if marker is None or not hasattr(item, "path"):
+        return None
+    try:
+        name, _ = marker_settings(marker.args, marker.kwargs)
+    except ValueError:
+        return None
+    directory = item.config.getini("chime_cassette_dir")
+    return cassette_path(item.path, directory, name, item.name).resolve()

@@ -230,6 +230,10 @@ class IndexedCassette(LookupCassette):
             p for n, p in enumerate(self.file_positions) if p is not None and self.play_counts[n]
         )
 
+    def unanswered_positions(self) -> list[int]:
+        """Positions in ``data`` of calls recorded with no response (never playable)."""
+        return sorted(self._unanswered)
+
     def unanswered_file_positions(self) -> list[int]:
         """The file positions of loaded calls recorded with no response (never playable)."""
         return sorted(p for n in self._unanswered if (p := self.file_positions[n]) is not None)
