@@ -717,8 +717,12 @@ class _Interactions:
     def __init__(self) -> None:
         self.items: list[Interaction] = []
 
-    def add(self, *, interaction: Callable[[], Interaction], **_: Any) -> None:
-        self.items.append(interaction())
+    def add(self, *, interaction: Callable[[], Interaction], latency: Any = None, **_: Any) -> None:
+        item = interaction()
+        # A HAR entry's or a flow's measured time, where no recorder noted one (diff reads it).
+        if latency is not None and "duration_ms" not in item.meta:
+            item.meta = {**item.meta, "duration_ms": latency}
+        self.items.append(item)
 
 
 def read_interactions(path: str | os.PathLike[str]) -> list[Interaction]:

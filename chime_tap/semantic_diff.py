@@ -1,0 +1,367 @@
+"""``chime-tap diff``: what two recordings of proxy-session calls say differently.
+
+Calls are reduced to what they mean (:mod:`chime_tap.diff_calls`), paired by operation and
+normalized request (the k-th such call in A with the k-th in B), and compared per operation:
+status, error type and message, response members by JSON pointer, schema violations, latency
+(:mod:`chime_tap.latency_change`) and call counts. Calls left without a partner are reported as
+only in A or only in B.
+
+Data in, data out: :func:`diff_recordings` takes interactions and returns a :class:`DiffResult`;
+reading files is the command's (``chime_tap.commands.diff``, through the report's readers),
+rendering is :mod:`chime_tap.diff_render`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chime_tap import jsondoc
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.operations import OPERATIONS
+from chime_tap.cassettes.format import Interaction
+from chime_tap.diff_calls import (
+    STAMP,
+    Call,
+    Delta,
+    canonical_calls,
+    read_side,
+    session_labels,
+    token_labels,
+)
+from chime_tap.errors import InputError
+from chime_tap.latency_change import (
+    ALPHA,
+    MIN_RATIO,
+    MIN_SAMPLES,
+    MIN_SHIFT_MS,
+    TEST_NAME,
+    LatencyComparison,
+    compare_latency,
+)
+
+DEFAULT_TIME_TOLERANCE = 5.0  # seconds two timestamps' distances from creation may differ by
+EXAMPLES = 5  # examples kept per finding
+CLIP = 80  # characters of a value shown
+
+# Kinds of findings, in the order they are reported.
+ONLY_A = "only in A"
+ONLY_B = "only in B"
+NAMESPACE = "namespace"
+STATUS = "status"
+ERROR_TYPE = "error type"
+ERROR_MESSAGE = "error message"
+REMOVED = "member removed"
+ADDED = "member added"
+CHANGED = "member changed"
+BODY = "body changed"
+APPEARED = "violation appeared"
+DISAPPEARED = "violation disappeared"
+KINDS = (
+    ONLY_A, ONLY_B, NAMESPACE, STATUS, ERROR_TYPE, ERROR_MESSAGE,
+    REMOVED, ADDED, CHANGED, BODY, APPEARED, DISAPPEARED,
+)  # fmt: skip
+
+Recording = tuple[str, Sequence[Interaction]]  # (source, its interactions)
+
+
+@dataclass
+class Example:
+    """One occurrence of a finding: where in A and B, which call, both values (clipped)."""
+
+    a: str | None  # "FILE #N", or None when the call is only in B
+    b: str | None
+    call: str
+    value_a: str | None = None
+    value_b: str | None = None
+
+
+@dataclass
+class Finding:
+    """One kind of difference at one place of one operation, with how often it occurred."""
+
+    kind: str
+    what: str  # a pointer (array indices as *), "200 -> 404", a violation, a call
+    count: int = 0
+    examples: list[Example] = field(default_factory=list)
+
+
+@dataclass
+class OperationDiff:
+    operation: str
+    calls_a: int = 0
+    calls_b: int = 0
+    paired: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    latency: LatencyComparison | None = None
+
+    @property
+    def differences(self) -> int:
+        return sum(f.count for f in self.findings) + bool(self.latency and self.latency.changed)
+
+
+@dataclass
+class DiffResult:
+    baseline: list[str]
+    candidate: list[str]
+    operations: list[OperationDiff]
+    other_a: int = 0  # interactions that are no proxy-session call: not compared
+    other_b: int = 0
+    files_only_a: list[str] = field(default_factory=list)  # directory vs directory
+    files_only_b: list[str] = field(default_factory=list)
+    not_read: int = 0  # files in the directories that are no recording (by suffix)
+    ignore: list[str] = field(default_factory=list)
+    time_tolerance_s: float = DEFAULT_TIME_TOLERANCE
+    latency_test: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def differences(self) -> int:
+        """How many differences: findings (each occurrence), latency changes, unpaired files."""
+        return (
+            sum(op.differences for op in self.operations)
+            + len(self.files_only_a)
+            + len(self.files_only_b)
+        )
+
+    @property
+    def equivalent(self) -> bool:
+        return self.differences == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["equivalent"] = self.equivalent
+        out["differences"] = self.differences
+        return out
+
+
+# --- comparing -----------------------------------------------------------------------------------
+
+
+def diff_recordings(
+    baseline: Sequence[Recording],
+    candidate: Sequence[Recording],
+    *,
+    ignore: Sequence[jsondoc.PointerPattern] = (),
+    time_tolerance: float = DEFAULT_TIME_TOLERANCE,
+    latency_ratio: float = MIN_RATIO,
+    hosts: HostPolicy = DEFAULT_HOSTS,
+    by_file: bool = False,
+    baseline_root: str | None = None,
+    candidate_root: str | None = None,
+) -> DiffResult:
+    """Compare two recordings (see the module docstring).
+
+    ``by_file``: pair the files of two directories by their path under ``baseline_root`` and
+    ``candidate_root`` and compare file with file (sessions numbered per file); a file on one
+    side only is reported. Otherwise each side is one recording, its files in the order given.
+    """
+    result = DiffResult(
+        baseline=[s for s, _ in baseline],
+        candidate=[s for s, _ in candidate],
+        operations=[OperationDiff(op) for op in OPERATIONS],
+        ignore=[p.text for p in ignore],
+        time_tolerance_s=time_tolerance,
+        latency_test={
+            "test": TEST_NAME,
+            "alpha": ALPHA,
+            "min_samples": MIN_SAMPLES,
+            "min_ratio": latency_ratio,
+            "min_shift_ms": MIN_SHIFT_MS,
+        },
+    )
+    comparison = _Comparison(result, ignore, time_tolerance)
+    if by_file:
+        scopes, result.files_only_a, result.files_only_b = _by_relative_path(
+            baseline, candidate, baseline_root or "", candidate_root or ""
+        )
+    else:
+        scopes = [(list(baseline), list(candidate))]
+    for a, b in scopes:
+        comparison.scope(a, b, hosts)
+    for op in result.operations:
+        op.latency = compare_latency(
+            comparison.latency_a.get(op.operation, []),
+            comparison.latency_b.get(op.operation, []),
+            min_ratio=latency_ratio,
+        )
+        op.findings.sort(key=lambda f: KINDS.index(f.kind))
+    result.operations = [op for op in result.operations if op.calls_a or op.calls_b]
+    return result
+
+
+def _by_relative_path(
+    baseline: Sequence[Recording], candidate: Sequence[Recording], root_a: str, root_b: str
+) -> tuple[list[tuple[list[Recording], list[Recording]]], list[str], list[str]]:
+    rel_a = {os.path.relpath(s, root_a): (s, i) for s, i in baseline}
+    rel_b = {os.path.relpath(s, root_b): (s, i) for s, i in candidate}
+    scopes = [([rel_a[r]], [rel_b[r]]) for r in sorted(rel_a) if r in rel_b]
+    only_a = [rel_a[r][0] for r in sorted(rel_a) if r not in rel_b]
+    only_b = [rel_b[r][0] for r in sorted(rel_b) if r not in rel_a]
+    return scopes, only_a, only_b
+
+
+class _Comparison:
+    """Findings gathered scope by scope into one result."""
+
+    def __init__(
+        self, result: DiffResult, ignore: Sequence[jsondoc.PointerPattern], tolerance: float
+    ) -> None:
+        self.result = result
+        self.ignore = ignore
+        self.tolerance = tolerance
+        self.ops = {op.operation: op for op in result.operations}
+        self.findings: dict[tuple[str, str, str], Finding] = {}
+        self.latency_a: dict[str, list[float]] = {}
+        self.latency_b: dict[str, list[float]] = {}
+
+    def scope(self, a: Sequence[Recording], b: Sequence[Recording], hosts: HostPolicy) -> None:
+        side_a, side_b = read_side(a, hosts), read_side(b, hosts)
+        self.result.other_a += side_a.other
+        self.result.other_b += side_b.other
+        sessions_a, sessions_b = session_labels(side_a, side_b)
+        calls_a = canonical_calls(side_a, {**sessions_a, **token_labels(side_a)}, self.ignore)
+        calls_b = canonical_calls(side_b, {**sessions_b, **token_labels(side_b)}, self.ignore)
+        for calls, counts, latency in (
+            (calls_a, "calls_a", self.latency_a),
+            (calls_b, "calls_b", self.latency_b),
+        ):
+            for c in calls:
+                op = self.ops[c.operation]
+                setattr(op, counts, getattr(op, counts) + 1)
+                if c.latency_ms is not None:
+                    latency.setdefault(c.operation, []).append(c.latency_ms)
+        waiting: dict[tuple, deque[Call]] = {}
+        for c in calls_b:
+            waiting.setdefault(c.key, deque()).append(c)
+        for ca in calls_a:
+            queue = waiting.get(ca.key)
+            if queue:
+                self.pair(ca, queue.popleft())
+            else:
+                self.add(ca.operation, ONLY_A, _only(ca), Example(_at(ca), None, ca.describe()))
+        for queue in waiting.values():
+            for cb in queue:
+                self.add(cb.operation, ONLY_B, _only(cb), Example(None, _at(cb), cb.describe()))
+
+    def add(self, operation: str, kind: str, what: str, example: Example) -> None:
+        key = (operation, kind, what)
+        finding = self.findings.get(key)
+        if finding is None:
+            finding = self.findings[key] = Finding(kind, what)
+            self.ops[operation].findings.append(finding)
+        finding.count += 1
+        if len(finding.examples) < EXAMPLES:
+            finding.examples.append(example)
+
+    def pair(self, a: Call, b: Call) -> None:
+        self.ops[a.operation].paired += 1
+
+        def add(kind: str, what: str, value_a: Any = None, value_b: Any = None) -> None:
+            example = Example(_at(a), _at(b), a.describe(), value_a, value_b)
+            self.add(a.operation, kind, what, example)
+
+        if a.namespace != b.namespace:
+            add(NAMESPACE, f"{a.namespace} -> {b.namespace}", a.namespace, b.namespace)
+        if a.status != b.status:
+            add(STATUS, f"{a.status} -> {b.status}", str(a.status), str(b.status))
+        if a.is_error or b.is_error:
+            if a.error_type != b.error_type:
+                add(ERROR_TYPE, f"{a.error_type or 'none'} -> {b.error_type or 'none'}",
+                    shown(a.error_type), shown(b.error_type))  # fmt: skip
+            if a.error_message != b.error_message:
+                va, vb = shown(a.error_message), shown(b.error_message)
+                add(ERROR_MESSAGE, f"{va} -> {vb}", va, vb)
+        else:
+            self.members(a, b, add)
+        for v in sorted(b.violations - a.violations, key=lambda v: v.text):
+            add(APPEARED, v.text)
+        for v in sorted(a.violations - b.violations, key=lambda v: v.text):
+            add(DISAPPEARED, v.text)
+
+    def members(self, a: Call, b: Call, add: Any) -> None:
+        """Response members added, removed or changed, by JSON pointer (both answers succeeded)."""
+        if a.response == b.response:
+            return
+        json_a = a.response is not None and not isinstance(a.response, bytes)
+        json_b = b.response is not None and not isinstance(b.response, bytes)
+        if not (json_a and json_b):
+            add(BODY, "", _body(a.response), _body(b.response))
+            return
+        for pointer, va, vb in jsondoc.iter_differences(a.response, b.response, same=self.same):
+            if jsondoc.covered(pointer, self.ignore):
+                continue
+            kind = ADDED if va is jsondoc.MISSING else REMOVED if vb is jsondoc.MISSING else CHANGED
+            add(kind, generalized(pointer), shown(va), shown(vb))
+
+    def same(self, a: Any, b: Any) -> bool:
+        """Leaves alike: timestamps by their distance from creation, within the tolerance."""
+        if type(a) is Delta and type(b) is Delta:
+            sign_a = (a.seconds > 0) - (a.seconds < 0)
+            sign_b = (b.seconds > 0) - (b.seconds < 0)
+            return sign_a == sign_b and abs(a.seconds - b.seconds) <= self.tolerance
+        if a is jsondoc.MISSING or b is jsondoc.MISSING:
+            return False
+        return type(a) is type(b) and a == b
+
+
+def _at(call: Call) -> str:
+    return f"{call.source} #{call.index}"
+
+
+def _only(call: Call) -> str:
+    return f"{call.describe()} -> {call.status}"
+
+
+def generalized(pointer: str) -> str:
+    """A pointer with array indices as ``*``: one finding for every List item."""
+    return "/".join("*" if part.isdigit() else part for part in pointer.split("/"))
+
+
+def shown(value: Any, limit: int = CLIP) -> str:
+    """A value as a diff shows it: JSON text clipped to ``limit`` characters, or what it stands for."""
+    if value is jsondoc.MISSING:
+        return "(missing)"
+    if value is None:
+        return "null"
+    if isinstance(value, Delta) or value is STAMP:
+        return str(value)
+    text = json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Delta) or value is STAMP:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _body(value: Any) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes, not JSON"
+    return shown(value)
+
+
+def patterns(texts: Iterable[str]) -> list[jsondoc.PointerPattern]:
+    """Pointer patterns from ``--ignore`` values; ValueError naming a bad one."""
+    return [jsondoc.PointerPattern(t) for t in texts]
+
+
+def read_ignore_file(path: str | os.PathLike[str]) -> list[str]:
+    """The patterns of an ignore file: one per line; blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise InputError(f"--ignore-file {path}: cannot be read ({reason})") from None
+    return [s for s in (line.strip() for line in text.splitlines()) if s and not s.startswith("#")]
