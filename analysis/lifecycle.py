@@ -13,7 +13,8 @@ one before), but two depend on what came earlier, in another partition:
 :func:`merge` joins two partials of consecutive partitions (the earlier first) and settles what
 the earlier one tells; :func:`finish` settles the rest and shapes the table. Partials of time
 ordered partitions (a dataset's days), merged in any grouping that keeps their order, give the
-table one pass over all events gives; ``tests/test_analysis_merge.py`` checks it.
+table one pass over all events gives; ``tests/test_dataset.py`` checks it (days merged
+pairwise and in a row; a dataset's report against the report of the files it came from).
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ COLUMNS: dict[str, str] = {
     "origin": "category",
     "acknowledged": "bool",
     "listed_sessions": "str",
+    "differences": "str",
 }
 # What the last three columns hold:
 # - origin: what wrote the interaction, which says what it can know: ``chime-tap`` (a cassette
@@ -79,6 +80,11 @@ LISTED_FIELDS = (
     "proxy_session_id", "session_status", "created_at", "updated_at", "ended_at", "expiry_minutes",
 )  # fmt: skip
 ORIGINS = ("chime-tap", "vcrpy", "flow", "har")
+# - differences: spy mode's differences from its baseline (record --compare-to), one record per
+#   difference, records separated by DIFFERENCE_SEP, kind and what by LISTED_FIELD_SEP (both
+#   characters left out of the values); "" for a call compared and found the same, null for a
+#   call not compared.
+DIFFERENCE_SEP = LISTED_RECORD_SEP
 
 # Violation messages of one interaction are joined with this in the ``violations`` column.
 VIOLATION_SEP = "\n"
@@ -112,7 +118,7 @@ _ROW = (
     "violation_count", "violations",
     "capabilities", "expiry_minutes", "session_status", "created_at", "updated_at", "ended_at",
     "amz_date", "response_date",
-    "answered_by", "origin", "acknowledged", "listed_sessions",
+    "answered_by", "origin", "acknowledged", "listed_sessions", "differences",
 )  # fmt: skip
 _AT = {name: k for k, name in enumerate(_ROW)}  # where each value sits in a row
 _TIME_FORMATS = {
@@ -181,6 +187,7 @@ class _Rows:
             _str(meta.get("answered_by")), origin,
             _acknowledged(status, operation, session, session_id),
             _listed(status, operation, response_body),
+            _differences(meta),
         ))  # fmt: skip
 
     def frame(self, source: str) -> pd.DataFrame:
@@ -332,6 +339,21 @@ def _acknowledged(
     if operation == _DELETE:
         return True
     return bool(session) and _str(session.get("ProxySessionId")) == session_id
+
+
+def _differences(meta: dict[str, Any]) -> str | None:
+    """Spy mode's differences from the baseline (``chime_tap.differences``) as DIFFERENCE_SEP
+    records of kind and what; "" for a call compared and found the same, None if not compared."""
+    noted = meta.get("differences")
+    if not isinstance(noted, list):
+        return None
+    clean = str.maketrans(DIFFERENCE_SEP + LISTED_FIELD_SEP, "  ")
+    return DIFFERENCE_SEP.join(
+        f"{d.get('kind')}{LISTED_FIELD_SEP}{d.get('what') or ''}".translate(clean)
+        if isinstance(d, dict)
+        else str(d).translate(clean)
+        for d in noted
+    )
 
 
 def _listed(status: int, operation: str | None, body: bytes | str | None) -> str | None:
@@ -823,6 +845,7 @@ def load_frame(
     that serve the API, for traffic recorded without chime-tap's metadata. A file that cannot
     be read raises InputError, unless ``on_skip(path, message)`` is given: then it is called
     and the file skipped. ``on_progress(bytes_done, bytes_total)`` is called as files are read.
+    A dataset directory (``chime-tap ingest``) given alone loads as its frame plus ``interaction_id``.
     """
     if hosts is not None and not isinstance(hosts, HostPolicy):
         try:
@@ -830,6 +853,10 @@ def load_frame(
         except ValueError as e:
             raise InputError(f"hosts: {e}") from None
     todo = list(iter_paths(paths))
+    if len(todo) == 1 and todo[0].is_dir():  # a dataset (chime-tap ingest): its rows and ids
+        from chime_tap.analysis.engines import load_dataset
+
+        return load_dataset(todo[0])
     sizes = [_size_of(p) for p in todo]
     total, done = sum(sizes), 0
     frames = []

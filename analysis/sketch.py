@@ -9,7 +9,7 @@ Adding ten million values to ``DDSketch.add`` one Python call at a time takes mi
 bucket keys are computed here with numpy, with ddsketch's own mapping (its multiplier and
 offset), and counted per key. A quantile is then read by a real ``DDSketch`` holding one weighted
 value per bucket: the same keys, the same counts, ddsketch's own rank search, so the guarantee
-is ddsketch's. ``tests/test_analysis_sketch.py`` checks the keys and the quantiles against
+is ddsketch's. ``tests/test_dataset_sketch.py`` checks the keys and the quantiles against
 ``DDSketch.add`` value by value.
 """
 

@@ -187,3 +187,24 @@ def test_report_cli_on_a_dataset_refuses_mixed_inputs_and_misplaced_options(flee
     assert main(["report", str(root), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "--scheduler tcp://127.0.0.1:1: cannot connect" in err and "\n" not in err.strip()
+
+
+def test_load_frame_of_a_dataset_directory_is_its_frame(fleet, tmp_path, capsys):
+    paths, truth, root = fleet
+    frame = load_frame(root)
+    assert len(frame) == truth.interactions
+    assert _by_status(frame) == dict(truth.by_status)
+    pd.testing.assert_frame_equal(
+        summaries.summarize(frame)["status_codes"],
+        summaries.summarize(load_frame(paths))["status_codes"],
+    )
+    # A folder of cassettes is no dataset: said in one line, not an empty report.
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(paths[0].read_bytes())
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"chime-tap: {folder}: not a dataset (no date=YYYY-MM-DD folders); name the files in it "
+        "to report on them, or ingest them (chime-tap ingest)"
+    )

@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from chime_tap.dataset import layout
-from chime_tap.dataset.schema import DICTIONARY_COLUMNS, SCHEMA, DatasetError, check_file
+from chime_tap.dataset.schema import (
+    DICTIONARY_COLUMNS,
+    PARTITION,
+    SCHEMA,
+    DatasetError,
+    check_file,
+)
 
 READ_SCHEMA = pa.schema(
     [
@@ -62,8 +68,14 @@ def units(
     stray = [p for p in layout.data_files(root) if p.parent == root]
     if stray:
         check_file(stray[0])  # a file outside the day folders: refused unless it is ours
+    days = layout.partitions(root)
+    if not days and any(not p.name.startswith((".", "_")) for p in root.iterdir()):
+        raise DatasetError(
+            f"{root}: not a dataset (no {PARTITION}=YYYY-MM-DD folders); "
+            "name the files in it to report on them, or ingest them (chime-tap ingest)"
+        )
     found = []
-    for directory in layout.partitions(root):
+    for directory in days:
         day = layout.day_of(directory)
         if day is None and (since is not None or until is not None):
             continue  # no time: never in a time range
