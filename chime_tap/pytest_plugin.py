@@ -49,6 +49,7 @@ from chime_tap.pytest_support import ALLOW_OUTSIDE, ALLOW_OUTSIDE_INI, REWRITE
 
 _REPORT_KEY = pytest.StashKey[dict]()
 _USES_KEY = pytest.StashKey[list]()  # the run's usage.Use entries
+_USE_KEY = pytest.StashKey[Any]()  # a test's own usage.Use
 _USERS_KEY = pytest.StashKey[Counter]()  # cassette path -> how many selected tests use it
 _SHARED_UNUSED_KEY = pytest.StashKey[list]()  # shared cassettes that failed the session
 
@@ -320,7 +321,7 @@ def _account(request: pytest.FixtureRequest, cassette: Any, path: Path, passed: 
     from chime_tap.pytest_support import use_of
 
     use = use_of(cassette, path, request.node.nodeid, passed)
-    request.node.stash[_USES_KEY] = use
+    request.node.stash[_USE_KEY] = use
     request.config.stash[_USES_KEY].append(use)
 
 
@@ -330,7 +331,7 @@ def _unused_problem(request: pytest.FixtureRequest, cassette: Any, path: Path) -
 
     if request.config.stash[_USERS_KEY][path.resolve()] > 1:
         return None  # shared: the session decides, once every user ran
-    use = request.node.stash[_USES_KEY]
+    use = request.node.stash[_USE_KEY]
     unplayed = use.unplayed()
     if not unplayed:
         return None

@@ -529,10 +529,12 @@ def test_record_mode_and_chime_record_mode_are_independent(both, monkeypatch, ar
 
 
 def test_each_record_mode_option_has_its_own_choices(both):
-    # pytest-recording's "rewrite" (re-record from scratch) is not one of ours ...
-    bad = both.runpytest_subprocess("-p", "no:cacheprovider", "--chime-record-mode=rewrite")
+    # Ours refuses what is none of its modes, and names them (rewrite too, since issue 16) ...
+    bad = both.runpytest_subprocess("-p", "no:cacheprovider", "--chime-record-mode=bogus")
     assert bad.ret == 4
-    bad.stderr.fnmatch_lines(["*--chime-record-mode: invalid choice: 'rewrite'*"])
+    bad.stderr.fnmatch_lines(
+        ["*--chime-record-mode: invalid choice: 'bogus' (choose from *'rewrite')*"]
+    )
     # ... and asking pytest-recording for it leaves chime-tap's tests replaying offline.
     ours = both.runpytest_subprocess(
         "-p", "no:cacheprovider", "--record-mode=rewrite", "--block-network", "test_ours.py"
