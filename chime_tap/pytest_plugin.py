@@ -304,9 +304,11 @@ def chime_cassette(
         context.__exit__(None, None, None)
     call = request.node.stash.get(_REPORT_KEY, {}).get("call")
     passed = call is not None and call.passed
-    if chime_record_mode == REWRITE:
+    rewriting = chime_record_mode == REWRITE
+    if rewriting:
         finish_rewrite(target, chime_cassette_path, passed)
-    _account(request, cassette, chime_cassette_path, passed)
+    if passed or not rewriting:  # a failed rewrite left the cassette as it was, unplayed
+        _account(request, cassette, chime_cassette_path, passed)
     problem = swallowed_misses(cassette, passed=passed)
     if problem:
         pytest.fail(problem, pytrace=False)
@@ -331,7 +333,9 @@ def _unused_problem(request: pytest.FixtureRequest, cassette: Any, path: Path) -
 
     if request.config.stash[_USERS_KEY][path.resolve()] > 1:
         return None  # shared: the session decides, once every user ran
-    use = request.node.stash[_USE_KEY]
+    use = request.node.stash.get(_USE_KEY, None)
+    if use is None:
+        return None
     unplayed = use.unplayed()
     if not unplayed:
         return None
