@@ -195,3 +195,45 @@ def test_parse_and_delay():
     for meta in ({}, {"duration_ms": "9"}, {"duration_ms": True}, {"duration_ms": -3}):
         assert replay_latency.recorded_ms({"chime_tap": meta}) == 0
     assert replay_latency.recorded_ms({}) == 0
+
+
+# --- the addon in-process --------------------------------------------------------------------
+
+
+def _flow(sid: str):
+    from mitmproxy.test import tflow
+
+    f = tflow.tflow()
+    req = f.request
+    req.method, req.scheme, req.host, req.port = (
+        "GET",
+        "http",
+        "voice-chime.us-east-1.amazonaws.com",
+        80,
+    )
+    req.path = f"/voice-connectors/{CONNECTOR}/proxy-sessions/{sid}"
+    req.headers.clear()
+    req.headers["Host"] = req.host
+    req.content = b""
+    return f
+
+
+def test_the_addon_sets_when_to_answer_from_the_recorded_duration_and_refuses_bad_values(cassette):
+    from mitmproxy import exceptions
+    from mitmproxy.test import taddons
+
+    from chime_tap.addons.replay import ANSWER_AT, ReplayServer
+
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+        plain = _flow("ps-a")
+        addon.request(plain)
+        assert plain.response.status_code == 200 and ANSWER_AT not in plain.metadata
+        tctx.configure(addon, chime_replay_latency="scale:0.5")
+        f = _flow("ps-b")
+        addon.request(f)
+        assert f.metadata[ANSWER_AT] == pytest.approx(f.request.timestamp_start + 0.1)
+        with pytest.raises(exceptions.OptionsError, match="chime_replay_latency: 'later' is not"):
+            tctx.configure(addon, chime_replay_latency="later")
+    addon.done()
