@@ -1,5 +1,7 @@
-"""Find stale cassettes: calls that no longer fit botocore's current chime-sdk-voice model, and
-cassettes older than --max-age; say which SDK recorded each.
+"""Find stale cassettes: calls botocore's chime-sdk-voice model no longer fits, old cassettes.
+
+Reports the calls that no longer fit botocore's current chime-sdk-voice model and the
+cassettes older than --max-age, and says which SDK recorded each cassette.
 
 Each recorded proxy-session call is checked against the model: the operation is still there,
 its method and URI still fit the operation's requestUri, every request member (query and body)
