@@ -35,6 +35,7 @@ import os
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mitmproxy import command, ctx, exceptions, http
 from mitmproxy.log import LegacyLogEvents
@@ -67,10 +68,14 @@ from chime_tap.recording import (
 )
 from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
 
+if TYPE_CHECKING:  # spy mode's modules load only when it is on
+    from chime_tap.spy import Comparison, Spy
+
 logger = logging.getLogger(__name__)
 
 VIOLATION_MARK = ":warning:"
 FAILURE_MARK = ":x:"
+DIFFERENCE_MARK = ":mag:"  # spy mode: the answer differs from the baseline's
 
 
 def host_header(req: http.Request) -> str | None:
@@ -124,6 +129,7 @@ class Recorder:
         # is nothing to do before the response, so there is no request hook (see configure).
         self.request: Callable[[http.HTTPFlow], None] | None = None
         self.strict = False  # chime_strict_recording: never answer what was not recorded
+        self.spy: Spy | None = None  # chime_compare_to: spy mode's baseline
         self.recorded = 0
         self.with_violations = 0
         self.failed = 0
@@ -159,8 +165,24 @@ class Recorder:
             self.redact_phones = ctx.options.chime_redact_phones
             if self.writer is not None:
                 self.writer.redact_phones = self.redact_phones
+        if options.COMPARE_TO.name in updated:
+            self.spy = self._spy(ctx.options.chime_compare_to)
+        elif options.HOSTS.name in updated and self.spy is not None:
+            self.spy.hosts = self.hosts
         if options.CASSETTE.name in updated:
             self._open(ctx.options.chime_cassette)
+
+    def _spy(self, path: str) -> Spy | None:
+        if not path:
+            return None
+        from chime_tap.spy import Spy
+
+        try:
+            spy = Spy([path], self.hosts)
+        except CassetteError as e:
+            raise exceptions.OptionsError(f"{options.COMPARE_TO.name}: {e}") from e
+        logger.info(f"spy mode: comparing every call with {path} ({len(spy.index)} recorded)")
+        return spy
 
     def _open(self, path: str) -> None:
         if self.writer is not None and path and Path(path).expanduser() == self.writer.path:
@@ -196,6 +218,8 @@ class Recorder:
     def done(self) -> None:
         self.shut = self.writer is not None
         logger.info(self.summary())
+        if self.spy is not None:
+            logger.info(self.spy.summary())
         if self.writer is not None:  # the summary said what it holds
             self.writer.close()
             self.writer = None
@@ -291,10 +315,16 @@ class Recorder:
         if call is not None and call.recorded:
             return
         exchange = self._exchange(flow, call)
+        req = flow.request
+        authority = call.authority if call is not None else host_header(req)
+        uri = client_url(req.scheme, authority, req.host, req.port, req.path)
         violations: list[Violation] = []
+        compared = None
         if call is not None:
             violations = self._violations(flow, call, exchange)
-            self._report(flow, call, exchange, violations)
+            if self.spy is not None and call.route is not None:
+                compared = self.spy.compare(exchange.view(req.method, uri), violations)
+            self._report(flow, call, exchange, violations, compared)
         meta = recording_meta(
             started=flow.request.timestamp_start,
             duration_ms=exchange.duration_ms,
@@ -303,12 +333,13 @@ class Recorder:
             answered_by=exchange.answered_by,
             error=exchange.error,
             body_note=exchange.body_note,
+            compared=compared.meta() if compared is not None else None,
         )
         if call is None and exchange.body_note:  # other traffic: no line, but marked in mitmweb
             flow.marked = VIOLATION_MARK
             flow.comment = exchange.body_note
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
-        self._write(flow, call, exchange, meta)
+        self._write(flow, exchange, meta, uri)
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
@@ -368,15 +399,26 @@ class Recorder:
         return violations
 
     def _report(
-        self, flow: http.HTTPFlow, call: Call, exchange: Exchange, violations: list[Violation]
+        self,
+        flow: http.HTTPFlow,
+        call: Call,
+        exchange: Exchange,
+        violations: list[Violation],
+        compared: Comparison | None = None,
     ) -> None:
         """Counters, the mitmweb mark and comment, and the call's log line."""
         failed = not exchange.got_response
+        differs = compared is not None and compared.differs
+        if differs:
+            flow.marked = DIFFERENCE_MARK
         if violations or exchange.body_note:
             flow.marked = VIOLATION_MARK
         if failed:
             flow.marked = FAILURE_MARK
-        flow.comment = comment_for(call, violations, exchange.error, exchange.body_note)
+        flow.comment = comment_for(
+            call, violations, exchange.error, exchange.body_note,
+            compared.comment() if compared is not None else (),
+        )  # fmt: skip
         req = flow.request
         status = exchange.status
         if call.control:  # not a proxy-session call: said, recorded, not counted as one
@@ -388,16 +430,14 @@ class Recorder:
         upstream = _address(req.host, req.port) if failed else None
         line = log_line(
             call, req.method, req.path, status, exchange.duration_ms, violations, exchange.error,
-            upstream, exchange.body_note,
+            upstream, exchange.body_note, compared.summary() if compared is not None else None,
         )  # fmt: skip
-        if violations or failed or exchange.body_note:
+        if violations or failed or exchange.body_note or differs:
             call_logger.warning(line)
         else:
             call_logger.info(line)
 
-    def _write(
-        self, flow: http.HTTPFlow, call: Call | None, exchange: Exchange, meta: dict
-    ) -> None:
+    def _write(self, flow: http.HTTPFlow, exchange: Exchange, meta: dict, uri: str) -> None:
         """Append the interaction to the cassette before the client gets its answer."""
         req = flow.request
         if self.writer is None:
@@ -407,8 +447,6 @@ class Recorder:
                 flow.kill()
                 self.dropped += 1
             return
-        authority = call.authority if call is not None else host_header(req)
-        uri = client_url(req.scheme, authority, req.host, req.port, req.path)
         interaction = exchange.interaction(req.method, uri, meta, self.writer.fmt)
         try:
             self.writer.append(interaction)

@@ -7,7 +7,9 @@ from typing import Any
 
 from chime_tap.analysis import charts
 from chime_tap.analysis.render import (
+    BASELINE_TITLE,
     TITLES,
+    baseline_section,
     clipped,
     escape,
     headline,
@@ -85,5 +87,14 @@ def render_html(summary: dict[str, Any]) -> str:
             if note:
                 parts.append(f"<p>{escape(note)}</p>")
         parts += [f"<p>{escape(line)}</p>" for line in notes.get(key, [])]
+    baseline = baseline_section(summary)
+    if baseline is not None:  # traffic recorded in spy mode (record --compare-to)
+        lines, frame = baseline
+        parts.append(f"<h2>{escape(BASELINE_TITLE)}</h2>")
+        parts += [f"<p>{escape(line)}</p>" for line in lines]
+        if not frame.empty:
+            frame, note = clipped(frame)
+            parts.append(_table(*table_rows(frame, index=False)))
+            parts += [f"<p>{escape(note)}</p>"] if note else []
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -349,7 +349,9 @@ def _differences(meta: dict[str, Any]) -> str | None:
         return None
     clean = str.maketrans(DIFFERENCE_SEP + LISTED_FIELD_SEP, "  ")
     return DIFFERENCE_SEP.join(
-        f"{d.get('kind')}{LISTED_FIELD_SEP}{d.get('what') or ''}".translate(clean)
+        str(d.get("kind")).translate(clean)
+        + LISTED_FIELD_SEP
+        + str(d.get("what") or "").translate(clean)
         if isinstance(d, dict)
         else str(d).translate(clean)
         for d in noted

@@ -140,7 +140,31 @@ def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
             if summary.get("latency_quantiles")
             else {}
         ),
+        **(
+            {"differences_from_baseline": _baseline_json(summary["differences_from_baseline"])}
+            if summary.get("differences_from_baseline")
+            else {}
+        ),
     }
+
+
+def _baseline_json(section: dict[str, Any]) -> dict[str, Any]:
+    return {**section, "differences": _records(section["differences"])}
+
+
+BASELINE_TITLE = "Differences from baseline"
+
+
+def baseline_section(summary: dict[str, Any]) -> tuple[list[str], pd.DataFrame] | None:
+    """Spy mode's section (traffic recorded with --compare-to only): its lines and its table."""
+    section = summary.get("differences_from_baseline")
+    if not section:
+        return None
+    lines = [
+        f"{section['with_differences']} of {section['compared']} compared call(s) differ from "
+        f"the baseline ({section['without_counterpart']} without a recorded counterpart)"
+    ]
+    return lines, section["differences"]
 
 
 # --- text and Markdown ------------------------------------------------------------------------
@@ -311,6 +335,18 @@ def _render_tables(summary: dict[str, Any], *, markdown: bool) -> str:
                     *(f"- {markdown_text(line)}" if markdown else line for line in notes[key]),
                 ]
         out.append("")
+    baseline = baseline_section(summary)
+    if baseline is not None:
+        lines, frame = baseline
+        out += [
+            f"## {BASELINE_TITLE}" if markdown else f"{BASELINE_TITLE}\n{'=' * len(BASELINE_TITLE)}"
+        ]
+        out += ["", *(f"- {markdown_text(line)}" if markdown else line for line in lines), ""]
+        if not frame.empty:
+            frame, note = clipped(frame)
+            header, cells = table_rows(frame, index=False)
+            out += [_markdown_table(header, cells) if markdown else _text_table(header, cells), ""]
+            out += [note, ""] if note else []
     return "\n".join(out)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from chime_tap.analysis import lifecycle, sketch
 from chime_tap.analysis.lifecycle import DELETED, SESSION_COLUMNS, SESSION_KEY, sessions
-from chime_tap.analysis.load import VIOLATION_SEP
+from chime_tap.analysis.load import DIFFERENCE_SEP, LISTED_FIELD_SEP, VIOLATION_SEP
 from chime_tap.api.hosts import NAMESPACES
 
 __all__ = ["DELETED", "SESSION_COLUMNS", "SESSION_KEY", "sessions"]
@@ -48,6 +48,7 @@ COLUMNS_USED = (
     "status", "error_type", "error_message", "latency_ms", "violation_count", "violations",
     "expiry_minutes", "session_status", "created_at", "updated_at", "ended_at", "amz_date",
     "response_date", "clock_skew_s", "answered_by", "origin", "acknowledged", "listed_sessions",
+    "differences",
 )  # fmt: skip
 
 
@@ -496,6 +497,57 @@ def violations(frame: pd.DataFrame) -> pd.DataFrame:
     return _violations_finish(_violations_partial(frame))
 
 
+# --- differences from a baseline (spy mode) ------------------------------------------------------
+
+NO_COUNTERPART = "no recorded counterpart"  # chime_tap.spy's kind for a call with none
+_DIFFERENCE_KEYS = ["operation", "kind", "what"]
+
+
+def _baseline_partial(frame: pd.DataFrame) -> dict[str, Any]:
+    noted = frame["differences"] if "differences" in frame else pd.Series([], dtype="str")
+    compared = frame.loc[noted.notna()]
+    found = compared.loc[compared["differences"].ne("")]
+    items = pd.DataFrame(
+        {"operation": _operation(found), "item": found["differences"].str.split(DIFFERENCE_SEP)}
+    ).explode("item", ignore_index=True)
+    fields = items["item"].str.split(LISTED_FIELD_SEP, n=1, expand=True)
+    items["kind"] = fields[0] if 0 in fields else pd.Series(dtype="str")
+    items["what"] = fields[1].fillna("") if 1 in fields else ""
+    return {
+        "compared": len(compared),
+        "with_differences": len(found),
+        "counts": items.groupby(_DIFFERENCE_KEYS, sort=False).size().rename("count").reset_index(),
+    }
+
+
+def _baseline_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "compared": a["compared"] + b["compared"],
+        "with_differences": a["with_differences"] + b["with_differences"],
+        "counts": _regroup(
+            pd.concat([a["counts"], b["counts"]], ignore_index=True), _DIFFERENCE_KEYS
+        ),
+    }
+
+
+def _baseline_finish(part: dict[str, Any]) -> dict[str, Any]:
+    counts = part["counts"].sort_values(
+        ["count", "operation", "kind", "what"], ascending=[False, True, True, True], kind="stable"
+    )
+    return {
+        "compared": int(part["compared"]),
+        "with_differences": int(part["with_differences"]),
+        "without_counterpart": int(counts.loc[counts["kind"].eq(NO_COUNTERPART), "count"].sum()),
+        "differences": counts.reset_index(drop=True),
+    }
+
+
+def baseline_differences(frame: pd.DataFrame) -> dict[str, Any]:
+    """Spy mode's differences from the baseline: calls compared, calls that differed, and each
+    difference counted by operation, kind and what (pointer, status change, ...)."""
+    return _baseline_finish(_baseline_partial(frame))
+
+
 # --- every summary: partial, merge, finish ------------------------------------------------------
 
 
@@ -514,6 +566,7 @@ def partial(frame: pd.DataFrame, *, sketched: bool = False) -> dict[str, Any]:
         "clock_skew": _skew_partial(frame, sketched),
         "violations": _violations_partial(frame),
         "timing_gaps": _gaps_partial(frame),
+        "baseline": _baseline_partial(frame),
     }
 
 
@@ -532,6 +585,7 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "clock_skew": _skew_merge(a["clock_skew"], b["clock_skew"]),
         "violations": _violations_merge(a["violations"], b["violations"]),
         "timing_gaps": _gaps_merge(a["timing_gaps"], b["timing_gaps"]),
+        "baseline": _baseline_merge(a["baseline"], b["baseline"]),
     }
 
 
@@ -562,6 +616,8 @@ def finish(part: dict[str, Any]) -> dict[str, Any]:
             "latency_ms": _latency_finish(part["latency"], True),
         },
     }
+    if part["baseline"]["compared"]:  # traffic recorded in spy mode (record --compare-to)
+        summary["differences_from_baseline"] = _baseline_finish(part["baseline"])
     if part["sketched"]:
         summary["latency_quantiles"] = {
             "method": "DDSketch",

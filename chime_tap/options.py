@@ -206,7 +206,17 @@ STRICT_RECORDING = Option(
     "(disk full, file too large): no client gets an answer the cassette does not hold.",
     flag="--strict-recording",
 )
-RECORDER = (CASSETTE, ENFORCE, REDACT_PHONES, RECORD_ALL, STRICT_RECORDING)
+COMPARE_TO = Option(
+    "chime_compare_to",
+    str,
+    "",
+    "Spy mode: compare each call's answer with its counterpart in this recorded cassette (found "
+    "as replay finds it) and note the differences on its log line, in mitmweb and in the "
+    "cassette (chime_tap.differences); the answers themselves pass unchanged. Empty: off.",
+    flag="--compare-to",
+    cli={"metavar": "CASSETTE"},
+)
+RECORDER = (CASSETTE, ENFORCE, REDACT_PHONES, RECORD_ALL, STRICT_RECORDING, COMPARE_TO)
 
 # Shared by every proxy: each addon that reads a body registers it (mitmproxy takes the same
 # declaration twice), and each command adds its flag.

@@ -21,12 +21,12 @@ from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
 from chime_tap.api.validation import Violation
 from chime_tap.calllog import one_line, outcome, violations_text, what_call
-from chime_tap.cassettes.format import NO_RESPONSE_STATUS, make_interaction
+from chime_tap.cassettes.format import NO_RESPONSE_STATUS, Interaction, make_interaction
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from chime_tap.simulator.control import CONTROL_HOST
-from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
+from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields, header_lists
 
 NO_RESPONSE = NO_RESPONSE_STATUS  # status code of a call that got no response
 # Who answered a call (``chime_tap.answered_by``): the server, chime-tap's enforce mode,
@@ -186,9 +186,14 @@ def streamed_note(part: str, size: int | None, threshold: str | None) -> str:
 
 
 def comment_for(
-    call: Call, violations: list[Violation], error: str | None, body_note: str | None = None
+    call: Call,
+    violations: list[Violation],
+    error: str | None,
+    body_note: str | None = None,
+    compared: Sequence[str] = (),
 ) -> str:
-    """The flow comment mitmweb shows: the operation, then what is wrong, one line each."""
+    """The flow comment mitmweb shows: the operation, then what is wrong, one line each, then
+    spy mode's comparison with the baseline (``compared``)."""
     lines = [
         "simulator control call" if call.control else call.operation or "not a proxy-session call"
     ]
@@ -199,6 +204,7 @@ def comment_for(
     if body_note:
         lines.append(body_note)
     lines += [f"- {v}" for v in violations]
+    lines += compared
     return "\n".join(lines)
 
 
@@ -212,11 +218,13 @@ def log_line(
     error: str | None,
     upstream: str | None = None,
     body_note: str | None = None,
+    compared: str | None = None,
 ) -> str:
     """One line per call: operation, ids, status, latency and what is wrong (never a header).
 
     The first violation goes on the line and the others under it, one each; a failed call
-    names the upstream it was going to; a body kept as it came (or not kept) says so on the line.
+    names the upstream it was going to; a body kept as it came (or not kept) says so on the
+    line, and so does spy mode's comparison with the baseline (``compared``).
     """
     # Once per call: the common case (a route, a status, no violation) is built inline.
     route = call.route
@@ -232,9 +240,10 @@ def log_line(
     if call.answered_by == RECORDER:
         result += " (answered by chime-tap enforce)"
     found = violations_text(violations) if violations else "0 violation(s)"
-    if body_note:
-        first, newline, rest = found.partition("\n")
-        found = f"{first}; {one_line(body_note)}{newline}{rest}"
+    for note in (body_note, compared):
+        if note:
+            first, newline, rest = found.partition("\n")
+            found = f"{first}; {one_line(note)}{newline}{rest}"
     return f"{what} -> {result} in {duration_ms:.1f} ms, {found}"
 
 
@@ -260,8 +269,11 @@ def recording_meta(
     answered_by: str,
     error: str | None,
     body_note: str | None = None,
+    compared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The per-interaction metadata kept under ``META_KEY`` (and in ``flow.metadata``).
+
+    ``compared``: spy mode's ``baseline`` and ``differences`` (``chime_tap.spy.Comparison.meta``).
 
     A call with nothing to say about its bodies has no ``body_note`` key: its metadata is the
     one ``cassettes.yaml_block`` writes from a template.
@@ -280,6 +292,8 @@ def recording_meta(
         meta["body_note"] = body_note
     if call is not None and call.control:
         meta["control"] = True  # the simulator's control endpoint: not an API call
+    if compared:
+        meta.update(compared)
     return meta
 
 
@@ -418,6 +432,21 @@ class Exchange:
     @property
     def got_response(self) -> bool:
         return self.answered_by != NOBODY
+
+    def view(self, method: str, uri: str, duration_ms: float | None = None) -> Interaction:
+        """This call as a recorded interaction reads (what spy mode compares), not copied."""
+        return Interaction(
+            index=0,
+            method=method.upper(),
+            uri=uri,
+            request_headers=header_lists(self.request_headers),
+            request_body=self.request_body,
+            status=self.status,
+            reason=self.reason,
+            response_headers=header_lists(self.response_headers),
+            response_body=self.response_body,
+            meta={"duration_ms": duration_ms if duration_ms is not None else self.duration_ms},
+        )
 
     def interaction(
         self, method: str, uri: str, meta: dict[str, Any] | None, fmt: str = "yaml"

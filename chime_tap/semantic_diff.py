@@ -260,53 +260,95 @@ class _Comparison:
 
     def pair(self, a: Call, b: Call) -> None:
         self.ops[a.operation].paired += 1
+        for d in call_differences(a, b, ignore=self.ignore, tolerance=self.tolerance):
+            example = Example(_at(a), _at(b), a.describe(), d.value_a, d.value_b)
+            self.add(a.operation, d.kind, d.what, example)
 
-        def add(kind: str, what: str, value_a: Any = None, value_b: Any = None) -> None:
-            example = Example(_at(a), _at(b), a.describe(), value_a, value_b)
-            self.add(a.operation, kind, what, example)
 
-        if a.namespace != b.namespace:
-            add(NAMESPACE, f"{a.namespace} -> {b.namespace}", a.namespace, b.namespace)
-        if a.status != b.status:
-            add(STATUS, f"{a.status} -> {b.status}", str(a.status), str(b.status))
-        if a.is_error or b.is_error:
-            if a.error_type != b.error_type:
-                add(ERROR_TYPE, f"{a.error_type or 'none'} -> {b.error_type or 'none'}",
-                    shown(a.error_type), shown(b.error_type))  # fmt: skip
-            if a.error_message != b.error_message:
-                va, vb = shown(a.error_message), shown(b.error_message)
-                add(ERROR_MESSAGE, f"{va} -> {vb}", va, vb)
-        else:
-            self.members(a, b, add)
-        for v in sorted(b.violations - a.violations, key=lambda v: v.text):
-            add(APPEARED, v.text)
-        for v in sorted(a.violations - b.violations, key=lambda v: v.text):
-            add(DISAPPEARED, v.text)
+# Kinds whose ``what`` does not already hold both values.
+_VALUES_SHOWN = frozenset({REMOVED, ADDED, CHANGED, BODY})
 
-    def members(self, a: Call, b: Call, add: Any) -> None:
-        """Response members added, removed or changed, by JSON pointer (both answers succeeded)."""
-        if a.response == b.response:
-            return
-        json_a = a.response is not None and not isinstance(a.response, bytes)
-        json_b = b.response is not None and not isinstance(b.response, bytes)
-        if not (json_a and json_b):
-            add(BODY, "", _body(a.response), _body(b.response))
-            return
-        for pointer, va, vb in jsondoc.iter_differences(a.response, b.response, same=self.same):
-            if jsondoc.covered(pointer, self.ignore):
-                continue
-            kind = ADDED if va is jsondoc.MISSING else REMOVED if vb is jsondoc.MISSING else CHANGED
-            add(kind, generalized(pointer), shown(va), shown(vb))
 
-    def same(self, a: Any, b: Any) -> bool:
+@dataclass(frozen=True)
+class Difference:
+    """One difference between two paired calls: its kind, where or what, both values shown."""
+
+    kind: str
+    what: str
+    value_a: str | None = None
+    value_b: str | None = None
+
+    def __str__(self) -> str:
+        """``member removed /ProxySession/Name: "order 1" -> (missing)``, ``status 204 -> 200``."""
+        text = f"{self.kind} {self.what}".rstrip()
+        if self.kind in _VALUES_SHOWN and (self.value_a is not None or self.value_b is not None):
+            text += f": {self.value_a or '-'} -> {self.value_b or '-'}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def call_differences(
+    a: Call,
+    b: Call,
+    *,
+    ignore: Sequence[jsondoc.PointerPattern] = (),
+    tolerance: float = DEFAULT_TIME_TOLERANCE,
+) -> list[Difference]:
+    """What paired calls ``a`` (baseline) and ``b`` say differently, in the order of KINDS:
+    namespace, status, error type and message (when either failed) or response members by JSON
+    pointer (when both succeeded), violations that appeared or disappeared."""
+    found: list[Difference] = []
+    add = found.append
+    if a.namespace != b.namespace:
+        add(Difference(NAMESPACE, f"{a.namespace} -> {b.namespace}", a.namespace, b.namespace))
+    if a.status != b.status:
+        add(Difference(STATUS, f"{a.status} -> {b.status}", str(a.status), str(b.status)))
+    if a.is_error or b.is_error:
+        if a.error_type != b.error_type:
+            what = f"{a.error_type or 'none'} -> {b.error_type or 'none'}"
+            add(Difference(ERROR_TYPE, what, shown(a.error_type), shown(b.error_type)))
+        if a.error_message != b.error_message:
+            va, vb = shown(a.error_message), shown(b.error_message)
+            add(Difference(ERROR_MESSAGE, f"{va} -> {vb}", va, vb))
+    else:
+        found += _members(a, b, ignore, tolerance)
+    for v in sorted(b.violations - a.violations, key=lambda v: v.text):
+        add(Difference(APPEARED, v.text))
+    for v in sorted(a.violations - b.violations, key=lambda v: v.text):
+        add(Difference(DISAPPEARED, v.text))
+    return found
+
+
+def _members(
+    a: Call, b: Call, ignore: Sequence[jsondoc.PointerPattern], tolerance: float
+) -> list[Difference]:
+    """Response members added, removed or changed, by JSON pointer (both answers succeeded)."""
+    if a.response == b.response:
+        return []
+    json_a = a.response is not None and not isinstance(a.response, bytes)
+    json_b = b.response is not None and not isinstance(b.response, bytes)
+    if not (json_a and json_b):
+        return [Difference(BODY, "", _body(a.response), _body(b.response))]
+
+    def same(x: Any, y: Any) -> bool:
         """Leaves alike: timestamps by their distance from creation, within the tolerance."""
-        if type(a) is Delta and type(b) is Delta:
-            sign_a = (a.seconds > 0) - (a.seconds < 0)
-            sign_b = (b.seconds > 0) - (b.seconds < 0)
-            return sign_a == sign_b and abs(a.seconds - b.seconds) <= self.tolerance
-        if a is jsondoc.MISSING or b is jsondoc.MISSING:
+        if type(x) is Delta and type(y) is Delta:
+            sign_x = (x.seconds > 0) - (x.seconds < 0)
+            sign_y = (y.seconds > 0) - (y.seconds < 0)
+            return sign_x == sign_y and abs(x.seconds - y.seconds) <= tolerance
+        if x is jsondoc.MISSING or y is jsondoc.MISSING:
             return False
-        return type(a) is type(b) and a == b
+        return type(x) is type(y) and x == y
+
+    found = []
+    for pointer, va, vb in jsondoc.iter_differences(a.response, b.response, same=same):
+        if jsondoc.covered(pointer, ignore):
+            continue
+        kind = ADDED if va is jsondoc.MISSING else REMOVED if vb is jsondoc.MISSING else CHANGED
+        found.append(Difference(kind, generalized(pointer), shown(va), shown(vb)))
+    return found
 
 
 def _at(call: Call) -> str:

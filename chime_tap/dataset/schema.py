@@ -54,6 +54,7 @@ SCHEMA = pa.schema(
         ("origin", pa.string()),
         ("acknowledged", pa.bool_()),
         ("listed_sessions", pa.string()),
+        ("differences", pa.string()),  # spy mode's (analysis.load's column comment)
         (ID, pa.string()),
     ],
     metadata={VERSION_KEY: SCHEMA_VERSION.encode()},
