@@ -2,9 +2,12 @@
 
 Three measurements, each with its baseline in the same run:
 
-1. ``chime-tap replay`` requests/s with a 10,000-interaction cassette vs a 10-interaction one
-   (real processes on 127.0.0.1, one keep-alive client, alternating rounds, medians).
-   Target: ratio >= 0.9.
+1. ``chime-tap replay`` requests/s (real processes on 127.0.0.1, one keep-alive client),
+   like for like: repeats (answers already played, ``--exhausted repeat``) at 10,000
+   interactions against repeats at 10 (target >= 0.9); first plays (sessions never asked
+   before) at 1,000,000 against first plays at 10,000 (target >= 0.9); and first plays against
+   repeats at 10,000. The 1,000,000-interaction JSON cassette's start (spawn to listening:
+   imports and loading; target <= 10 s) and the replay process's peak RSS (target <= 2 GB).
 2. Loading a 10,000-interaction cassette into a replay-ready index: JSON (target <= 1 s), and
    YAML next to vcrpy's own YAML loading of the same file (target: ratio <= 1.0). Also the
    in-process path: entering ``make_vcr().use_cassette`` vs ``vcr.VCR().use_cassette``.
@@ -12,7 +15,9 @@ Three measurements, each with its baseline in the same run:
    (default settings, linear scan) on the same 1,000-interaction cassette, a bounded number of
    requests; chime-tap's also on 10,000. Target: ratio (chime / vcrpy time per request) <= 1.0.
 
-    python bench/bench_replay.py [--requests 2000] [--rounds 3] [--inprocess-requests 200]
+    python -m bench replay [-- --requests 1500 --rounds 5 --inprocess-requests 300 --no-million]
+
+Every ratio is the median of per-round paired ratios (``bench.paired``), min-max beside it.
 """
 
 from __future__ import annotations
@@ -96,16 +101,37 @@ def write_cassette(path: Path, size: int) -> Path:
     return path
 
 
+def write_big_json(path: Path, size: int) -> Path:
+    """The JSON cassette ``write_cassette`` writes, byte for byte, without a writer call per line.
+
+    The writer's line for interaction 0 is the template; each line substitutes its session and
+    request ids (checked against the writer's own output in tests/test_bench_paired.py).
+    """
+    sample = write_cassette(path.with_name(path.name + ".sample.json"), 1)
+    head, line, tail = sample.read_bytes().split(b"\n", 2)
+    sample.unlink()
+    sid0, req0 = session_id(0).encode(), b'"req-0"'
+    assert line.count(sid0) == 2 and line.count(req0) == 1, line
+    with open(path, "wb") as f:
+        f.write(head + b"\n")
+        for start in range(0, size, 10_000):
+            chunk = []
+            for i in range(start, min(size, start + 10_000)):
+                text = line.replace(sid0, session_id(i).encode()).replace(req0, b'"req-%d"' % i)
+                chunk.append(text)
+            f.write(b",\n".join(chunk) + (b",\n" if start + 10_000 < size else b"\n"))
+        f.write(tail)
+    return path
+
+
 # --- 1. proxy throughput ------------------------------------------------------------------------
 
 
-def proxy_round(port: int, size: int, n: int, seed: int) -> float:
-    """Requests/s for ``n`` GETs of random recorded sessions through one keep-alive connection."""
-    rng = random.Random(seed)
+def proxy_round(port: int, ids: list[int]) -> float:
+    """Requests/s for GETs of the recorded sessions ``ids``, in order, on one keep-alive connection."""
     conn = Connection(port)
     base = f"http://{HOST}/voice-connectors/{CONNECTOR}/proxy-sessions/"
-    urls = [base + session_id(rng.randrange(size)) for _ in range(n)]
-    conn.request("GET", urls[0], None)  # warm the connection
+    urls = [base + session_id(i) for i in ids]
     done = 0
     start = time.perf_counter()
     for url in urls:
@@ -120,41 +146,122 @@ def proxy_round(port: int, size: int, n: int, seed: int) -> float:
     return done / elapsed
 
 
-def bench_proxy(tmp: Path, requests: int, rounds: int) -> dict[str, Any]:
-    small = write_cassette(tmp / "small.json", 10)
-    large = write_cassette(tmp / "large.json", 10_000)
-    procs = {
-        # Gets are drawn with replacement: a played answer repeats (not the default, which fails).
-        10: chime_tap(
-            ["replay", "--cassette", str(small), "--exhausted", "repeat"],
-            confdir=tmp / "conf-small",
-        ),
-        10_000: chime_tap(
-            ["replay", "--cassette", str(large), "--exhausted", "repeat"],
-            confdir=tmp / "conf-large",
-        ),
-    }
-    try:
-        rates = alternate(
-            {
-                size: (lambda r, size=size, proc=proc: proxy_round(proc.port, size, requests, r))
-                for size, proc in procs.items()
-            },
-            rounds,
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident set (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+class Replay:
+    """A ``chime-tap replay`` process on a cassette, and the sessions it has not played yet.
+
+    ``first(n)`` draws ``n`` sessions never asked before (first plays); ``repeats(n)`` draws
+    from the sessions already played (repeats, served with ``--exhausted repeat``).
+    """
+
+    def __init__(self, tmp: Path, name: str, cassette: Path, size: int, seed: int) -> None:
+        started = time.perf_counter()
+        self.proc = chime_tap(
+            ["replay", "--cassette", str(cassette), "--exhausted", "repeat"],
+            confdir=tmp / f"conf-{name}",
+            start_timeout=600,
         )
+        self.start_s = time.perf_counter() - started  # spawn to listening: imports and the load
+        self.rss_after_load_mb = peak_rss_mb(self.proc.proc.pid)
+        self.size = size
+        self.rng = random.Random(seed)
+        self.unplayed = self.rng.sample(range(size), size) if size <= 100_000 else None
+        self.played: list[int] = []
+        self.asked: set[int] = set()
+
+    def first(self, n: int) -> list[int]:
+        if self.unplayed is not None:
+            if len(self.unplayed) < n:
+                raise ValueError(f"only {len(self.unplayed)} unplayed sessions left of {self.size}")
+            ids, self.unplayed = self.unplayed[:n], self.unplayed[n:]
+        else:  # a big cassette: draw until n new ones (few collisions)
+            ids = []
+            while len(ids) < n:
+                i = self.rng.randrange(self.size)
+                if i not in self.asked:
+                    self.asked.add(i)
+                    ids.append(i)
+        self.played += ids
+        return ids
+
+    def repeats(self, n: int) -> list[int]:
+        return [self.rng.choice(self.played) for _ in range(n)]
+
+    def warm_all(self) -> None:
+        """Play every recorded session once, so that every later request is a repeat."""
+        proxy_round(self.proc.port, self.first(len(self.unplayed or ())))
+
+
+def bench_proxy(tmp: Path, requests: int, rounds: int, million: bool) -> dict[str, Any]:
+    """First plays against first plays, repeats against repeats, and the one against the other.
+
+    Rounds alternate between the replay processes (order reversed every other round); each
+    ratio is the median of per-round paired ratios.
+    """
+    if requests * (rounds + 1) > 10_000:
+        raise ValueError(
+            f"--requests {requests} x (--rounds {rounds} + 1) first plays do not fit in the "
+            "10,000-interaction cassette; lower one of them"
+        )
+    small = write_big_json(tmp / "small.json", 10)
+    large = write_big_json(tmp / "large.json", 10_000)
+    replays: dict[str, Replay] = {}
+    try:
+        replays["repeat_10"] = Replay(tmp, "r10", small, 10, 1)
+        replays["repeat_10000"] = Replay(tmp, "r10k", large, 10_000, 2)
+        replays["first_10000"] = Replay(tmp, "f10k", large, 10_000, 3)
+        if million:
+            huge = write_big_json(tmp / "million.json", 1_000_000)
+            replays["first_1000000"] = Replay(tmp, "f1m", huge, 1_000_000, 4)
+        replays["repeat_10"].warm_all()
+        replays["repeat_10000"].warm_all()
+        for name, replay in replays.items():  # warm the connection and the code paths
+            if name.startswith("first"):
+                proxy_round(replay.proc.port, replay.first(requests // 4 or 1))
+
+        def one(name: str) -> float:
+            replay = replays[name]
+            ids = replay.first(requests) if name.startswith("first") else replay.repeats(requests)
+            return proxy_round(replay.proc.port, ids)
+
+        rates = alternate({name: (lambda _r, name=name: one(name)) for name in replays}, rounds)
+        rss = {name: peak_rss_mb(r.proc.proc.pid) for name, r in replays.items()}
     finally:
-        for proc in procs.values():
-            proc.stop()
-    ratio = paired(rates[10_000], rates[10])
-    return {
-        "rps_10": round(statistics.median(rates[10]), 1),
-        "rps_10000": round(statistics.median(rates[10_000]), 1),
-        "ratio": ratio.as_dict(),
-        "ratio_text": ratio.text(3),
-        "best_round_ratio": round(best_round(ratio), 3),
-        "target": ">= 0.9",
-        "rounds": {str(k): [round(x, 1) for x in v] for k, v in rates.items()},
+        for replay in replays.values():
+            replay.proc.stop()
+    ratios = {
+        "repeats_10000_vs_10": paired(rates["repeat_10000"], rates["repeat_10"]),
+        "first_vs_repeat_10000": paired(rates["first_10000"], rates["repeat_10000"]),
     }
+    if million:
+        ratios["first_1000000_vs_10000"] = paired(rates["first_1000000"], rates["first_10000"])
+    out: dict[str, Any] = {
+        "rps": {name: round(statistics.median(v), 1) for name, v in rates.items()},
+        "rounds": {name: [round(x, 1) for x in v] for name, v in rates.items()},
+        "ratios": {name: r.as_dict() for name, r in ratios.items()},
+        "ratio_text": {name: r.text(3) for name, r in ratios.items()},
+        "best_round": {name: round(best_round(r), 3) for name, r in ratios.items()},
+        "targets": {"repeats_10000_vs_10": ">= 0.9", "first_1000000_vs_10000": ">= 0.9"},
+        "peak_rss_mb": {name: round(v) for name, v in rss.items()},
+    }
+    if million:
+        big = replays["first_1000000"]
+        out["million"] = {
+            "cassette_mb": round((tmp / "million.json").stat().st_size / 1e6),
+            "start_s": round(big.start_s, 2),
+            "rss_after_load_mb": round(big.rss_after_load_mb),
+            "peak_rss_mb": round(rss["first_1000000"]),
+            "targets": "start (imports + load) <= 10 s; peak RSS <= 2048 MiB",
+        }
+        out["start_s_10000"] = round(replays["first_10000"].start_s, 2)
+    return out
 
 
 # --- 2. loading ---------------------------------------------------------------------------------
@@ -278,19 +385,28 @@ def bench_inprocess(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--requests", type=int, default=2000, help="proxy requests per round (default 2000)"
+        "--requests",
+        type=int,
+        default=1500,
+        help="proxy requests per round; (rounds + 1) x requests <= 10,000 (default 1500)",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="alternating rounds (proxy, in-process); the paired median is reported (default 3)",
+        default=5,
+        help="alternating rounds (proxy, in-process); the paired median is reported (default 5)",
     )
     parser.add_argument(
         "--inprocess-requests",
         type=int,
         default=200,
         help="boto3 calls per in-process run (default 200)",
+    )
+    parser.add_argument(
+        "--no-million",
+        dest="million",
+        action="store_false",
+        help="leave out the 1,000,000-interaction replay (about 1 GB of cassette, 2 GB of memory)",
     )
     parser.add_argument(
         "--parts",
@@ -309,7 +425,7 @@ def main(argv: list[str] | None = None) -> dict:
         tmpdir = Path(tmp)
         results: dict[str, Any] = {}
         if "proxy" in args.parts:
-            results["proxy"] = bench_proxy(tmpdir, args.requests, args.rounds)
+            results["proxy"] = bench_proxy(tmpdir, args.requests, args.rounds, args.million)
         if "load" in args.parts:
             results["load"] = bench_load(tmpdir, args.load_repeat)
         if "inprocess" in args.parts:
@@ -317,15 +433,40 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     if "proxy" in results:
         p = results["proxy"]
-        rows += [
-            ("proxy req/s, 10 interactions (baseline)", f"{p['rps_10']}", ""),
-            (
-                "proxy req/s, 10,000 interactions",
-                f"{p['rps_10000']}",
-                f"ratio {p['ratio_text']} (paired median, min-max; target >= 0.9;"
-                f" best round {p['best_round_ratio']})",
-            ),
-        ]
+        rps, text, best = p["rps"], p["ratio_text"], p["best_round"]
+        names = {
+            "repeat_10": "proxy req/s, 10 interactions, repeats (baseline)",
+            "repeat_10000": "proxy req/s, 10,000 interactions, repeats",
+            "first_10000": "proxy req/s, 10,000 interactions, first plays",
+            "first_1000000": "proxy req/s, 1,000,000 interactions, first plays",
+        }
+        notes = {
+            "repeat_10000": ("repeats_10000_vs_10", "vs 10, repeats; target >= 0.9"),
+            "first_10000": ("first_vs_repeat_10000", "vs repeats at 10,000"),
+            "first_1000000": ("first_1000000_vs_10000", "vs 10,000, first plays; target >= 0.9"),
+        }
+        for name, label in names.items():
+            if name not in rps:
+                continue
+            note = ""
+            if name in notes:
+                key, what = notes[name]
+                note = f"ratio {text[key]} ({what}; best round {best[key]})"
+            rows.append((label, f"{rps[name]}", note))
+        if "million" in p:
+            m = p["million"]
+            rows += [
+                (
+                    "replay start, 1,000,000 JSON (imports + load)",
+                    f"{m['start_s']} s",
+                    f"target <= 10 s; {m['cassette_mb']} MB cassette; 10,000: {p['start_s_10000']} s",
+                ),
+                (
+                    "replay peak RSS, 1,000,000",
+                    f"{m['peak_rss_mb']} MiB",
+                    f"target <= 2048 MiB; after loading {m['rss_after_load_mb']} MiB",
+                ),
+            ]
     if "load" in results:
         ld = results["load"]
         rows += [

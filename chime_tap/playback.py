@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import classify
 from chime_tap.cassettes.format import META_KEY, is_unanswered
-from chime_tap.cassettes.reader import load_for_replay
+from chime_tap.cassettes.reader import replay_items
 from chime_tap.cassettes.scrub import scrub_uri
 from chime_tap.matching import (
     DEFAULT_EXHAUSTED,
@@ -49,15 +49,27 @@ MAX_ANSWER_HEADER_BYTES = 32 * 1024
 
 
 class Entry:
-    """One recorded interaction in the index: where it came from and its vcrpy dict."""
+    """One recorded interaction in the index: where it came from and its vcrpy dict.
 
-    __slots__ = ("cassette", "item", "number", "prepared")
+    An interaction read from a line of a big JSON cassette is kept as that line and parsed
+    again when needed (``item``), its answer not cached: a million parsed dicts would not fit
+    in memory, and a parse costs a small part of a proxy round trip.
+    """
 
-    def __init__(self, cassette: str, number: int, item: dict[str, Any]) -> None:
+    __slots__ = ("_item", "cassette", "line", "number", "prepared")
+
+    def __init__(
+        self, cassette: str, number: int, item: dict[str, Any], line: bytes | None = None
+    ) -> None:
         self.cassette = cassette
         self.number = number  # position in its cassette
-        self.item = item
+        self.line = line
+        self._item = None if line is not None else item
         self.prepared: Answer | None = None
+
+    @property
+    def item(self) -> dict[str, Any]:
+        return self._item if self._item is not None else json.loads(self.line)  # type: ignore[arg-type]
 
     @property
     def label(self) -> str:
@@ -69,6 +81,8 @@ class Entry:
 
     def answer(self) -> Answer:
         """The recorded response, converted on the first hit only: loading stays cheap."""
+        if self.line is not None:
+            return recorded_answer(self.item)
         if self.prepared is None:
             self.prepared = recorded_answer(self.item)
         return self.prepared
@@ -86,14 +100,14 @@ def build_index(paths: Sequence[str], exhausted: str = DEFAULT_EXHAUSTED) -> Req
     """
     index = RequestIndex(exhausted)
     for path in paths:
-        doc = load_for_replay(path)
-        for n, item in enumerate(doc["interactions"]):
+        for n, (item, line) in enumerate(replay_items(path)):
             req = item["request"]
             parts = parts_from_uri(req["method"], req["uri"], _request_body(req))
+            entry = Entry(str(path), n, item, line)
             if is_unanswered(item["response"]):
-                index.add_unanswered(parts, Entry(str(path), n, item))
+                index.add_unanswered(parts, entry)
             else:
-                index.add(parts, Entry(str(path), n, item))
+                index.add(parts, entry)
     return index
 
 
@@ -141,6 +155,8 @@ def oversized_answers(
     """(entry, header bytes) of each recorded answer with more than ``limit`` bytes of headers."""
     found = []
     for entry in index.entries:
+        if entry.line is not None and len(entry.line) <= limit:
+            continue  # its headers are shorter than its line: no need to parse it again
         size = answer_header_bytes(entry.item)
         if size > limit:
             found.append((entry, size))

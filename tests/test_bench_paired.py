@@ -53,3 +53,11 @@ def test_paired_refuses_unequal_or_empty_rounds_and_zero_baselines() -> None:
     with pytest.raises(ValueError, match="0 has no ratio"):
         paired([1.0], [0.0])
     assert Ratio((3.0,)).text(1) == "3.0 (3.0-3.0)"
+
+
+def test_the_big_json_cassette_of_bench_replay_is_what_the_writer_writes(tmp_path: Path) -> None:
+    from bench.bench_replay import write_big_json, write_cassette
+
+    fast = write_big_json(tmp_path / "fast.json", 25_003).read_bytes()
+    written = write_cassette(tmp_path / "written.json", 25_003).read_bytes()
+    assert fast == written

@@ -473,3 +473,102 @@ def test_a_killed_recorder_leaves_a_loadable_cassette(tmp_path: Path, fmt: str) 
     )
     assert result.returncode == 9, result.stderr
     assert [r.uri for r in vcrpy_load(path)[0]] == ["http://x/0", "http://x/1", "http://x/2"]
+
+
+# --- replay_items: the writer's JSON layout read a line at a time ---------------------------
+
+
+def _written_json(path: Path, n: int) -> bytes:
+    with CassetteWriter(path) as w:
+        for i in range(n):
+            w.append(
+                make_interaction(
+                    method="POST" if i % 2 else "GET",
+                    uri=f"https://h.example:8443/p/{i}?b=2&a={i}",
+                    request_headers={"Content-Type": ["application/json"]},
+                    request_body=json.dumps({"i": i, "s": 'q"\\'}) if i % 2 else None,
+                    status=200 + i,
+                    reason="OK",
+                    response_headers={"Content-Type": ["application/json"]},
+                    # odd lines: an escaped backslash before a quote (the hook's path)
+                    response_body=json.dumps(
+                        {"n": i, "text": 'caf\u00e9 \\ " end' if i % 2 else "x"}
+                    ),
+                    meta={"operation": "X", "violations": [], "nested": {"a": [{"b": 1}]}},
+                    fmt="json",
+                )
+            )
+    return path.read_bytes()
+
+
+def _nth(text: bytes, old: bytes, new: bytes, n: int) -> bytes:
+    """``text`` with the n-th (0-based) occurrence of ``old`` replaced."""
+    parts = text.split(old)
+    return old.join(parts[: n + 1]) + new + old.join(parts[n + 1 :])
+
+
+def _replay_said(path: Path) -> tuple[list, str | None]:
+    """(items, error) from replay_items, and checks them against load_cassette's."""
+    from chime_tap.cassettes.reader import replay_items
+
+    try:
+        got = list(replay_items(path))
+    except CassetteError as e:
+        with pytest.raises(CassetteError) as whole:
+            load_cassette(path)
+        assert str(e) == str(whole.value)  # the same line as every other reader
+        return [], str(e)
+    assert [item for item, _ in got] == load_cassette(path)["interactions"]
+    for item, line in got:  # a kept line gives its dict back
+        assert line is None or json.loads(line) == item
+    return got, None
+
+
+def test_replay_items_streams_the_writers_json_layout_and_gives_the_same_items(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.json"
+    _written_json(path, 5)
+    got, error = _replay_said(path)
+    assert error is None and len(got) == 5
+    assert all(line is not None for _, line in got)  # every line streamed
+    empty = tmp_path / "empty.json"
+    with CassetteWriter(empty):
+        pass
+    assert _replay_said(empty) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("change", "streamed", "error"),
+    [
+        # a duplicate key on line 3: json.loads would fold it; the whole reader refuses it
+        (lambda t: t.replace(b'"code":202', b'"code":202,"code":500', 1), 2, "duplicate key"),
+        # a duplicate key beside a shape problem: the whole reader's first complaint wins
+        (
+            lambda t: t.replace(b'"code":202', b'"code":"x","code":500', 1),
+            2,
+            "duplicate key",
+        ),
+        (lambda t: t.replace(b'"code":203', b'"code":"x"', 1), 3, "interaction 3: response"),
+        (lambda t: t[:-30], 4, "not valid JSON"),  # torn tail: the last line cut
+        (lambda t: t.rstrip(b"\n")[:-2], 5, "not valid JSON"),  # no closing ]}
+        (lambda t: t + b"junk", 5, "not valid JSON"),
+        # still valid JSON, no longer one interaction a line: read whole from there on
+        (lambda t: _nth(t, b'{"request"', b'{\n"request"', 2), 2, None),
+        (lambda t: t.replace(b"\n]}", b"\n ]\n}"), 5, None),
+        (lambda t: t.replace(b'"method":"GET"', b'"method" :"GET"'), 0, None),
+        (lambda t: t.replace(b"\\\\", b"\\\\\\\\"), 5, None),  # escaped backslashes: hook path
+    ],
+)
+def test_replay_items_left_layout_reads_whole_and_says_what_every_reader_says(
+    tmp_path: Path, change, streamed: int, error: str | None
+) -> None:
+    path = tmp_path / "c.json"
+    path.write_bytes(change(_written_json(path, 5)))
+    path.with_suffix(".json").chmod(0o600)
+    got, said = _replay_said(path)
+    if error is None:
+        assert said is None and len(got) == 5
+        assert sum(line is not None for _, line in got) == streamed
+    else:
+        assert said is not None and error in said, said

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from vcr.request import Request
 
 from chime_tap.cassettes.format import is_unanswered
@@ -299,3 +301,38 @@ def test_a_body_nested_too_deeply_to_parse_matches_as_bytes() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     assert normalize_body(deep) == deep
     assert normalize_body(b'{"b": 1, "a": [2]}') == '{"a":[2],"b":1}'
+
+
+def _parts_by_urlsplit(uri: str) -> tuple:
+    """What parts_from_uri said before it split origins once: urlsplit on every URI."""
+    from urllib.parse import urlsplit
+
+    from chime_tap.matching import normalize_authority, normalize_path, normalize_query
+
+    u = urlsplit(uri)
+    try:
+        port = u.port
+    except ValueError:
+        port = None
+    authority = normalize_authority(u.scheme, u.hostname or "", port)
+    return authority, normalize_path(u.path), normalize_query(u.query)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    scheme=st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " http://", "http:/"]),
+    rest=st.lists(
+        st.sampled_from([*"aZ09.-_:@[]/?#&=%+ \t\n\u00e9\u3002", "::1", ":8443", "\uff03"]),
+        max_size=20,
+    ).map("".join),
+)
+def test_parts_from_uri_splits_as_urlsplit_does(scheme: str, rest: str) -> None:
+    uri = scheme + rest
+    try:
+        expected = _parts_by_urlsplit(uri)
+    except ValueError:  # urlsplit refuses it (IPv6 brackets, NFKC): so does the fast path
+        with pytest.raises(ValueError):
+            parts_from_uri("GET", uri, None)
+        return
+    got = parts_from_uri("GET", uri, None)
+    assert (got.authority, got.path, got.query) == expected

@@ -31,6 +31,9 @@ YAML_HEADER = (
 # The header of the layout before end marks: still read, rewritten once by the next writer.
 OLD_YAML_HEADER = b"# vcrpy cassette written by chime-tap, one interaction at a time\nversion: 1\n"
 END_KEY = "chime_tap_end"
+# The start of a JSON cassette in the writer's append layout: then one interaction per line, each
+# but the last followed by a comma, then ``]}``.
+JSON_HEAD = b'{"version":1,"interactions":[\n'
 END_LINE = b"  chime_tap_end: true\n"
 # The status the recorder writes for a call that got no response at all (connection refused,
 # reset, timeout), with ``chime_tap.answered_by: none``. No HTTP response has it.

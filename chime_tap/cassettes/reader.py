@@ -6,19 +6,20 @@ JSON (text starting with ``{`` or ``[``) or YAML with a safe loader; anything wr
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
 import reprlib
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from chime_tap.cassettes.format import END_KEY, FORMAT_VERSION, LAYOUT_KEY, META_KEY
+from chime_tap.cassettes.format import END_KEY, FORMAT_VERSION, JSON_HEAD, LAYOUT_KEY, META_KEY
 from chime_tap.errors import CassetteError, ChimeTapError
 
 # The deepest nesting a document may have. libyaml (PyYAML 6.0.3 and later) refuses deeper
@@ -29,6 +30,10 @@ MAX_DEPTH = 1000
 # reading (a file that grows). A cassette with a 200 MB body is about 270 MB of YAML; a parser
 # needs several times a file's size in memory, so more than this is no cassette to read here.
 MAX_INPUT_BYTES = 512 * 1024 * 1024
+# The most a JSON cassette in the writer's layout may hold to be replayed. It is read a line at a
+# time and each interaction kept as its line (see replay_items): memory grows with the file's
+# size, about 1.6 times it, instead of the several times a whole-document parse needs.
+MAX_STREAMED_BYTES = 4 * 1024 * 1024 * 1024
 # What is looked at before the rest is read: a binary file is refused on its first bytes.
 HEAD_BYTES = 8192
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -261,6 +266,9 @@ def _interaction_problem(item: Any) -> str | None:
 def _uri_problem(uri: Any) -> str | None:
     if not isinstance(uri, str):
         return f"request uri {_short(uri)} is not a string"
+    origin = plain_origin(uri)
+    if origin is not None and _origin_ok(origin):  # a cassette has a handful of origins
+        return None
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
@@ -269,6 +277,39 @@ def _uri_problem(uri: Any) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"request uri {_short(uri)} is not an http(s) URL with a host"
     return None
+
+
+def plain_origin(uri: str) -> str | None:
+    """``http(s)://netloc`` of a URI that urlsplit splits there and nowhere else; None otherwise.
+
+    For such a URI (lower-case http or https scheme, every character printable, so nothing for
+    urlsplit to strip or remove), what urlsplit says of the scheme and netloc (port, host, the
+    errors it raises) depends on this prefix alone: callers check the prefix once and cache it.
+    """
+    if uri.startswith("https://"):
+        start = 8
+    elif uri.startswith("http://"):
+        start = 7
+    else:
+        return None
+    if not uri.isprintable():
+        return None
+    end = len(uri)
+    for sep in "/?#":
+        at = uri.find(sep, start)
+        if at != -1 and at < end:
+            end = at
+    return uri[:end]
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin_ok(origin: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 _HEADER_VALUE = (str, bytes, int, float)  # numbers: hand-written cassettes (Content-Length: 27)
@@ -280,8 +321,15 @@ def _headers_problem(headers: Any, part: str) -> str | None:
     if not isinstance(headers, dict):
         return f"{part} headers {_short(headers)} are not a mapping"
     for name, value in headers.items():
-        values = value if isinstance(value, list) else [value]
-        if not isinstance(name, str) or not all(isinstance(v, _HEADER_VALUE) for v in values):
+        if isinstance(value, list):
+            ok = isinstance(name, str)
+            for v in value:
+                if not isinstance(v, _HEADER_VALUE):
+                    ok = False
+                    break
+        else:
+            ok = isinstance(name, str) and isinstance(value, _HEADER_VALUE)
+        if not ok:
             return f"{part} header {_short(name)}: {_short(value)} is not a header"
     return None
 
@@ -331,6 +379,33 @@ def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):,.0f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
+def _open_input(path: str | os.PathLike[str], error: type[ChimeTapError]) -> tuple[int, int]:
+    """(descriptor, size) of a regular file opened for reading without blocking; ``error`` naming
+    the file otherwise."""
+    refuse_special_file(path, error)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        kind = _kind(info.st_mode)  # swapped between the check and the open
+        if kind is not None:
+            raise error(f"{path}: is {kind}, not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info.st_size
+
+
+def _too_big(path: str | os.PathLike[str], error: type[ChimeTapError], limit: int) -> ChimeTapError:
+    return error(f"{path}: more than {_mib(limit)}, the most chime-tap reads of a file; not read")
+
+
 def read_input(
     path: str | os.PathLike[str],
     error: type[ChimeTapError] = CassetteError,
@@ -345,37 +420,22 @@ def read_input(
     before reading, and ``head`` (if given) sees its first bytes first and may refuse the file
     before the rest is read.
     """
-    refuse_special_file(path, error)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, not a file") from None
-    except OSError as e:
-        raise error(f"{path}: cannot read ({e.strerror})") from None
+    fd, size = _open_input(path, error)
     with os.fdopen(fd, "rb", buffering=0) as f:
         try:
-            info = os.fstat(fd)
-            kind = _kind(info.st_mode)  # swapped between the check and the open
-            if kind is not None:
-                raise error(f"{path}: is {kind}, not a regular file")
-            too_big = error(
-                f"{path}: more than {_mib(limit)}, the most chime-tap reads of a file; not read"
-            )
-            if info.st_size > limit:
-                raise too_big
+            if size > limit:
+                raise _too_big(path, error, limit)
             if head is not None:
-                head(f.read(min(info.st_size, HEAD_BYTES)) or b"")
+                head(f.read(min(size, HEAD_BYTES)) or b"")
                 f.seek(0)
-            parts = [f.read(info.st_size + 1) or b""]  # one read of the whole file, as a rule
+            parts = [f.read(size + 1) or b""]  # one read of the whole file, as a rule
             total = len(parts[0])
             # More than fstat said (a file still written to, or /proc's size 0): read on, bounded.
             while total <= limit and (chunk := f.read(1 << 16)):
                 parts.append(chunk)
                 total += len(chunk)
             if total > limit:
-                raise too_big
+                raise _too_big(path, error, limit)
         except OSError as e:
             raise error(f"{path}: cannot read ({e.strerror})") from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -407,3 +467,128 @@ def load_for_replay(path: str | os.PathLike[str]) -> dict[str, Any]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def replay_items(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+    """Each interaction of a cassette, checked as :func:`load_cassette` checks it, with its line.
+
+    A JSON cassette in the writer's layout (``format.JSON_HEAD``, then one interaction a line)
+    is read and parsed a line at a time: a captured day of a million interactions needs neither
+    its whole text nor its whole parsed document in memory at once, and the caller may keep
+    each interaction as its line (``json.loads(line)`` gives the dict back). Any other file is
+    read whole by :func:`load_for_replay` (line None); so is the rest of one that leaves the
+    layout at some line (a hand-edited or torn file): the same document, the same errors.
+    """
+    fd, size = _open_input(path, CassetteError)
+    was_enabled = gc.isenabled()
+    gc.disable()  # as in load_for_replay: what the caller builds from the items is long-lived
+    try:
+        with os.fdopen(fd, "rb", buffering=1 << 20) as f:
+            if size > MAX_STREAMED_BYTES:
+                raise _too_big(path, CassetteError, MAX_STREAMED_BYTES)
+            streamed, done = 0, False
+            if f.read(len(JSON_HEAD)) == JSON_HEAD:
+                streamed, done = yield from _lines(f, str(path))
+        if not done:  # not the writer's layout, from this line on: the whole reader decides
+            for item in load_for_replay(path)["interactions"][streamed:]:
+                yield item, None
+    except OSError as e:
+        raise CassetteError(f"{path}: cannot read ({e.strerror})") from None
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _lines(f: Any, name: str) -> Generator[tuple[dict[str, Any], bytes], None, tuple[int, bool]]:
+    """The interactions of a file in the writer's JSON layout, past its head, with their lines.
+
+    Returns (how many were yielded, whether the file ended as the layout ends). A line that is
+    not one whole interaction ends it early: a line of valid JSON followed by a comma is one
+    element of the interactions list whatever follows, so the whole-document reader can take
+    over from there.
+    """
+    n, total, last = 0, len(JSON_HEAD), False
+    for raw in f:
+        total += len(raw)
+        if total > MAX_STREAMED_BYTES:  # a file that grows while read
+            raise _too_big(name, CassetteError, MAX_STREAMED_BYTES)
+        if raw in (b"]}\n", b"]}"):
+            return n, not f.read(1 << 16).strip()
+        if last or not raw.endswith(b"\n"):
+            return n, False  # a torn tail, or a line after the last one
+        if raw.endswith(b",\n"):
+            line = raw[:-2]
+        else:
+            line, last = raw[:-1], True
+        item = _line_item(line)
+        if not isinstance(item, dict):
+            return n, False
+        problem = _interaction_problem(item)
+        if problem is not None:
+            if _line_item(line, unique=True) is None:
+                return n, False  # a duplicate key too: the whole reader says which it meets first
+            raise CassetteError(f"{name}: interaction {n}: {problem}")
+        if not _unique_line(line, item):
+            return n, False  # a duplicate key: the whole reader names it
+        yield item, line
+        n += 1
+    return n, False  # no closing ]}: torn
+
+
+def _line_item(line: bytes, unique: bool = False) -> Any:
+    """What one line parses to, or None when it is not JSON or has a duplicate key.
+
+    Parsed without a Python hook per object (several times faster); duplicate keys are caught
+    afterwards by counting (:func:`_unique_line`). A line with a backslash-escaped backslash
+    before a quote, where that count cannot be taken this simply, goes through the hook.
+    """
+    try:
+        if unique or b'\\\\"' in line:
+            return json.loads(line, object_pairs_hook=_unique_keys)
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _unique_line(line: bytes, item: dict[str, Any]) -> bool:
+    """Whether every key in ``line``'s text made it into ``item``: each key in the text ends in
+    an unescaped ``"\x3a`` (a quote inside a string is escaped), so a duplicate, which json.loads
+    folds into one key, leaves the parsed tree with fewer keys than the text has."""
+    if b'\\\\"' in line:
+        return True  # parsed with the duplicate-refusing hook
+    return _interaction_keys(item) == line.count(b'":') - line.count(b'\\":')
+
+
+def _interaction_keys(item: dict[str, Any]) -> int:
+    """How many object keys a checked interaction holds, at every depth.
+
+    The shape check has made sure of the request's keys and that header values are flat, so
+    most of the tree is counted with ``len``; only what it lets be anything is walked.
+    """
+    request, response = item["request"], item["response"]
+    n = len(item) + len(request) + len(response)
+    for headers in (request.get("headers"), response.get("headers")):
+        if headers is not None:
+            n += len(headers)
+    body = request.get("body")
+    if type(body) is dict:
+        n += len(body)
+    for key, value in response.items():
+        if key != "headers" and type(value) in _NESTED:
+            n += _count_keys(value)
+    for key, value in item.items():
+        if key != "request" and key != "response" and type(value) in _NESTED:
+            n += _count_keys(value)
+    return n
+
+
+def _count_keys(value: Any) -> int:
+    """How many object keys ``value`` holds, at every depth."""
+    if type(value) is dict:
+        return len(value) + sum(_count_keys(v) for v in value.values() if type(v) in _NESTED)
+    if type(value) is list:
+        return sum(_count_keys(v) for v in value if type(v) in _NESTED)
+    return 0
+
+
+_NESTED = (dict, list)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chime_tap.cassettes.format import END_LINE, YAML_HEADER, format_for
+from chime_tap.cassettes.format import END_LINE, JSON_HEAD, YAML_HEADER, format_for
 from chime_tap.cassettes.reader import parse_cassette, refuse_special_file
 from chime_tap.cassettes.scrub import scrub_interaction
 from chime_tap.cassettes.yaml_block import dump_item
@@ -27,7 +27,7 @@ from chime_tap.errors import CassetteError
 
 # What cassettes hold (requests, answers, maybe phone numbers) is nobody else's business.
 FILE_MODE = 0o600
-_JSON_HEAD = b'{"version":1,"interactions":[\n'
+_JSON_HEAD = JSON_HEAD
 
 
 def _dump_json_item(item: dict[str, Any]) -> bytes:
