@@ -52,6 +52,7 @@ _USES_KEY = pytest.StashKey[list]()  # the run's usage.Use entries
 _USE_KEY = pytest.StashKey[Any]()  # a test's own usage.Use
 _USERS_KEY = pytest.StashKey[Counter]()  # cassette path -> how many selected tests use it
 _SHARED_UNUSED_KEY = pytest.StashKey[list]()  # shared cassettes that failed the session
+_WORKER_OUTPUT = "chime_tap_uses"  # pytest-xdist: a worker's uses, sent to the controller
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,20 +118,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from dataclasses import asdict
+
     from chime_tap.usage import summarize
 
     config = session.config
     uses = config.stash.get(_USES_KEY, [])
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # pytest-xdist: the controller reports, logs and decides
+        config.workeroutput[_WORKER_OUTPUT] = [asdict(u) for u in uses]
+        return
     if not uses:
         return
     _write_usage_log(config, uses)
     if not config.getoption("chime_fail_on_unused"):
         return
-    users = config.stash[_USERS_KEY]
     shared = [
         usage
         for usage in summarize(uses).values()
-        if users[Path(usage.cassette)] > 1
+        if len({u.test for u in usage.uses}) > 1
         and all(u.passed for u in usage.uses)
         and usage.unplayed()
     ]
@@ -139,26 +145,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker is done; its cassettes' uses join the run's."""
+    from chime_tap.usage import Use
+
+    output = getattr(node, "workeroutput", None) or {}
+    node.config.stash[_USES_KEY].extend(Use(**u) for u in output.get(_WORKER_OUTPUT, ()))
+
+
 def _write_usage_log(config: pytest.Config, uses: list) -> None:
     from chime_tap.usage import CACHE_DIR, write_log
 
-    worker = getattr(config, "workerinput", None)
-    name = f"usage-{worker['workerid']}.json" if worker else "usage-main.json"
-    run = worker.get("testrunuid", "") if worker else ""
     explicit = config.getoption("chime_usage_log")
     if explicit:
         path = Path(explicit)
-        if worker:
-            path = path.with_name(f"{path.stem}-{worker['workerid']}{path.suffix}")
     elif getattr(config, "cache", None) is not None:
-        directory = config.cache.mkdir(CACHE_DIR)
-        for old in directory.glob("usage-*.json"):  # another run's workers: not this run's
-            if not worker:
-                old.unlink(missing_ok=True)
-        path = directory / name
+        path = config.cache.mkdir(CACHE_DIR) / "usage-main.json"
     else:
         return
-    write_log(path, run or uuid.uuid4().hex, uses)
+    write_log(path, uuid.uuid4().hex, uses)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

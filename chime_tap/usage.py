@@ -3,8 +3,9 @@
 The pytest plugin adds one :class:`Use` per marked test (what its cassette played, by
 position in the file, and the file's SHA-256 once the test was done with it) and writes the
 run's log at the end (:func:`write_log`), by default into pytest's cache directory
-(``.pytest_cache/d/chime-tap/usage-<worker>.json``). ``chime-tap prune`` reads it back
-(:func:`read_logs`): nobody keeps books by hand.
+(``.pytest_cache/d/chime-tap/usage-main.json``; under pytest-xdist the controller gathers its
+workers' uses and writes the one log). ``chime-tap prune`` reads it back (:func:`read_logs`):
+nobody keeps books by hand.
 """
 
 from __future__ import annotations
@@ -141,8 +142,7 @@ def _read_one(path: Path) -> dict[str, Any]:
 
 
 def read_logs(paths: Iterable[Path]) -> list[Use]:
-    """The uses of the newest run among the logs at ``paths`` (files, or directories of them);
-    a run under pytest-xdist writes one log per worker, all with the same run id."""
+    """The uses of the newest run among the logs at ``paths`` (files, or directories of them)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():

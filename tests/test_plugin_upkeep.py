@@ -152,6 +152,21 @@ def test_a_shared_cassette_fails_the_session_only_when_no_test_played_an_interac
     )
 
 
+def test_under_xdist_the_controller_gathers_the_workers_uses(project):
+    project.makepyfile(
+        test_partial=PARTIAL, test_again=PARTIAL.replace("test_partial", "test_again")
+    )
+    result = project.runpytest_subprocess("-n", "2", "--chime-fail-on-unused")
+    result.assert_outcomes(passed=2)
+    assert result.ret == 1  # the shared cassette left #2-#6 unplayed: the session fails
+    result.stdout.fnmatch_lines([*UNPLAYED_LINES, "*: the session fails"], consecutive=False)
+    uses = read_logs([project.path / ".pytest_cache" / "d" / "chime-tap"])
+    assert sorted((u.test, u.played) for u in uses) == [
+        ("test_again.py::test_again", [0, 1]),
+        ("test_partial.py::test_partial", [0, 1]),
+    ]
+
+
 def test_the_usage_log_goes_where_chime_usage_log_says(project, tmp_path):
     project.makepyfile(test_partial=PARTIAL)
     log = tmp_path / "usage.json"
