@@ -112,7 +112,8 @@ class IndexedCassette(LookupCassette):
         self.latency = replay_latency.parse(latency)
         self.loaded = 0  # interactions read from the file (a hook may have dropped some)
         self.file_positions: list[int | None] = []  # per position in data; None: recorded now
-        self.calls: list[Call] = []  # replayed or recorded since the cassette was entered
+        # Each call replayed or recorded, as (position in data, source); made into Calls when read.
+        self._made: list[tuple[int, str]] = []
         self._durations: list[float] | None = None  # recorded duration_ms by file position
         self._yielded: int | None = None  # the last position matching_responses offered
         self._keys = _keys_of(self.match_on)
@@ -133,7 +134,7 @@ class IndexedCassette(LookupCassette):
             stored, kept = self.data[n]
             self.file_positions.append(self.loaded - 1 if loaded else None)
             if not loaded:
-                self._note(stored, kept, RECORDED, "")
+                self._made.append((n, RECORDED))
             if is_unanswered(kept):
                 self._unanswered.add(n)
                 return
@@ -193,17 +194,22 @@ class IndexedCassette(LookupCassette):
         the test's call list, and the recorded timing when a latency is set. Any other way of
         answering from this cassette reports its plays here, so every report reads one record.
         """
-        stored, response = self.data[index]
-        self._note(stored, response, REPLAYED, self.label_of(index))
+        self._made.append((index, REPLAYED))
         delay = replay_latency.delay_seconds(self.latency, self._recorded_ms(index))
         if delay > 0:
             time.sleep(delay)
 
-    def _note(self, request: Request, response: Any, source: str, label: str) -> None:
-        status = response.get("status") if isinstance(response, dict) else None
-        code = status.get("code") if isinstance(status, dict) else None
-        body = request.body
-        self.calls.append(call_of(request.method, request.uri, body, code, source, label))
+    @property
+    def calls(self) -> list[Call]:
+        """The calls replayed or recorded since the cassette was entered, oldest first."""
+        out = []
+        for index, source in self._made:
+            request, response = self.data[index]
+            status = response.get("status") if isinstance(response, dict) else None
+            code = status.get("code") if isinstance(status, dict) else None
+            label = self.label_of(index) if source == REPLAYED else ""
+            out.append(call_of(request.method, request.uri, request.body, code, source, label))
+        return out
 
     def _recorded_ms(self, index: int) -> float:
         position = self.file_positions[index] if index < len(self.file_positions) else None
