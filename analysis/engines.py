@@ -3,11 +3,12 @@
 Three engines run them, and give the same report (the same partials, merged in the same pairs):
 
 - ``embedded`` (the default): pyarrow datasets read each day's files, pruned by time and
-  operation, into a pandas frame; a pool of worker processes (one per core) makes each day's
-  partial, and this process merges them.
-- ``dask``: the days' partials are tasks on a ``dask.distributed`` cluster (``--scheduler
+  operation, into a pandas frame; a pool of worker processes (one per core) each takes runs of
+  consecutive days, makes each day's partial and merges them, and this process merges the
+  runs' partials.
+- ``dask``: the runs of days are tasks on a ``dask.distributed`` cluster (``--scheduler
   tcp://HOST:PORT``; every worker needs chime-tap installed and the dataset's path readable);
-  the merges run there too, pairwise, and only the merged partial comes back.
+  the merges of the runs run there too, pairwise, and only the merged partial comes back.
 - ``local``: one day after another in this process (what the other two split up).
 """
 
@@ -33,6 +34,9 @@ from chime_tap.dataset import layout, read
 from chime_tap.dataset.read import Unit
 
 ENGINES = ("embedded", "dask", "local")
+# Tasks per worker: runs of consecutive days, each merged where it was read. Two a worker
+# even out uneven runs without shipping a partial a day (a day's sessions table is big).
+RUNS_PER_WORKER = 2
 _CATALOGUE = {"operation": list(OPERATIONS), "namespace": list(NAMESPACES), "origin": list(ORIGINS)}
 
 
@@ -91,6 +95,27 @@ def unit_partial(unit: Unit, filters: Filters) -> dict[str, Any]:
     return summaries.partial(frame, sketched=True)
 
 
+def run_partial(units: list[Unit], filters: Filters) -> dict[str, Any]:
+    """The merged partial of a run of consecutive days: one task's work, so a worker sends
+    back one partial, not one a day."""
+    return tree_reduce([unit_partial(u, filters) for u in units], summaries.merge)
+
+
+def runs_of(units: list[Unit], count: int) -> list[list[Unit]]:
+    """``units`` cut into at most ``count`` runs of consecutive days with about as many files
+    each (a day's files are about as many rows as another's when recorders run every day)."""
+    count = max(1, min(count, len(units)))
+    sizes = [len(u.files) for u in units]
+    total, runs, current, done = sum(sizes), [], [], 0
+    for unit, size in zip(units, sizes, strict=True):
+        current.append(unit)
+        done += size
+        if done >= total * (len(runs) + 1) / count and len(runs) < count - 1:
+            runs.append(current)
+            current = []
+    return [*runs, current] if current else runs
+
+
 def empty_partial() -> dict[str, Any]:
     from chime_tap.analysis.load import empty_frame
 
@@ -126,11 +151,12 @@ def summarize_dataset(
         part = _on_dask(units, filters, scheduler, run)
     elif engine == "embedded" and len(units) > 1 and (workers or os.cpu_count() or 1) > 1:
         run.workers = min(workers or os.cpu_count() or 1, len(units))
+        runs = runs_of(units, RUNS_PER_WORKER * run.workers)
         with concurrent.futures.ProcessPoolExecutor(max_workers=run.workers) as pool:
-            parts = list(pool.map(unit_partial, units, [filters] * len(units)))
+            parts = list(pool.map(run_partial, runs, [filters] * len(runs)))
         part = tree_reduce(parts, summaries.merge)
     else:
-        part = tree_reduce([unit_partial(u, filters) for u in units], summaries.merge)
+        part = run_partial(units, filters)
     summary = summaries.finish(part)
     run.seconds = time.perf_counter() - start
     return summary, run
@@ -149,7 +175,8 @@ def _on_dask(units: list[Unit], filters: Filters, scheduler: str | None, run: Ru
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     with client:
         run.workers = len(client.scheduler_info().get("workers", {}))
-        futures = client.map(unit_partial, units, [filters] * len(units), pure=False)
+        runs = runs_of(units, RUNS_PER_WORKER * max(1, run.workers))
+        futures = client.map(run_partial, runs, [filters] * len(runs), pure=False)
         merged = tree_reduce(futures, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
         return merged.result()
 

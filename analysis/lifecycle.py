@@ -158,11 +158,19 @@ def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
         return later if earlier.empty else earlier
     offset = int(earlier["order"].max()) + 1
     pieces = pd.concat([earlier, later.assign(order=later["order"] + offset)], ignore_index=True)
+    # Only the sessions both partitions saw have pieces to settle and join: a session seen on
+    # one side only is already as _join leaves it, so most pieces pass through untouched.
+    key = pieces.groupby(SESSION_KEY, sort=False, dropna=False, observed=True).ngroup()
+    key = key.to_numpy()
+    both = np.isin(key, np.intersect1d(key[: len(earlier)], key[len(earlier) :]))
+    shared = pieces.loc[both]
     # One order per session: where it first appeared, the earlier partition first.
-    order = pieces.groupby(SESSION_KEY, sort=False, dropna=False, observed=True)["order"]
-    pieces["order"] = order.transform("min")
-    pieces = pieces.sort_values("order", kind="stable")  # each session's pieces in time order
-    return _join(pieces, final=False)
+    first = shared["order"].groupby(key[both], sort=False).transform("min")
+    shared = shared.assign(order=first).sort_values("order", kind="stable")
+    joined = _join(shared, final=False) if len(shared) else shared
+    out = pd.concat([pieces.loc[~both], joined], ignore_index=True)
+    # Sessions in order of first appearance, each session's pieces together in time order.
+    return out.sort_values("order", kind="stable", ignore_index=True)[PIECE_COLUMNS]
 
 
 def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:

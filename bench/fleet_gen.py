@@ -156,7 +156,21 @@ def _amz_date(us: int) -> str:
     return str(np.datetime64(int(us), "s")).replace("-", "").replace(":", "") + "Z"
 
 
-def interaction(c: Calls, i: int, recorder: str) -> dict:
+def created_times(c: Calls) -> list[int]:
+    """Each call's session's CreatedTimestamp: the time of its latest Create so far (an hour
+    before the first call for a session created before the cassette began)."""
+    latest: dict[int, int] = {}
+    out = []
+    before = int(c.at_us[0]) - 3_600_000_000 if len(c.at_us) else 0
+    ops, sessions, times = c.operation.tolist(), c.session.tolist(), c.at_us.tolist()
+    for op, session, at in zip(ops, sessions, times, strict=True):
+        if op == "CreateProxySession":
+            latest[session] = at
+        out.append(latest.get(session, before))
+    return out
+
+
+def interaction(c: Calls, i: int, recorder: str, created: list[int] | None = None) -> dict:
     """Call ``i`` as the recorder writes it (vcrpy's keys and chime-tap's metadata)."""
     op, status, kind = str(c.operation[i]), int(c.status[i]), _KINDS[int(c.error[i])]
     at = int(c.at_us[i])
@@ -187,7 +201,7 @@ def interaction(c: Calls, i: int, recorder: str) -> dict:
             {
                 "ProxySession": {
                     "Capabilities": ["SMS", "Voice"],
-                    "CreatedTimestamp": stamp if op == "CreateProxySession" else _iso(at - 1000),
+                    "CreatedTimestamp": _iso((created or created_times(c))[i]),
                     "ExpiryMinutes": 60,
                     "ProxySessionId": sid,
                     "Status": "Open",
@@ -228,9 +242,9 @@ def interaction(c: Calls, i: int, recorder: str) -> dict:
 
 def cassette_text(c: Calls, recorder: str, fmt: str, start: int = 0, stop: int | None = None):
     """Calls [start, stop) as a cassette's text in ``fmt`` (json or yaml)."""
-    items = [
-        interaction(c, i, recorder) for i in range(start, len(c.status) if stop is None else stop)
-    ]
+    created = created_times(c)
+    stop = len(c.status) if stop is None else stop
+    items = [interaction(c, i, recorder, created) for i in range(start, stop)]
     if fmt == "json":
         return json.dumps({"version": 1, "interactions": items}, separators=(",", ":"))
     return yaml.dump(
@@ -320,7 +334,9 @@ def write_dataset(
                         values = col.to_numpy(zero_copy_only=False).astype("datetime64[us]")
                         col = pa.array(values + shift, type=SCHEMA.field(name).type)
                     elif name == "proxy_session_id":
-                        suffix = pa.array(np.char.add("-r", recorder.astype("U5")).astype(object))
+                        # a recorder's sessions of one day (sessions last minutes, not days)
+                        tag = np.char.add(np.char.add("-r", recorder.astype("U5")), f"-d{d:02d}")
+                        suffix = pa.array(tag.astype(object))
                         col = pc.binary_join_element_wise(col, suffix, "")
                     elif name == "source":
                         col = pa.array((np.char.add("ci", recorder.astype("U5"))).astype(object))

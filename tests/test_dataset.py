@@ -208,3 +208,38 @@ def test_load_frame_of_a_dataset_directory_is_its_frame(fleet, tmp_path, capsys)
         f"chime-tap: {folder}: not a dataset (no date=YYYY-MM-DD folders); name the files in it "
         "to report on them, or ingest them (chime-tap ingest)"
     )
+
+
+@pytest.mark.parametrize("days,count", [(30, 4), (30, 1), (3, 4), (5, 4), (7, 2)])
+def test_runs_of_days_cover_every_day_in_order_with_even_shares(days, count):
+    from chime_tap.analysis.engines import runs_of
+
+    units = [read.Unit(f"2026-10-{d + 1:02d}", ("f",) * 4) for d in range(days)]
+    runs = runs_of(units, count)
+    assert [u for r in runs for u in r] == units
+    assert len(runs) == min(count, days) and all(runs)
+    assert max(map(len, runs)) - min(map(len, runs)) <= 1
+
+
+def test_sessions_that_span_days_are_one_lifecycle_each(tmp_path):
+    """Cassettes recorded across midnight, with few session ids, each created again and again:
+    a session created one day and read, updated or deleted the next is one row, a re-Create
+    starts another, as in the report of the cassettes themselves."""
+    rng = np.random.default_rng(8)
+    paths = []
+    for r in range(3):
+        calls = fleet_gen.calls(rng, 400, r)
+        calls.at_us = calls.at_us + fleet_gen.DAY_US // 2  # the second half is the next day
+        calls.session = calls.session % 7  # few ids, each created again and again
+        path = tmp_path / f"night{r}.json"
+        path.write_text(fleet_gen.cassette_text(calls, f"night{r}", "json"))
+        paths.append(path)
+    root = tmp_path / "ds"
+    assert main(["ingest", *map(str, paths), "--into", str(root), "--workers", "1"]) == 0
+    assert len(read.units(root)) == 4
+    exact = summaries.summarize(load_frame(paths))["sessions"]
+    spanning = exact["first_seen"].dt.floor("D") != exact["last_seen"].dt.floor("D")
+    assert spanning.sum() >= 3  # the case this test is about
+    for engine in ("local", "embedded"):
+        got, _ = summarize_dataset(root, engine=engine, workers=2)
+        pd.testing.assert_frame_equal(got["sessions"], exact)

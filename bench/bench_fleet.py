@@ -1,0 +1,350 @@
+"""Benchmark: traffic at fleet scale (issue 17): ingest, reports on a dataset, the cluster engine.
+
+    python -m bench fleet [-- --rows 10000000 --json-n 40000 --yaml-n 10000 --rounds 3]
+
+Inputs come from ``bench/fleet_gen.py`` (many recorders, 30 days, the demo's operation mix and
+fault rates, a latency distribution per operation). Every figure is a pair run in alternation
+(``bench.paired``), each run in its own process so its time and memory are its own; imports are
+not timed (nor for the baselines). Peak memory is the sum of the resident sizes of the process
+and its children (a report's worker processes), sampled every 20 ms.
+
+- ingest of JSON cassettes vs today's report loader (``load_frame``) on the same files, in
+  interactions per second (target >= 5x);
+- ingest of YAML cassettes vs ``yaml.load(CSafeLoader)`` of the same bytes (target <= 1.0x);
+- the report (summaries + text) of a ``--rows`` dataset (target at 10,000,000: <= 20 s,
+  <= 2 GB); the embedded engine (a process per core) vs ``--engine local`` (one process);
+- ``--since/--until`` one day of the 30 vs the whole report: files read and time (targets
+  <= 5 % of the files, <= 1/10 of the time);
+- ``--engine dask`` on a local cluster of 2 worker processes vs 1 (target >= 1.6x, the same
+  results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from bench.bench_report import _verdict
+from bench.paired import alternate, paired
+
+ROOT = Path(__file__).resolve().parent.parent
+ONE_DAY = ("2026-10-16T00:00:00Z", "2026-10-17T00:00:00Z")  # day 16 of fleet_gen's 30
+
+
+# --- the measured steps, each in a child process ----------------------------------------------
+
+
+def _child(step: str, args: list[str]) -> dict:
+    import yaml
+
+    from chime_tap.analysis import load_frame, render
+    from chime_tap.analysis.engines import Filters, summarize_dataset
+    from chime_tap.commands.ingest import read_table
+    from chime_tap.dataset.ingest import ingest
+
+    t0 = time.perf_counter()
+    out: dict = {}
+    if step == "load":
+        out["rows"] = len(load_frame(args))
+    elif step == "parse-yaml":
+        out["rows"] = sum(
+            len(yaml.load(Path(p).read_bytes(), Loader=yaml.CSafeLoader)["interactions"])
+            for p in args
+        )
+    elif step == "ingest":
+        done = ingest(args[1:], args[0], read_table)
+        out["rows"] = sum(d.rows for d in done)
+    elif step.startswith("report"):
+        engine, root, *span = args
+        since, until = [*span, None, None][:2]
+        import pandas as pd
+
+        filters = Filters(
+            since=pd.Timestamp(since).to_pydatetime() if since else None,
+            until=pd.Timestamp(until).to_pydatetime() if until else None,
+        )
+        summary, ran = summarize_dataset(root, filters, engine=engine)
+        text = render(summary, "text")
+        out.update(
+            rows=summary["interactions"],
+            files=ran.files,
+            files_in_dataset=ran.files_in_dataset,
+            text_chars=len(text),
+        )
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+class _PeakRSS:
+    """The largest sum of resident memory of a process and its descendants, sampled."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.02):
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):  # it ended between the two calls
+                        total += p.memory_info().rss
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                return
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.peak
+
+
+def measure(step: str, *args: str | Path) -> dict:
+    """Run one step in a child process; its figures, with the tree's peak RSS in MB."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_fleet", "--child", step, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    rss = _PeakRSS(proc.pid)
+    out, err = proc.communicate(timeout=7200)
+    peak = rss.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{step} exited {proc.returncode}: {err[-800:]}")
+    result = json.loads(out.splitlines()[-1])
+    result["peak_rss_mb"] = peak / 2**20
+    return result
+
+
+# --- the cases ----------------------------------------------------------------------------------
+
+
+def _cassettes(tmp: Path, fmt: str, n: int) -> list[Path]:
+    from bench import fleet_gen
+
+    recorders = 8
+    days = max(1, n // (recorders * 500))
+    paths, _ = fleet_gen.write_cassettes(
+        tmp / f"in-{fmt}", recorders=recorders, days=days, per_day=n // (recorders * days),
+        fmt=fmt, seed=5,
+    )  # fmt: skip
+    return paths
+
+
+def ingest_case(tmp: Path, fmt: str, n: int, rounds: int) -> dict:
+    """ingest vs the baseline of the format: the report loader (json), libyaml (yaml)."""
+    paths = _cassettes(tmp, fmt, n)
+    base_step = "load" if fmt == "json" else "parse-yaml"
+
+    def ingest_once(r: int) -> dict:
+        target = tmp / f"ds-{fmt}-{r}"
+        try:
+            return measure("ingest", target, *paths)
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+
+    runs = alternate({"base": lambda r: measure(base_step, *paths), "ingest": ingest_once}, rounds)
+    rows = runs["ingest"][0]["rows"]
+    assert all(r["rows"] == rows for rs in runs.values() for r in rs), runs
+    # json: interactions/s of ingest over the loader's; yaml: ingest's time over libyaml's.
+    if fmt == "json":
+        ratio = paired([b["seconds"] for b in runs["base"]], [i["seconds"] for i in runs["ingest"]])
+    else:
+        ratio = paired([i["seconds"] for i in runs["ingest"]], [b["seconds"] for b in runs["base"]])
+    mb = sum(p.stat().st_size for p in paths) / 1e6
+    shutil.rmtree(paths[0].parent)
+    return {
+        "case": f"ingest {fmt}",
+        "interactions": rows,
+        "files": len(paths),
+        "MB": round(mb, 1),
+        "baseline": base_step,
+        "baseline_s": [round(b["seconds"], 2) for b in runs["base"]],
+        "ingest_s": [round(i["seconds"], 2) for i in runs["ingest"]],
+        "ingest_per_s": round(rows / min(i["seconds"] for i in runs["ingest"])),
+        "ratio": ratio.as_dict(),
+        "ratio_text": ratio.text(),
+    }
+
+
+def report_cases(root: Path, rounds: int) -> list[dict]:
+    """The whole report (embedded and local engines) and one day of it."""
+    runs = alternate(
+        {
+            "embedded": lambda r: measure("report", "embedded", root),
+            "local": lambda r: measure("report", "local", root),
+            "one day": lambda r: measure("report", "embedded", root, *ONE_DAY),
+        },
+        rounds,
+    )
+    full, local, day = runs["embedded"], runs["local"], runs["one day"]
+    speedup = paired([x["seconds"] for x in local], [x["seconds"] for x in full])
+    time_share = paired([x["seconds"] for x in day], [x["seconds"] for x in full])
+    return [
+        {
+            "case": "report (embedded)",
+            "interactions": full[0]["rows"],
+            "seconds": [round(x["seconds"], 2) for x in full],
+            "peak_rss_mb": round(max(x["peak_rss_mb"] for x in full)),
+            "files": f"{full[0]['files']} of {full[0]['files_in_dataset']}",
+            "embedded_vs_local": speedup.as_dict(),
+            "embedded_vs_local_text": speedup.text(),
+            "local_s": [round(x["seconds"], 2) for x in local],
+            "local_peak_rss_mb": round(max(x["peak_rss_mb"] for x in local)),
+        },
+        {
+            "case": "report one day",
+            "interactions": day[0]["rows"],
+            "seconds": [round(x["seconds"], 2) for x in day],
+            "files": f"{day[0]['files']} of {day[0]['files_in_dataset']}",
+            "file_share": day[0]["files"] / day[0]["files_in_dataset"],
+            "time_share": time_share.as_dict(),
+            "time_share_text": time_share.text(3),
+        },
+    ]
+
+
+def dask_case(root: Path, rounds: int) -> dict:
+    """The same report on a local cluster of 1 and of 2 worker processes."""
+    from distributed import LocalCluster
+
+    from chime_tap.analysis.engines import summarize_dataset
+
+    clusters = {
+        n: LocalCluster(
+            processes=True,
+            n_workers=n,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=40,
+        )
+        for n in (1, 2)
+    }
+    results: dict[int, list] = {1: [], 2: []}
+    try:
+
+        def on(n: int):
+            def run(r: int) -> float:
+                summary, ran = summarize_dataset(
+                    root, engine="dask", scheduler=clusters[n].scheduler_address
+                )
+                assert ran.workers == n
+                results[n].append(summary)
+                return ran.seconds
+
+            return run
+
+        runs = alternate({"1 worker": on(1), "2 workers": on(2)}, rounds)
+    finally:
+        for c in clusters.values():
+            c.close()
+    a, b = results[1][0], results[2][0]
+    equal = (
+        a["interactions"] == b["interactions"]
+        and a["status_codes"].equals(b["status_codes"])
+        and a["errors"].equals(b["errors"])
+        and a["latency_ms"].equals(b["latency_ms"])
+        and a["sessions"].equals(b["sessions"])
+    )
+    ratio = paired(runs["1 worker"], runs["2 workers"])
+    return {
+        "case": "dask 2 workers vs 1",
+        "one_worker_s": [round(x, 2) for x in runs["1 worker"]],
+        "two_workers_s": [round(x, 2) for x in runs["2 workers"]],
+        "ratio": ratio.as_dict(),
+        "ratio_text": ratio.text(),
+        "equal_results": equal,
+    }
+
+
+def targets(rows: dict[str, dict], n: int) -> list[str]:
+    out = []
+    j, y = rows["ingest json"], rows["ingest yaml"]
+    out.append(_verdict("ingest JSON >= 5x the report loader's interactions/s",
+                        j["ratio"]["median"] >= 5, j["ratio_text"] + "x"))  # fmt: skip
+    out.append(_verdict("ingest YAML <= 1.0x yaml.load(CSafeLoader)",
+                        y["ratio"]["median"] <= 1.0, y["ratio_text"] + "x"))  # fmt: skip
+    full, day = rows["report (embedded)"], rows["report one day"]
+    best = min(full["seconds"])
+    size = f"{n:,}-interaction"
+    out.append(_verdict(f"report of a {size} dataset <= 20 s and <= 2 GB",
+                        best <= 20 and full["peak_rss_mb"] <= 2048,
+                        f"{best} s best, {sorted(full['seconds'])[len(full['seconds']) // 2]} s "
+                        f"median, {full['peak_rss_mb']} MB peak"))  # fmt: skip
+    out.append(_verdict("one day of 30 reads <= 5% of the files and <= 1/10 of the time",
+                        day["file_share"] <= 0.05 and day["time_share"]["median"] <= 0.1,
+                        f"{day['files']} files ({day['file_share']:.1%}), "
+                        f"{day['time_share_text']} of the time"))  # fmt: skip
+    d = rows["dask 2 workers vs 1"]
+    out.append(_verdict("dask 2 workers >= 1.6x 1 worker, equal results",
+                        d["ratio"]["median"] >= 1.6 and d["equal_results"],
+                        f"{d['ratio_text']}x, equal results: {d['equal_results']}"))  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="interactions in the report's dataset (the issue's figure: 10000000)")  # fmt: skip
+    parser.add_argument("--json-n", type=int, default=40_000, help="interactions ingested as JSON")
+    parser.add_argument("--yaml-n", type=int, default=10_000, help="interactions ingested as YAML")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per pair")
+    parser.add_argument("--dataset", type=Path,
+                        help="keep the generated dataset here and reuse it if it is there")  # fmt: skip
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=("ingest", "report", "dask"), help="leave a part out")  # fmt: skip
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        result = _child(args.child[0], args.child[1:])
+        print(json.dumps(result))
+        return result
+    from bench import fleet_gen
+
+    rows: dict[str, dict] = {}
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()} at start")
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp_name:
+        tmp = Path(tmp_name)
+        if "ingest" not in args.skip:
+            for fmt, n in (("json", args.json_n), ("yaml", args.yaml_n)):
+                rows[f"ingest {fmt}"] = ingest_case(tmp, fmt, n, args.rounds)
+                print(json.dumps(rows[f"ingest {fmt}"]), flush=True)
+        root = args.dataset or tmp / "fleet"
+        if not root.exists():
+            t0 = time.perf_counter()
+            fleet_gen.write_dataset(root, rows=args.rows)
+            print(f"generated {args.rows:,} interactions in {time.perf_counter() - t0:.0f} s")
+        if "report" not in args.skip:
+            for row in report_cases(root, args.rounds):
+                rows[row["case"]] = row
+                print(json.dumps(row), flush=True)
+        if "dask" not in args.skip:
+            rows["dask 2 workers vs 1"] = dask_case(root, args.rounds)
+            print(json.dumps(rows["dask 2 workers vs 1"]), flush=True)
+    print(f"load average at the end: {os.getloadavg()}")
+    verdicts = targets(rows, args.rows) if len(rows) == 5 else []
+    for line in verdicts:
+        print(line)
+    return {"cases": rows, "targets": verdicts}
+
+
+if __name__ == "__main__":
+    main()
