@@ -9,6 +9,7 @@ Phone numbers get the pseudonyms of :mod:`chime_tap.cassettes.phones`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -327,6 +328,20 @@ def scrub_text(text: str) -> str:
     Messages quote request values as JSON or as Python reprs, and URLs: credential fields and
     presigned query parameters are redacted wherever they appear.
     """
+    if len(text) <= _SHORT:  # the metadata's names, ids and times, the same on many calls
+        return _scrub_short_text(text)
+    return _scrub_text(text)
+
+
+_SHORT = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _scrub_short_text(text: str) -> str:
+    return _scrub_text(text)
+
+
+def _scrub_text(text: str) -> str:
     text = scrub_body_credentials(text)
     if "?" in text and "=" in text:
         text = _URL_IN_TEXT.sub(lambda m: scrub_uri(m.group()), text)

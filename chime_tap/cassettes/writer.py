@@ -64,6 +64,7 @@ class CassetteWriter:
         self.notices: list[str] = []
         self.count = 0
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file _fd is
         self._tail = b""  # closing bytes the next append overwrites
         self._open()
 
@@ -106,7 +107,7 @@ class CassetteWriter:
             os.close(fd)
         else:  # pragma: no cover - only under a storm of renames
             raise CassetteError(f"{self.path}: could not lock the cassette")
-        self._fd = fd
+        self._fd, self._identity = fd, None
         data = self._read_all()
         try:
             items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
@@ -151,8 +152,13 @@ class CassetteWriter:
             on_disk = os.stat(self.path)
         except FileNotFoundError:
             return False
-        mine = os.fstat(fd)
-        return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+        if fd != self._fd or self._identity is None:
+            mine = os.fstat(fd)
+            identity = (mine.st_dev, mine.st_ino)
+            if fd != self._fd:
+                return (on_disk.st_dev, on_disk.st_ino) == identity
+            self._identity = identity  # an open descriptor's file never changes: asked once
+        return (on_disk.st_dev, on_disk.st_ino) == self._identity
 
     def _is_our_layout(self, data: bytes) -> bool:
         if self.fmt == "json":
@@ -265,7 +271,7 @@ class CassetteWriter:
         os.replace(tmp, target)
         assert self._fd is not None
         os.close(self._fd)
-        self._fd = new_fd
+        self._fd, self._identity = new_fd, None
 
     # --- appending ----------------------------------------------------------------------------
 
