@@ -6,8 +6,8 @@
 
 - ``--chime-record-mode`` (none, once, new_episodes, all, rewrite; default none: CI never
   touches the network). ``rewrite`` records each marked test's cassette afresh into a new file
-  and puts it in place of the old one only if the test passed. ``chime_cassette_dir`` (ini) names the cassette directory next to each test
-  module (default ``cassettes``). A cassette name that leads out of it (``..``, an absolute
+  and puts it in place of the old one only if the test passed. ``chime_cassette_dir`` (ini)
+  names the cassette directory next to each test module (default ``cassettes``). A cassette name that leads out of it (``..``, an absolute
   path, a symlink out) fails the test, unless the marker says ``allow_outside_dir=True`` or
   the ini ``chime_cassette_allow_outside_dir = true``.
 - Fixtures: ``chime_vcr_config`` ({}; override it in conftest.py with ``make_vcr`` keywords),
@@ -155,16 +155,12 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def _write_usage_log(config: pytest.Config, uses: list) -> None:
-    from chime_tap.usage import CACHE_DIR, write_log
+    from chime_tap.pytest_support import usage_log_path
+    from chime_tap.usage import write_log
 
-    explicit = config.getoption("chime_usage_log")
-    if explicit:
-        path = Path(explicit)
-    elif getattr(config, "cache", None) is not None:
-        path = config.cache.mkdir(CACHE_DIR) / "usage-main.json"
-    else:
-        return
-    write_log(path, uuid.uuid4().hex, uses)
+    path = usage_log_path(config.getoption("chime_usage_log"), getattr(config, "cache", None))
+    if path is not None:
+        write_log(path, uuid.uuid4().hex, uses)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -335,22 +331,12 @@ def _account(request: pytest.FixtureRequest, cassette: Any, path: Path, passed: 
 
 def _unused_problem(request: pytest.FixtureRequest, cassette: Any, path: Path) -> str | None:
     """With --chime-fail-on-unused: why this test fails (its own cassette left unplayed)."""
-    from chime_tap.pytest_support import unplayed_text
+    from chime_tap.pytest_support import unused_problem
 
     if request.config.stash[_USERS_KEY][path.resolve()] > 1:
         return None  # shared: the session decides, once every user ran
     use = request.node.stash.get(_USE_KEY, None)
-    if use is None:
-        return None
-    unplayed = use.unplayed()
-    if not unplayed:
-        return None
-    text = unplayed_text(path.name, unplayed, lambda p: use.calls.get(str(p), ""), use.interactions)
-    return (
-        f"chime_cassette: --chime-fail-on-unused: {text}\n"
-        f"to remove them: chime-tap prune {path} (it reads this run's usage log), "
-        "or record the cassette again: --chime-record-mode=rewrite"
-    )
+    return unused_problem(use, path) if use is not None else None
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ __all__ = [
     "setup_problem",
     "swallowed_misses",
     "unplayed_text",
+    "unused_problem",
+    "usage_log_path",
     "use_of",
     "vcr_record_mode",
 ]
@@ -292,6 +294,30 @@ def unplayed_text(name: str, positions: list[int], describe: Any, total: int) ->
     lines = [f"{name}: {len(positions)} of {total} recorded interaction(s) never played"]
     lines += [f"  #{p} {describe(p)}".rstrip() for p in positions]
     return "\n".join(lines)
+
+
+def unused_problem(use: Any, path: Path) -> str | None:
+    """Why a test fails with --chime-fail-on-unused: what its cassette left unplayed; or None."""
+    unplayed = use.unplayed()
+    if not unplayed:
+        return None
+    text = unplayed_text(path.name, unplayed, lambda p: use.calls.get(str(p), ""), use.interactions)
+    return (
+        f"chime_cassette: --chime-fail-on-unused: {text}\n"
+        f"to remove them: chime-tap prune {path} (it reads this run's usage log), "
+        "or record the cassette again: --chime-record-mode=rewrite"
+    )
+
+
+def usage_log_path(explicit: str | None, cache: Any) -> Path | None:
+    """Where the run's usage log goes: ``--chime-usage-log``, else pytest's cache; None: nowhere."""
+    from chime_tap.usage import CACHE_DIR
+
+    if explicit:
+        return Path(explicit)
+    if cache is not None:
+        return cache.mkdir(CACHE_DIR) / "usage-main.json"
+    return None
 
 
 def item_cassette(item: Any) -> Path | None:
