@@ -584,11 +584,16 @@ def _interaction_keys(item: dict[str, Any]) -> int:
 
 def _count_keys(value: Any) -> int:
     """How many object keys ``value`` holds, at every depth."""
+    n = 0
     if type(value) is dict:
-        return len(value) + sum(_count_keys(v) for v in value.values() if type(v) in _NESTED)
-    if type(value) is list:
-        return sum(_count_keys(v) for v in value if type(v) in _NESTED)
-    return 0
+        n = len(value)
+        value = value.values()
+    elif type(value) is not list:
+        return 0
+    for v in value:
+        if type(v) in _NESTED:
+            n += _count_keys(v)
+    return n
 
 
 _NESTED = (dict, list)
