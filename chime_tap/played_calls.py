@@ -134,6 +134,7 @@ class Calls(Sequence[Call]):
 
     def assert_called(self, operation: str, times: int | None = None, **params: Any) -> None:
         """``operation`` was called (exactly ``times`` times, if given) with ``params``."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this helper's
         if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
             raise ValueError(f"times must be a whole number, got {times!r}")
         found = len(self.of(operation, **params))
@@ -149,6 +150,7 @@ class Calls(Sequence[Call]):
 
     def assert_order(self, operations: Sequence[str]) -> None:
         """The calls include ``operations`` in this order (other calls may come between)."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this helper's
         if isinstance(operations, str):
             raise ValueError("assert_order takes a list of operations, not one string")
         names = [operation_name(o) for o in operations]
@@ -166,6 +168,7 @@ class Calls(Sequence[Call]):
 
     def assert_all_played(self) -> None:
         """Every recorded interaction of the cassette (a failed call aside) was played."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this helper's
         unplayed = self._unplayed()
         if unplayed:
             raise AssertionError(

@@ -48,5 +48,9 @@ class ChimePersister:
         refuse_special_file(path, CassetteError)  # never replaced by a regular file
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(data)
+        # 0600 like every cassette chime-tap writes: it holds a service's answers (the rename
+        # gives the cassette the temporary file's mode, 0644 under the usual umask).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data)
         os.replace(tmp, path)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,7 @@ def test_recording_through_vcrpy_scrubs_with_the_recorders_scrubber_then_replays
             recorded = run_lifecycle(voice_client(sim))
         sim.stop()
     assert_no_secrets(cassette)
+    assert stat.S_IMODE(cassette.stat().st_mode) == 0o600  # like the recorder's, whatever the umask
     doc = json.loads(cassette.read_text())  # JSON by extension
     first = doc["interactions"][0]
     headers = {k.lower(): v for k, v in first["request"]["headers"].items()}
