@@ -233,7 +233,7 @@ def dask_case(root: Path, rounds: int) -> dict:
             n_workers=n,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             silence_logs=40,
         )
         for n in (1, 2)

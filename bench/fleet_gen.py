@@ -313,6 +313,9 @@ def write_dataset(
     ops = template.column("operation").to_numpy(zero_copy_only=False)
     status = template.column("status").to_numpy()
     etype = template.column("error_type").to_numpy(zero_copy_only=False)
+    codes = pc.dictionary_encode(template.column("proxy_session_id")).combine_chunks().indices
+    session_code = codes.fill_null(-1).to_numpy(zero_copy_only=False)
+    sessions = max(1, int(session_code.max()) + 1)
     truth = Truth()
     root.mkdir(parents=True, exist_ok=True)
     with layout.scratch(root) as tmp:
@@ -323,19 +326,26 @@ def write_dataset(
                 pick = rng.integers(0, len(template), size=n)
                 start = FIRST_DAY.astype("int64") + d * DAY_US
                 at = np.sort(start + rng.integers(0, DAY_US, size=n)).astype("datetime64[us]")
-                recorder = rng.integers(0, recorders, size=n)
+                # Each template session copied ``copies`` times in this file, a copy's calls
+                # kept together (one recorder's session): about 1 / MIX[Create] calls each.
+                copies = max(1, round(n * MIX["CreateProxySession"] / sessions))
+                copy = rng.integers(0, copies, size=n)
+                recorder = (session_code[pick] * 31 + copy * 7 + f) % recorders
                 table = template.take(pa.array(pick))
                 shift = at - table.column("recorded_at").to_numpy().astype("datetime64[us]")
                 columns = {}
                 for name in SCHEMA.names:
                     col = table.column(name)
-                    if name in ("recorded_at", "amz_date", "response_date", "created_at",
-                                "updated_at", "ended_at"):  # fmt: skip
+                    if name in ("recorded_at", "amz_date", "response_date", "updated_at"):
                         values = col.to_numpy(zero_copy_only=False).astype("datetime64[us]")
                         col = pa.array(values + shift, type=SCHEMA.field(name).type)
+                    elif name in ("created_at", "ended_at"):  # one per session: the day moves
+                        values = col.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+                        moved = values + np.timedelta64(d * DAY_US, "us")
+                        col = pa.array(moved, type=SCHEMA.field(name).type)
                     elif name == "proxy_session_id":
-                        # a recorder's sessions of one day (sessions last minutes, not days)
-                        tag = np.char.add(np.char.add("-r", recorder.astype("U5")), f"-d{d:02d}")
+                        # one copy's session in one file of one day (sessions last minutes)
+                        tag = np.char.add(np.char.add("-", copy.astype("U5")), f"-f{f}-d{d:02d}")
                         suffix = pa.array(tag.astype(object))
                         col = pc.binary_join_element_wise(col, suffix, "")
                     elif name == "source":
