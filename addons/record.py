@@ -323,7 +323,7 @@ class Recorder:
         if call is not None:
             violations = self._violations(flow, call, exchange)
             if self.spy is not None and call.route is not None:
-                compared = self.spy.compare(exchange.view(req.method, uri), violations)
+                compared = self.spy.compare(exchange.view(req.method, uri), violations, call.route)
             self._report(flow, call, exchange, violations, compared)
         meta = recording_meta(
             started=flow.request.timestamp_start,

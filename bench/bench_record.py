@@ -409,7 +409,135 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{name:<16} {fig['instructions_per_flow']:>11,.0f} {fig['ratio_vs_mitmdump']:>6.2f}"
                 f" {fig['ratio_vs_mitmdump-silent']:>12.2f}"
             )
+    results["spy"] = spy_throughput(args)
     return results
+
+
+# --- spy mode (issue 16): record --compare-to next to record, same run ---------------------------
+
+SPY_TARGET = 0.9  # spy mode's throughput at least this share of record's, at each concurrency
+
+
+def spy_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """`chime-tap record --compare-to BASELINE` against `chime-tap record` (YAML), alternating.
+
+    The baseline is recorded first, through `chime-tap record`, from the very calls the runs
+    then send (a distinct session id each), so spy mode finds every counterpart exactly and
+    compares every answer: its whole cost per call. Checked after the runs: every spied call
+    has its counterpart and no difference.
+    """
+    from chime_tap.cassettes.reader import load_cassette
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-spy-") as tmp:
+        tmpdir = Path(tmp)
+        server = ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmpdir)
+        upstream = f"127.0.0.1:{server.port}"
+        tags = [("spy-warm", 200, 4)] + [
+            (f"spy-c{c}-r{r}", args.requests, c)
+            for c in args.concurrency
+            for r in range(args.rounds)
+        ]
+
+        def record(cassette: str, *extra: str) -> Proxy:
+            argv = [
+                sys.executable,
+                "-m",
+                "chime_tap",
+                "record",
+                "--cassette",
+                str(tmpdir / cassette),
+            ]
+            argv += [
+                "--hosts",
+                upstream,
+                "--listen-port",
+                "0",
+                "--confdir",
+                f"{tmpdir / cassette}.conf",
+            ]
+            return Proxy([*argv, *extra], tmpdir, cassette)
+
+        procs: dict[str, Proxy] = {}
+        try:
+            baseline = record("baseline.yaml")
+            for tag, n, c in tags:
+                get_calls(baseline.port, upstream, n, c, tag)
+            baseline.stop()
+            procs["record-yaml"] = record("plain.yaml")
+            procs["record-yaml-spy"] = record(
+                "spy.yaml", "--compare-to", str(tmpdir / "baseline.yaml")
+            )
+            for proc in procs.values():
+                get_calls(proc.port, upstream, 200, 4, "spy-warm")
+            for c in args.concurrency:
+
+                def one_run(name: str, r: int, c: int = c) -> tuple[float, float]:
+                    proc = procs[name]
+                    before = proc.cpu_seconds()
+                    done = get_calls(proc.port, upstream, args.requests, c, f"spy-c{c}-r{r}")
+                    used = proc.cpu_seconds() - before
+                    if done["statuses"] != {200: args.requests}:
+                        raise RuntimeError(f"{name} c={c}: unexpected answers {done['statuses']}")
+                    return done["rps"], used / done["requests"] * 1e6
+
+                runs = alternate(
+                    {name: (lambda r, name=name: one_run(name, r)) for name in procs}, args.rounds
+                )
+                rps = {name: [x[0] for x in v] for name, v in runs.items()}
+                cpu = {name: [x[1] for x in v] for name, v in runs.items()}
+                out[c] = {
+                    "record_rps": statistics.median(rps["record-yaml"]),
+                    "spy_rps": statistics.median(rps["record-yaml-spy"]),
+                    "record_cpu_us_per_flow": statistics.median(cpu["record-yaml"]),
+                    "spy_cpu_us_per_flow": statistics.median(cpu["record-yaml-spy"]),
+                    "ratio": paired(rps["record-yaml-spy"], rps["record-yaml"]).as_dict(),
+                    "cpu_ratio": paired(cpu["record-yaml"], cpu["record-yaml-spy"]).as_dict(),
+                }
+            procs["record-yaml-spy"].stop()
+            spied = load_cassette(tmpdir / "spy.yaml")["interactions"]
+            exact = [
+                i for i in spied
+                if i["chime_tap"]["baseline"]["match"] == "exact" and not i["chime_tap"]["differences"]
+            ]  # fmt: skip
+            if len(exact) != len(spied) or len(spied) != sum(n for _, n, _ in tags):
+                raise RuntimeError(
+                    f"spy: {len(exact)} of {len(spied)} calls found the same as the baseline"
+                )
+            out["spied_calls"] = len(spied)
+        finally:
+            for proc in procs.values():
+                proc.kill()
+            server.kill()
+
+    def text(r: dict) -> str:
+        return f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+
+    print(
+        f"spy mode: record --compare-to against record (YAML), {args.rounds} alternating rounds; "
+        f"{out['spied_calls']} calls compared, each found exactly and the same"
+    )
+    print(
+        f"{'conc.':>5} {'record req/s':>12} {'spy req/s':>10} {'record cpu µs':>13} "
+        f"{'spy cpu µs':>10} {'ratio (min-max)':>17} {'cpu ratio':>17}"
+    )
+    targets = []
+    for c in args.concurrency:
+        fig = out[c]
+        print(
+            f"{c:>5} {fig['record_rps']:>12.0f} {fig['spy_rps']:>10.0f}"
+            f" {fig['record_cpu_us_per_flow']:>13.0f} {fig['spy_cpu_us_per_flow']:>10.0f}"
+            f" {text(fig['ratio']):>17}"
+            f" {text(fig['cpu_ratio']):>17}"
+        )
+        ok = fig["ratio"]["median"] >= SPY_TARGET
+        targets.append(
+            f"target {'met' if ok else 'MISSED'}: spy mode at least {SPY_TARGET}x record's "
+            f"throughput at concurrency {c} (measured {text(fig['ratio'])})"
+        )
+    print("\n".join(targets))
+    out["targets"] = targets
+    return out
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Pure functions of :class:`~chime_tap.cassettes.format.Interaction` lists: no fil
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -36,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from chime_tap import jsondoc
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
-from chime_tap.api.operations import error_type_from_header
+from chime_tap.api.operations import Route, error_type_from_header
 from chime_tap.api.validation import (
     REQUEST_BODY,
     RESPONSE_BODY,
@@ -177,8 +178,11 @@ def read_call(
     source: str,
     hosts: HostPolicy = DEFAULT_HOSTS,
     violations: Sequence[ApiViolation] | None = None,
+    route: Route | None = None,
 ) -> _Raw | None:
     """One interaction as read for comparing, or None when it is no proxy-session call.
+
+    ``route``: the operation it calls, when the caller knows it already.
 
     ``violations``: the call's, when the caller has just found them (the recorder); otherwise
     they are found now, with today's schemas, on both sides alike. Not the recorder's notes: a
@@ -186,20 +190,12 @@ def read_call(
     from a new one by its schemas rather than its traffic, and a hand-edited answer would keep
     the notes of the answer it replaced.
     """
-    route = route_of_interaction(interaction, hosts)
+    route = route or route_of_interaction(interaction, hosts)
     if route is None:
         return None
     split = urlsplit(interaction.uri)
     if violations is None:
-        violations = validate_exchange(
-            route,
-            query=parse_qs(split.query, keep_blank_values=True),
-            request_body=interaction.request_body,
-            # status 0: no response was seen (upstream failure); only the request is checked
-            status=interaction.status or None,
-            response_body=interaction.response_body,
-            response_headers={k: v[0] for k, v in interaction.response_headers.items() if v},
-        )
+        violations = violations_of(interaction, route, split.query)
     raw = _Raw(
         interaction=interaction,
         source=source,
@@ -221,6 +217,19 @@ def read_call(
         elif raw.operation == LIST and isinstance(doc.get("NextToken"), str):
             raw.issued = doc["NextToken"]
     return raw
+
+
+def violations_of(interaction: Interaction, route: Route, query: str) -> list[ApiViolation]:
+    """The call's violations under today's schemas (``query``: its URI's query string)."""
+    return validate_exchange(
+        route,
+        query=parse_qs(query, keep_blank_values=True),
+        request_body=interaction.request_body,
+        # status 0: no response was seen (upstream failure); only the request is checked
+        status=interaction.status or None,
+        response_body=interaction.response_body,
+        response_headers={k: v[0] for k, v in interaction.response_headers.items() if v},
+    )
 
 
 def _parse(body: bytes | None) -> Any:
@@ -298,9 +307,16 @@ def canonical_calls(
 
 
 def canonical_call(
-    raw: _Raw, labels: dict[str, str], ignore: Sequence[jsondoc.PointerPattern] = ()
+    raw: _Raw,
+    labels: dict[str, str],
+    ignore: Sequence[jsondoc.PointerPattern] = (),
+    *,
+    request: bool = True,
 ) -> Call:
-    """One call with ``labels`` applied (see :func:`canonical_calls`); ``raw`` is not changed."""
+    """One call with ``labels`` applied (see :func:`canonical_calls`); ``raw`` is not changed.
+
+    ``request=False``: the request body is left out (``""``), for a caller that paired the
+    call already (spy mode): only what pairs calls reads it."""
     i = raw.interaction
     get = labels.get
     path = f"/voice-connectors/{raw.connector}/proxy-sessions"
@@ -309,12 +325,13 @@ def canonical_call(
     query = raw.query
     if any(k == NEXT_TOKEN_PARAM for k, _ in query):
         query = tuple((k, get(v, v) if k == NEXT_TOKEN_PARAM else v) for k, v in query)
-    request_doc = _parse(i.request_body)
+    key: str | bytes = ""
+    request_doc = _parse(i.request_body) if request else None
     if request_doc is jsondoc.MISSING:
-        request: str | bytes = normalize_body(i.request_body)
-    else:
+        key = normalize_body(i.request_body)
+    elif request_doc is not None:
         doc = jsondoc.without(comparable(request_doc, get, stamps=False), ignore)
-        request = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        key = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     error_type, message = _error(i, raw.response)
     response = (
         i.response_body or None
@@ -329,7 +346,7 @@ def canonical_call(
         method=i.method,
         path=path,
         query=query,
-        request=request,
+        request=key,
         status=i.status,
         error_type=error_type,
         error_message=_words(message, labels) if message is not None else None,
@@ -419,6 +436,11 @@ def _instant(value: Any) -> float | None:
     """Seconds since the epoch of an ISO 8601 timestamp; None for anything else."""
     if not isinstance(value, str) or len(value) < 10 or not value[:4].isdigit():
         return None
+    return _parsed_instant(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a session's timestamps recur in every answer about it
+def _parsed_instant(value: str) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:

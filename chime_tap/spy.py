@@ -23,6 +23,7 @@ call as an :class:`~chime_tap.cassettes.format.Interaction` and writes the resul
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from chime_tap import jsondoc
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
+from chime_tap.api.operations import Route
 from chime_tap.api.validation import Violation
-from chime_tap.cassettes.format import Interaction
+from chime_tap.cassettes.format import META_KEY, Interaction
 from chime_tap.diff_calls import NEXT_TOKEN_PARAM, canonical_call, read_call
 from chime_tap.matching import (
     DEFAULT_MATCH_ON,
@@ -45,6 +47,7 @@ from chime_tap.matching import (
 )
 from chime_tap.playback import Entry, build_index
 from chime_tap.semantic_diff import DEFAULT_TIME_TOLERANCE, Difference, call_differences
+from chime_tap.wire import header_lists
 
 NO_COUNTERPART = "no recorded counterpart"
 REQUEST_DIFFERS = "request differs"  # compared with the closest recorded request, not a match
@@ -115,11 +118,45 @@ class _Request:
         self.method, self.uri, self.body, self.headers = method, uri, body, headers or {}
 
 
+def _label(entry: Entry) -> str:
+    """``base.yaml #12`` (Entry.label, without building a Path per call)."""
+    return f"{os.path.basename(entry.cassette)} #{entry.number}"
+
+
+def _view(entry: Entry) -> Interaction:
+    """A recorded interaction as diff reads it: what it compares (never request headers)."""
+    item = entry.item
+    req, resp = item["request"], item["response"]
+    body = resp.get("body")
+    meta = item.get(META_KEY)
+    return Interaction(
+        index=entry.number,
+        method=str(req.get("method", "")).upper(),
+        uri=str(req.get("uri", "")),
+        request_headers={},
+        request_body=_bytes(_request_body_of(req)),
+        status=int((resp.get("status") or {}).get("code", 0)),
+        reason="",
+        response_headers=header_lists(resp.get("headers")),
+        response_body=_bytes(body.get("string") if isinstance(body, dict) else body),
+        meta=meta if isinstance(meta, dict) else {},
+    )
+
+
+def _request_body_of(req: dict[str, Any]) -> Any:
+    body = req.get("body")
+    return body.get("string") if isinstance(body, dict) else body  # some writers nest it
+
+
+def _bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogateescape")
+
+
 def _recorded_request(entry: Entry) -> _Request:
     req = entry.item["request"]
-    body = req.get("body")
-    body = body.get("string") if isinstance(body, dict) else body
-    return _Request(str(req["method"]), str(req["uri"]), body, req.get("headers"))
+    return _Request(str(req["method"]), str(req["uri"]), _request_body_of(req), req.get("headers"))
 
 
 class Spy:
@@ -150,7 +187,9 @@ class Spy:
         self.tokens = 0
         self._used: set[int] = set()  # index positions compared already
         self._position = {id(e): n for n, e in enumerate(self.index.entries)}
-        self._read: dict[int, Any] = {}  # index position -> the baseline call, read once
+        # Each baseline call read once at start (its operation, its violations under today's
+        # schemas, as the live calls are checked, its answer parsed): not per comparison.
+        self._baseline = [read_call(_view(e), e.cassette, self.hosts) for e in self.index.entries]
         self.compared = 0
         self.with_differences = 0
         self.unmatched = 0
@@ -160,19 +199,22 @@ class Spy:
         return ", ".join(Path(p).name for p in self.paths)
 
     def compare(
-        self, live: Interaction, violations: Sequence[Violation] | None = None
+        self,
+        live: Interaction,
+        violations: Sequence[Violation] | None = None,
+        route: Route | None = None,
     ) -> Comparison | None:
         """``live`` against its counterpart; None when it is no proxy-session call.
 
-        ``violations``: the live call's, when the caller has found them already.
+        ``violations`` and ``route``: the live call's, when the caller has found them already.
         """
-        raw_live = read_call(live, "live", self.hosts, violations)
+        raw_live = read_call(live, "live", self.hosts, violations, route)
         if raw_live is None:
             return None
         self.compared += 1
         position, match, request_differs = self._counterpart(live, raw_live)
         entry = self.index.entries[position] if position is not None else None
-        raw_base = self._baseline_call(position, entry) if position is not None else None
+        raw_base = self._baseline[position] if position is not None else None
         if raw_base is None:  # nothing recorded, or what is recorded is no proxy-session call
             self._learn(raw_live, None)
             self.unmatched += 1
@@ -181,12 +223,13 @@ class Spy:
             return Comparison(None, NONE, [Difference(NO_COUNTERPART, why)])
         self._used.add(position)
         self._learn(raw_live, raw_base)
-        base = canonical_call(raw_base, self.base_labels, self.ignore)
-        now = canonical_call(raw_live, self.live_labels, self.ignore)
+        # paired already: only the answers and what is said about them are compared
+        base = canonical_call(raw_base, self.base_labels, self.ignore, request=False)
+        now = canonical_call(raw_live, self.live_labels, self.ignore, request=False)
         differences = [Difference(REQUEST_DIFFERS, m) for m in request_differs]
         differences += call_differences(base, now, ignore=self.ignore, tolerance=self.tolerance)
         self.with_differences += bool(differences)
-        return Comparison(entry.label, match, differences)  # type: ignore[union-attr]
+        return Comparison(_label(entry), match, differences)  # type: ignore[arg-type]
 
     def summary(self) -> str:
         """The line said at exit."""
@@ -243,13 +286,6 @@ class Spy:
                 [(k, self.to_baseline.get(v, v) if k == NEXT_TOKEN_PARAM else v) for k, v in pairs]
             )
         return urlunsplit(split._replace(path=path, query=query))
-
-    def _baseline_call(self, position: int, entry: Entry) -> Any:
-        raw = self._read.get(position)
-        if raw is None:
-            interaction = Interaction.from_dict(entry.item, entry.number)
-            raw = self._read[position] = read_call(interaction, entry.cassette, self.hosts)
-        return raw
 
     def _learn(self, live: Any, base: Any) -> None:
         """Line up the session a live Create made, or the NextToken a live List issued, with

@@ -172,8 +172,29 @@ def test_spy_mode_notes_what_differs_from_the_baseline(tmp_path, cli):
     assert "Differences from baseline" not in cli("report", base).stdout
 
 
-def test_a_baseline_that_cannot_be_read_stops_the_proxy_in_one_line(tmp_path, cli):
-    done = cli("record", "--cassette", tmp_path / "c.yaml", "--compare-to", tmp_path / "nope.yaml")
-    assert done.returncode == 2
-    [line] = done.stderr.strip().splitlines()
-    assert "--compare-to" in line and "nope.yaml" in line and "Traceback" not in done.stderr
+def test_a_baseline_that_is_missing_or_no_file_is_refused_in_one_line(tmp_path, cli):
+    for baseline, message in (
+        (tmp_path / "nope.yaml", f"--compare-to: {tmp_path / 'nope.yaml'}: no such file"),
+        (tmp_path, f"--compare-to: {tmp_path}: not a cassette file"),
+    ):
+        done = cli("record", "--cassette", tmp_path / "c.yaml", "--compare-to", baseline)
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [f"chime-tap: {message}"], done.stderr
+
+
+def test_a_baseline_that_cannot_be_read_stops_the_proxy_in_one_line(tmp_path):
+    """What is inside the baseline is read by the recorder as it loads: a real process."""
+    import subprocess
+
+    from chime_tap.process import chime_tap_argv
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\ninteractions: [\n")
+    done = subprocess.run(
+        chime_tap_argv(["record", "--cassette", str(tmp_path / "c.yaml"), "--compare-to",
+                        str(broken), "--listen-port", "0", "--confdir", str(tmp_path / "conf")]),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = [x for x in done.stderr.strip().splitlines() if "broken.yaml" in x]
+    assert line.startswith("chime-tap: --compare-to: ") and "Traceback" not in done.stderr

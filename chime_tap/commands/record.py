@@ -84,6 +84,18 @@ def check_cassette(path: str) -> None:
         load_cassette(p)  # a broken cassette raises CassetteError; it is never overwritten
 
 
+def check_baseline(path: str) -> None:
+    """Refuse, in one line, a --compare-to baseline that is missing or no file (before the proxy
+    starts; what is inside is read, and refused in one line, by the recorder as it loads)."""
+    if not path:
+        return
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UsageError(f"--compare-to: {path}: no such file")
+    if not p.is_file():
+        raise UsageError(f"--compare-to: {path}: not a cassette file")
+
+
 def run(args: argparse.Namespace) -> int:
     from chime_tap.addons.record import Recorder
     from chime_tap.hints import record_hint
@@ -94,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     simulated = simulator_values(args)
     options.HOSTS.from_args(args)  # a bad --hosts is refused before the cassette is touched
     check_cassette(args.cassette)
+    check_baseline(args.compare_to)
     # The addons check every value as they load (one rule, one message, naming the flag).
     values = options.values_from_args(args, [options.HOSTS, *options.RECORDER, *options.PROXY])
     # The Recorder comes first: its request hook (enforce mode) runs before the simulator
