@@ -165,10 +165,10 @@ class Recorder:
             self.redact_phones = ctx.options.chime_redact_phones
             if self.writer is not None:
                 self.writer.redact_phones = self.redact_phones
-        if options.COMPARE_TO.name in updated:
+        if options.COMPARE_TO.name in updated or (
+            options.HOSTS.name in updated and self.spy is not None
+        ):  # the baseline is read by the hosts that serve the API
             self.spy = self._spy(ctx.options.chime_compare_to)
-        elif options.HOSTS.name in updated and self.spy is not None:
-            self.spy.hosts = self.hosts
         if options.CASSETTE.name in updated:
             self._open(ctx.options.chime_cassette)
 

@@ -162,8 +162,9 @@ def _recorded_request(entry: Entry) -> _Request:
 class Spy:
     """Compares live calls with a baseline cassette; holds the ids it has lined up so far.
 
-    ``paths``: the baseline cassettes (CassetteError if one cannot be read). Calls are compared
-    in the order they finish, so a session's Create is compared before any call on it.
+    ``paths``: the baseline cassettes (CassetteError if one cannot be read), read whole at start
+    and kept in memory, each call parsed and checked once. Calls are compared in the order they
+    finish, so a session's Create is compared before any call on it.
     """
 
     def __init__(
