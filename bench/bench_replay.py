@@ -17,7 +17,8 @@ Three measurements, each with its baseline in the same run:
    ``vcr.VCR(record_mode="none")``, and a prototype of a second path (the cassette answering
    at before-send), measured only.
 
-    python -m bench replay [-- --requests 1500 --rounds 5 --inprocess-requests 300 --no-million]
+    python -m bench replay [-- --requests 1500 --rounds 5 --inprocess-requests 300 --no-million
+                              --instructions 250]
 
 Every ratio is the median of per-round paired ratios (``bench.paired``), min-max beside it.
 """
@@ -481,6 +482,85 @@ def bench_inprocess(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
     }
 
 
+VARIANTS = ("floor", "chime", "vcrpy", "before_send_prototype")
+
+
+def _child(variant: str, n: int, path: Path) -> None:
+    """One in-process variant, 10 warm-up calls then ``n`` calls: what callgrind counts."""
+    import vcr
+
+    from chime_tap.vcr_config import make_vcr
+
+    size = 1000
+    bodies = {
+        item["request"]["uri"]: item["response"]["body"]["string"].encode()
+        for item in _load(path)["interactions"]
+    }
+    ids = [session_id(i) for i in random.Random(7).sample(range(size), size)]
+    client = voice_client(None, endpoint=f"http://{HOST}")
+    if variant == "floor":
+        client.meta.events.register("before-send.chime-sdk-voice", floor_handler(bodies))
+        _calls(client, ids[:10])
+        _calls(client, ids[10 : 10 + n])
+        return
+    v = vcr.VCR(record_mode="none") if variant == "vcrpy" else make_vcr(record_mode="none")
+    proto = CassetteAtBeforeSend()
+    if variant == "before_send_prototype":
+        client.meta.events.register("before-send.chime-sdk-voice", proto)
+    with v.use_cassette(str(path)) as cassette:
+        proto.cassette = cassette
+        _calls(client, ids[:10])
+        _calls(client, ids[10 : 10 + n])
+
+
+def inprocess_instructions(tmp: Path, n: int) -> dict[str, Any]:
+    """Instructions per call of each in-process variant, counted by callgrind (a figure a busy
+    machine does not move): each variant runs twice, with ``n // 5`` and ``n`` calls, and the
+    difference is divided by the difference in calls, so start-up and warm-up cancel out."""
+    import os
+    import re
+    import subprocess
+
+    path = tmp / "thousand.yaml"
+    if not path.exists():
+        write_cassette(path, 1000)
+    few = max(n // 5, 1)
+    counts: dict[str, float] = {}
+    for variant in VARIANTS:
+        totals = []
+        for calls in (few, n):
+            out = tmp / f"callgrind-{variant}-{calls}.out"
+            subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={out}",
+                    sys.executable,
+                    "-m",
+                    "bench.bench_replay",
+                    "--child",
+                    variant,
+                    str(calls),
+                    str(path),
+                ],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+                check=True,
+                capture_output=True,
+                timeout=3600,
+            )
+            total = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+            if total is None:
+                raise RuntimeError(f"{variant}: no instruction total in {out}")
+            totals.append(int(total.group(1)))
+        counts[variant] = (totals[1] - totals[0]) / (n - few)
+    return {
+        "calls": n,
+        "instructions_per_call": {k: round(v) for k, v in counts.items()},
+        "ratio_vs_floor": {k: round(v / counts["floor"], 3) for k, v in counts.items()},
+    }
+
+
 def _load(path: Path) -> dict[str, Any]:
     from chime_tap.cassettes.reader import load_cassette
 
@@ -525,7 +605,19 @@ def main(argv: list[str] | None = None) -> dict:
         default=3,
         help="alternating rounds per loading measurement (default 3)",
     )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count in-process instructions per call under callgrind, over N calls per "
+        "variant (several minutes; 0, the default, skips it)",
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], int(args.child[1]), Path(args.child[2]))
+        return {}
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         tmpdir = Path(tmp)
         results: dict[str, Any] = {}
@@ -535,6 +627,10 @@ def main(argv: list[str] | None = None) -> dict:
             results["load"] = bench_load(tmpdir, args.load_repeat)
         if "inprocess" in args.parts:
             results["inprocess"] = bench_inprocess(tmpdir, args.inprocess_requests, args.rounds)
+            if args.instructions:
+                results["inprocess"]["instructions"] = inprocess_instructions(
+                    tmpdir, args.instructions
+                )
     rows = []
     if "proxy" in results:
         p = results["proxy"]
@@ -629,6 +725,16 @@ def main(argv: list[str] | None = None) -> dict:
                 f"ratio {text['prototype_vs_floor']} (vs floor)",
             ),
         ]
+        if "instructions" in ip:
+            ins = ip["instructions"]
+            for variant in VARIANTS:
+                rows.append(
+                    (
+                        f"callgrind, {variant}: instructions/call",
+                        f"{ins['instructions_per_call'][variant]:,}",
+                        f"ratio {ins['ratio_vs_floor'][variant]} (vs floor; {ins['calls']} calls)",
+                    )
+                )
     width = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{width}}  {'value':>12}  note")
     for name, value, note in rows:
