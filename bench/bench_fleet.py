@@ -15,6 +15,8 @@ and its children (a report's worker processes), sampled every 20 ms.
   <= 2 GB); the embedded engine (a process per core) vs ``--engine local`` (one process);
 - ``--since/--until`` one day of the 30 vs the whole report: files read and time (targets
   <= 5 % of the files, <= 1/10 of the time);
+- for reference, DuckDB counting status codes and errors over the same files (what an SQL
+  engine takes for the simplest summaries; the report is not written in SQL, see the README);
 - ``--engine dask`` on a local cluster of 2 worker processes vs 1 (target >= 1.6x, the same
   results).
 """
@@ -39,6 +41,7 @@ from bench.bench_report import _verdict
 from bench.paired import alternate, paired
 
 ROOT = Path(__file__).resolve().parent.parent
+FULL_ROWS = 10_000_000  # the issue's report and cluster targets are for this size
 ONE_DAY = ("2026-10-16T00:00:00Z", "2026-10-17T00:00:00Z")  # day 16 of fleet_gen's 30
 
 
@@ -65,6 +68,19 @@ def _child(step: str, args: list[str]) -> dict:
     elif step == "ingest":
         done = ingest(args[1:], args[0], read_table)
         out["rows"] = sum(d.rows for d in done)
+    elif step == "duckdb":
+        import duckdb
+
+        glob = f"{args[0]}/*/*.parquet"
+        counts = duckdb.sql(
+            f"select operation, status, count(*) from read_parquet('{glob}') group by all"
+        ).fetchall()
+        failed = duckdb.sql(
+            f"select operation, error_type, error_message, status, count(*) "
+            f"from read_parquet('{glob}') where status >= 400 or status = 0 group by all"
+        ).fetchall()
+        out["rows"] = sum(n for *_, n in counts)
+        out["groups"] = len(counts) + len(failed)
     elif step.startswith("report"):
         engine, root, *span = args
         since, until = [*span, None, None][:2]
@@ -191,10 +207,12 @@ def report_cases(root: Path, rounds: int) -> list[dict]:
             "embedded": lambda r: measure("report", "embedded", root),
             "local": lambda r: measure("report", "local", root),
             "one day": lambda r: measure("report", "embedded", root, *ONE_DAY),
+            "duckdb": lambda r: measure("duckdb", root),
         },
         rounds,
     )
-    full, local, day = runs["embedded"], runs["local"], runs["one day"]
+    full, local, day, duck = runs["embedded"], runs["local"], runs["one day"], runs["duckdb"]
+    counts_share = paired([x["seconds"] for x in duck], [x["seconds"] for x in full])
     speedup = paired([x["seconds"] for x in local], [x["seconds"] for x in full])
     time_share = paired([x["seconds"] for x in day], [x["seconds"] for x in full])
     return [
@@ -208,6 +226,15 @@ def report_cases(root: Path, rounds: int) -> list[dict]:
             "embedded_vs_local_text": speedup.text(),
             "local_s": [round(x["seconds"], 2) for x in local],
             "local_peak_rss_mb": round(max(x["peak_rss_mb"] for x in local)),
+        },
+        {
+            # What an SQL engine takes for the counting summaries alone (status codes and
+            # errors), for the choice of the embedded engine; not a report.
+            "case": "duckdb counts (reference)",
+            "seconds": [round(x["seconds"], 2) for x in duck],
+            "peak_rss_mb": round(max(x["peak_rss_mb"] for x in duck)),
+            "of_report_time": counts_share.as_dict(),
+            "of_report_time_text": counts_share.text(3),
         },
         {
             "case": "report one day",
@@ -276,27 +303,44 @@ def dask_case(root: Path, rounds: int) -> dict:
 
 
 def targets(rows: dict[str, dict], n: int) -> list[str]:
+    """One line per target of the issue, for the parts this run measured."""
     out = []
-    j, y = rows["ingest json"], rows["ingest yaml"]
-    out.append(_verdict("ingest JSON >= 5x the report loader's interactions/s",
-                        j["ratio"]["median"] >= 5, j["ratio_text"] + "x"))  # fmt: skip
-    out.append(_verdict("ingest YAML <= 1.0x yaml.load(CSafeLoader)",
-                        y["ratio"]["median"] <= 1.0, y["ratio_text"] + "x"))  # fmt: skip
+    if "ingest json" in rows:
+        j, y = rows["ingest json"], rows["ingest yaml"]
+        out.append(_verdict("ingest JSON >= 5x the report loader's interactions/s",
+                            j["ratio"]["median"] >= 5, j["ratio_text"] + "x"))  # fmt: skip
+        out.append(_verdict("ingest YAML <= 1.0x yaml.load(CSafeLoader)",
+                            y["ratio"]["median"] <= 1.0, y["ratio_text"] + "x"))  # fmt: skip
+    if "report (embedded)" in rows:
+        out += _report_targets(rows, n)
+    if "dask 2 workers vs 1" in rows:
+        d = rows["dask 2 workers vs 1"]
+        if n != FULL_ROWS:
+            out.append(f"(the dask target is for {FULL_ROWS:,} interactions; measured at {n:,})")
+        out.append(_verdict("dask 2 workers >= 1.6x 1 worker, equal results",
+                            d["ratio"]["median"] >= 1.6 and d["equal_results"],
+                            f"{d['ratio_text']}x, equal results: {d['equal_results']}"))  # fmt: skip
+    return out
+
+
+def _report_targets(rows: dict[str, dict], n: int) -> list[str]:
+    out = []
     full, day = rows["report (embedded)"], rows["report one day"]
-    best = min(full["seconds"])
-    size = f"{n:,}-interaction"
-    out.append(_verdict(f"report of a {size} dataset <= 20 s and <= 2 GB",
-                        best <= 20 and full["peak_rss_mb"] <= 2048,
-                        f"{best} s best, {sorted(full['seconds'])[len(full['seconds']) // 2]} s "
-                        f"median, {full['peak_rss_mb']} MB peak"))  # fmt: skip
+    median = sorted(full["seconds"])[len(full["seconds"]) // 2]
+    measured = f"{median} s median of {min(full['seconds'])}-{max(full['seconds'])} s, {full['peak_rss_mb']} MB peak"
+    if n == FULL_ROWS:
+        ok = median <= 20 and full["peak_rss_mb"] <= 2048
+        out.append(
+            _verdict(f"report of a {n:,}-interaction dataset <= 20 s and <= 2 GB", ok, measured)
+        )
+    else:
+        out.append(
+            f"target not judged at {n:,} interactions (--rows {FULL_ROWS}): report {measured}"
+        )
     out.append(_verdict("one day of 30 reads <= 5% of the files and <= 1/10 of the time",
                         day["file_share"] <= 0.05 and day["time_share"]["median"] <= 0.1,
                         f"{day['files']} files ({day['file_share']:.1%}), "
                         f"{day['time_share_text']} of the time"))  # fmt: skip
-    d = rows["dask 2 workers vs 1"]
-    out.append(_verdict("dask 2 workers >= 1.6x 1 worker, equal results",
-                        d["ratio"]["median"] >= 1.6 and d["equal_results"],
-                        f"{d['ratio_text']}x, equal results: {d['equal_results']}"))  # fmt: skip
     return out
 
 
@@ -340,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows["dask 2 workers vs 1"] = dask_case(root, args.rounds)
             print(json.dumps(rows["dask 2 workers vs 1"]), flush=True)
     print(f"load average at the end: {os.getloadavg()}")
-    verdicts = targets(rows, args.rows) if len(rows) == 5 else []
+    verdicts = targets(rows, args.rows)
     for line in verdicts:
         print(line)
     return {"cases": rows, "targets": verdicts}
