@@ -248,3 +248,19 @@ def test_a_read_only_dataset_is_named_and_left_alone(cassettes, dataset):
     assert "\n" not in line and "Traceback" not in line, err
     assert line.startswith(f"chime-tap: {dataset}") and "cannot write" in line, line
     assert snapshot(dataset) == before
+
+
+def test_a_bad_number_of_workers_is_refused_in_one_line(cassettes, tmp_path, capsys):
+    paths, _ = cassettes
+    root = tmp_path / "ds"
+    assert main(["ingest", str(paths[0]), "--into", str(root), "--workers", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "chime-tap: --workers: 0 is not a number of processes (1 or more)"
+    )
+    assert not root.exists()
+    assert main(["ingest", str(paths[0]), "--into", str(root), "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(root), "--workers", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "chime-tap: --workers: 0 is not a number of processes (1 or more)"
+    )
