@@ -5,7 +5,8 @@
 Inputs come from ``bench/fleet_gen.py`` (many recorders, 30 days, the demo's operation mix and
 fault rates, a latency distribution per operation). Every figure is a pair run in alternation
 (``bench.paired``), each run in its own process so its time and memory are its own; imports are
-not timed (nor for the baselines). Peak memory is the sum of the resident sizes of the process
+not timed (nor for the baselines); CPU seconds (the process and its pool's workers) are shown
+beside wall time, since a shared machine's neighbours stretch wall time. Peak memory is the sum of the resident sizes of the process
 and its children (a report's worker processes), sampled every 20 ms.
 
 - ingest of JSON cassettes vs today's report loader (``load_frame``) on the same files, in
@@ -27,6 +28,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,7 +58,7 @@ def _child(step: str, args: list[str]) -> dict:
     from chime_tap.commands.ingest import read_table
     from chime_tap.dataset.ingest import ingest
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     out: dict = {}
     if step == "load":
         out["rows"] = len(load_frame(args))
@@ -99,7 +101,17 @@ def _child(step: str, args: list[str]) -> dict:
             text_chars=len(text),
         )
     out["seconds"] = time.perf_counter() - t0
+    out["cpu_s"] = _cpu() - c0  # this process and its finished workers (a pool's)
     return out
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 class _PeakRSS:
@@ -195,6 +207,8 @@ def ingest_case(tmp: Path, fmt: str, n: int, rounds: int) -> dict:
         "baseline_s": [round(b["seconds"], 2) for b in runs["base"]],
         "ingest_s": [round(i["seconds"], 2) for i in runs["ingest"]],
         "ingest_per_s": round(rows / min(i["seconds"] for i in runs["ingest"])),
+        "baseline_cpu_s": [round(b["cpu_s"], 2) for b in runs["base"]],
+        "ingest_cpu_s": [round(i["cpu_s"], 2) for i in runs["ingest"]],
         "ratio": ratio.as_dict(),
         "ratio_text": ratio.text(),
     }
@@ -221,10 +235,12 @@ def report_cases(root: Path, rounds: int) -> list[dict]:
             "interactions": full[0]["rows"],
             "seconds": [round(x["seconds"], 2) for x in full],
             "peak_rss_mb": round(max(x["peak_rss_mb"] for x in full)),
+            "cpu_s": [round(x["cpu_s"], 1) for x in full],
             "files": f"{full[0]['files']} of {full[0]['files_in_dataset']}",
             "embedded_vs_local": speedup.as_dict(),
             "embedded_vs_local_text": speedup.text(),
             "local_s": [round(x["seconds"], 2) for x in local],
+            "local_cpu_s": [round(x["cpu_s"], 1) for x in local],
             "local_peak_rss_mb": round(max(x["peak_rss_mb"] for x in local)),
         },
         {
