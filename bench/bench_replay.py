@@ -383,14 +383,21 @@ class CassetteAtBeforeSend:
     def __call__(self, request: Any, **_: Any) -> Any:
         from vcr.errors import UnhandledHTTPRequestError
         from vcr.record_mode import RecordMode
-        from vcr.request import Request
+
+        from chime_tap.vcrpy_internals import LoadedRequest
 
         cassette = self.cassette
         if cassette is None or cassette.record_mode == RecordMode.ALL:
             return None
         if not (cassette.rewound or cassette.allow_playback_repeats):
             return None
-        live = Request(request.method, request.url, request.body, dict(request.headers.items()))
+        if not isinstance(request.body, bytes | str | None):
+            return None  # a streamed body: left to vcrpy's stub
+        # Built here, not by vcrpy's stub: a request whose values are immutable, which the
+        # filters' deep copy copies cheaply (chime_tap.vcrpy_internals.LoadedRequest).
+        live = LoadedRequest(
+            request.method, request.url, request.body, dict(request.headers.items())
+        )
         try:  # vcrpy's own HTTP stub asks can_play_response_for first: three filter passes
             recorded = cassette.play_response(live)
         except UnhandledHTTPRequestError:
