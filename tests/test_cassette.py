@@ -572,3 +572,20 @@ def test_replay_items_left_layout_reads_whole_and_says_what_every_reader_says(
         assert sum(line is not None for _, line in got) == streamed
     else:
         assert said is not None and error in said, said
+
+
+def test_replay_items_reads_no_huge_line_into_memory(tmp_path: Path, monkeypatch) -> None:
+    """A file that starts like the writer's JSON but holds one endless line (a sparse file, a
+    huge body) goes to the whole reader after MAX_STREAMED_LINE bytes, which refuses it by size."""
+    import chime_tap.cassettes.reader as reader
+    from chime_tap.cassettes.format import JSON_HEAD
+
+    monkeypatch.setattr(reader, "MAX_STREAMED_LINE", 1000)
+    path = tmp_path / "endless.json"
+    with open(path, "wb") as f:
+        f.write(JSON_HEAD)
+        f.truncate(1 << 30)  # sparse: a gigabyte of zeros, no newline
+    with pytest.raises(CassetteError, match="more than 512 MiB, the most chime-tap reads"):
+        list(reader.replay_items(path))
+    path.write_bytes(_written_json(tmp_path / "ok.json", 3))  # lines under the limit: streamed
+    assert sum(line is not None for _, line in reader.replay_items(path)) == 3

@@ -34,6 +34,9 @@ MAX_INPUT_BYTES = 512 * 1024 * 1024
 # time and each interaction kept as its line (see replay_items): memory grows with the file's
 # size, about 1.6 times it, instead of the several times a whole-document parse needs.
 MAX_STREAMED_BYTES = 4 * 1024 * 1024 * 1024
+# The longest line read as one interaction; a longer one (a body of tens of MB, or a file that
+# only starts like a cassette) hands the file to the whole reader and its MAX_INPUT_BYTES.
+MAX_STREAMED_LINE = 64 * 1024 * 1024
 # What is looked at before the rest is read: a binary file is refused on its first bytes.
 HEAD_BYTES = 8192
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -508,7 +511,9 @@ def _lines(f: Any, name: str) -> Generator[tuple[dict[str, Any], bytes], None, t
     over from there.
     """
     n, total, last = 0, len(JSON_HEAD), False
-    for raw in f:
+    while raw := f.readline(MAX_STREAMED_LINE + 1):
+        if len(raw) > MAX_STREAMED_LINE:
+            return n, False  # a huge interaction, or no line at all: the whole reader decides
         total += len(raw)
         if total > MAX_STREAMED_BYTES:  # a file that grows while read
             raise _too_big(name, CassetteError, MAX_STREAMED_BYTES)
