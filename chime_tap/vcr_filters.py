@@ -6,7 +6,12 @@ from typing import Any
 
 from vcr.request import Request
 
-from chime_tap.cassettes.scrub import scrub_interaction
+from chime_tap.cassettes.scrub import (
+    scrub_body_credentials,
+    scrub_headers,
+    scrub_interaction,
+    scrub_uri,
+)
 from chime_tap.wire import text_headers
 
 __all__ = ["replace_credentials", "scrub_response"]
@@ -16,17 +21,20 @@ def replace_credentials(request: Request, redact_phones: bool = False) -> Reques
     """The request with credentials removed (and phones pseudonymized), by the recorder's scrubber."""
     body = request.body
     plain = text_headers(request.headers)
-    scrubbed = scrub_interaction(
-        {
-            "request": {
-                "uri": request.uri,
-                "headers": plain,
-                "body": body,
+    if redact_phones:
+        scrubbed = scrub_interaction(
+            {
+                "request": {"uri": request.uri, "headers": plain, "body": body},
+                "response": {"headers": {}},
             },
-            "response": {"headers": {}},
-        },
-        redact_phones=redact_phones,
-    )["request"]
+            redact_phones=True,
+        )["request"]
+    else:  # what scrub_interaction does to a request, without building an interaction for it
+        scrubbed = {
+            "uri": scrub_uri(request.uri),
+            "headers": scrub_headers(plain),
+            "body": scrub_body_credentials(body),
+        }
     # Assign only what changed: rebuilding vcrpy's header table is most of the cost of a
     # request that was already clean (every request loaded from a chime-tap cassette).
     if scrubbed["uri"] != request.uri:
