@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chime_tap.cassettes.atomic import replace_atomically
 from chime_tap.cassettes.reader import parse_cassette
 from chime_tap.errors import CassetteError
 
@@ -236,28 +237,7 @@ def replace_file(path: Path, expected: bytes, new: bytes, backup: Path) -> None:
         mode = os.fstat(fd).st_mode & 0o777
         if path.read_bytes() != expected:
             raise CassetteError(f"{path}: changed while it was being pruned; not pruned")
-        _write_atomically(backup, expected, mode)
-        _write_atomically(path, new, mode)
+        replace_atomically(backup, expected, mode)
+        replace_atomically(path, new, mode)
     finally:
         os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

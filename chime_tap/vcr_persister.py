@@ -10,6 +10,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
+from chime_tap.cassettes.atomic import FILE_MODE, replace_atomically
 from chime_tap.cassettes.format import format_for
 from chime_tap.cassettes.reader import load_for_replay, refuse_special_file
 from chime_tap.errors import CassetteError
@@ -47,10 +48,5 @@ class ChimePersister:
         path = Path(cassette_path)
         refuse_special_file(path, CassetteError)  # never replaced by a regular file
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        # 0600 like every cassette chime-tap writes: it holds a service's answers (the rename
-        # gives the cassette the temporary file's mode, 0644 under the usual umask).
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        # 0600 like every cassette chime-tap writes: it holds a service's answers.
+        replace_atomically(path, data.encode("utf-8"), FILE_MODE)

@@ -19,14 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chime_tap.cassettes.atomic import FILE_MODE, write_temporary
 from chime_tap.cassettes.format import END_LINE, JSON_HEAD, YAML_HEADER, format_for
 from chime_tap.cassettes.reader import parse_cassette, refuse_special_file
 from chime_tap.cassettes.scrub import scrub_interaction
 from chime_tap.cassettes.yaml_block import dump_item
 from chime_tap.errors import CassetteError
 
-# What cassettes hold (requests, answers, maybe phone numbers) is nobody else's business.
-FILE_MODE = 0o600
 _JSON_HEAD = JSON_HEAD
 
 
@@ -257,15 +256,7 @@ class CassetteWriter:
         cassette is written through to its target: the link stays a link.
         """
         target = Path(os.path.realpath(self.path))
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-        try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        tmp = write_temporary(target, content, FILE_MODE)
         new_fd = os.open(tmp, os.O_RDWR | os.O_CLOEXEC)
         fcntl.flock(new_fd, fcntl.LOCK_EX)
         os.replace(tmp, target)
