@@ -221,7 +221,7 @@ def run_proxy(
         await master.run()
         return 0
 
-    _quiet_logging()
+    restore_logging = _quiet_logging()
     stopper.start()  # before any thread: they all inherit its signal mask
     try:
         return asyncio.run(main())
@@ -235,6 +235,7 @@ def run_proxy(
         return 2 if code else 0
     finally:
         stopper.stop()
+        restore_logging()
 
 
 def _start_master(
@@ -435,11 +436,28 @@ def exhaustion_line(exc: OSError, times: int, over: float | None) -> str:
     )
 
 
-def _quiet_logging() -> None:
-    logging.getLogger().setLevel(logging.INFO)
-    for noisy in ("tornado", "asyncio", "hpack", "quic", "passlib"):
+_NOISY_LOGGERS = ("tornado", "asyncio", "hpack", "quic", "passlib")
+
+
+def _quiet_logging() -> Callable[[], None]:
+    """Set logging up for a proxy run; returns what puts it back as it was (a run in-process,
+    a test or a notebook, leaves logging as it found it)."""
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("", *_NOISY_LOGGERS)}
+    fields = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    srcfile = logging._srcfile
+    root.setLevel(logging.INFO)
+    for noisy in _NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The recorder logs a line per call. This process is ours and mitmproxy's format shows none
     # of these record fields, so skip collecting them (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None
+
+    def restore() -> None:
+        for name, level in levels.items():
+            logging.getLogger(name or None).setLevel(level)
+        logging.logThreads, logging.logProcesses, logging.logMultiprocessing = fields
+        logging._srcfile = srcfile
+
+    return restore

@@ -117,3 +117,19 @@ def test_unknown_arguments_first_named_by_their_command(capsys, argv, line) -> N
         main(argv)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_a_proxy_run_in_process_leaves_logging_as_it_found_it(cli, tmp_path) -> None:
+    """A proxy run in this process (a test, a notebook) puts logging back as it found it, also
+    when an addon refuses an option at start."""
+    import logging
+
+    root = logging.getLogger()
+    before = (root.level, logging.getLogger("asyncio").level, logging._srcfile)
+    done = cli(
+        "record", "--cassette", tmp_path / "c.yaml", "--listen-port", "0",
+        "--confdir", tmp_path / "conf", "--set", "chime_decode_limit=lots",
+    )  # fmt: skip
+    assert done.returncode == 2, done
+    assert "chime_decode_limit" in done.stderr or "--decode-limit" in done.stderr, done.stderr
+    assert (root.level, logging.getLogger("asyncio").level, logging._srcfile) == before
