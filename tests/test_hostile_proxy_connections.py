@@ -78,15 +78,26 @@ def test_more_half_sent_requests_than_descriptors(tmp_path: Path, figures: list[
         out_of_fds = [line for line in printed if "cannot accept new connections" in line]
         closed = [line for line in printed if "idle client connection(s)" in line]
 
-        # A normal call is answered, the idle connections having been closed meanwhile.
+        # A normal call is answered, the idle connections having been closed meanwhile. The
+        # kernel may still refuse a connection or two while the listen backlog drains (the
+        # proxy accepts what waited there first): up to 5 tries, the proxy alive throughout.
+        assert proxy.proc.poll() is None, proxy.output[-3000:]
         token = read_token(proxy.url)
         with urllib3.ProxyManager(proxy.url, retries=False, timeout=60) as pm:
-            answer = pm.request(
-                "GET",
-                f"http://{CONTROL_HOST}/clock",
-                headers={"Authorization": authorization(token)},
-            )
-        assert answer.status == 200 and "Sessions" in json.loads(answer.data)
+            for attempt in range(5):
+                try:
+                    answer = pm.request(
+                        "GET",
+                        f"http://{CONTROL_HOST}/clock",
+                        headers={"Authorization": authorization(token)},
+                    )
+                    break
+                except urllib3.exceptions.ProxyError:
+                    assert proxy.proc.poll() is None, proxy.output[-3000:]
+                    if attempt == 4:
+                        raise
+                    time.sleep(IDLE_TIMEOUT / 2)
+        assert answer.status == 200 and "Sessions" in json.loads(answer.data), proxy.output[-3000:]
         for s in held:
             s.close()
         assert proxy.stop() == 0
@@ -108,7 +119,7 @@ def test_more_half_sent_requests_than_descriptors(tmp_path: Path, figures: list[
         f"{len(held)} half-sent requests at {DESCRIPTORS} descriptors: proxy CPU {cpu:.2f} s in "
         f"{INTERVAL:.0f} s, {len(printed)} log lines ({log_bytes / 1024:.0f} KiB, "
         f"{len(out_of_fds)} about the descriptors), idle ones closed after {IDLE_TIMEOUT} s, "
-        "then a normal call answered"
+        f"then a normal call answered ({attempt} refused connection(s) before it)"
     )
 
 
