@@ -16,7 +16,6 @@ import http.client
 import json
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import zlib
@@ -26,12 +25,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import brotli
-import h2.connection
-import h2.events
 import pytest
 
 from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.reader import load_cassette
+from support.h2client import h2_request
 from support.loadgen import vcr_load
 from support.procs import (
     CONNECTOR,
@@ -198,51 +196,21 @@ def send_raw(port: int, data: bytes, timeout: float = 60.0) -> tuple[int, bytes]
 def send_h2(
     proxy: ProxyProcess, case: dict, authority: str, timeout: float = 30.0
 ) -> tuple[int, bytes]:
-    """CONNECT through the proxy, TLS with ALPN h2 (trusting the proxy's CA), one h2 request."""
+    """One h2 request of a case through the proxy (CONNECT, TLS with ALPN h2, its CA)."""
     body = _body(case)
-    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=timeout)
-    try:
-        sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = sock.recv(4096)
-            assert chunk, f"proxy closed during CONNECT: {reply!r}"
-            reply += chunk
-        assert reply.split(b" ")[1] == b"200", reply
-        context = ssl.create_default_context(cafile=str(proxy.ca_cert))
-        context.set_alpn_protocols(["h2"])
-        context.check_hostname = False  # the authority is an IP: mitmproxy's cert names it in SAN
-        tls = context.wrap_socket(sock, server_hostname="voice-chime.us-east-1.amazonaws.com")
-        assert tls.selected_alpn_protocol() == "h2"
-        conn = h2.connection.H2Connection()
-        conn.initiate_connection()
-        headers = [
-            (":method", case["method"]),
-            (":path", _fill(case["path"])),
-            (":scheme", "https"),
-            (":authority", authority),
-        ]
-        headers += [(k.lower(), _fill(v)) for k, v in case["headers"].items()]
-        headers.append(("content-length", str(len(body))))
-        conn.send_headers(1, headers)
-        conn.send_data(1, body, end_stream=True)
-        tls.sendall(conn.data_to_send())
-        status, data, ended = 0, b"", False
-        while not ended:
-            chunk = tls.recv(65536)
-            assert chunk, "connection closed before the h2 stream ended"
-            for event in conn.receive_data(chunk):
-                if isinstance(event, h2.events.ResponseReceived):
-                    status = int(dict(event.headers)[b":status"])
-                elif isinstance(event, h2.events.DataReceived):
-                    data += event.data
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
-                    ended = True
-            tls.sendall(conn.data_to_send())
-        return status, data
-    finally:
-        sock.close()
+    headers = [
+        (":method", case["method"]),
+        (":path", _fill(case["path"])),
+        (":scheme", "https"),
+        (":authority", authority),
+    ]
+    headers += [(k.lower(), _fill(v)) for k, v in case["headers"].items()]
+    headers.append(("content-length", str(len(body))))
+    status, _, data = h2_request(
+        proxy, authority, headers, body, server_name="voice-chime.us-east-1.amazonaws.com",
+        timeout=timeout,
+    )  # fmt: skip
+    return status, data
 
 
 # --- against the simulator --------------------------------------------------------------------

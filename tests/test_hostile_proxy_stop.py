@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import ssl
 import textwrap
 from pathlib import Path
 
-import h2.connection
-import h2.events
 import pytest
 import yaml
 
+from support.h2client import h2_request
 from support.procs import CONNECTOR, ProxyProcess, chime_tap
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
@@ -35,45 +33,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def h2_get(proxy: ProxyProcess, path: str, timeout: float = 30.0) -> tuple[int, dict, bytes]:
-    """CONNECT through the proxy, TLS with ALPN h2 (trusting its CA), one GET over HTTP/2."""
-    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=timeout)
-    try:
-        sock.sendall(f"CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n".encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = sock.recv(4096)
-            assert chunk, f"proxy closed during CONNECT: {reply!r}"
-            reply += chunk
-        assert reply.split(b" ")[1] == b"200", reply
-        context = ssl.create_default_context(cafile=str(proxy.ca_cert))
-        context.set_alpn_protocols(["h2"])
-        tls = context.wrap_socket(sock, server_hostname=HOST)
-        assert tls.selected_alpn_protocol() == "h2"
-        conn = h2.connection.H2Connection()
-        conn.initiate_connection()
-        conn.send_headers(
-            1,
-            [(":method", "GET"), (":path", path), (":scheme", "https"), (":authority", HOST)],
-            end_stream=True,
-        )
-        tls.sendall(conn.data_to_send())
-        status, headers, data, ended = 0, {}, b"", False
-        while not ended:
-            chunk = tls.recv(65536)
-            assert chunk, "connection closed before the h2 stream ended"
-            for event in conn.receive_data(chunk):
-                if isinstance(event, h2.events.ResponseReceived):
-                    headers = {k.decode(): v.decode() for k, v in event.headers}
-                    status = int(headers[":status"])
-                elif isinstance(event, h2.events.DataReceived):
-                    data += event.data
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
-                    ended = True
-            tls.sendall(conn.data_to_send())
-        return status, headers, data
-    finally:
-        sock.close()
+    """One GET over HTTP/2 through the proxy (CONNECT, TLS with ALPN h2, trusting its CA)."""
+    headers = [(":method", "GET"), (":path", path), (":scheme", "https"), (":authority", HOST)]
+    return h2_request(proxy, f"{HOST}:443", headers, server_name=HOST, timeout=timeout)
 
 
 def test_a_megabyte_header_replayed_to_http2_is_left_out_and_sigterm_stops(
