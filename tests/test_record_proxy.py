@@ -5,7 +5,6 @@ a loopback test upstream, plain HTTP and TLS."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -22,11 +21,9 @@ from chime_tap.cassettes.reader import load_cassette
 from support.loadgen import vcr_load
 from support.procs import (
     CONNECTOR,
-    FAKE_ACCESS_KEY,
-    FAKE_SECRET_KEY,
-    FAKE_SESSION_TOKEN,
     ProxyProcess,
     assert_no_secrets,
+    aws_cli,
     chime_tap,
     mitmdump,
     voice_client,
@@ -221,41 +218,10 @@ def test_aws_cli_through_the_recorder(tmp_path: Path, tls_upstream: ScriptedUpst
         sid = voice_client(proxy, endpoint=up.url).create_proxy_session(
             VoiceConnectorId=CONNECTOR, ParticipantPhoneNumbers=[A, B], Capabilities=["Voice"]
         )["ProxySession"]["ProxySessionId"]
-        env = {
-            **os.environ,
-            "HTTPS_PROXY": proxy.url,
-            "HTTP_PROXY": proxy.url,
-            "NO_PROXY": "",
-            "no_proxy": "",
-            "AWS_CA_BUNDLE": str(proxy.ca_cert),
-            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
-            "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-            "AWS_MAX_ATTEMPTS": "1",
-        }
-        aws = Path(sys.executable).with_name("aws")
-        out = subprocess.run(
-            [
-                str(aws),
-                "chime-sdk-voice",
-                "get-proxy-session",
-                "--voice-connector-id",
-                CONNECTOR,
-                "--proxy-session-id",
-                sid,
-                "--endpoint-url",
-                up.url,
-                "--output",
-                "json",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        out = aws_cli(
+            proxy, tmp_path, "get-proxy-session", "--voice-connector-id", CONNECTOR,
+            "--proxy-session-id", sid, "--endpoint-url", up.url,
+        )  # fmt: skip
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["ProxySession"]["ProxySessionId"] == sid
         assert proxy.stop(signal.SIGINT) == 0

@@ -8,11 +8,8 @@ client gets a 502 that names the upstream it could not reach. A user's explicit
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import botocore.exceptions
@@ -22,11 +19,8 @@ from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.reader import load_cassette
 from support.procs import (
     CONNECTOR,
-    FAKE_ACCESS_KEY,
-    FAKE_SECRET_KEY,
-    FAKE_SESSION_TOKEN,
-    ProxyProcess,
     assert_no_secrets,
+    aws_cli,
     chime_tap,
     voice_client,
 )
@@ -46,32 +40,6 @@ def bodies_of(client) -> list[bytes]:
         "after-call", lambda http_response, **_: seen.append(http_response.content)
     )
     return seen
-
-
-def aws_cli(proxy: ProxyProcess, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "HTTPS_PROXY": proxy.url,
-        "HTTP_PROXY": proxy.url,
-        "NO_PROXY": "",
-        "no_proxy": "",
-        "AWS_CA_BUNDLE": str(proxy.ca_cert),
-        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
-        "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    aws = Path(sys.executable).with_name("aws")
-    return subprocess.run(
-        [str(aws), "chime-sdk-voice", *args, "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_record_keeps_the_failed_call_and_the_client_gets_a_502_naming_the_upstream(

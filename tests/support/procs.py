@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +75,34 @@ def mitmdump(args: Sequence[str], *, confdir: Path, **kw: Any) -> ProxyProcess:
         *args,
     ]
     return ProxyProcess(argv, confdir=confdir, **kw)
+
+
+def aws_cli(proxy: ProxyProcess, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``aws chime-sdk-voice ARGS --output json``, the real AWS CLI through ``proxy``: its CA
+    trusted, the test credentials, no config or credentials file of the user's, no retries."""
+    env = {
+        **os.environ,
+        "HTTPS_PROXY": proxy.url,
+        "HTTP_PROXY": proxy.url,
+        "NO_PROXY": "",
+        "no_proxy": "",
+        "AWS_CA_BUNDLE": str(proxy.ca_cert),
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+        "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    aws = Path(sys.executable).with_name("aws")
+    return subprocess.run(
+        [str(aws), "chime-sdk-voice", *args, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def voice_client(
