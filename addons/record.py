@@ -56,9 +56,8 @@ from chime_tap.recording import (
     client_url,
     comment_for,
     describe,
-    elapsed_ms,
     enforce_answer,
-    limit_error,
+    flow_exchange,
     log_line,
     not_recorded_answer,
     open_cassette,
@@ -344,33 +343,19 @@ class Recorder:
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
         req, resp = flow.request, flow.response
-        if flow.error is not None or resp is None:
-            error = flow.error.msg if flow.error else None
-            if error is not None:  # e.g. past body_size_limit: which limit, and what came
-                error = limit_error(
-                    error, _mitm_option("body_size_limit"), resp and resp.status_code
-                )
-            exchange = Exchange.failed(
-                error,
-                elapsed_ms(req.timestamp_start),
-                (req.headers.fields, req.raw_content),
-                self.decode_limit,
-            )
-        else:
-            exchange = Exchange.decoded(
-                (req.headers.fields, req.raw_content),
-                resp.status_code,
-                resp.reason,
-                (resp.headers.fields, resp.raw_content),
-                duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
-                answered_by=self._answered_by(flow, call),
-                limit=self.decode_limit,
-            )
-            if resp.stream:  # sent on to the client as it came, never held
-                counter = self._streamed.get(flow)
-                size = counter.size if counter is not None else _content_length(resp.headers)
-                threshold = _mitm_option("stream_large_bodies")
-                exchange.add_note(streamed_note("response", size, threshold))
+        exchange = flow_exchange(
+            req,
+            resp,
+            flow.error.msg if flow.error else None,
+            answered_by=self._answered_by(flow, call),
+            limit=self.decode_limit,
+            body_size_limit=_mitm_option("body_size_limit"),
+        )
+        if exchange.got_response and resp.stream:  # sent on as it came, never held
+            counter = self._streamed.get(flow)
+            size = counter.size if counter is not None else _content_length(resp.headers)
+            threshold = _mitm_option("stream_large_bodies")
+            exchange.add_note(streamed_note("response", size, threshold))
         if req.stream:
             size = _content_length(req.headers)
             exchange.add_note(streamed_note("request", size, _mitm_option("stream_large_bodies")))

@@ -67,9 +67,9 @@ from chime_tap.playback import (
 )
 from chime_tap.recording import (
     UPSTREAM,
-    Exchange,
     check_record_target,
     elapsed_ms,
+    flow_exchange,
     not_recorded_answer,
     open_cassette,
 )
@@ -111,25 +111,21 @@ def _response(status: int, headers: dict[str, str], body: bytes) -> http.Respons
     return http.Response.make(status, body, headers)
 
 
-def forwarded_interaction(flow: http.HTTPFlow, limit: int = DECODED_BODY_LIMIT) -> dict:
+def forwarded_interaction(
+    flow: http.HTTPFlow, limit: int = DECODED_BODY_LIMIT, body_size_limit: str | None = None
+) -> dict:
     """A forwarded flow as a vcrpy interaction, converted as the recorder converts it; a call
-    that got no response is kept as the recorder keeps one (status 0, its error)."""
-    req, resp = flow.request, flow.response
-    if resp is None:
-        error = flow.error.msg if flow.error else None
-        exchange = Exchange.failed(
-            error, elapsed_ms(req.timestamp_start), (req.headers.fields, req.raw_content), limit
-        )
-    else:
-        exchange = Exchange.decoded(
-            (req.headers.fields, req.raw_content),
-            resp.status_code,
-            resp.reason,
-            (resp.headers.fields, resp.raw_content),
-            duration_ms=elapsed_ms(req.timestamp_start, resp.timestamp_end),
-            answered_by=UPSTREAM,
-            limit=limit,
-        )
+    that got no response, or failed while its response came, is kept as the recorder keeps one
+    (status 0, its error)."""
+    req = flow.request
+    exchange = flow_exchange(
+        req,
+        flow.response,
+        flow.error.msg if flow.error else None,
+        answered_by=UPSTREAM,
+        limit=limit,
+        body_size_limit=body_size_limit,
+    )
     meta = {
         "answered_by": exchange.answered_by,
         "recorded_by": "chime-tap replay --on-miss forward",
@@ -345,8 +341,10 @@ class ReplayServer:
     def _forwarded(self, flow: http.HTTPFlow) -> None:
         """A miss that went upstream: record what it got (or that it got nothing), log its line."""
         req, resp = flow.request, flow.response
-        status = resp.status_code if resp is not None else NO_RESPONSE
-        error = None if resp is not None else (flow.error.msg if flow.error else "no response")
+        # As the recorder decides (recording.flow_exchange): an error fails the call, also one
+        # that came while the response did (a body past body_size_limit).
+        error = flow.error.msg if flow.error else (None if resp is not None else "no response")
+        status = resp.status_code if error is None else NO_RESPONSE
         if error is not None:
             self.forward_failed += 1
         level = logging.INFO if error is None else logging.WARNING
@@ -356,7 +354,9 @@ class ReplayServer:
             return
         try:
             writer = self._writer()
-            item = forwarded_interaction(flow, self.decode_limit)
+            item = forwarded_interaction(
+                flow, self.decode_limit, getattr(ctx.options, "body_size_limit", None)
+            )
             writer.append(item)
         except (ChimeTapError, OSError) as e:
             problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)

@@ -465,3 +465,39 @@ class Exchange:
             meta=meta,
             fmt=fmt,
         )
+
+
+def flow_exchange(
+    request: Any,
+    response: Any | None,
+    error: str | None,
+    *,
+    answered_by: str,
+    limit: int = DECODED_BODY_LIMIT,
+    body_size_limit: str | None = None,
+) -> Exchange:
+    """A finished proxied call as an :class:`Exchange`, for every proxy that records one.
+
+    ``request`` and ``response`` are mitmproxy's messages, read through their raw header
+    fields, raw bodies and timestamps (mitmproxy is not imported here). A call with an error,
+    a response begun included (a body past ``body_size_limit``: its limit is named), or with
+    no response is a failed call; any other was answered by ``answered_by``.
+    """
+    if error is not None or response is None:
+        if error is not None:
+            error = limit_error(error, body_size_limit, response and response.status_code)
+        return Exchange.failed(
+            error,
+            elapsed_ms(request.timestamp_start),
+            (request.headers.fields, request.raw_content),
+            limit,
+        )
+    return Exchange.decoded(
+        (request.headers.fields, request.raw_content),
+        response.status_code,
+        response.reason,
+        (response.headers.fields, response.raw_content),
+        duration_ms=elapsed_ms(request.timestamp_start, response.timestamp_end),
+        answered_by=answered_by,
+        limit=limit,
+    )

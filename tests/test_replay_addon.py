@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from mitmproxy import exceptions, http
+from mitmproxy import exceptions, flow, http
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow
@@ -604,6 +604,40 @@ def test_on_miss_forward_records_upstreams_answer_then_replays_it(replayer, tmp_
     assert recorded[0]["response"]["status"]["code"] == 200
     assert SECRET not in record_to.read_text()  # the signature was scrubbed
     assert base.read_bytes() == before
+
+
+def test_a_forwarded_answer_cut_at_the_body_size_limit_is_recorded_as_the_recorder_does(
+    replayer, tmp_path: Path
+) -> None:
+    """The answer began (200) but its body ran past body_size_limit: a failed call, status 0
+    with the limit named, as `record` keeps it, never a 200 with a cut body; nor replayed."""
+    addon, tctx = replayer
+    base = write_cassette(tmp_path / "base.yaml", [])
+    record_to = tmp_path / "new.json"
+    tctx.configure(
+        addon,
+        chime_replay_cassettes=[str(base)],
+        chime_replay_on_miss="forward",
+        chime_replay_record_to=str(record_to),
+        chime_hosts=[f"{UPSTREAM}=voice"],
+    )
+    host, port = UPSTREAM.split(":")
+    cut = replay(addon, "GET", f"{SESSIONS}/big", host=host, port=int(port))
+    cut.response = http.Response.make(200, b"", {"Content-Type": "application/json"})
+    cut.error = flow.Error("Response body exceeds mitmproxy's body_size_limit.")
+    with taddons.context() as limits:  # the proxy server's option, as a running proxy has it
+        limits.options.add_option("body_size_limit", str | None, "32m", "")
+        addon.error(cut)
+    assert addon.forward_failed == 1
+    addon.done()
+    (item,) = json.loads(record_to.read_text())["interactions"]
+    assert item["response"]["status"]["code"] == 0
+    assert item["chime_tap"]["answered_by"] == "none"
+    assert item["chime_tap"]["error"] == (
+        "Response body exceeds mitmproxy's body_size_limit (32m); the server had answered 200"
+    )
+    again = replay(addon, "GET", f"{SESSIONS}/big", host=host, port=int(port))
+    assert again.response is None or again.response.status_code == 599  # never served
 
 
 def test_on_miss_forward_records_only_proxy_session_calls(replayer, tmp_path: Path) -> None:
