@@ -20,6 +20,12 @@ from chime_tap.errors import ChimeTapError
 # (mode regular)") and mitmdump's ("HTTP(S) proxy listening at 127.0.0.1:8080."), which a plain
 # mitmdump and the tests' loopback servers print. An IPv6 host comes in brackets.
 LISTEN_RE = re.compile(r"listening (?:on http://|at )(\[[0-9a-fA-F.:]+\]|[0-9.]+):(\d+)")
+# chime-tap's line alone. A chime-tap proxy prints it once every addon has started (its CA read,
+# its simulator's token kept); mitmproxy's own line comes earlier, as soon as the port is bound,
+# and a client that starts then can race the rest of start-up.
+CHIME_TAP_LISTEN_RE = re.compile(
+    r"^chime-tap [\w-]+: listening on http://(\[[0-9a-fA-F.:]+\]|[0-9.]+):(\d+)"
+)
 
 
 def chime_tap_argv(args: Sequence[str]) -> list[str]:
@@ -30,7 +36,9 @@ def chime_tap_argv(args: Sequence[str]) -> list[str]:
 class ListeningProcess:
     """A child in its own session whose merged output goes to ``log_path`` and to ``lines``.
 
-    ``host`` and ``port`` come from the first line saying where it listens. The child's process
+    ``host`` and ``port`` come from the first line matching ``ready`` (by default either
+    chime-tap's listening line or mitmproxy's; :data:`CHIME_TAP_LISTEN_RE` for a chime-tap proxy
+    that should have finished starting). The child's process
     group is its own, so Ctrl+C at a terminal reaches the parent only, and ``kill`` takes the
     child's children too.
     """
@@ -48,8 +56,10 @@ class ListeningProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         append: bool = False,
+        ready: re.Pattern[str] = LISTEN_RE,
     ) -> None:
         self.argv = list(argv)
+        self.ready = ready
         self.name = name
         self.log_path = Path(log_path)
         self.lines: list[str] = []
@@ -83,7 +93,7 @@ class ListeningProcess:
                 log.write(line)
                 log.flush()
                 self.lines.append(line.rstrip("\n"))
-                if not self._listening.is_set() and (m := LISTEN_RE.search(line)):
+                if not self._listening.is_set() and (m := self.ready.search(line)):
                     self.host, self.port = m.group(1).strip("[]"), int(m.group(2))
                     self._listening.set()
 

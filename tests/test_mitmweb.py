@@ -12,6 +12,7 @@ from mitmproxy.version import VERSION as MITMPROXY_VERSION
 
 from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.reader import load_cassette
+from chime_tap.process import LISTEN_RE
 from support.procs import CONNECTOR, ProxyProcess, voice_client
 from support.upstream import ScriptedUpstream
 
@@ -55,7 +56,7 @@ def test_mitmweb_shows_the_operation_and_the_violations_of_each_call(tmp_path: P
             "-s", str(ROOT / "addons" / "record.py"),
             "--set", f"chime_cassette={cassette}", "--set", f"chime_hosts={upstream.host}",
         ]  # fmt: skip
-        with ProxyProcess(argv, confdir=tmp_path / "conf") as proxy:
+        with ProxyProcess(argv, confdir=tmp_path / "conf", ready=LISTEN_RE) as proxy:
             client = voice_client(proxy, endpoint=upstream.url)
             made = client.create_proxy_session(
                 VoiceConnectorId=CONNECTOR,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chime_tap.errors import ChimeTapError
-from chime_tap.process import ListeningProcess
+from chime_tap.process import CHIME_TAP_LISTEN_RE, ListeningProcess
 
 
 def python(code: str) -> list[str]:
@@ -47,6 +47,23 @@ def test_address_from_the_listen_line_of_chime_tap_or_mitmdump(tmp_path, line, u
         child.wait_listening(30)
         assert child.url == f"http://{url}"
         assert f"{child.host}:{child.port}" == url.replace("[", "").replace("]", "")
+
+
+def test_a_chime_tap_proxy_is_ready_at_its_own_line_not_at_mitmproxys_earlier_one(tmp_path):
+    # mitmproxy prints its line once the port is bound, before the addons have started (the CA
+    # read, the simulator's token kept); traffic sent then raced start-up in a CI run.
+    code = (
+        "import time; print('[09:00:00.000] HTTP(S) proxy listening at 127.0.0.1:1111.', flush=True); "
+        "time.sleep(1.0); "
+        "print('chime-tap simulate: listening on http://127.0.0.1:2222 (mode regular)', flush=True); "
+        "time.sleep(60)"
+    )
+    with ListeningProcess(
+        python(code), log_path=tmp_path / "child.log", ready=CHIME_TAP_LISTEN_RE
+    ) as child:
+        child.wait_listening(30)
+        assert child.port == 2222
+        assert any("proxy listening at" in line for line in child.lines)
 
 
 def test_child_exiting_before_listening_is_a_one_line_error_naming_the_log(tmp_path):

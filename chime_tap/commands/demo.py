@@ -26,7 +26,7 @@ from chime_tap.demo_workload import (
     control_via,
 )
 from chime_tap.errors import ChimeTapError
-from chime_tap.process import ListeningProcess, chime_tap_argv
+from chime_tap.process import CHIME_TAP_LISTEN_RE, ListeningProcess, chime_tap_argv
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -121,7 +121,10 @@ def recording_proxy(out: DemoOutput, seed: int) -> Iterator[ListeningProcess]:
         f"1/5 starting the recording proxy with the built-in simulator (seed {seed}; log: {out.proxy_log})"
     )
     proxy = ListeningProcess(
-        chime_tap_argv(record_args(out, seed)), log_path=out.proxy_log, name="the recording proxy"
+        chime_tap_argv(record_args(out, seed)),
+        log_path=out.proxy_log,
+        name="the recording proxy",
+        ready=CHIME_TAP_LISTEN_RE,
     )
     try:
         with terminate_as_interrupt():

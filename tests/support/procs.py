@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chime_tap.errors import ChimeTapError
-from chime_tap.process import ListeningProcess, chime_tap_argv
+from chime_tap.process import CHIME_TAP_LISTEN_RE, LISTEN_RE, ListeningProcess, chime_tap_argv
 
 # Credentials the tests sign with. None of these strings may ever appear in a file on disk.
 FAKE_ACCESS_KEY = "AKIACHIMETAPTEST0001"
@@ -27,7 +28,9 @@ class ProxyProcess(ListeningProcess):
 
     Output (stdout and stderr, merged) is collected in ``lines`` and copied to ``log_path``
     beside the confdir, so the session-wide secrets check reads what the proxy printed too;
-    ``port`` is read from the line the proxy prints once it listens.
+    ``port`` is read from the line the proxy prints once it listens: by default chime-tap's own,
+    printed when start-up is over (mitmproxy's earlier line would let a test's traffic race the
+    proxy's start-up); ``mitmdump``/``mitmweb`` pass ``ready=LISTEN_RE``.
     """
 
     strict_stop = True  # a proxy that does not stop in time fails the test, not just its code
@@ -40,10 +43,13 @@ class ProxyProcess(ListeningProcess):
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         start_timeout: float = 60.0,
+        ready: re.Pattern[str] = CHIME_TAP_LISTEN_RE,
     ) -> None:
         self.confdir = Path(confdir)
         log_path = self.confdir.with_name(self.confdir.name + ".output.log")
-        super().__init__(argv, log_path=log_path, name="the proxy", env=env, cwd=cwd, append=True)
+        super().__init__(
+            argv, log_path=log_path, name="the proxy", env=env, cwd=cwd, append=True, ready=ready
+        )
         try:
             self.wait_listening(start_timeout)
         except ChimeTapError as e:
@@ -74,7 +80,7 @@ def mitmdump(args: Sequence[str], *, confdir: Path, **kw: Any) -> ProxyProcess:
         f"confdir={confdir}",
         *args,
     ]
-    return ProxyProcess(argv, confdir=confdir, **kw)
+    return ProxyProcess(argv, confdir=confdir, ready=LISTEN_RE, **kw)
 
 
 def aws_cli(proxy: ProxyProcess, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
