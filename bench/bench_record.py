@@ -45,12 +45,18 @@ if str(ROOT / "tests") not in sys.path:
 from bench.loopback import PROXY_SESSION_BODY as BODY  # noqa: E402
 from bench.loopback import cpu_seconds, drive, upstream_script  # noqa: E402
 from bench.paired import alternate, paired  # noqa: E402
+from chime_tap.process import LISTEN_RE  # noqa: E402
 from support.procs import CONNECTOR, ProxyProcess  # noqa: E402
 
 ADDON = ROOT / "addons" / "record.py"
 TIME_CAP = 60.0  # seconds per measured run, whatever the request count
 
 AUTH = "Authorization: AWS4-HMAC-SHA256 Credential=AKIABENCH/x, Signature=0\r\n"
+
+
+def upstream_server(tmp: Path) -> ProxyProcess:
+    """The loopback upstream every proxy forwards to (it prints its own listening line)."""
+    return ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmp, ready=LISTEN_RE)
 
 
 def get_calls(proxy_port: int, host: str, total: int, concurrency: int, tag: str) -> dict[str, Any]:
@@ -302,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, Any] = {"requests": args.requests, "rounds": args.rounds, "throughput": {}}
     with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
         tmpdir = Path(tmp)
-        server = ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmpdir)
+        server = upstream_server(tmpdir)
         upstream = f"127.0.0.1:{server.port}"
         configs = configurations(tmpdir, upstream)
         procs: dict[str, Proxy] = {}
@@ -359,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict:
             server.kill()
         results["hooks"] = hook_cost(tmpdir)
         if args.instructions:
-            server = ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmpdir)
+            server = upstream_server(tmpdir)
             try:
                 upstream = f"127.0.0.1:{server.port}"
                 (tmpdir / "cg").mkdir()
@@ -431,7 +437,7 @@ def spy_throughput(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-spy-") as tmp:
         tmpdir = Path(tmp)
-        server = ProxyProcess([sys.executable, "-c", upstream_script(BODY)], confdir=tmpdir)
+        server = upstream_server(tmpdir)
         upstream = f"127.0.0.1:{server.port}"
         tags = [("spy-warm", 200, 4)] + [
             (f"spy-c{c}-r{r}", args.requests, c)
