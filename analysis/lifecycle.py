@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from chime_tap.analysis.load import listed_sessions
 
@@ -47,8 +48,25 @@ _SAID = ["final_status", "said_operation", "said_at"]
 PIECE_COLUMNS = ["order", *SESSION_KEY, *_FIRST, *_ANY, *_SUM, *_MIN, *_MAX, *_LAST, *_SAID]
 
 
-def _operation(frame: pd.DataFrame) -> pd.Series:
-    return frame["operation"].astype("str").fillna(OTHER).rename("operation")
+def text(values: pd.Series, missing: str | None = None) -> pd.Series:
+    """``values`` as text labels (pandas' str dtype), a missing value as ``missing`` (or left
+    missing). The same as ``values.astype("str").fillna(missing)``; a categorical column (what a
+    frame's few-valued columns are) is converted once per category, not once per row."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        out = values.astype("str")
+        return out if missing is None else out.fillna(missing)
+    labels = [str(c) for c in values.cat.categories]
+    codes = values.cat.codes.to_numpy().astype(np.int32)
+    codes[codes < 0] = len(labels)  # the slot after the categories: missing
+    table = pa.array([*labels, missing], type=pa.string())
+    return pd.Series(
+        pd.array(table.take(pa.array(codes)), dtype="str"), index=values.index, name=values.name
+    )
+
+
+def operation_labels(frame: pd.DataFrame) -> pd.Series:
+    """The operation as plain labels, with non-proxy-session calls as OTHER."""
+    return text(frame["operation"], OTHER).rename("operation")
 
 
 def session_events(frame: pd.DataFrame) -> pd.DataFrame:
@@ -56,10 +74,10 @@ def session_events(frame: pd.DataFrame) -> pd.DataFrame:
     session (its Create, and each Get, Update and Delete naming it, whatever the answer) and
     each session a List answer named. ``ack``: the service's 2xx answer acknowledged it."""
     direct = frame.loc[frame["proxy_session_id"].notna()]
-    operation = _operation(direct)
+    operation = operation_labels(direct)
     ack = direct["acknowledged"]
     deleted = ack & operation.eq("DeleteProxySession")
-    status = direct["session_status"].astype("str").where(ack & ~deleted)
+    status = text(direct["session_status"]).where(ack & ~deleted)
     calls = pd.DataFrame(
         {
             **{k: direct[k] for k in SESSION_KEY},

@@ -24,6 +24,8 @@ import pandas as pd
 
 from chime_tap.analysis import lifecycle, sketch
 from chime_tap.analysis.lifecycle import DELETED, SESSION_COLUMNS, SESSION_KEY, sessions
+from chime_tap.analysis.lifecycle import operation_labels as _operation
+from chime_tap.analysis.lifecycle import text as _text
 from chime_tap.analysis.load import DIFFERENCE_SEP, LISTED_FIELD_SEP, VIOLATION_SEP
 from chime_tap.api.hosts import NAMESPACES
 
@@ -52,14 +54,9 @@ COLUMNS_USED = (
 )  # fmt: skip
 
 
-def _operation(frame: pd.DataFrame) -> pd.Series:
-    """The operation as plain labels, with non-proxy-session calls as OTHER."""
-    return frame["operation"].astype("str").fillna(OTHER).rename("operation")
-
-
 def _namespace(frame: pd.DataFrame) -> pd.Series:
     """The namespace as plain labels, with non-proxy-session calls as OTHER."""
-    return frame["namespace"].astype("str").fillna(OTHER).rename("namespace")
+    return _text(frame["namespace"], OTHER).rename("namespace")
 
 
 def select(
@@ -104,7 +101,7 @@ def _span_partial(frame: pd.DataFrame) -> dict[str, Any]:
         "rows": len(frame),
         "start": times.min() if len(times) else None,
         "end": times.max() if len(times) else None,
-        "namespaces": set(frame["namespace"].dropna().astype("str").unique()),
+        "namespaces": set(_text(frame["namespace"]).dropna().unique()),
         "by_namespace": _namespace(frame).value_counts(sort=False),
     }
 
@@ -170,7 +167,7 @@ def _errors_partial(frame: pd.DataFrame, by_namespace: bool) -> pd.DataFrame:
         {
             **({"namespace": _namespace(failed)} if by_namespace else {}),
             "operation": _operation(failed),
-            "error_type": failed["error_type"].astype("str").fillna("(none)"),
+            "error_type": _text(failed["error_type"], "(none)"),
             "error_message": failed["error_message"].fillna(""),
             "status": failed["status"],
         }
@@ -348,7 +345,7 @@ def traffic(frame: pd.DataFrame, interval: str | None = None) -> pd.DataFrame:
 
 
 def _skew_partial(frame: pd.DataFrame, sketched: bool) -> dict[str, Any]:
-    own = frame["answered_by"].astype("str").isin(NOT_SERVICE_CLOCK)
+    own = _text(frame["answered_by"]).isin(NOT_SERVICE_CLOCK)
     skew = frame["clock_skew_s"].where(~own).dropna()
     not_ours = int((own & frame["clock_skew_s"].notna()).sum())
     if sketched:
@@ -430,23 +427,36 @@ NO_LATENCY = {
 _MEASURES = ("latency", "clock skew")
 
 
+_SKEW_CAUSES = (
+    "without a response",
+    "with neither X-Amz-Date nor Date",
+    "without an X-Amz-Date (unsigned, or not recorded)",
+    "without a Date in the response",
+)
+
+
+def _tally(codes: np.ndarray, names: list[str]) -> pd.Series:
+    """How many times each code appears, by its name, in order of first appearance (what
+    ``value_counts(sort=False)`` of the names gives, without making a name per row)."""
+    seen = pd.unique(codes)
+    counts = np.bincount(codes, minlength=len(names))[seen]
+    index = pd.Index([names[c] for c in seen], dtype="str")
+    return pd.Series(counts, index=index, dtype="int64", name="count")
+
+
 def _gaps_partial(frame: pd.DataFrame) -> pd.DataFrame:
-    no_latency = frame.loc[frame["latency_ms"].isna(), "origin"].astype("str")
-    latency_causes = no_latency.map(NO_LATENCY).fillna("for an unknown reason")
+    origin = _text(frame.loc[frame["latency_ms"].isna(), "origin"]).astype("category")
+    causes = [NO_LATENCY.get(o, "for an unknown reason") for o in origin.cat.categories]
+    codes = origin.cat.codes.to_numpy().astype(np.intp)
+    codes[codes < 0] = len(causes)
     no_skew = frame.loc[frame["clock_skew_s"].isna()]
     unsigned, undated = no_skew["amz_date"].isna(), no_skew["response_date"].isna()
     skew_causes = np.select(
-        [no_skew["status"].eq(0), unsigned & undated, unsigned],
-        [
-            "without a response",
-            "with neither X-Amz-Date nor Date",
-            "without an X-Amz-Date (unsigned, or not recorded)",
-        ],
-        "without a Date in the response",
-    )
+        [no_skew["status"].eq(0), unsigned & undated, unsigned], [0, 1, 2], 3
+    ).astype(np.intp)
     counts = {
-        "latency": latency_causes.value_counts(sort=False),
-        "clock skew": pd.Series(skew_causes, dtype="str").value_counts(sort=False),
+        "latency": _tally(codes, [*causes, "for an unknown reason"]),
+        "clock skew": _tally(skew_causes, list(_SKEW_CAUSES)),
     }
     table = pd.concat(counts, names=["measure", "cause"]).rename("count").reset_index()
     return table[["measure", "count", "cause"]].astype({"count": "int64"})
