@@ -13,9 +13,10 @@ Three measurements, each with its baseline in the same run:
    in-process path: entering ``make_vcr().use_cassette`` vs ``vcr.VCR().use_cassette``.
 3. In-process replay through real boto3 on a 1,000-interaction cassette, against the no-HTTP
    floor (the same call answered by a botocore before-send handler: signing, serialization and
-   parsing done, no HTTP): ``make_vcr(record_mode="none")`` (target <= 1.2x the floor), plain
-   ``vcr.VCR(record_mode="none")``, and a prototype of a second path (the cassette answering
-   at before-send), measured only.
+   parsing done, no HTTP): ``make_vcr(record_mode="none")`` as shipped, boto3 answered where
+   botocore sends (``chime_tap.botocore_replay``; target <= 1.2x the floor), the same with
+   ``botocore_fast_path=False`` (every call through urllib3 and vcrpy's stubs), and plain
+   ``vcr.VCR(record_mode="none")``.
 
     python -m bench replay [-- --requests 1500 --rounds 5 --inprocess-requests 300 --no-million
                               --instructions 250]
@@ -372,41 +373,6 @@ def floor_handler(answers: dict[str, bytes]) -> Callable[..., Any]:
     return answer
 
 
-class CassetteAtBeforeSend:
-    """A prototype of a second replay path, measured here and nowhere used: answer boto3 at
-    botocore's before-send event from the vcrpy cassette (its filters, lookup and play counts),
-    skipping urllib3 and vcrpy's HTTP stubs. A miss returns None: the call goes on to vcrpy."""
-
-    def __init__(self) -> None:
-        self.cassette: Any = None
-
-    def __call__(self, request: Any, **_: Any) -> Any:
-        from vcr.errors import UnhandledHTTPRequestError
-        from vcr.record_mode import RecordMode
-
-        from chime_tap.vcrpy_internals import LoadedRequest
-
-        cassette = self.cassette
-        if cassette is None or cassette.record_mode == RecordMode.ALL:
-            return None
-        if not (cassette.rewound or cassette.allow_playback_repeats):
-            return None
-        if not isinstance(request.body, bytes | str | None):
-            return None  # a streamed body: left to vcrpy's stub
-        # Built here, not by vcrpy's stub: a request whose values are immutable, which the
-        # filters' deep copy copies cheaply (chime_tap.vcrpy_internals.LoadedRequest).
-        live = LoadedRequest(
-            request.method, request.url, request.body, dict(request.headers.items())
-        )
-        try:  # vcrpy's own HTTP stub asks can_play_response_for first: three filter passes
-            recorded = cassette.play_response(live)
-        except UnhandledHTTPRequestError:
-            return None
-        headers = {k: ", ".join(v) for k, v in recorded["headers"].items()}
-        body = recorded["body"]["string"]
-        return _answer(request.url, recorded["status"]["code"], headers, body or b"")
-
-
 def _calls(client: Any, ids: list[str]) -> float:
     """Seconds per GetProxySession call for the sessions ``ids``, checking each answer."""
     start = time.perf_counter()
@@ -442,40 +408,33 @@ def bench_inprocess(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
         c.get_proxy_session  # noqa: B018 - build the method before timing
         return c
 
-    floor, chime_client, plain_client, proto_client = client(), client(), client(), client()
+    floor, chime_client, off_client, plain_client = client(), client(), client(), client()
     floor.meta.events.register("before-send.chime-sdk-voice", floor_handler(bodies))
-    proto = CassetteAtBeforeSend()
-    proto_client.meta.events.register("before-send.chime-sdk-voice", proto)
     chime, plain = make_vcr(record_mode="none"), vcr.VCR(record_mode="none")
+    off = make_vcr(record_mode="none", botocore_fast_path=False)
 
-    def replay(v: Any, c: Any, r: int) -> float:
-        with v.use_cassette(str(path)):
-            return _calls(c, draws[r])
-
-    def prototype(r: int) -> float:
-        with chime.use_cassette(str(path)) as cassette:
-            proto.cassette = cassette
-            try:
-                took = _calls(proto_client, draws[r])
-            finally:
-                proto.cassette = None
-            assert len(cassette.play_counts) == n  # the plays counted where vcrpy counts them
-            return took
+    def replay(v: Any, c: Any, r: int, fast: bool = False) -> float:
+        with v.use_cassette(str(path)) as cassette:
+            took = _calls(c, draws[r])
+        if fast:  # every call answered by the fast path, each counted where vcrpy counts it
+            assert cassette.fast_path.answered == n and len(cassette.play_counts) == n
+        return took
 
     _calls(floor, draws[0][:20])  # warm-up: botocore's caches, vcrpy's patches
     replay(chime, chime_client, 0)
+    replay(off, off_client, 0)
     runs = alternate(
         {
             "floor": lambda r: _calls(floor, draws[r]),
-            "chime": lambda r: replay(chime, chime_client, r),
+            "chime": lambda r: replay(chime, chime_client, r, fast=True),
+            "chime_through_vcrpy": lambda r: replay(off, off_client, r),
             "vcrpy": lambda r: replay(plain, plain_client, r),
-            "before_send_prototype": prototype,
         },
         rounds,
     )
     ratios = {
         "chime_vs_floor": paired(runs["chime"], runs["floor"]),
-        "prototype_vs_floor": paired(runs["before_send_prototype"], runs["floor"]),
+        "chime_through_vcrpy_vs_floor": paired(runs["chime_through_vcrpy"], runs["floor"]),
         "vcrpy_vs_floor": paired(runs["vcrpy"], runs["floor"]),
         "chime_vs_vcrpy": paired(runs["chime"], runs["vcrpy"]),
     }
@@ -489,7 +448,7 @@ def bench_inprocess(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
     }
 
 
-VARIANTS = ("floor", "chime", "vcrpy", "before_send_prototype")
+VARIANTS = ("floor", "chime", "chime_through_vcrpy", "vcrpy")
 
 
 def _child(variant: str, n: int, path: Path) -> None:
@@ -510,14 +469,15 @@ def _child(variant: str, n: int, path: Path) -> None:
         _calls(client, ids[:10])
         _calls(client, ids[10 : 10 + n])
         return
-    v = vcr.VCR(record_mode="none") if variant == "vcrpy" else make_vcr(record_mode="none")
-    proto = CassetteAtBeforeSend()
-    if variant == "before_send_prototype":
-        client.meta.events.register("before-send.chime-sdk-voice", proto)
+    if variant == "vcrpy":
+        v = vcr.VCR(record_mode="none")
+    else:
+        v = make_vcr(record_mode="none", botocore_fast_path=variant == "chime")
     with v.use_cassette(str(path)) as cassette:
-        proto.cassette = cassette
         _calls(client, ids[:10])
         _calls(client, ids[10 : 10 + n])
+    if variant != "vcrpy":  # the shipped path answered every call, or none when switched off
+        assert cassette.fast_path.answered == (10 + n if variant == "chime" else 0)
 
 
 def inprocess_instructions(tmp: Path, n: int) -> dict[str, Any]:
@@ -727,9 +687,9 @@ def main(argv: list[str] | None = None) -> dict:
                 f"ratio {text['vcrpy_vs_floor']} (vs floor)",
             ),
             (
-                "prototype, not shipped: the cassette at before-send",
-                f"{ms['before_send_prototype']}",
-                f"ratio {text['prototype_vs_floor']} (vs floor)",
+                "make_vcr(..., botocore_fast_path=False): ms/call",
+                f"{ms['chime_through_vcrpy']}",
+                f"ratio {text['chime_through_vcrpy_vs_floor']} (vs floor)",
             ),
         ]
         if "instructions" in ip:

@@ -15,6 +15,11 @@
   None otherwise), ``chime_cassette_path``, ``chime_calls`` (the calls the test replayed or
   recorded, with ``assert_called``, ``assert_order``, ``assert_all_played``; see
   ``chime_tap.played_calls``).
+- ``chime_botocore_fast_path`` (ini, default true): boto3 calls are answered from the
+  cassette where botocore sends them, skipping urllib3 and vcrpy's connection stubs, whenever
+  that gives what vcrpy would (``chime_tap.botocore_replay``); false sends every call through
+  vcrpy. ``botocore_fast_path`` in ``chime_vcr_config`` or as a marker keyword does the same
+  per test.
 - Unused interactions: at the end of the run, each cassette's recorded interactions no test
   played are listed. ``--chime-fail-on-unused`` fails a passing test that left some of its
   cassette unplayed, or, for a cassette several tests share, the session. The run's usage log
@@ -45,7 +50,13 @@ from typing import Any
 import pytest
 
 from chime_tap.options import RECORD_MODES
-from chime_tap.pytest_support import ALLOW_OUTSIDE, ALLOW_OUTSIDE_INI, REWRITE
+from chime_tap.pytest_support import (
+    ALLOW_OUTSIDE,
+    ALLOW_OUTSIDE_INI,
+    FAST_PATH,
+    FAST_PATH_INI,
+    REWRITE,
+)
 
 _REPORT_KEY = pytest.StashKey[dict]()
 _USES_KEY = pytest.StashKey[list]()  # the run's usage.Use entries
@@ -84,6 +95,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "chime_cassette_dir",
         "directory next to each test module holding its chime-tap cassettes",
         default="cassettes",
+    )
+    parser.addini(
+        FAST_PATH_INI,
+        "answer boto3 calls from the cassette where botocore sends them, skipping urllib3 and "
+        "vcrpy's stubs, when the answer is the same (false: every call goes through vcrpy)",
+        type="bool",
+        default=True,
     )
     parser.addini(
         ALLOW_OUTSIDE_INI,
@@ -226,12 +244,14 @@ def chime_record_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def chime_vcr(chime_vcr_config: dict[str, Any], chime_record_mode: str):
+def chime_vcr(
+    request: pytest.FixtureRequest, chime_vcr_config: dict[str, Any], chime_record_mode: str
+):
     """The vcr.VCR chime-tap configures for this test (record mode from the command line)."""
     from chime_tap.pytest_support import vcr_record_mode
     from chime_tap.vcr_config import make_vcr
 
-    config = dict(chime_vcr_config)
+    config = {FAST_PATH: request.config.getini(FAST_PATH_INI), **chime_vcr_config}
     if "record_mode" in config:
         pytest.fail(
             "chime_vcr_config: set the record mode with --chime-record-mode, not record_mode",

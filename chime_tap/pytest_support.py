@@ -12,6 +12,8 @@ __all__ = [
     "ALLOW_OUTSIDE",
     "ALLOW_OUTSIDE_INI",
     "CASSETTE_SUFFIXES",
+    "FAST_PATH",
+    "FAST_PATH_INI",
     "REWRITE",
     "cassette_path",
     "explain_failure",
@@ -34,6 +36,9 @@ CASSETTE_SUFFIXES = (".yaml", ".yml", ".json")
 # The marker keyword, and the ini option, that let a cassette live outside chime_cassette_dir.
 ALLOW_OUTSIDE = "allow_outside_dir"
 ALLOW_OUTSIDE_INI = "chime_cassette_allow_outside_dir"
+# The make_vcr keyword, and the ini option, that switch boto3 replay without HTTP on or off.
+FAST_PATH = "botocore_fast_path"
+FAST_PATH_INI = "chime_botocore_fast_path"
 
 
 def cassette_path(

@@ -18,7 +18,7 @@ import vcr.matchers
 from vcr.matchers import requests_match
 from vcr.request import Request
 
-from chime_tap import replay_latency
+from chime_tap import botocore_replay, replay_latency
 from chime_tap.cassettes.format import is_unanswered
 from chime_tap.matching import (
     DEFAULT_EXHAUSTED,
@@ -104,6 +104,7 @@ class IndexedCassette(LookupCassette):
         *args: Any,
         exhausted: str = DEFAULT_EXHAUSTED,
         latency: Any = "none",
+        fast_path_refusal: str | None = botocore_replay.NOT_MAKE_VCR,
         **kwargs: Any,
     ) -> None:
         super().__init__(path, *args, **kwargs)
@@ -120,6 +121,10 @@ class IndexedCassette(LookupCassette):
         self._index: dict[tuple, list[int]] = {}
         self._unanswered: set[int] = set()  # positions in data of calls that got no response
         self.misses: list[Miss] = []
+        # boto3 calls answered without HTTP when that gives what vcrpy would (botocore_replay).
+        self.fast_path = botocore_replay.FastPath(self, fast_path_refusal)
+        if fast_path_refusal is None:
+            botocore_replay.install()
 
     def _parts(self, request: Request):
         return parts_of(request) if self._keys.needs_parts else None
@@ -176,6 +181,10 @@ class IndexedCassette(LookupCassette):
         return super().__contains__(request) or self._repeat(request) is not None
 
     def play_response(self, request: Request) -> Any:
+        return self.play_indexed(request)[1]
+
+    def play_indexed(self, request: Request) -> tuple[int | None, Any]:
+        """vcrpy's ``play_response``, with the position in ``data`` of the answer it played."""
         again = self._repeat(request)
         if again is None:
             self._yielded = None
@@ -187,7 +196,7 @@ class IndexedCassette(LookupCassette):
             self.play_counts[index] += 1  # played before, so vcrpy already keeps it for saving
         if index is not None:
             self.note_play(index)
-        return response
+        return index, response
 
     def note_play(self, index: int) -> None:
         """Account for one play of ``data[index]`` (vcrpy has counted it in ``play_counts``):

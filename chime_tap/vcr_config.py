@@ -33,6 +33,12 @@ What this configuration does, compared with a plain ``vcr.VCR``:
 - **A miss** raises vcrpy's ``CannotOverwriteExistingCassetteException``, whose message names
   the closest recorded request (by ``chime-tap replay``'s rule: the same operation first) and
   each matcher that failed (with the JSON pointer for bodies).
+- **boto3 without HTTP**: in record modes that cannot write (``none``, ``once`` on a file
+  that exists), a boto3 call is answered where botocore sends it, from the same cassette
+  and its filters, matchers and play counts, skipping urllib3 and vcrpy's connection stubs
+  (``chime_tap.botocore_replay``); any call it cannot answer exactly as vcrpy would goes
+  through vcrpy. ``botocore_fast_path=False`` (a ``make_vcr`` or ``use_cassette`` keyword)
+  sends every call through vcrpy.
 - **Failed calls** (recorded with status 0: the call got no response) are never played back
   and are never the "closest" request; they stay in the cassette when vcrpy saves it.
 """
@@ -91,11 +97,17 @@ class ChimeVCR(CassetteClassVCR):
     cassette_class = IndexedCassette
 
     def __init__(
-        self, *args: Any, exhausted: str = DEFAULT_EXHAUSTED, latency: Any = "none", **kwargs: Any
+        self,
+        *args: Any,
+        exhausted: str = DEFAULT_EXHAUSTED,
+        latency: Any = "none",
+        botocore_fast_path: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.exhausted = check_exhausted(exhausted)
         self.latency = _latency(latency)
+        self.botocore_fast_path = _fast_path_setting(botocore_fast_path)
         for name, matcher in MATCHERS.items():
             self.register_matcher(name, matcher)
         self.register_persister(ChimePersister)
@@ -109,8 +121,31 @@ class ChimeVCR(CassetteClassVCR):
         check_match_on(names, self.matchers)
         exhausted = check_exhausted(kwargs.pop("exhausted", self.exhausted))
         latency = _latency(kwargs.pop("latency", self.latency))
+        fast = _fast_path_setting(kwargs.pop("botocore_fast_path", self.botocore_fast_path))
+        refusal = _fast_path_refusal(fast, kwargs, self.before_record_request)
         merged = super().get_merged_config(**kwargs)
-        return {**merged, "exhausted": exhausted, "latency": latency}
+        return {**merged, "exhausted": exhausted, "latency": latency, "fast_path_refusal": refusal}
+
+
+def _fast_path_setting(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"botocore_fast_path {value!r} is not one of: True, False")
+    return value
+
+
+def _fast_path_refusal(enabled: bool, kwargs: dict[str, Any], own: Any) -> str | None:
+    """Why no boto3 call may skip HTTP in a cassette with these settings (None: some may).
+
+    A ``before_record_request`` hook other than chime-tap's scrubber might not be pure: vcrpy
+    runs it three times a call, the fast path once (``chime_tap.botocore_replay``).
+    """
+    if not enabled:
+        return "botocore_fast_path=False"
+    hooks = kwargs.get("before_record_request", kwargs.get("before_record", own))
+    for hook in _as_list(hooks):
+        if not (isinstance(hook, functools.partial) and hook.func is replace_credentials):
+            return f"before_record_request hook {getattr(hook, '__name__', hook)!r}"
+    return None
 
 
 def _latency(value: Any) -> replay_latency.ReplayLatency:
@@ -145,7 +180,8 @@ def make_vcr(*, redact_phones: bool = False, **overrides: Any) -> ChimeVCR:
     Defaults: ``record_mode="none"``, ``match_on=DEFAULT_MATCH_ON``, ``exhausted="fail"`` (a
     call repeated more often than recorded is a miss; ``"repeat"``: the last answer repeats,
     as ``chime-tap replay --exhausted repeat``), ``latency="none"`` (``"recorded"``,
-    ``"scale:F"``: answers held back by their recorded duration). Your own
+    ``"scale:F"``: answers held back by their recorded duration), ``botocore_fast_path=True``
+    (``False``: every boto3 call goes through urllib3 and vcrpy's stubs). Your own
     ``before_record_request``/``before_record_response`` run first; scrubbing always runs last,
     so nothing a hook puts back reaches the disk.
     """

@@ -12,15 +12,19 @@ from chime_tap.cassettes.scrub import (
     scrub_interaction,
     scrub_uri,
 )
-from chime_tap.wire import text_headers
+from chime_tap.vcrpy_internals import header_items, header_table
 
 __all__ = ["replace_credentials", "scrub_response"]
+
+
+def _text(value: Any) -> Any:  # as chime_tap.wire.text_headers: botocore sends some as bytes
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 def replace_credentials(request: Request, redact_phones: bool = False) -> Request:
     """The request with credentials removed (and phones pseudonymized), by the recorder's scrubber."""
     body = request.body
-    plain = text_headers(request.headers)
+    plain = {_text(k): _text(v) for k, v in header_items(request.headers)}  # text_headers
     if redact_phones:
         scrubbed = scrub_interaction(
             {
@@ -40,7 +44,7 @@ def replace_credentials(request: Request, redact_phones: bool = False) -> Reques
     if scrubbed["uri"] != request.uri:
         request.uri = scrubbed["uri"]
     if scrubbed["headers"] != plain:
-        request.headers = scrubbed["headers"]
+        request.headers = header_table(scrubbed["headers"].items())
     if scrubbed["body"] is not body and not hasattr(body, "read"):
         request.body = scrubbed["body"]
     return request

@@ -5,10 +5,13 @@ and may change in any release. Every private name chime-tap relies on is used in
 only, and :data:`INTERNALS` lists it, with the undocumented behaviour other modules rely on;
 ``tests/test_vcrpy_internals.py`` checks each entry and names the one a new vcrpy broke.
 
-- ``HeadersDict._store`` (copied): lower-case name -> (name, value); :class:`LoadedRequest`
-  copies this table instead of setting every header again.
-- ``Request._headers`` (set): where ``Request.headers`` keeps its table; a copy of a
-  :class:`LoadedRequest` shares every other attribute, all immutable.
+- ``HeadersDict._store`` (copied, built, read): lower-case name -> (name, value);
+  :class:`LoadedRequest` copies this table instead of setting every header again, and
+  :func:`header_table`, :func:`header_items` build and read it directly.
+- ``Request._headers``, ``_was_file``, ``_was_iter`` (set): where ``Request.headers`` keeps its
+  table, and whether the body was a file or an iterator; a copy of a :class:`LoadedRequest`
+  shares every other attribute, all immutable; ``LoadedRequest.sent`` sets them as
+  ``Request.__init__`` does.
 - ``Cassette._responses`` (overridden): the lookup ``play_response``, ``can_play_response_for``
   and ``in`` consult; :class:`LookupCassette` hands it to ``matching_responses``.
 - ``Cassette._match_on`` (read): the matcher functions of a cassette, for its index keys.
@@ -24,6 +27,10 @@ only, and :data:`INTERNALS` lists it, with the undocumented behaviour other modu
   ``play_response`` for the answer; ``exhausted="repeat"`` answers there with the last match.
 - ``Cassette.find_requests_with_most_matches`` (overridden by ``chime_tap.vcr_cassette``):
   vcrpy calls it to explain a miss and reads (request, succeeded, failed) tuples back.
+- ``VCRConnection.cassette`` (read, by :func:`patched_cassette`): while a cassette is entered,
+  vcrpy puts in botocore's connection pools (``ConnectionCls``) a connection class whose
+  ``cassette`` is the cassette it answers from; ``chime_tap.botocore_replay`` answers only
+  from that one.
 
 Checked against vcrpy 9.4.2 (installed; the whole test suite) and, by the checks in
 ``tests/test_vcrpy_internals.py``, 6.0.0, 7.0.0 and 8.2.1: all of these were there in 6.0.0.
@@ -33,7 +40,7 @@ Checked against vcrpy 9.4.2 (installed; the whole test suite) and, by the checks
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import vcr
@@ -47,6 +54,9 @@ __all__ = [
     "LoadedRequest",
     "LoadedResponse",
     "LookupCassette",
+    "header_items",
+    "header_table",
+    "patched_cassette",
 ]
 
 _HERE = "chime_tap/vcrpy_internals.py"
@@ -89,10 +99,36 @@ INTERNALS: tuple[Internal, ...] = (
         _CASSETTE,
         "remember misses; never offer a failed call as the closest",
     ),
+    Internal(
+        "VCRConnection.cassette",
+        "reads",
+        _HERE,
+        "the cassette vcrpy's patch answers a botocore call from",
+    ),
 )
 
 
 # --- copy-cheap interactions loaded from a cassette ------------------------------------------
+
+
+def header_table(pairs: Iterable[tuple[str, Any]]) -> HeadersDict:
+    """``HeadersDict`` of (name, value) pairs, as its ``__setitem__`` builds one (a list's first
+    value; the first spelling of a name), without a method call per header."""
+    store: dict[str, tuple[str, Any]] = {}
+    for name, value in pairs:
+        if isinstance(value, tuple | list):
+            value = value[0]
+        lowered = name.lower()
+        old = store.get(lowered)
+        store[lowered] = (old[0] if old else name, value)
+    headers = HeadersDict.__new__(HeadersDict)
+    headers._store = store
+    return headers
+
+
+def header_items(headers: HeadersDict) -> Iterable[tuple[str, Any]]:
+    """``headers.items()``, read from the table without a lookup per name."""
+    return headers._store.values()
 
 
 class LoadedRequest(Request):
@@ -100,6 +136,20 @@ class LoadedRequest(Request):
     the deep copy vcrpy makes of every loaded request is a shallow copy plus a new header
     table: loading 10,000 interactions no longer spends most of its time in ``copy``.
     """
+
+    @classmethod
+    def sent(
+        cls, method: str, uri: str, body: bytes | str | None, headers: Iterable[tuple[str, Any]]
+    ) -> LoadedRequest:
+        """``Request(method, uri, body, dict(headers))`` for a body that is no file or iterator,
+        built without vcrpy's per-header calls (``tests/test_inprocess_fast_path.py`` compares)."""
+        new = object.__new__(cls)
+        new.method = method
+        new.uri = uri
+        new._was_file = new._was_iter = False
+        new.body = body
+        new._headers = header_table(headers)
+        return new
 
     def __deepcopy__(self, memo: dict) -> Request:
         new = object.__new__(type(self))
@@ -158,3 +208,19 @@ class CassetteClassVCR(vcr.VCR):
         # function sees later changes to this VCR.
         getter = functools.partial(self.get_merged_config, **kwargs)
         return self.cassette_class.use_arg_getter(getter)
+
+
+# --- the cassette vcrpy answers botocore's calls from ----------------------------------------
+
+
+_pools: list[type] = []  # botocore's (http, https) connection pools, imported on first use
+
+
+def patched_cassette(url: str) -> Any:
+    """The cassette vcrpy's patch answers a botocore request to ``url`` from; None outside one."""
+    if not _pools:
+        from botocore.awsrequest import AWSHTTPConnectionPool, AWSHTTPSConnectionPool
+
+        _pools[:] = [AWSHTTPConnectionPool, AWSHTTPSConnectionPool]
+    pool = _pools[url.startswith("https:")]
+    return getattr(pool.ConnectionCls, "cassette", None)

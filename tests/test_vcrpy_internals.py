@@ -26,7 +26,13 @@ from vcr.record_mode import RecordMode
 from vcr.request import HeadersDict, Request
 
 import chime_tap.vcrpy_internals
-from chime_tap.vcrpy_internals import INTERNALS, CassetteClassVCR, Internal, LoadedRequest
+from chime_tap.vcrpy_internals import (
+    INTERNALS,
+    CassetteClassVCR,
+    Internal,
+    LoadedRequest,
+    patched_cassette,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUNDARY = Path(chime_tap.vcrpy_internals.__file__).resolve()
@@ -262,6 +268,20 @@ def check_play_response(cassette_class: type = Cassette) -> None:
     )
 
 
+def check_connection_cassette(cassette_class: type = Cassette) -> None:
+    urls = ("https://h.example/p", "http://h.example/p")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        cassette_class.use(path=str(Path(tmp) / "absent.yaml"), record_mode=RecordMode.NONE) as cas,
+    ):
+        found = [patched_cassette(url) for url in urls]
+        _expect(
+            found == [cas, cas], f"botocore's connection classes name {found}, not the cassette"
+        )
+    after = [patched_cassette(url) for url in urls]
+    _expect(after == [None, None], f"after the cassette, botocore's classes still name {after}")
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "HeadersDict._store": check_headers_store,
     "Request._headers": check_request_headers,
@@ -274,6 +294,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "Cassette.play_counts": check_play_counts,
     "Cassette.find_requests_with_most_matches": check_most_matches,
     "Cassette.play_response": check_play_response,
+    "VCRConnection.cassette": check_connection_cassette,
 }
 
 
@@ -395,6 +416,12 @@ class _ExplainsWithoutAsking(Cassette):
         return []
 
 
+class _PatchesNoBotocore(Cassette):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.skip_patchers = ("boto3",)
+
+
 FAKES: dict[str, type] = {
     "HeadersDict._store": _StoreRenamed,
     "Request._headers": _HeadersElsewhere,
@@ -407,6 +434,7 @@ FAKES: dict[str, type] = {
     "Cassette.play_counts": _CountsByRequest,
     "Cassette.find_requests_with_most_matches": _ExplainsWithoutAsking,
     "Cassette.play_response": _PlaysWithoutAsking,
+    "VCRConnection.cassette": _PatchesNoBotocore,
 }
 
 
