@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chime_tap.analysis.load import listed_sessions
 
@@ -45,7 +46,15 @@ _MAX = ["last_seen", "last_updated", "ended"]
 _LAST = ["expiry_minutes", "last_created"]
 # The Status of the last event that gave one, with that event's operation and time.
 _SAID = ["final_status", "said_operation", "said_at"]
-PIECE_COLUMNS = ["order", *SESSION_KEY, *_FIRST, *_ANY, *_SUM, *_MIN, *_MAX, *_LAST, *_SAID]
+# ``session_hash``: the session key hashed, so merges find shared sessions by number, not text.
+PIECE_COLUMNS = [
+    "order", *SESSION_KEY, "session_hash", *_FIRST, *_ANY, *_SUM, *_MIN, *_MAX, *_LAST, *_SAID
+]  # fmt: skip
+
+
+def _hash(keys: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's session key (two sessions may share one, rarely: see merge)."""
+    return pd.util.hash_pandas_object(keys[SESSION_KEY], index=False).to_numpy()
 
 
 def text(values: pd.Series, missing: str | None = None) -> pd.Series:
@@ -146,7 +155,7 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
         said_at=events["at"].where(said),
     )
     g = pieces.groupby("piece", sort=True)
-    return pd.DataFrame(
+    pieces = pd.DataFrame(
         {
             "order": g["key"].first().astype("int64"),
             **{k: g[k].first() for k in SESSION_KEY},
@@ -166,7 +175,8 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
             "said_operation": g["said_operation"].last(),
             "said_at": g["said_at"].last(),
         }
-    ).reset_index(drop=True)[PIECE_COLUMNS]
+    ).reset_index(drop=True)
+    return pieces.assign(session_hash=_hash(pieces))[PIECE_COLUMNS]
 
 
 def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
@@ -178,9 +188,10 @@ def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     pieces = pd.concat([earlier, later.assign(order=later["order"] + offset)], ignore_index=True)
     # Only the sessions both partitions saw have pieces to settle and join: a session seen on
     # one side only is already as _join leaves it, so most pieces pass through untouched.
-    key = pieces.groupby(SESSION_KEY, sort=False, dropna=False, observed=True).ngroup()
-    key = key.to_numpy()
-    both = np.isin(key, np.intersect1d(key[: len(earlier)], key[len(earlier) :]))
+    key = _shared_sessions(pieces, len(earlier), by_hash=True)
+    if key is None:  # two sessions with one hash among the shared ones: by their text, then
+        key = _shared_sessions(pieces, len(earlier), by_hash=False)
+    both = key >= 0
     shared = pieces.loc[both]
     # One order per session: where it first appeared, the earlier partition first.
     first = shared["order"].groupby(key[both], sort=False).transform("min")
@@ -189,6 +200,26 @@ def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([pieces.loc[~both], joined], ignore_index=True)
     # Sessions in order of first appearance, each session's pieces together in time order.
     return out.sort_values("order", kind="stable", ignore_index=True)[PIECE_COLUMNS]
+
+
+def _shared_sessions(pieces: pd.DataFrame, split: int, *, by_hash: bool) -> np.ndarray | None:
+    """A code per piece, the same for the pieces of one session, where the session has pieces
+    both before and after ``split``; -1 elsewhere. ``by_hash``: sessions told apart by their
+    hash, and None if two different ones among the shared share a hash (exactness first)."""
+    if by_hash:
+        key = pd.factorize(pieces["session_hash"].to_numpy())[0]
+    else:
+        key = pieces.groupby(SESSION_KEY, sort=False, dropna=False, observed=True).ngroup()
+        key = key.to_numpy()
+    count = int(key.max()) + 1 if len(key) else 0
+    before = np.bincount(key[:split], minlength=count) > 0
+    after = np.bincount(key[split:], minlength=count) > 0
+    both = (before & after)[key]
+    if by_hash and both.any():
+        distinct = pieces.loc[both, SESSION_KEY].groupby(key[both], sort=False, dropna=False)
+        if int(distinct.nunique(dropna=False).to_numpy().max()) > 1:
+            return None
+    return np.where(both, key, -1)
 
 
 def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:
@@ -229,6 +260,7 @@ def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:
             "final_status": g["final_status"].last(),
             "said_operation": g["said_operation"].last(),
             "said_at": g["said_at"].last(),
+            "session_hash": g["session_hash"].first(),
         }
     ).reset_index(drop=True)[PIECE_COLUMNS]
 
@@ -278,7 +310,32 @@ def sessions(frame: pd.DataFrame) -> pd.DataFrame:
     return finish(partial(frame))
 
 
+_DIGITS2 = pa.array([f"{i:02d}" for i in range(100)])
+_DIGITS3 = pa.array([f"{i:03d}" for i in range(1000)])
+_DAY_MS = 86_400_000
+
+
 def _stamp(times: pd.Series) -> pd.Series:
-    """Times as ``2026-03-01 10:00:00.250 UTC`` text; ``unknown time`` where there is none."""
-    text = times.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC"
-    return text.fillna("unknown time")
+    """Times as ``2026-03-01 10:00:00.250 UTC`` text (milliseconds truncated); ``unknown time``
+    where there is none. Made of parts (each day's text once, the time of day from digit
+    tables): strftime per value took seconds for a dataset's millions of sessions."""
+    missing = times.isna().to_numpy()
+    us = times.dt.as_unit("us").dt.tz_localize(None).to_numpy().view("int64").copy()
+    us[missing] = 0
+    ms = np.floor_divide(us, 1000)
+    day = np.floor_divide(ms, _DAY_MS)
+    tod = ms - day * _DAY_MS
+    days, which = np.unique(day, return_inverse=True)
+    day_text = pa.array(np.datetime_as_string(days.astype("datetime64[D]")).tolist(), pa.string())
+
+    def digits(table: pa.Array, values: np.ndarray) -> pa.Array:
+        return table.take(pa.array(values))
+
+    text = pc.binary_join_element_wise(
+        day_text.take(pa.array(which.reshape(-1))), " ",
+        digits(_DIGITS2, tod // 3_600_000), ":", digits(_DIGITS2, tod // 60_000 % 60), ":",
+        digits(_DIGITS2, tod // 1000 % 60), ".", digits(_DIGITS3, tod % 1000), " UTC",
+        "",  # the separator between the parts
+    )  # fmt: skip
+    text = pc.if_else(pa.array(missing, pa.bool_()), "unknown time", text)
+    return pd.Series(pd.array(text, dtype="str"), index=times.index, name=times.name)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chime_tap.analysis import load_frame, render, summarize
+from chime_tap.analysis import lifecycle, load_frame, render, summarize
 from chime_tap.analysis.summaries import interval_for, select, traffic
 from chime_tap.cassettes.format import make_interaction
 
@@ -307,3 +307,38 @@ def test_one_id_in_two_namespaces_is_two_sessions_and_list_items_keep_any_id(tmp
         (odd, "legacy", 60, "Closed", 0),  # seen only in a List: no call addressed it
     ]  # fmt: skip
     assert table["status_source"].iloc[2] == "ListProxySessions at 2026-03-01 10:00:02.000 UTC"
+
+
+# --- text made in bulk, against pandas' own formatting ------------------------------------------
+
+
+def test_session_status_times_are_strftime_to_the_millisecond() -> None:
+    # lifecycle._stamp builds the text from parts (millions of sessions in a dataset report);
+    # it must say exactly what strftime says, truncated to milliseconds, before 1970 too.
+    rng = np.random.default_rng(7)
+    us = rng.integers(-(10**15), 2 * 10**15, 5000)
+    times = pd.Series(pd.to_datetime(us, unit="us", utc=True), index=np.arange(3, 5003))
+    times[rng.random(len(times)) < 0.1] = pd.NaT
+    for sample in (
+        times,
+        times.dt.as_unit("ns"),
+        times.iloc[:0],
+        pd.Series([pd.NaT] * 2, dtype="datetime64[us, UTC]"),
+    ):
+        expected = (sample.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC").fillna(
+            "unknown time"
+        )
+        pd.testing.assert_series_equal(lifecycle._stamp(sample), expected)
+
+
+def test_categorical_columns_become_the_same_text_as_astype_str() -> None:
+    values = pd.Series(
+        pd.Categorical(["b", None, "a", "b", None], categories=["a", "b", "unused"]),
+        index=[4, 5, 6, 7, 8],
+    )
+    for missing in (None, "(none)"):
+        expected = values.astype("str")
+        expected = expected if missing is None else expected.fillna(missing)
+        pd.testing.assert_series_equal(lifecycle.text(values, missing), expected)
+        plain = values.astype("str")
+        pd.testing.assert_series_equal(lifecycle.text(plain, missing), expected)

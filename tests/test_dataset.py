@@ -243,3 +243,39 @@ def test_sessions_that_span_days_are_one_lifecycle_each(tmp_path):
     for engine in ("local", "embedded"):
         got, _ = summarize_dataset(root, engine=engine, workers=2)
         pd.testing.assert_frame_equal(got["sessions"], exact)
+
+
+@pytest.mark.parametrize("collide", ["all", "pairs"])
+def test_sessions_sharing_a_hash_are_still_told_apart(tmp_path, monkeypatch, collide):
+    """Merges find the sessions two partials share by a 64-bit hash of the session key; where
+    two different shared sessions have one hash, the merge must notice and tell them apart by
+    their text. Here every session gets the same hash, or one of two."""
+    from chime_tap.analysis import lifecycle
+
+    rng = np.random.default_rng(9)
+    calls = fleet_gen.calls(rng, 600, 0)
+    calls.at_us = calls.at_us + fleet_gen.DAY_US // 2
+    calls.session = calls.session % 9
+    path = tmp_path / "night.json"
+    path.write_text(fleet_gen.cassette_text(calls, "night", "json"))
+    root = tmp_path / "ds"
+    assert main(["ingest", str(path), "--into", str(root), "--workers", "1"]) == 0
+    exact = summaries.summarize(load_frame([path]))["sessions"]
+
+    real_hash, by_text = lifecycle._hash, []
+    real_shared = lifecycle._shared_sessions
+
+    def weak_hash(keys):
+        hashes = real_hash(keys)
+        return np.zeros_like(hashes) if collide == "all" else hashes % 2
+
+    def shared(pieces, split, *, by_hash):
+        if not by_hash:
+            by_text.append(split)
+        return real_shared(pieces, split, by_hash=by_hash)
+
+    monkeypatch.setattr(lifecycle, "_hash", weak_hash)
+    monkeypatch.setattr(lifecycle, "_shared_sessions", shared)
+    got, _ = summarize_dataset(root, engine="local")
+    assert by_text  # the collision was noticed
+    pd.testing.assert_frame_equal(got["sessions"], exact)
