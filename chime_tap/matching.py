@@ -115,6 +115,8 @@ def _body_bytes(body: Any) -> bytes:
 
 def normalize_body(body: Any) -> str | bytes:
     """A JSON body as canonical text (sorted keys, no whitespace); any other body as bytes."""
+    if body is None:
+        return b""
     data = _body_bytes(body)
     stripped = data.lstrip()
     if stripped[:1] in (b"{", b"["):
@@ -190,22 +192,31 @@ def parts_from_uri(method: str | bytes, uri: str, body: Any) -> RequestParts:
     """The match parts of a request given as method, absolute URI and body."""
     origin = plain_origin(uri) if isinstance(uri, str) else None
     if origin is not None:
-        # What urlsplit would say, without splitting the origin again for every request: a
-        # cassette holds a handful of origins and a million paths.
-        rest = uri[len(origin) :].partition("#")[0]
-        path, _, query = rest.partition("?")
-        authority = _origin_authority(origin)
-    else:
-        u = urlsplit(uri)
-        try:
-            port = u.port
-        except ValueError:
-            port = None
-        authority = normalize_authority(u.scheme, u.hostname or "", port)
-        path, query = u.path, u.query
+        return parts_at_origin(method, origin, uri, body)
+    u = urlsplit(uri)
+    try:
+        port = u.port
+    except ValueError:
+        port = None
+    authority = normalize_authority(u.scheme, u.hostname or "", port)
     return RequestParts(
         normalize_method(method),
         authority,
+        normalize_path(u.path),
+        normalize_query(u.query),
+        normalize_body(body),
+        body,
+    )
+
+
+def parts_at_origin(method: str | bytes, origin: str, uri: str, body: Any) -> RequestParts:
+    """:func:`parts_from_uri` of a URI whose :func:`plain_origin` is ``origin``, known already."""
+    # What urlsplit would say, without splitting the origin again for every request: a
+    # cassette holds a handful of origins and a million paths.
+    path, _, query = uri[len(origin) :].partition("#")[0].partition("?")
+    return RequestParts(
+        normalize_method(method),
+        _origin_authority(origin),
         normalize_path(path),
         normalize_query(query),
         normalize_body(body),

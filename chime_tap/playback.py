@@ -8,6 +8,7 @@ never served: a client that retried gets the answer its retry got.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import classify
 from chime_tap.cassettes.format import META_KEY, is_unanswered
-from chime_tap.cassettes.reader import replay_items
+from chime_tap.cassettes.reader import DeferredRequest, check_line, line_request, replay_items
 from chime_tap.cassettes.scrub import scrub_uri
+from chime_tap.errors import CassetteError
 from chime_tap.matching import (
     DEFAULT_EXHAUSTED,
     DEFAULT_MATCH_ON,
@@ -25,6 +27,7 @@ from chime_tap.matching import (
     RequestIndex,
     RequestParts,
     operation_of,
+    parts_at_origin,
     parts_from_target,
     parts_from_uri,
 )
@@ -35,6 +38,7 @@ PROXY_REPEATS = "--exhausted repeat (option chime_replay_exhausted=repeat)"
 REPLAY_HEADER = "x-chime-tap-replay"
 MISS_ERROR_TYPE = "ChimeTapReplayMiss"
 EXHAUSTED_ERROR_TYPE = "ChimeTapReplayExhausted"
+UNREADABLE_ERROR_TYPE = "ChimeTapReplayUnreadable"
 # Framing headers are the transport's: the replayed body gets its own Content-Length.
 _DROPPED_RESPONSE_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive"}
@@ -53,30 +57,53 @@ class Entry:
 
     An interaction read from a line of a big JSON cassette is kept as that line and parsed
     again when needed (``item``), its answer not cached: a million parsed dicts would not fit
-    in memory, and a parse costs a small part of a proxy round trip.
+    in memory, and a parse costs a small part of a proxy round trip. One whose check was
+    deferred (``unchecked``: only its request was checked at start, see
+    ``reader.replay_items``) is checked at its first use; ``item`` raises CassetteError naming
+    the cassette and the interaction, each time, if it is no interaction a reader can use.
     """
 
-    __slots__ = ("_item", "cassette", "line", "number", "prepared")
+    __slots__ = ("_item", "cassette", "line", "number", "prepared", "unchecked")
 
     def __init__(
-        self, cassette: str, number: int, item: dict[str, Any], line: bytes | None = None
+        self,
+        cassette: str,
+        number: int,
+        item: dict[str, Any] | None,
+        line: bytes | None = None,
+        *,
+        unchecked: bool = False,
     ) -> None:
         self.cassette = cassette
         self.number = number  # position in its cassette
         self.line = line
         self._item = None if line is not None else item
         self.prepared: Answer | None = None
+        self.unchecked = unchecked
 
     @property
     def item(self) -> dict[str, Any]:
-        return self._item if self._item is not None else json.loads(self.line)  # type: ignore[arg-type]
+        if self._item is not None:
+            return self._item
+        if self.unchecked:
+            item = check_line(self.line, self.cassette, self.number)  # type: ignore[arg-type]
+            self.unchecked = False
+            return item
+        return json.loads(self.line)  # type: ignore[arg-type]
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The recorded request; of an unchecked entry, without checking the rest of it."""
+        if self.unchecked:
+            return line_request(self.line)  # type: ignore[arg-type]
+        return self.item["request"]
 
     @property
     def label(self) -> str:
         return f"{Path(self.cassette).name} #{self.number}"
 
     def request_line(self) -> str:
-        req = self.item["request"]
+        req = self.request
         return f"{str(req.get('method', '')).upper()} {req.get('uri', '')}"
 
     def answer(self) -> Answer:
@@ -93,17 +120,28 @@ def _request_body(req: dict[str, Any]) -> Any:
     return body.get("string") if isinstance(body, dict) else body  # some writers nest it
 
 
-def build_index(paths: Sequence[str], exhausted: str = DEFAULT_EXHAUSTED) -> RequestIndex:
+def build_index(
+    paths: Sequence[str], exhausted: str = DEFAULT_EXHAUSTED, *, defer_checks: bool = False
+) -> RequestIndex:
     """An index over every interaction of the cassettes, in order; CassetteError if one is bad.
 
-    Calls recorded with no response are set aside (``index.unanswered``), never served.
+    Calls recorded with no response are set aside (``index.unanswered``), never served. With
+    ``defer_checks`` (the proxy replay), a big JSON cassette's interactions have only their
+    requests checked here, the rest at their first play (``Entry.unchecked``).
     """
     index = RequestIndex(exhausted)
     for path in paths:
-        for n, (item, line) in enumerate(replay_items(path)):
+        name = str(path)
+        for n, (item, line) in enumerate(replay_items(path, defer_checks=defer_checks)):
+            if type(item) is DeferredRequest:  # an answered call: its status is not 0
+                index.add(
+                    parts_at_origin(item.method, item.origin, item.uri, item.body),
+                    Entry(name, n, None, line, unchecked=True),
+                )
+                continue
             req = item["request"]
             parts = parts_from_uri(req["method"], req["uri"], _request_body(req))
-            entry = Entry(str(path), n, item, line)
+            entry = Entry(name, n, item, line)
             if is_unanswered(item["response"]):
                 index.add_unanswered(parts, entry)
             else:
@@ -149,15 +187,24 @@ def recorded_answer(item: dict[str, Any], limit: int = MAX_ANSWER_HEADER_BYTES) 
     return int(response["status"]["code"]), content or b"", headers
 
 
+_LINE = operator.attrgetter("line")
+
+
 def oversized_answers(
     index: RequestIndex, limit: int = MAX_ANSWER_HEADER_BYTES
 ) -> list[tuple[Entry, int]]:
     """(entry, header bytes) of each recorded answer with more than ``limit`` bytes of headers."""
+    lines = list(map(_LINE, index.entries))  # a million entries: looked at without a loop
+    if None not in lines and max(map(len, lines), default=0) <= limit:
+        return []
     found = []
     for entry in index.entries:
         if entry.line is not None and len(entry.line) <= limit:
             continue  # its headers are shorter than its line: no need to parse it again
-        size = answer_header_bytes(entry.item)
+        try:
+            size = answer_header_bytes(entry.item)
+        except CassetteError:
+            continue  # no answer at all: said when it is played
         if size > limit:
             found.append((entry, size))
     return found
@@ -205,6 +252,15 @@ def exhausted_message(count: int, method: str, url: str, allow: str = PROXY_REPE
     )
 
 
+def unreadable_message(method: str, url: str, problem: str) -> str:
+    """The recorded answer to this call cannot be read: the cassette's problem, and what to do."""
+    return (
+        f"chime-tap replay: the recorded answer to {call_line(method, url)} cannot be played: "
+        f"{problem} (replay checks each interaction of a cassette this big when it is first "
+        "played, not at start)"
+    )
+
+
 class LiveRequest:
     """A request the proxy received, with the attributes vcrpy-shaped matchers read."""
 
@@ -236,7 +292,7 @@ class _Recorded:
     __slots__ = ("body", "headers", "method", "uri")
 
     def __init__(self, entry: Entry) -> None:
-        req = entry.item["request"]
+        req = entry.request
         self.method, self.uri = str(req["method"]), str(req["uri"])
         self.body, self.headers = _request_body(req), req.get("headers") or {}
 

@@ -10,11 +10,12 @@ import functools
 import gc
 import json
 import os
+import re
 import reprlib
 import stat
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import yaml
@@ -37,6 +38,12 @@ MAX_STREAMED_BYTES = 4 * 1024 * 1024 * 1024
 # The longest line read as one interaction; a longer one (a body of tens of MB, or a file that
 # only starts like a cassette) hands the file to the whole reader and its MAX_INPUT_BYTES.
 MAX_STREAMED_LINE = 64 * 1024 * 1024
+# A JSON cassette in the writer's layout bigger than this is replayed by the proxy with each
+# interaction's request checked at start and the rest of it (its response, metadata, duplicate
+# keys) on its first play (see replay_items): a captured day of a million interactions starts in
+# seconds instead of half a minute. Below it (about 60,000 interactions, a second's check),
+# every problem is said at start.
+DEFER_CHECKS_BYTES = 64 * 1024 * 1024
 # What is looked at before the rest is read: a binary file is refused on its first bytes.
 HEAD_BYTES = 8192
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -472,7 +479,20 @@ def load_for_replay(path: str | os.PathLike[str]) -> dict[str, Any]:
             gc.enable()
 
 
-def replay_items(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+class DeferredRequest(NamedTuple):
+    """An interaction of a big cassette as replay needs it at start: its request's method, uri
+    (and the uri's :func:`plain_origin`) and body, read and checked; its status is a recorded
+    answer's (not 0). The rest of its line is checked by :func:`check_line` when first played."""
+
+    method: str
+    origin: str
+    uri: str
+    body: str | None
+
+
+def replay_items(
+    path: str | os.PathLike[str], *, defer_checks: bool = False
+) -> Iterator[tuple[dict[str, Any] | DeferredRequest, bytes | None]]:
     """Each interaction of a cassette, checked as :func:`load_cassette` checks it, with its line.
 
     A JSON cassette in the writer's layout (``format.JSON_HEAD``, then one interaction a line)
@@ -481,6 +501,12 @@ def replay_items(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any],
     each interaction as its line (``json.loads(line)`` gives the dict back). Any other file is
     read whole by :func:`load_for_replay` (line None); so is the rest of one that leaves the
     layout at some line (a hand-edited or torn file): the same document, the same errors.
+
+    With ``defer_checks`` (the proxy replay) and such a file over ``DEFER_CHECKS_BYTES``, a
+    line the writer wrote (its request in the writer's order and spelling, its status not 0)
+    comes as a :class:`DeferredRequest`, its request checked as every reader checks it, the
+    rest left to :func:`check_line` at its first play; any other line is checked whole, as
+    without ``defer_checks``.
     """
     fd, size = _open_input(path, CassetteError)
     was_enabled = gc.isenabled()
@@ -491,7 +517,8 @@ def replay_items(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any],
                 raise _too_big(path, CassetteError, MAX_STREAMED_BYTES)
             streamed, done = 0, False
             if f.read(len(JSON_HEAD)) == JSON_HEAD:
-                streamed, done = yield from _lines(f, str(path))
+                defer = defer_checks and size > DEFER_CHECKS_BYTES
+                streamed, done = yield from _lines(f, str(path), defer)
         if not done:  # not the writer's layout, from this line on: the whole reader decides
             for item in load_for_replay(path)["interactions"][streamed:]:
                 yield item, None
@@ -502,13 +529,16 @@ def replay_items(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any],
             gc.enable()
 
 
-def _lines(f: Any, name: str) -> Generator[tuple[dict[str, Any], bytes], None, tuple[int, bool]]:
+def _lines(
+    f: Any, name: str, defer: bool = False
+) -> Generator[tuple[dict[str, Any] | DeferredRequest, bytes], None, tuple[int, bool]]:
     """The interactions of a file in the writer's JSON layout, past its head, with their lines.
 
     Returns (how many were yielded, whether the file ended as the layout ends). A line that is
     not one whole interaction ends it early: a line of valid JSON followed by a comma is one
     element of the interactions list whatever follows, so the whole-document reader can take
-    over from there.
+    over from there. With ``defer``, a line :func:`_deferred_request` takes is yielded as its
+    request, the rest of it unchecked.
     """
     n, total, last = 0, len(JSON_HEAD), False
     while raw := f.readline(MAX_STREAMED_LINE + 1):
@@ -525,6 +555,10 @@ def _lines(f: Any, name: str) -> Generator[tuple[dict[str, Any], bytes], None, t
             line = raw[:-2]
         else:
             line, last = raw[:-1], True
+        if defer and (request := _deferred_request(line)) is not None:
+            yield request, line
+            n += 1
+            continue
         item = _line_item(line)
         if not isinstance(item, dict):
             return n, False
@@ -538,6 +572,91 @@ def _lines(f: Any, name: str) -> Generator[tuple[dict[str, Any], bytes], None, t
         yield item, line
         n += 1
     return n, False  # no closing ]}: torn
+
+
+# A JSON string as RFC 8259 spells it (the bytes of a character not checked here).
+_STRING = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'
+# The start of a line as the writer writes it (format.make_interaction's order): the request's
+# method, uri (printable ASCII, no escape; group 3 is what plain_origin gives of it), body (null
+# or a string) and headers (no brace in them), the end of the request (group 5, empty), then the
+# response's first key, its status, and the status's first key, its code, 100-999.
+#
+# When the line is valid JSON, what this takes is what json.loads reads there: a ``"`` after a
+# ``,`` opens a string (within a string it follows a backslash), so ``,"response"`` is a key;
+# the two braces before it are the first that close anything after the headers' start, as the
+# headers hold none: they close the headers and the request.
+_WRITERS_LINE = re.compile(
+    rb'\{"request":\{"method":"([A-Z]{1,20})",'
+    rb'"uri":"((https?://[\x20\x21\x24-\x2e\x30-\x3e\x40-\x5b\x5d-\x7e]*)[\x20\x21\x23-\x5b\x5d-\x7e]*)",'
+    rb'"body":(null|' + _STRING + rb'),"headers":\{[^{}]*\}\}()'
+    rb',"response":\{"status":\{"code":[1-9][0-9]{2}[,}]'
+)
+_REQUEST_AT = len(b'{"request":')
+
+
+def _deferred_request(line: bytes) -> DeferredRequest | None:
+    """The request of a line the writer wrote, its method, uri and body checked as
+    :func:`_interaction_problem` checks them, when its status is 100-999; None for any other
+    line (or a problem in those), which is checked whole at once.
+
+    What is taken here is what ``json.loads`` reads whenever the whole line is checked good at
+    its first play (the request holds no key twice then): see ``_WRITERS_LINE``.
+    """
+    m = _WRITERS_LINE.match(line)
+    if m is None:
+        return None
+    origin = m[3].decode("ascii")
+    if not _origin_ok(origin):  # as _uri_problem decides for a plain origin
+        return None
+    method = _METHODS.get(m[1]) or m[1].decode("ascii")
+    body = m[4]
+    if body == b"null":
+        return DeferredRequest(method, origin, m[2].decode("ascii"), None)
+    try:
+        text = json.loads(body)
+    except ValueError:  # not UTF-8
+        return None
+    return DeferredRequest(method, origin, m[2].decode("ascii"), text)
+
+
+_METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")}
+
+
+def line_request(line: bytes) -> dict[str, Any]:
+    """The request of a line :func:`replay_items` deferred, whatever the rest of the line holds
+    (what was read at start, when its headers are no JSON)."""
+    m = _WRITERS_LINE.match(line)
+    if m is None:
+        raise ValueError("not a line replay_items deferred")
+    try:
+        request = json.loads(line[_REQUEST_AT : m.end(5)])
+    except (ValueError, RecursionError):
+        request = None
+    if not isinstance(request, dict):
+        body = None if m[4] == b"null" else json.loads(m[4])
+        request = {"method": m[1].decode(), "uri": m[2].decode(), "body": body}
+    return request
+
+
+def check_line(line: bytes, name: str, number: int) -> dict[str, Any]:
+    """The interaction on a line :func:`replay_items` deferred, checked as every reader checks
+    one; CassetteError naming the file and the interaction otherwise."""
+    where = f"{name}: interaction {number}"
+    with _one_line(where):
+        item = _line_item(line)
+        problem = _interaction_problem(item) if isinstance(item, dict) else ""
+        if problem is None and _unique_line(line, item):
+            return item
+        try:  # a duplicate key comes first, as in the whole reader; then the shape
+            item = json.loads(line, object_pairs_hook=_unique_keys)
+        except RecursionError:
+            raise CassetteError(f"{where}: nested too deeply; not a cassette") from None
+        except ValueError as e:
+            raise CassetteError(f"{where}: not valid JSON ({e})") from None
+        problem = _interaction_problem(item)
+        if problem is not None:
+            raise CassetteError(f"{where}: {problem}")
+        return item
 
 
 def _line_item(line: bytes, unique: bool = False) -> Any:
