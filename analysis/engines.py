@@ -123,11 +123,17 @@ def empty_partial() -> dict[str, Any]:
 
 
 def tree_reduce(parts: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
-    """Merge neighbours pairwise, level by level: the pairs every engine merges."""
+    """Merge neighbours pairwise, level by level: the pairs every engine merges.
+
+    ``parts`` is emptied as it goes: each level is let go of once merged, and the caller's
+    list would otherwise keep the first level (most of a 10M report's memory) alive through
+    the merges and the finish.
+    """
     while len(parts) > 1:
         merged = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        parts = merged + ([parts[-1]] if len(parts) % 2 else [])
-    return parts[0]
+        parts[:] = merged + ([parts[-1]] if len(parts) % 2 else [])
+        del merged
+    return parts.pop()
 
 
 def summarize_dataset(
@@ -154,7 +160,7 @@ def summarize_dataset(
         runs = runs_of(units, RUNS_PER_WORKER * run.workers)
         with concurrent.futures.ProcessPoolExecutor(max_workers=run.workers) as pool:
             parts = list(pool.map(run_partial, runs, [filters] * len(runs)))
-        part = tree_reduce(parts, summaries.merge)
+        part = tree_reduce(parts, summaries.merge)  # empties parts: see tree_reduce
     else:
         part = run_partial(units, filters)
     summary = summaries.finish(part)

@@ -134,7 +134,11 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
     # Sessions in order of first appearance (the file order among equal times), each session's
     # events together, in time order.
     key = events.groupby(SESSION_KEY, sort=False, dropna=False, observed=True).ngroup()
-    events = events.assign(key=key).sort_values(["key", "at", "row"], kind="stable")
+    # Each session's key text once (keys are numbered in order of first appearance); the
+    # events are sorted and grouped by the number, without moving the text.
+    names = events.loc[~key.duplicated(), SESSION_KEY].reset_index(drop=True)
+    events = events.drop(columns=SESSION_KEY).assign(key=key)
+    events = events.sort_values(["key", "at", "row"], kind="stable")
     key = events["key"]
     first_of_key = key.ne(key.shift())
     has_created = events["created"].notna()
@@ -158,7 +162,6 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
     pieces = pd.DataFrame(
         {
             "order": g["key"].first().astype("int64"),
-            **{k: g[k].first() for k in SESSION_KEY},
             "kind": g["kind"].first().astype("int8"),
             "pivot_created": g["pivot_created"].first(),
             "acknowledged": g["ack"].any(),
@@ -176,6 +179,9 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
             "said_at": g["said_at"].last(),
         }
     ).reset_index(drop=True)
+    pieces = pd.concat(
+        [pieces, names.take(pieces["order"].to_numpy()).reset_index(drop=True)], axis=1
+    )
     return pieces.assign(session_hash=_hash(pieces))[PIECE_COLUMNS]
 
 
