@@ -198,17 +198,24 @@ class ReplayServer:
             self.index, self.cassettes = RequestIndex(ctx.options.chime_replay_exhausted), []
             self._count_from_here()
             return
+        # The index lives as long as the proxy: the cyclic GC is kept from walking it, while it
+        # is built (a million entries are millions of objects, walked by each collection the
+        # allocations trigger: seconds) and on every full collection after (which would make
+        # each request cost more in a big cassette). It holds no reference cycles.
+        was_enabled = gc.isenabled()
+        gc.disable()
         try:
             self.index = build_index(
                 cassettes, ctx.options.chime_replay_exhausted, defer_checks=True
             )
+            gc.freeze()
         except ChimeTapError as e:
             raise exceptions.OptionsError(f"{options.REPLAY_CASSETTES.name}: {e}") from e
+        finally:
+            if was_enabled:
+                gc.enable()
         self.cassettes = cassettes
         self._count_from_here()
-        # The index lives as long as the proxy: keep the cyclic GC from walking it on every
-        # full collection, which would make each request cost more in a big cassette.
-        gc.freeze()
         failed = self.index.unanswered
         unanswered = f" ({failed} more recorded with no response, never replayed)" if failed else ""
         logger.info(
