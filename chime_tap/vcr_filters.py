@@ -21,8 +21,19 @@ def _text(value: Any) -> Any:  # as chime_tap.wire.text_headers: botocore sends 
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
+# Set on each request this filter returned. vcrpy filters a live request, then filters the
+# result again (``can_play_response_for`` hands it to ``in``), and pseudonymizing a phone is no
+# idempotent step: twice made every call with a number in it a miss under redact_phones=True.
+_SCRUBBED = "chime_tap_scrubbed"
+
+
 def replace_credentials(request: Request, redact_phones: bool = False) -> Request:
-    """The request with credentials removed (and phones pseudonymized), by the recorder's scrubber."""
+    """The request with credentials removed (and phones pseudonymized), by the recorder's scrubber.
+
+    A request it returned comes back as it is: it is scrubbed once, however often vcrpy asks.
+    """
+    if vars(request).get(_SCRUBBED) == redact_phones:
+        return request
     body = request.body
     plain = {_text(k): _text(v) for k, v in header_items(request.headers)}  # text_headers
     if redact_phones:
@@ -47,6 +58,7 @@ def replace_credentials(request: Request, redact_phones: bool = False) -> Reques
         request.headers = header_table(scrubbed["headers"].items())
     if scrubbed["body"] is not body and not hasattr(body, "read"):
         request.body = scrubbed["body"]
+    vars(request)[_SCRUBBED] = redact_phones
     return request
 
 
