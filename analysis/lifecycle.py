@@ -250,7 +250,7 @@ def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "order": g["order"].first(),
-            **{k: g[k].first() for k in SESSION_KEY},
+            **{k: g[k].first() for k in SESSION_KEY if k in pieces},
             "kind": g["kind"].first().astype("int8"),
             "pivot_created": g["pivot_created"].first(),
             "acknowledged": g["acknowledged"].any(),
@@ -267,14 +267,36 @@ def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:
             "said_operation": g["said_operation"].last(),
             "said_at": g["said_at"].last(),
             "session_hash": g["session_hash"].first(),
+            **({"position": g["position"].first()} if "position" in pieces else {}),
         }
-    ).reset_index(drop=True)[PIECE_COLUMNS]
+    ).reset_index(drop=True)
+
+
+def _lifecycles(pieces: pd.DataFrame) -> pd.DataFrame:
+    """Every session's pieces finally joined, with ``position``: where the lifecycle's first
+    piece was. A session of one piece is its own lifecycle: only sessions of several pieces
+    go through the join. The key text is left out (:func:`finish` takes it by position)."""
+    pieces = pieces.drop(columns=SESSION_KEY).assign(position=np.arange(len(pieces), dtype="int64"))
+    several = pieces["order"].duplicated(keep=False).to_numpy()
+    alone = pieces.loc[~several].assign(kind=np.int8(START))
+    if not several.any():
+        return alone
+    return pd.concat([alone, _join(pieces.loc[several], final=True)], ignore_index=True)
 
 
 def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     """One row per proxy session the service acknowledged (see :func:`sessions`)."""
-    out = _join(pieces, final=True) if len(pieces) else pieces
-    out = out.loc[out["acknowledged"]].copy()
+    out = _lifecycles(pieces)
+    # The acknowledged ones by first sighting, ties as they came, each column taken once
+    # (each take moves the text of millions of sessions in a dataset's report), the key
+    # text from the lifecycle's first piece.
+    keep = np.flatnonzero(out["acknowledged"].to_numpy(dtype=bool))
+    seen = out["first_seen"].dt.tz_localize(None).to_numpy()[keep]
+    position = out["position"].to_numpy()[keep]
+    rank = np.lexsort((position, seen))  # NaT sorts last
+    out = out.take(keep[rank]).reset_index(drop=True)
+    keys = pieces[SESSION_KEY].take(position[rank]).reset_index(drop=True)
+    out = pd.concat([out, keys], axis=1)
     said = out["said_operation"].notna()
     source = out["said_operation"].where(said) + " at " + _stamp(out["said_at"])
     out["status_source"] = source.where(said)
@@ -283,7 +305,6 @@ def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
     longer = out["observed_minutes"] > out["expiry_minutes"].astype("float64")
     out["outlived_expiry"] = longer.fillna(False).astype("bool")
-    out = out.sort_values("first_seen", kind="stable").reset_index(drop=True)
     return out[SESSION_COLUMNS].astype(
         {
             "voice_connector_id": "str",
