@@ -20,7 +20,6 @@ is not botocore.
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 import shutil
@@ -30,7 +29,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions
 import pytest
 import urllib3
 import vcr
@@ -39,12 +37,18 @@ from botocore.httpsession import URLLib3Session
 from vcr.request import Request
 
 from bench.bench_replay import write_cassette
-from chime_tap import botocore_replay
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.pytest_support import miss_report, use_of
 from chime_tap.vcr_config import make_vcr
-from chime_tap.vcrpy_internals import LoadedRequest, patched_cassette
-from support.procs import CONNECTOR, chime_tap, voice_client
+from chime_tap.vcrpy_internals import patched_cassette
+from support.procs import (
+    CONNECTOR,
+    FAKE_ACCESS_KEY,
+    FAKE_SECRET_KEY,
+    FAKE_SESSION_TOKEN,
+    chime_tap,
+    voice_client,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGACY_ENDPOINT = "https://service.chime.aws.amazon.com"
@@ -67,7 +71,9 @@ def _asked(request: Request) -> tuple:
     headers = sorted(
         (k, "*" if k.lower() in VOLATILE else v) for k, v in dict(request.headers).items()
     )
-    return (request.method, request.uri, request.body, tuple(headers))
+    body = request.body
+    body = body.read() if hasattr(body, "read") else body  # vcrpy hands a file body as a new file
+    return (request.method, request.uri, body, tuple(headers))
 
 
 def _masked(text: str | None) -> str | None:
@@ -87,11 +93,26 @@ def _spy(method: Callable, asked: list) -> Callable:
     return spy
 
 
-def run_case(path: Path, calls: Callable[[Any], list], fast: bool, **settings: Any) -> dict:
-    """One run of ``calls(cassette)`` in ``path``: everything a user or report can observe."""
-    vcr_settings = {k: v for k, v in settings.items() if k in ("redact_phones", "record_mode")}
+VCR_SETTINGS = ("redact_phones", "record_mode", "before_record_request")
+
+
+def run_case(
+    path: Path,
+    calls: Callable[[Any], list],
+    fast: bool,
+    prepare: Callable[[Any], None] | None = None,
+    **settings: Any,
+) -> dict:
+    """One run of ``calls(cassette)`` in ``path``: everything a user or report can observe.
+
+    ``prepare`` gets the VCR first (to register a matcher); ``settings`` are ``make_vcr``'s and
+    ``use_cassette``'s keywords.
+    """
+    vcr_settings = {k: v for k, v in settings.items() if k in VCR_SETTINGS}
     cassette_settings = {k: v for k, v in settings.items() if k not in vcr_settings}
     chime = make_vcr(botocore_fast_path=fast, **vcr_settings)
+    if prepare is not None:
+        prepare(chime)
     before = path.read_bytes()
     asked: list[tuple] = []
     try:
@@ -121,14 +142,20 @@ def run_case(path: Path, calls: Callable[[Any], list], fast: bool, **settings: A
     }
 
 
-def both_ways(source: Path, tmp: Path, calls: Callable[[Any], list], **settings: Any) -> dict:
+def both_ways(
+    source: Path,
+    tmp: Path,
+    calls: Callable[[Any], list],
+    prepare: Callable[[Any], None] | None = None,
+    **settings: Any,
+) -> dict:
     """Run ``calls`` with the fast path and through vcrpy on copies of ``source`` at one path;
     assert every observation but the fast path's own counts is equal; return the fast run's."""
     path = tmp / source.name
     runs = {}
     for fast in (True, False):
         shutil.copyfile(source, path)
-        runs[fast] = run_case(path, calls, fast, **settings)
+        runs[fast] = run_case(path, calls, fast, prepare, **settings)
         assert path.read_bytes() == source.read_bytes(), "the cassette on disk changed"
     counts = {fast: run.pop("fast_path", None) for fast, run in runs.items()}
     assert runs[True] == runs[False]
@@ -147,9 +174,9 @@ def corpus() -> list[Path]:
     found = []
     for base in (ROOT / "tests", ROOT / "cassettes"):
         for p in sorted(base.rglob("*")):
-            if p.suffix in (".yaml", ".yml", ".json") and p.is_file():
-                if b"interactions" in p.read_bytes()[:1_000_000]:
-                    found.append(p)
+            cassette = p.suffix in (".yaml", ".yml", ".json") and p.is_file()
+            if cassette and b"interactions" in p.read_bytes()[:1_000_000]:
+                found.append(p)
     return found
 
 
@@ -315,7 +342,18 @@ def recorded(tmp_path_factory) -> dict[str, tuple[Path, list]]:
 
 
 def _client(endpoint: str, **config: Any):
-    return voice_client(None, endpoint=endpoint, **config)
+    """A real boto3 client with test credentials, ``config`` (proxies, retries) over the tests'."""
+    import boto3
+    from botocore.config import Config
+
+    settings = {"retries": {"mode": "standard", "total_max_attempts": 1}, **config}
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
+        aws_session_token=FAKE_SESSION_TOKEN,
+        region_name="us-east-1",
+    )
+    return session.client("chime-sdk-voice", endpoint_url=endpoint, config=Config(**settings))
 
 
 def _replay(endpoint: str, extra: Callable | None = None, **config: Any) -> Callable:
@@ -407,3 +445,250 @@ def _without_metadata(answer: tuple) -> tuple:
     if answer[0] == "ok":
         return ("ok", {k: v for k, v in answer[1].items() if k != "ResponseMetadata"})
     return answer[:3]
+
+
+# --- where the fast path cannot be sure, vcrpy answers: each fall-through shown -----------------
+
+
+def _script(namespace: str = "voice") -> Callable:
+    return _replay(NAMESPACES[namespace])
+
+
+def test_new_episodes_may_write_so_every_call_goes_through_vcrpy(recorded, tmp_path):
+    source, results = recorded["voice"]
+    observed = both_ways(source, tmp_path, _script(), record_mode="new_episodes")
+    sent = len(results) - 1  # the ParamValidationError is never sent
+    assert observed["fast_path"] == (0, {"record mode new_episodes may write the cassette": sent})
+    assert [_without_metadata(a) for a in observed["answers"]] == [
+        _without_metadata(r) for r in results
+    ]
+
+
+def test_once_on_a_new_file_records_so_the_fast_path_stays_out(tmp_path):
+    with make_vcr(record_mode="once").use_cassette(str(tmp_path / "new.yaml")) as cassette:
+        assert cassette.fast_path.refusal == "no interaction loaded from the file"
+    with make_vcr(record_mode="all").use_cassette(str(tmp_path / "new.yaml")) as cassette:
+        assert cassette.fast_path.refusal == "record mode all may write the cassette"
+
+
+def test_a_matcher_of_the_users_own_goes_through_vcrpy(recorded, tmp_path):
+    source, _ = recorded["voice"]
+    seen: list[str] = []
+
+    def same_path(r1: Any, r2: Any) -> None:
+        seen.append(r1.path)  # not pure: vcrpy calls it more often than the fast path would
+        assert r1.path == r2.path
+
+    observed = both_ways(
+        source,
+        tmp_path,
+        lambda cas: [seen.clear(), *_script()(cas), len(seen)],
+        prepare=lambda v: v.register_matcher("same_path", same_path),
+        match_on=["chime_method", "same_path", "json_body"],
+    )
+    answered, fell = observed["fast_path"]
+    assert answered == 0 and list(fell) == ["matcher 'same_path' is not chime-tap's or vcrpy's"]
+    assert observed["answers"][-1] > 0  # the same count both ways: both went through vcrpy
+
+
+def test_a_before_record_request_hook_of_the_users_own_goes_through_vcrpy(recorded, tmp_path):
+    source, _ = recorded["voice"]
+    seen: list[str] = []
+
+    def counting(request: Any) -> Any:
+        seen.append(request.uri)
+        return request
+
+    observed = both_ways(
+        source,
+        tmp_path,
+        lambda cas: [seen.clear(), *_script()(cas), len(seen)],
+        before_record_request=counting,
+    )
+    answered, fell = observed["fast_path"]
+    assert answered == 0 and list(fell) == ["before_record_request hook 'counting'"]
+    assert observed["answers"][-1] > 0
+
+
+def test_a_client_sending_through_a_proxy_goes_through_vcrpy(recorded, tmp_path):
+    source, _ = recorded["voice"]
+    proxied = _replay(VOICE_ENDPOINT, proxies={"https": "http://127.0.0.1:9"})
+    observed = both_ways(source, tmp_path, proxied)
+    answered, fell = observed["fast_path"]
+    assert answered == 0 and list(fell) == ["a proxy"]
+
+
+def test_a_nested_plain_vcrpy_cassette_answers_its_own_calls(recorded, tmp_path):
+    source, _ = recorded["voice"]
+    inner_file = write_cassette(tmp_path / "inner.yaml", 3)
+    uri = load_cassette(inner_file)["interactions"][0]["request"]["uri"]
+
+    def calls(cassette: Any) -> list:
+        session = URLLib3Session()
+        with vcr.VCR(record_mode="none").use_cassette(str(inner_file)) as inner:
+            assert patched_cassette(uri) is inner
+            answer = _wire(session, "GET", uri, {}, None)
+        return [answer, inner.play_count, patched_cassette(uri) is cassette]
+
+    work = tmp_path / "work"
+    work.mkdir()
+    observed = both_ways(source, work, calls)
+    assert observed["answers"][0][:2] == ("ok", 200) and observed["answers"][1:] == [1, True]
+    assert observed["fast_path"] == (0, {})  # never asked: vcrpy's patch named the inner one
+
+
+def test_a_client_that_is_not_botocore_goes_through_vcrpy(tmp_path):
+    source = write_cassette(tmp_path / "bench.yaml", 3)
+    uri = load_cassette(source)["interactions"][1]["request"]["uri"]
+
+    def calls(cassette: Any) -> list:
+        response = urllib3.PoolManager().request("GET", uri)
+        return [(response.status, response.data)]
+
+    work = tmp_path / "work"
+    work.mkdir()
+    observed = both_ways(source, work, calls)
+    assert observed["answers"][0][0] == 200 and observed["fast_path"] == (0, {})
+    assert observed["calls"][0].source == "replayed"
+
+
+def test_a_streamed_body_and_urls_urllib3_normalises_go_through_vcrpy(tmp_path):
+    source = write_cassette(tmp_path / "bench.json", 8)
+    uris = [item["request"]["uri"] for item in load_cassette(source)["interactions"]]
+    host = "voice-chime.us-east-1.amazonaws.com"
+    variants = [
+        ("GET", uris[0], {}, io.BytesIO(b"")),  # a file body: streamed
+        ("GET", uris[1].replace(host, host.upper()), {}, None),  # urllib3 lower-cases it
+        ("GET", uris[2] + "#fragment", {}, None),  # urllib3 drops it
+        ("GET", uris[3].replace("/proxy-sessions/", "/proxy-sessions;p/"), {}, None),
+        ("GET", uris[4].replace("sess-", "sess%2d"), {}, None),  # a lower-case escape
+        ("GET", uris[5].replace("http://", "HTTP://"), {}, None),
+        ("GET", uris[6].replace(host, host + ":80"), {}, None),  # the default port: answered
+        ("GET", uris[7].replace(host, host + ":8080"), {}, None),  # another port: a miss
+    ]
+
+    def calls(cassette: Any) -> list:
+        session = URLLib3Session()
+        return [_wire(session, *variant) for variant in variants]
+
+    work = tmp_path / "work"
+    work.mkdir()
+    observed = both_ways(source, work, calls)
+    assert observed["fast_path"] == (
+        1,
+        {
+            "a streamed body": 1,
+            "a URL urllib3 would normalise": 5,
+            "no recorded answer": 1,
+        },
+    )
+
+
+def _odd_cassette(path: Path, headers: dict[str, list[str]], status: int = 200) -> Path:
+    from chime_tap.cassettes.format import make_interaction
+    from chime_tap.cassettes.writer import CassetteWriter
+
+    with CassetteWriter(path) as w:
+        w.append(
+            make_interaction(
+                method="GET",
+                uri=f"{VOICE_ENDPOINT}/voice-connectors/{CONNECTOR}/proxy-sessions/s-1",
+                request_headers={"Host": ["voice-chime.us-east-1.amazonaws.com"]},
+                request_body=None,
+                status=status,
+                reason="OK",
+                response_headers=headers,
+                response_body='{"ProxySession": {"ProxySessionId": "s-1"}}',
+                fmt=w.fmt,
+            )
+        )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "why"),
+    [
+        ({"Transfer-Encoding": ["chunked"]}, 200, "a Transfer-Encoding header"),
+        ({"Location": ["https://elsewhere.example/"]}, 302, "status 302"),
+        ({"X-Odd": [" leading space"]}, 200, "header X-Odd value ' leading space'"),
+    ],
+    ids=["transfer-encoding", "redirect", "leading-space"],
+)
+def test_a_response_urllib3_would_read_otherwise_sends_the_cassette_through_vcrpy(
+    headers, status, why, tmp_path
+):
+    source = _odd_cassette(
+        tmp_path / "odd.yaml", {"Content-Type": ["application/json"], **headers}, status
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    observed = both_ways(source, work, _script_get("s-1"))
+    answered, fell = observed["fast_path"]
+    assert answered == 0 and len(fell) == 1 and why in next(iter(fell))
+
+
+def _script_get(sid: str) -> Callable:
+    def calls(cassette: Any) -> list:
+        client = _client(VOICE_ENDPOINT)
+        try:
+            return [
+                ("ok", client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=sid))
+            ]
+        except Exception as e:
+            return [_error(e)]
+
+    return calls
+
+
+def test_a_retried_miss_is_sent_and_told_alike(recorded, tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # botocore's backoff between attempts
+    source, _ = recorded["voice"]
+    retrying = _replay(
+        VOICE_ENDPOINT, _again, retries={"mode": "standard", "total_max_attempts": 3}
+    )
+    observed = both_ways(source, tmp_path, retrying)
+    assert observed["fast_path"][1] == {"no recorded answer": 3}
+    assert "sent 3 times (retries included); shown once" in observed["misses"]
+
+
+def test_switched_off_every_call_goes_through_vcrpy_and_a_bad_value_is_refused(tmp_path):
+    source = write_cassette(tmp_path / "bench.yaml", 2)
+    with make_vcr(botocore_fast_path=False).use_cassette(str(source)) as cassette:
+        assert cassette.fast_path.refusal == "botocore_fast_path=False"
+    with make_vcr().use_cassette(str(source), botocore_fast_path=False) as cassette:
+        assert cassette.fast_path.refusal == "botocore_fast_path=False"
+    with pytest.raises(ValueError, match="botocore_fast_path 'yes' is not one of: True, False"):
+        make_vcr(botocore_fast_path="yes")
+
+
+# --- the plugin's switch ---------------------------------------------------------------------------
+
+PLUGIN_TEST = """
+import pytest
+from support.procs import voice_client, CONNECTOR
+
+@pytest.mark.chime_cassette("bench.yaml")
+def test_gets(chime_cassette, chime_calls):
+    client = voice_client(None, endpoint="http://voice-chime.us-east-1.amazonaws.com")
+    for sid in ("sess-000000-0000-4000-8000-000000000000", "sess-000001-0000-4000-8000-000000000000"):
+        client.get_proxy_session(VoiceConnectorId=CONNECTOR, ProxySessionId=sid)
+    print("FAST", chime_cassette.fast_path.answered, dict(chime_cassette.fast_path.fell_through))
+    print("CALLS", [c.interaction for c in chime_calls])
+"""
+
+
+@pytest.mark.parametrize("ini", [None, "true", "false"])
+def test_the_plugin_uses_the_fast_path_unless_the_ini_option_says_false(ini, pytester, monkeypatch):
+    (pytester.path / "cassettes").mkdir()
+    write_cassette(pytester.path / "cassettes" / "bench.yaml", 3)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))
+    pytester.makepyfile(test_fast=PLUGIN_TEST)
+    args = ["-p", "no:cacheprovider", "-s"] + (
+        ["-o", f"chime_botocore_fast_path={ini}"] if ini else []
+    )
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1)
+    fast = ini != "false"
+    expected = "FAST 2 {}" if fast else "FAST 0 {}"  # off: botocore's send left unwrapped
+    result.stdout.fnmatch_lines([f"*{expected}", "CALLS ['bench.yaml #0', 'bench.yaml #1']"])
+    result.stdout.fnmatch_lines(["*bench.yaml: 1 of 3 recorded interaction(s) never played*"])
