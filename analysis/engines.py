@@ -1,6 +1,7 @@
 """Summaries of a dataset: the same partial, merge and finish as a frame's, run per day.
 
-Three engines run them, and give the same report (the same partials, merged in the same pairs):
+Three engines run them, and give the same report: the same partials, merged in order (merges
+are associative, so the grouping, which differs with the number of workers, does not matter):
 
 - ``embedded`` (the default): pyarrow datasets read each day's files, pruned by time and
   operation, into a pandas frame; a pool of worker processes (one per core) each takes runs of
@@ -17,7 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,7 +99,7 @@ def unit_partial(unit: Unit, filters: Filters) -> dict[str, Any]:
 def run_partial(units: list[Unit], filters: Filters) -> dict[str, Any]:
     """The merged partial of a run of consecutive days: one task's work, so a worker sends
     back one partial, not one a day."""
-    return tree_reduce([unit_partial(u, filters) for u in units], summaries.merge)
+    return tree_reduce((unit_partial(u, filters) for u in units), summaries.merge)
 
 
 def runs_of(units: list[Unit], count: int) -> list[list[Unit]]:
@@ -122,18 +123,34 @@ def empty_partial() -> dict[str, Any]:
     return summaries.partial(empty_frame(), sketched=True)
 
 
-def tree_reduce(parts: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
-    """Merge neighbours pairwise, level by level: the pairs every engine merges.
+def _handed_on(items: list[Any]) -> Iterator[Any]:
+    """The items in order, the list letting go of each as it is handed on."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
-    ``parts`` is emptied as it goes: each level is let go of once merged, and the caller's
-    list would otherwise keep the first level (most of a 10M report's memory) alive through
-    the merges and the finish.
-    """
-    while len(parts) > 1:
-        merged = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        parts[:] = merged + ([parts[-1]] if len(parts) % 2 else [])
-        del merged
-    return parts.pop()
+
+def tree_reduce(parts: Iterable[Any], merge: Callable[[Any, Any], Any]) -> Any:
+    """Merge an ordered stream of partials pairwise as they come, the earlier first: 1 and 2,
+    3 and 4, then those two, and so on (a balanced tree, as a binary counter builds it), so at
+    most about log2(n) merged partials are held at once; a worker reading day after day keeps
+    a few, not one a day. Merges are associative: any grouping that keeps the order gives the
+    same summary (``tests/test_dataset.py``)."""
+    held: list[tuple[int, Any]] = []  # (how many partials it merges, the merged partial)
+    for part in parts:
+        size = 1
+        while held and held[-1][0] == size:
+            count, earlier = held.pop()
+            part, size = merge(earlier, part), size + count
+        held.append((size, part))
+        del part
+    if not held:
+        raise ValueError("nothing to merge")
+    _, merged = held.pop()
+    while held:
+        _, earlier = held.pop()
+        merged = merge(earlier, merged)
+    return merged
 
 
 def summarize_dataset(
@@ -160,7 +177,8 @@ def summarize_dataset(
         runs = runs_of(units, RUNS_PER_WORKER * run.workers)
         with concurrent.futures.ProcessPoolExecutor(max_workers=run.workers) as pool:
             parts = list(pool.map(run_partial, runs, [filters] * len(runs)))
-        part = tree_reduce(parts, summaries.merge)  # empties parts: see tree_reduce
+        # Merged once the workers (and their memory) are gone, each let go of once merged.
+        part = tree_reduce(_handed_on(parts), summaries.merge)
     else:
         part = run_partial(units, filters)
     summary = summaries.finish(part)

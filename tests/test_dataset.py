@@ -221,6 +221,37 @@ def test_runs_of_days_cover_every_day_in_order_with_even_shares(days, count):
     assert max(map(len, runs)) - min(map(len, runs)) <= 1
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 13, 30, 33])
+def test_tree_reduce_merges_each_partial_once_in_order_holding_few(n):
+    from chime_tap.analysis.engines import tree_reduce
+
+    held = most = 0
+
+    def stream():
+        nonlocal held, most
+        for i in range(n):
+            held += 1  # a new partial, read
+            most = max(most, held)
+            yield (i,)
+
+    def merge(a, b):
+        nonlocal held
+        assert a[-1] + 1 == b[0]  # neighbours, the earlier first
+        held -= 1  # two partials became one
+        return a + b
+
+    assert tree_reduce(stream(), merge) == tuple(range(n))
+    assert held == 1 and most <= n.bit_length() + 1  # a few held at once, not one per item
+    if n & (n - 1) == 0:  # a power of two: the balanced tree itself
+        sizes = []
+        tree_reduce(iter([(0,)] * n), lambda a, b: sizes.append(len(a)) or a + b)
+        assert sorted(sizes) == sorted(
+            2**k for k in range(n.bit_length() - 1) for _ in range(n >> (k + 1))
+        )
+    with pytest.raises(ValueError):
+        tree_reduce(iter([]), merge)
+
+
 def test_sessions_that_span_days_are_one_lifecycle_each(tmp_path):
     """Cassettes recorded across midnight, with few session ids, each created again and again:
     a session created one day and read, updated or deleted the next is one row, a re-Create
