@@ -317,6 +317,8 @@ class ReplayServer:
 
     def _hold_back(self, flow: http.HTTPFlow, entry: Entry) -> None:
         """With a latency, say when the answer may leave: the call takes what it took live."""
+        if not self.latency.active:
+            return  # without reading the recorded answer again for its duration
         delay = delay_seconds(self.latency, recorded_ms(entry.item))
         if delay > 0:
             flow.metadata[ANSWER_AT] = flow.request.timestamp_start + delay

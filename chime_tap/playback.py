@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import classify
 from chime_tap.cassettes.format import META_KEY, is_unanswered
-from chime_tap.cassettes.reader import DeferredRequest, check_line, line_request, replay_items
+from chime_tap.cassettes.reader import (
+    DeferredRequest,
+    StoredLine,
+    check_line,
+    line_request,
+    replay_items,
+)
 from chime_tap.cassettes.scrub import scrub_uri
 from chime_tap.errors import CassetteError
 from chime_tap.matching import (
@@ -59,43 +65,52 @@ class Entry:
     again when needed (``item``), its answer not cached: a million parsed dicts would not fit
     in memory, and a parse costs a small part of a proxy round trip. One whose check was
     deferred (``unchecked``: only its request was checked at start, see
-    ``reader.replay_items``) is checked at its first use; ``item`` raises CassetteError naming
-    the cassette and the interaction, each time, if it is no interaction a reader can use.
+    ``reader.replay_items``) is kept as where its line lies (``reader.StoredLine``), read again
+    and checked at its first use; ``item`` raises CassetteError naming the cassette and the
+    interaction, each time, if it is no interaction a reader can use.
     """
 
-    __slots__ = ("_item", "cassette", "line", "number", "prepared", "unchecked")
+    __slots__ = ("_item", "cassette", "line", "number", "prepared", "size", "unchecked")
 
     def __init__(
         self,
         cassette: str,
         number: int,
         item: dict[str, Any] | None,
-        line: bytes | None = None,
-        *,
-        unchecked: bool = False,
+        line: bytes | StoredLine | None = None,
     ) -> None:
         self.cassette = cassette
         self.number = number  # position in its cassette
         self.line = line
         self._item = None if line is not None else item
         self.prepared: Answer | None = None
-        self.unchecked = unchecked
+        self.unchecked = type(line) is StoredLine
+        # the bytes of its line, None for an item read whole: which answers may carry big headers
+        self.size = None if line is None else line.size if self.unchecked else len(line)  # type: ignore[union-attr]
+
+    def _text(self) -> bytes:
+        line = self.line
+        return line if type(line) is bytes else line.read(self.number)  # type: ignore[union-attr,return-value]
 
     @property
     def item(self) -> dict[str, Any]:
         if self._item is not None:
             return self._item
         if self.unchecked:
-            item = check_line(self.line, self.cassette, self.number)  # type: ignore[arg-type]
+            item = check_line(self._text(), self.cassette, self.number)
             self.unchecked = False
             return item
-        return json.loads(self.line)  # type: ignore[arg-type]
+        return json.loads(self._text())
 
     @property
     def request(self) -> dict[str, Any]:
-        """The recorded request; of an unchecked entry, without checking the rest of it."""
-        if self.unchecked:
-            return line_request(self.line)  # type: ignore[arg-type]
+        """The recorded request; of an unchecked entry, without checking the rest of it (and as
+        nothing, when its line can no longer be read: a miss is still explained)."""
+        if type(self.line) is StoredLine:
+            try:
+                return line_request(self._text())
+            except CassetteError:
+                return {"method": "", "uri": ""}
         return self.item["request"]
 
     @property
@@ -136,7 +151,7 @@ def build_index(
             if type(item) is DeferredRequest:  # an answered call: its status is not 0
                 index.add(
                     parts_at_origin(item.method, item.origin, item.uri, item.body),
-                    Entry(name, n, None, line, unchecked=True),
+                    Entry(name, n, None, line),
                 )
                 continue
             req = item["request"]
@@ -187,19 +202,19 @@ def recorded_answer(item: dict[str, Any], limit: int = MAX_ANSWER_HEADER_BYTES) 
     return int(response["status"]["code"]), content or b"", headers
 
 
-_LINE = operator.attrgetter("line")
+_SIZE = operator.attrgetter("size")
 
 
 def oversized_answers(
     index: RequestIndex, limit: int = MAX_ANSWER_HEADER_BYTES
 ) -> list[tuple[Entry, int]]:
     """(entry, header bytes) of each recorded answer with more than ``limit`` bytes of headers."""
-    lines = list(map(_LINE, index.entries))  # a million entries: looked at without a loop
-    if None not in lines and max(map(len, lines), default=0) <= limit:
+    sizes = list(map(_SIZE, index.entries))  # a million entries: looked at without a loop
+    if None not in sizes and max(sizes, default=0) <= limit:
         return []
     found = []
     for entry in index.entries:
-        if entry.line is not None and len(entry.line) <= limit:
+        if entry.size is not None and entry.size <= limit:
             continue  # its headers are shorter than its line: no need to parse it again
         try:
             size = answer_header_bytes(entry.item)

@@ -458,6 +458,60 @@ def test_a_miss_explained_from_an_unreadable_line_names_its_request(
     assert "closest is c.json #0 (GET " in json.loads(f.response.content)["message"]
 
 
+def test_a_deferred_line_is_read_again_when_played_and_a_changed_one_is_refused(
+    deferred, tmp_path: Path
+) -> None:
+    """The lines are not kept: the descriptor read at start is, and each line is read again at
+    play, checked against its CRC-32; a file replaced whole (as every chime-tap writer replaces
+    one) is still read as it was at start."""
+    lines = [dump_line(item(uri=f"{SESSIONS}/s{i}", answer=f"answer {i}")) for i in range(3)]
+    path = writers_layout(tmp_path / "c.json", lines)
+    index = build_index([str(path)], defer_checks=True)
+    assert [type(e.line) for e in index.entries] == [reader.StoredLine] * 3
+    assert [e.size for e in index.entries] == [len(line) for line in lines]
+    replaced = writers_layout(tmp_path / "new.json", [dump_line(item(answer="other"))] * 3)
+    replaced.replace(path)  # a new file at the path: the old one is what replay reads
+    assert index.entries[0].answer()[1] == b"answer 0"
+    with open(path, "wb"):  # the file now at the path emptied: replay reads the one it opened
+        pass
+    assert index.entries[1].answer()[1] == b"answer 1"
+    # in place: the same file, its bytes changed under the index
+    path2 = writers_layout(tmp_path / "d.json", lines)
+    index2 = build_index([str(path2)], defer_checks=True)
+    with open(path2, "r+b") as f:
+        f.seek(len(JSON_HEAD) + len(lines[0]) + 2 + lines[1].index(b"answer 1"))
+        f.write(b"ANSWER")
+    assert index2.entries[0].answer()[1] == b"answer 0"
+    with pytest.raises(CassetteError) as e:
+        index2.entries[1].answer()
+    assert str(e.value) == (
+        f"{path2}: interaction 1: changed on disk since replay read it at start; restart replay "
+        "to read the cassette again"
+    )
+    assert index2.entries[1].request_line() == " "  # a miss is still explained, naming nothing
+    with open(path2, "r+b") as f:
+        f.truncate(len(JSON_HEAD) + 10)
+    with pytest.raises(CassetteError, match="interaction 2: changed on disk"):
+        index2.entries[2].answer()
+
+
+def test_big_answer_headers_of_a_deferred_line_are_said_at_start(deferred, tmp_path: Path) -> None:
+    from chime_tap.playback import oversized_answers
+
+    big = {"X-Big": ["x" * 40_000]}
+    lines = [
+        dump_line(item()),
+        dump_line(item(uri=f"{SESSIONS}/s2", response_headers=big)),
+        dump_line(item(uri=f"{SESSIONS}/s3", response_headers=big, answer=42)),  # broken
+    ]
+    index = build_index([str(writers_layout(tmp_path / "c.json", lines))], defer_checks=True)
+    found = oversized_answers(index)
+    assert [(entry.number, size) for entry, size in found] == [(1, 40_005)]
+    assert (
+        oversized_answers(build_index([str(tmp_path / "c.json")], defer_checks=True), 10**6) == []
+    )
+
+
 def test_below_the_threshold_every_problem_is_said_at_start(tmp_path: Path) -> None:
     lines = [dump_line(item()), dump_line(item(answer=42))]
     path = writers_layout(tmp_path / "c.json", lines)

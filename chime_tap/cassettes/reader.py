@@ -13,6 +13,7 @@ import os
 import re
 import reprlib
 import stat
+import zlib
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -490,9 +491,46 @@ class DeferredRequest(NamedTuple):
     body: str | None
 
 
+class LineSource:
+    """The cassette a deferred line is read from again when played: the file replay read at
+    start (its descriptor kept, whatever replaces the path since), with the cassette's name."""
+
+    def __init__(self, name: str, fd: int) -> None:
+        self.name = name
+        self._file = os.fdopen(fd, "rb", buffering=0)  # closed with the last entry that uses it
+
+    def read(self, line: StoredLine, number: int) -> bytes:
+        """The bytes of ``line``; CassetteError naming the interaction unless they are the
+        bytes read at start (a file changed in place since: truncated, edited, rewritten)."""
+        try:
+            data = os.pread(self._file.fileno(), line.size, line.offset)
+        except OSError as e:
+            message = f"{self.name}: interaction {number}: cannot read ({e.strerror})"
+            raise CassetteError(message) from None
+        if len(data) != line.size or zlib.crc32(data) != line.crc:
+            raise CassetteError(
+                f"{self.name}: interaction {number}: changed on disk since replay read it at "
+                "start; restart replay to read the cassette again"
+            )
+        return data
+
+
+class StoredLine(NamedTuple):
+    """Where a deferred line lies in its cassette, and its CRC-32: the line itself is not kept
+    (a captured day's lines are a gigabyte; an index of where they are, a few dozen MB)."""
+
+    source: LineSource
+    offset: int
+    size: int
+    crc: int
+
+    def read(self, number: int) -> bytes:
+        return self.source.read(self, number)
+
+
 def replay_items(
     path: str | os.PathLike[str], *, defer_checks: bool = False
-) -> Iterator[tuple[dict[str, Any] | DeferredRequest, bytes | None]]:
+) -> Iterator[tuple[dict[str, Any] | DeferredRequest, bytes | StoredLine | None]]:
     """Each interaction of a cassette, checked as :func:`load_cassette` checks it, with its line.
 
     A JSON cassette in the writer's layout (``format.JSON_HEAD``, then one interaction a line)
@@ -505,8 +543,9 @@ def replay_items(
     With ``defer_checks`` (the proxy replay) and such a file over ``DEFER_CHECKS_BYTES``, a
     line the writer wrote (its request in the writer's order and spelling, its status not 0)
     comes as a :class:`DeferredRequest`, its request checked as every reader checks it, the
-    rest left to :func:`check_line` at its first play; any other line is checked whole, as
-    without ``defer_checks``.
+    rest left to :func:`check_line` at its first play, with a :class:`StoredLine` to read it
+    again then instead of the line; any other line is checked whole, as without
+    ``defer_checks``.
     """
     fd, size = _open_input(path, CassetteError)
     was_enabled = gc.isenabled()
@@ -517,8 +556,10 @@ def replay_items(
                 raise _too_big(path, CassetteError, MAX_STREAMED_BYTES)
             streamed, done = 0, False
             if f.read(len(JSON_HEAD)) == JSON_HEAD:
-                defer = defer_checks and size > DEFER_CHECKS_BYTES
-                streamed, done = yield from _lines(f, str(path), defer)
+                source = None
+                if defer_checks and size > DEFER_CHECKS_BYTES:
+                    source = LineSource(str(path), os.dup(fd))
+                streamed, done = yield from _lines(f, str(path), source)
         if not done:  # not the writer's layout, from this line on: the whole reader decides
             for item in load_for_replay(path)["interactions"][streamed:]:
                 yield item, None
@@ -530,15 +571,15 @@ def replay_items(
 
 
 def _lines(
-    f: Any, name: str, defer: bool = False
-) -> Generator[tuple[dict[str, Any] | DeferredRequest, bytes], None, tuple[int, bool]]:
+    f: Any, name: str, source: LineSource | None = None
+) -> Generator[tuple[dict[str, Any] | DeferredRequest, bytes | StoredLine], None, tuple[int, bool]]:
     """The interactions of a file in the writer's JSON layout, past its head, with their lines.
 
     Returns (how many were yielded, whether the file ended as the layout ends). A line that is
     not one whole interaction ends it early: a line of valid JSON followed by a comma is one
     element of the interactions list whatever follows, so the whole-document reader can take
-    over from there. With ``defer``, a line :func:`_deferred_request` takes is yielded as its
-    request, the rest of it unchecked.
+    over from there. With a ``source``, a line :func:`_deferred_request` takes is yielded as
+    its request, the rest of it unchecked, and where it lies in ``source``.
     """
     n, total, last = 0, len(JSON_HEAD), False
     while raw := f.readline(MAX_STREAMED_LINE + 1):
@@ -555,8 +596,9 @@ def _lines(
             line = raw[:-2]
         else:
             line, last = raw[:-1], True
-        if defer and (request := _deferred_request(line)) is not None:
-            yield request, line
+        if source is not None and (request := _deferred_request(line)) is not None:
+            start = total - len(raw)
+            yield request, _new_tuple(StoredLine, (source, start, len(line), zlib.crc32(line)))
             n += 1
             continue
         item = _line_item(line)
