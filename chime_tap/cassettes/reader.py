@@ -583,12 +583,13 @@ def _lines(
     """
     n, total, last = 0, len(JSON_HEAD), False
     while raw := f.readline(MAX_STREAMED_LINE + 1):
-        if len(raw) > MAX_STREAMED_LINE:
+        size = len(raw)
+        if size > MAX_STREAMED_LINE:
             return n, False  # a huge interaction, or no line at all: the whole reader decides
-        total += len(raw)
+        total += size
         if total > MAX_STREAMED_BYTES:  # a file that grows while read
             raise _too_big(name, CassetteError, MAX_STREAMED_BYTES)
-        if raw in (b"]}\n", b"]}"):
+        if size <= 3 and raw in (b"]}\n", b"]}"):
             return n, not f.read(1 << 16).strip()
         if last or not raw.endswith(b"\n"):
             return n, False  # a torn tail, or a line after the last one
@@ -597,8 +598,8 @@ def _lines(
         else:
             line, last = raw[:-1], True
         if source is not None and (request := _deferred_request(line)) is not None:
-            start = total - len(raw)
-            yield request, _new_tuple(StoredLine, (source, start, len(line), zlib.crc32(line)))
+            stored = (source, total - size, len(line), zlib.crc32(line))
+            yield request, _new_tuple(StoredLine, stored)
             n += 1
             continue
         item = _line_item(line)
