@@ -61,13 +61,14 @@ MAX_ANSWER_HEADER_BYTES = 32 * 1024
 class Entry:
     """One recorded interaction in the index: where it came from and its vcrpy dict.
 
-    An interaction read from a line of a big JSON cassette is kept as that line and parsed
-    again when needed (``item``), its answer not cached: a million parsed dicts would not fit
-    in memory, and a parse costs a small part of a proxy round trip. One whose check was
-    deferred (``unchecked``: only its request was checked at start, see
-    ``reader.replay_items``) is kept as where its line lies (``reader.StoredLine``), read again
-    and checked at its first use; ``item`` raises CassetteError naming the cassette and the
-    interaction, each time, if it is no interaction a reader can use.
+    An interaction read from a line of a JSON cassette in the writer's layout is kept as that
+    line and parsed again when needed (``item``), its answer not cached: a million parsed dicts
+    would not fit in memory, and a parse costs a small part of a proxy round trip. In a
+    cassette over ``reader.DEFER_CHECKS_BYTES`` replayed by the proxy, one whose check was
+    deferred (``unchecked``: only its request was checked at start) is kept as where its line
+    lies (``reader.StoredLine``), read again when needed and checked at its first use; ``item``
+    raises CassetteError naming the cassette and the interaction, each time, if it is no
+    interaction a reader can use.
     """
 
     __slots__ = ("_item", "cassette", "line", "number", "prepared", "size", "unchecked")
