@@ -218,11 +218,11 @@ def parts_at_origin(method: str | bytes, origin: str, uri: str, body: Any) -> Re
     # cassette holds a handful of origins and a million paths.
     path, _, query = uri[len(origin) :].partition("#")[0].partition("?")
     return RequestParts(
-        normalize_method(method),
+        method.upper() if type(method) is str else normalize_method(method),
         _origin_authority(origin),
-        path or "/",  # normalize_path and normalize_query, without two calls per request
+        path or "/",  # the normalizers, without a call each for what needs none
         normalize_query(query) if query else (),
-        normalize_body(body),
+        b"" if body is None else normalize_body(body),
         body,
     )
 
@@ -553,7 +553,8 @@ class RequestIndex:
         n = len(self.entries)
         self.entries.append(entry)
         self.parts.append(parts)
-        self._by_key.setdefault(parts.key, []).append(n)
+        key = (parts.method, parts.authority, parts.path, parts.query, parts.body)  # parts.key
+        self._by_key.setdefault(key, []).append(n)
         return n
 
     def add_unanswered(self, parts: RequestParts, entry: Any) -> None:

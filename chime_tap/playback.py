@@ -146,14 +146,13 @@ def build_index(
     requests checked here, the rest at their first play (``Entry.unchecked``).
     """
     index = RequestIndex(exhausted)
+    add, deferred, parts_of_request = index.add, DeferredRequest, parts_at_origin  # hot loop
     for path in paths:
         name = str(path)
         for n, (item, line) in enumerate(replay_items(path, defer_checks=defer_checks)):
-            if type(item) is DeferredRequest:  # an answered call: its status is not 0
-                index.add(
-                    parts_at_origin(item.method, item.origin, item.uri, item.body),
-                    Entry(name, n, None, line),
-                )
+            if type(item) is deferred:  # an answered call: its status is not 0
+                method, origin, uri, body = item
+                add(parts_of_request(method, origin, uri, body), Entry(name, n, None, line))
                 continue
             req = item["request"]
             parts = parts_from_uri(req["method"], req["uri"], _request_body(req))
