@@ -266,7 +266,7 @@ def instructions_per_flow(configs: dict[str, list[str]], upstream: str, tmp: Pat
     return {
         name: {
             "instructions_per_flow": c,
-            **{f"ratio_vs_{b}": counts[b] / c for b in BASELINES},
+            **{f"ratio_vs_{b}": counts[b] / c for b in BASELINES if b in counts},
         }
         for name, c in counts.items()
     }

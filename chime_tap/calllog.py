@@ -14,7 +14,12 @@ terminal, mitmweb's event log and any handler a user adds still get them.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,6 +51,70 @@ def skip_legacy_log_events(handler_type: type[logging.Handler]) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, handler_type) and _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
+
+
+def log_call(level: int, line: str) -> None:
+    """``call_logger.log(level, line)``, with the same record, made for less.
+
+    ``Logger.log`` looks for its caller on the stack and fills a ``LogRecord`` field by field,
+    most of which (where it was called, the thread, the process) are the same on every line of
+    a proxy. Here they are found once per place that logs and copied; the time, level and
+    message are set per line. Any handler, filter and formatter sees what ``Logger.log`` would
+    have given it. With a record factory of someone else's, logging's switches off, or from
+    another thread or process than the first line's, it is ``Logger.log`` itself.
+    """
+    if not call_logger.isEnabledFor(level):
+        return
+    caller = sys._getframe(1)
+    template = _TEMPLATES.get((caller.f_code, caller.f_lineno))
+    if (
+        template is None
+        or template["thread"] != threading.get_ident()
+        or template["process"] != os.getpid()
+        or logging.getLogRecordFactory() is not logging.LogRecord
+    ):
+        if not _template_made(caller):
+            call_logger.log(level, line, stacklevel=2)
+            return
+        template = _TEMPLATES[(caller.f_code, caller.f_lineno)]
+    record = _Record.__new__(_Record)
+    fields = record.__dict__
+    fields.update(template)
+    ct = time.time()
+    fields["msg"] = line
+    fields["levelname"] = logging.getLevelName(level)
+    fields["levelno"] = level
+    fields["created"] = ct
+    fields["msecs"] = int((ct - int(ct)) * 1000) + 0.0  # as LogRecord computes it
+    fields["relativeCreated"] = (ct - logging._startTime) * 1000
+    call_logger.handle(record)
+
+
+class _Record(logging.LogRecord):
+    """A ``LogRecord`` (same fields, same methods) filled by :func:`log_call`."""
+
+
+_TEMPLATES: dict[tuple[object, int], dict[str, object]] = {}
+
+
+def _template_made(caller: FrameType) -> bool:
+    """The fields of a record logged from ``caller`` that do not change from line to line,
+    kept in ``_TEMPLATES``; False where LogRecord would not give the same (see log_call)."""
+    if (
+        logging.getLogRecordFactory() is not logging.LogRecord
+        or not (logging.logThreads and logging.logProcesses and logging.logMultiprocessing)
+        or logging._srcfile is None
+        or len(_TEMPLATES) >= 64
+    ):
+        return False
+    code = caller.f_code
+    record = logging.LogRecord(CALLS, logging.INFO, code.co_filename, caller.f_lineno,
+                               "", (), None, code.co_name)  # fmt: skip
+    fields = dict(record.__dict__)
+    for per_line in ("msg", "levelname", "levelno", "created", "msecs", "relativeCreated"):
+        del fields[per_line]
+    _TEMPLATES[(code, caller.f_lineno)] = fields
+    return True
 
 
 # --- the line ---------------------------------------------------------------------------------

@@ -313,7 +313,24 @@ def decode_fields(
     fields: Iterable[tuple[bytes, bytes]], raw: bytes | None, limit: int = DECODED_BODY_LIMIT
 ) -> Decoded:
     """``decode`` from a message's raw header fields: body, vcrpy headers, note."""
-    return decode(raw, headers_dict(fields), limit)
+    # headers_dict's loop, noting a Content-Encoding on the way: most bodies have none, and
+    # then this is all decode would do.
+    headers: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+    coded = False
+    for raw_name, raw_value in fields:
+        name = raw_name.decode("latin-1")
+        value = raw_value.decode("latin-1")
+        key = name.lower()
+        if key in seen:
+            headers[seen[key]].append(value)
+        else:
+            seen[key] = name
+            headers[name] = [value]
+            coded = coded or key == "content-encoding"
+    if not raw or not coded:
+        return Decoded(raw, headers)
+    return decode(raw, headers, limit)
 
 
 def decode_message(

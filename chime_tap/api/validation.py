@@ -341,6 +341,14 @@ def validate_request(
     return found
 
 
+# Verdicts on responses already checked: the same bytes get the same violations. A client that
+# polls a session, a List that did not change, an error the service repeats: each is parsed and
+# checked once. Bounded by size and count (cleared when full).
+_VERDICTS: dict[tuple[Any, ...], tuple[Violation, ...]] = {}
+_VERDICTS_MAX = 256
+_VERDICT_BODY_MAX = 16 * 1024
+
+
 def validate_response(
     route: Route,
     *,
@@ -351,6 +359,26 @@ def validate_response(
 ) -> list[Violation]:
     """Violations of the response: its status code and its body (success or error)."""
     engine = engine or default_engine()
+    if body is not None and len(body) > _VERDICT_BODY_MAX:
+        return _validate_response(route, status, body, headers, engine)
+    error_type = header_value(headers, "x-amzn-errortype") if status >= 400 else None
+    key = (engine, route.operation.name, route.namespace, status, error_type, type(body), body)
+    found = _VERDICTS.get(key)
+    if found is None:
+        found = tuple(_validate_response(route, status, body, headers, engine))
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[key] = found
+    return list(found)
+
+
+def _validate_response(
+    route: Route,
+    status: int,
+    body: bytes | str | None,
+    headers: Mapping[str, str] | None,
+    engine: Engine,
+) -> list[Violation]:
     op = route.operation
     found: list[Violation] = []
 

@@ -329,11 +329,16 @@ def scrub_text(text: str) -> str:
     presigned query parameters are redacted wherever they appear.
     """
     if len(text) <= _SHORT:  # the metadata's names, ids and times, the same on many calls
+        if text[:1].isdigit() and _INERT(text):  # a time or a number: nothing to scrub
+            return text
         return _scrub_short_text(text)
     return _scrub_text(text)
 
 
 _SHORT = 64
+# Digits and the punctuation of times and numbers: no credential name, pair or URL is made of
+# these (every needle above has a lower-case letter or a letter other than T and Z).
+_INERT = re.compile(r"[0-9TZ:.+-]*").fullmatch
 
 
 @functools.lru_cache(maxsize=4096)
@@ -353,6 +358,17 @@ _URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
 
 def scrub_strings(value: Any) -> Any:
     """``value`` (metadata: dicts, lists, strings) with every string passed through ``scrub_text``."""
+    if type(value) is dict:  # the recorder's metadata: its strings and numbers scrubbed here
+        out = {}
+        for k, v in value.items():
+            t = type(v)
+            if t is str:
+                out[k] = scrub_text(v)
+            elif v is None or t is float or t is int or t is bool:
+                out[k] = v
+            else:
+                out[k] = scrub_strings(v)
+        return out
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):

@@ -71,7 +71,7 @@ def _astral(m: re.Match[str]) -> str:
 def _render(s: str) -> str:
     if _PLAIN.fullmatch(s) and s.lower() not in _NOT_PLAIN:
         return s
-    if s.isascii() and s.isprintable():  # one line, nothing to escape: single quotes, as PyYAML
+    if s.isascii() and _printable_ascii(s):  # one line, nothing to escape: single quotes, as PyYAML
         return "'" + s.replace("'", "''") + "'" if "'" in s else "'" + s + "'"
     q = json.dumps(s)  # ASCII, JSON escapes; YAML reads every one of them
     if "\x7f" in q:  # DEL is ASCII but not printable in YAML
@@ -81,6 +81,16 @@ def _render(s: str) -> str:
         if _LONE_SURROGATE.search(q):
             raise _NotFast
     return q
+
+
+# ASCII's non-printable characters: the C0 controls and DEL.
+_CONTROLS = bytes(range(0x20)) + b"\x7f"
+
+
+def _printable_ascii(s: str) -> bool:
+    """``s.isprintable()`` for an ASCII string, at a third of its cost on a body (one table
+    look-up per byte instead of a Unicode category per character)."""
+    return len(s.encode("ascii").translate(None, _CONTROLS)) == len(s)
 
 
 def _str(s: str) -> str:
