@@ -85,7 +85,6 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-F]{2})")
 _DEFAULT_PORT = {"http": 80, "https": 443}
 # A header line the HTTP message parser vcrpy's response uses reads back as name and value.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(r"(?:[\x21-\x7e][\x20-\x7e]*)?")
 _MAX_HEADERS, _MAX_LINE = 100, 60_000  # http.client refuses more than 100 lines, or 64 KiB each
 
 
@@ -110,38 +109,74 @@ def uri_of(url: str) -> str | None:
 def plain_answer(response: Any) -> tuple[int, dict[str, str], bytes] | str:
     """(status, headers as botocore reads them, body) of a recorded response, or why urllib3
     and vcrpy's response object would give botocore something else."""
+    refusal = answer_refusal(response)
+    if refusal is not None:
+        return refusal
+    return _answer_of(response)
+
+
+def answer_refusal(response: Any) -> str | None:
+    """Why urllib3 and vcrpy's response object would give botocore something else than
+    :func:`plain_answer` builds from a recorded response; None: they would not."""
     try:
         status, headers, body = response["status"]["code"], response["headers"], response["body"]
         body = body["string"]
     except (KeyError, TypeError):
         return "a response without status, headers or body"
-    if type(status) is not int or not 200 <= status < 600 or 300 <= status < 400:
+    if type(status) is not int or not (200 <= status < 300 or 400 <= status < 600):
         return f"status {status!r}"
-    if not isinstance(body, bytes):
+    if type(body) is not bytes:
         return "a body that is not bytes"
-    if not isinstance(headers, dict):
+    if type(headers) is not dict:
         return "headers that are not a mapping"
-    # botocore reads vcrpy's HTTPMessage into its HeadersDict: each name once, with the first
-    # value recorded under any spelling of it.
-    first: dict[str, tuple[str, str]] = {}
     lines = 0
     for name, values in headers.items():
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            return f"header name {name!r}"
-        if name.lower() == "transfer-encoding":
-            return "a Transfer-Encoding header (vcrpy removes it from the cassette's data)"
-        if not isinstance(values, list):
+        if name not in _PLAIN_NAMES:
+            refusal = _name_refusal(name)
+            if refusal is not None:
+                return refusal
+            if len(_PLAIN_NAMES) < 1024:  # a hostile cassette's names do not fill memory
+                _PLAIN_NAMES.add(name)
+        if type(values) is not list:
             return f"header {name} is not a list"
         for value in values:
-            if not isinstance(value, str) or not _VALUE.fullmatch(value):
+            # What the HTTP message parser reads back as it was: printable ASCII, no leading
+            # space (it strips one), a line http.client reads.
+            if not (
+                type(value) is str
+                and value.isascii()
+                and value.isprintable()
+                and value[:1] != " "
+                and len(name) + len(value) <= _MAX_LINE
+            ):
                 return f"header {name} value {value!r}"
-            if len(name) + len(value) > _MAX_LINE:
-                return f"header {name} longer than http.client reads"
-            first.setdefault(name.lower(), (name, value))
         lines += len(values)
     if lines > _MAX_HEADERS:
         return f"{lines} header lines, more than http.client reads"
-    return status, dict(first.values()), body
+    return None
+
+
+_PLAIN_NAMES: set[str] = set()  # header names found plain
+
+
+def _name_refusal(name: Any) -> str | None:
+    if type(name) is not str or not _TOKEN.fullmatch(name):
+        return f"header name {name!r}"
+    if name.lower() == "transfer-encoding":
+        return "a Transfer-Encoding header (vcrpy removes it from the cassette's data)"
+    return None
+
+
+def _answer_of(response: Any) -> tuple[int, dict[str, str], bytes]:
+    """A plain response as botocore reads vcrpy's: each header name once, its first spelling,
+    with the first value recorded under any spelling of it."""
+    first: dict[str, tuple[str, str]] = {}
+    for name, values in response["headers"].items():
+        if values:
+            lowered = name.lower()
+            if lowered not in first:
+                first[lowered] = (name, values[0])
+    return response["status"]["code"], dict(first.values()), response["body"]["string"]
 
 
 class _Raw:
@@ -165,18 +200,19 @@ class FastPath:
         self.answered = 0
         self.fell_through: Counter[str] = Counter()
         self._refusal: str | None = None
-        self._answers: list[Any] | None = None  # plain_answer of each position in data
+        self._checked = False  # whether the cassette was looked over (on its first call)
+        self._unplain: tuple[int, str] | None = None  # the first response answered otherwise
 
     @property
     def refusal(self) -> str | None:
         """Why no call of this cassette is answered here (None: calls may be)."""
-        if self._answers is None:
+        if not self._checked:
             self._refusal = self._cassette_refusal()
+            self._checked = True
         return self._refusal
 
     def _cassette_refusal(self) -> str | None:
         cassette = self.cassette
-        self._answers = []
         if self.configured_refusal:
             return self.configured_refusal
         if getattr(cassette.record_mode, "value", cassette.record_mode) not in ("none", "once"):
@@ -186,12 +222,18 @@ class FastPath:
         for m in cassette.match_on:
             if m not in PURE_MATCHERS:
                 return f"matcher {getattr(m, '__name__', m)!r} is not chime-tap's or vcrpy's"
-        answers = [plain_answer(response) for _, response in cassette.data]
-        for position, answer in enumerate(answers):
-            if isinstance(answer, str):
-                return f"recorded response {cassette.label_of(position)}: {answer}"
-        self._answers = answers
+        if self._unplain is not None:
+            position, refusal = self._unplain
+            return f"recorded response {cassette.label_of(position)}: {refusal}"
         return None
+
+    def note_loaded(self, position: int, response: Any) -> None:
+        """Look a response over as the cassette loads it (its position in ``data``): one the
+        fast path would answer otherwise than vcrpy sends the whole cassette through vcrpy."""
+        if self._unplain is None and self.configured_refusal is None:
+            refusal = answer_refusal(response)
+            if refusal is not None:
+                self._unplain = (position, refusal)
 
     def _fall(self, reason: str) -> None:
         self.fell_through[reason] += 1
@@ -217,10 +259,10 @@ class FastPath:
             return self._fall("a URL urllib3 would normalise")
         live = LoadedRequest.sent(request.method, uri, body, _items(headers))
         try:
-            index, _ = self.cassette.play_indexed(live)
+            _, recorded = self.cassette.play_indexed(live)
         except UnhandledHTTPRequestError:
             return self._fall("no recorded answer")
-        status, answer_headers, answer_body = self._answers[index]
+        status, answer_headers, answer_body = _answer_of(recorded)
         self.answered += 1
         response = _response_class()(request.url, status, answer_headers, _Raw(answer_body))
         response.content  # noqa: B018 - read now, as botocore's session does

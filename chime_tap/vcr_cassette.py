@@ -143,6 +143,8 @@ class IndexedCassette(LookupCassette):
             if is_unanswered(kept):
                 self._unanswered.add(n)
                 return
+            if loaded:  # never played if unanswered: only what may be played is looked over
+                self.fast_path.note_loaded(n, kept)
             p = self._parts(stored)
             key = tuple(part(p, stored) for part in self._keys.stored)
             self._index.setdefault(key, []).append(n)

@@ -692,3 +692,44 @@ def test_the_plugin_uses_the_fast_path_unless_the_ini_option_says_false(ini, pyt
     expected = "FAST 2 {}" if fast else "FAST 0 {}"  # off: botocore's send left unwrapped
     result.stdout.fnmatch_lines([f"*{expected}", "CALLS ['bench.yaml #0', 'bench.yaml #1']"])
     result.stdout.fnmatch_lines(["*bench.yaml: 1 of 3 recorded interaction(s) never played*"])
+
+
+# --- the bad-input requests, recorded: what tests generate from hostile traffic -----------------
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> Path:
+    """Every bad-input request case the manifest sends as HTTP/1.1 (generated giants left out),
+    recorded by a real `chime-tap record --upstream simulator`: failed calls, refusals, odd
+    bodies and encodings, chunked framing, between good calls."""
+    from test_bad_input import REQUESTS, raw_request, send_raw
+
+    directory = tmp_path_factory.mktemp("hostile")
+    cassette = directory / "hostile.yaml"
+    host = "voice-chime.us-east-1.amazonaws.com"
+    args = ["record", "--cassette", str(cassette), "--upstream", "simulator"]
+    sent = 0
+    with chime_tap(args, confdir=directory / "conf") as proxy:
+        client = voice_client(proxy, endpoint=VOICE_ENDPOINT)
+        _create(client, Name="good")
+        for case in REQUESTS.values():
+            if case.get("generate") or case.get("protocol") == "h2" or "bomb" in case:
+                continue
+            send_raw(proxy.port, raw_request(case, host))
+            sent += 1
+        _create(client, Name="good again")
+        assert proxy.stop() == 0, proxy.output
+    assert sent >= 20
+    return cassette
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"exhausted": "repeat"}, {"allow_playback_repeats": True}, {"record_mode": "once"}],
+    ids=["none", "repeat", "allow_playback_repeats", "once"],
+)
+def test_recorded_hostile_traffic_answers_alike_both_ways(hostile, settings, tmp_path):
+    requests = _sent(load_cassette(hostile)["interactions"])
+    observed = both_ways(hostile, tmp_path, replay_wire(requests), **settings)
+    answered, fell = observed["fast_path"]
+    assert answered >= 20 and answered + sum(fell.values()) == 2 * len(requests)
