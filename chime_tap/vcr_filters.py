@@ -17,10 +17,6 @@ from chime_tap.vcrpy_internals import header_items, header_table
 __all__ = ["replace_credentials", "scrub_response"]
 
 
-def _text(value: Any) -> Any:  # as chime_tap.wire.text_headers: botocore sends some as bytes
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
 # Set on each request this filter returned. vcrpy filters a live request, then filters the
 # result again (``can_play_response_for`` hands it to ``in``), and pseudonymizing a phone is no
 # idempotent step: twice made every call with a number in it a miss under redact_phones=True.
@@ -35,7 +31,12 @@ def replace_credentials(request: Request, redact_phones: bool = False) -> Reques
     if vars(request).get(_SCRUBBED) == redact_phones:
         return request
     body = request.body
-    plain = {_text(k): _text(v) for k, v in header_items(request.headers)}  # text_headers
+    plain = {  # chime_tap.wire.text_headers, inline: this runs on every replayed call
+        (k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else k): (
+            v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
+        )
+        for k, v in header_items(request.headers)
+    }
     if redact_phones:
         scrubbed = scrub_interaction(
             {
