@@ -52,6 +52,28 @@ PIECE_COLUMNS = [
 ]  # fmt: skip
 
 
+# Few distinct values each: a piece keeps a category code, not the text (a dataset's millions of
+# pieces are taken and copied many times over in the merges and the finish).
+_CODED = ["voice_connector_id", "final_status", "said_operation"]
+
+
+def _same_categories(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``a`` and ``b`` with the same categories in each categorical column they share, so that
+    concatenating them keeps the codes (pandas falls back to text when categories differ)."""
+    for name in a.columns:
+        x, y = a[name], b[name]
+        if not (
+            isinstance(x.dtype, pd.CategoricalDtype) and isinstance(y.dtype, pd.CategoricalDtype)
+        ):
+            continue
+        if x.cat.categories.equals(y.cat.categories):
+            continue
+        union = x.cat.categories.union(y.cat.categories)
+        a = a.assign(**{name: x.cat.set_categories(union)})
+        b = b.assign(**{name: y.cat.set_categories(union)})
+    return a, b
+
+
 def _hash(keys: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row's session key (two sessions may share one, rarely: see merge)."""
     return pd.util.hash_pandas_object(keys[SESSION_KEY], index=False).to_numpy()
@@ -182,7 +204,8 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
     pieces = pd.concat(
         [pieces, names.take(pieces["order"].to_numpy()).reset_index(drop=True)], axis=1
     )
-    return pieces.assign(session_hash=_hash(pieces))[PIECE_COLUMNS]
+    pieces = pieces.assign(session_hash=_hash(pieces)).astype({c: "category" for c in _CODED})
+    return pieces[PIECE_COLUMNS]
 
 
 def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
@@ -191,7 +214,8 @@ def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     if earlier.empty or later.empty:
         return later if earlier.empty else earlier
     offset = int(earlier["order"].max()) + 1
-    pieces = pd.concat([earlier, later.assign(order=later["order"] + offset)], ignore_index=True)
+    earlier, later = _same_categories(earlier, later.assign(order=later["order"] + offset))
+    pieces = pd.concat([earlier, later], ignore_index=True)
     # Only the sessions both partitions saw have pieces to settle and join: a session seen on
     # one side only is already as _join leaves it, so most pieces pass through untouched.
     key = _shared_sessions(pieces, len(earlier), by_hash=True)
@@ -298,7 +322,7 @@ def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     keys = pieces[SESSION_KEY].take(position[rank]).reset_index(drop=True)
     out = pd.concat([out, keys], axis=1)
     said = out["said_operation"].notna()
-    source = out["said_operation"].where(said) + " at " + _stamp(out["said_at"])
+    source = text(out["said_operation"]).where(said) + " at " + _stamp(out["said_at"])
     out["status_source"] = source.where(said)
     start = out["created"].fillna(out["first_seen"])
     end = out["ended"].fillna(out[["last_updated", "last_seen"]].max(axis=1))
