@@ -25,7 +25,8 @@ reason is counted in the cassette's ``fast_path.fell_through``:
 - for one call: vcrpy's patch for the URL's scheme answers from another cassette (a nested
   one, or botocore's patchers skipped); the client sends through a proxy; the body is streamed;
   the answer is streamed; a URL urllib3 would normalise (case, an escape, a character it
-  encodes); no recorded answer (vcrpy then raises its own error, the same as always).
+  encodes); no recorded answer (vcrpy then raises its own error, the same as always); an
+  error before anything was played (vcrpy then meets it and fails its own way).
 
 botocore's names used beyond its documented API are :data:`BOTOCORE_INTERNALS`, checked by the
 same test; vcrpy's (the cassette its patched connection class holds) are in
@@ -215,8 +216,9 @@ class FastPath:
         cassette = self.cassette
         if self.configured_refusal:
             return self.configured_refusal
-        if getattr(cassette.record_mode, "value", cassette.record_mode) not in ("none", "once"):
-            return f"record mode {cassette.record_mode.value} may write the cassette"
+        mode = getattr(cassette.record_mode, "value", cassette.record_mode)
+        if mode not in ("none", "once"):
+            return f"record mode {mode} may write the cassette"
         if cassette.loaded == 0 or len(cassette.data) != cassette.loaded:
             return "no interaction loaded from the file"  # once on a new file records
         for m in cassette.match_on:
@@ -258,10 +260,18 @@ class FastPath:
         if uri is None:
             return self._fall("a URL urllib3 would normalise")
         live = LoadedRequest.sent(request.method, uri, body, _items(headers))
+        plays = self.cassette.plays_noted
         try:
             _, recorded = self.cassette.play_indexed(live)
         except UnhandledHTTPRequestError:
             return self._fall("no recorded answer")
+        except Exception as e:
+            if self.cassette.plays_noted == plays:  # nothing played: vcrpy fails its own way
+                return self._fall(f"an error: {type(e).__name__}")
+            # Played, then failed (noting the play): botocore's session wraps it so.
+            from botocore.exceptions import HTTPClientError
+
+            raise HTTPClientError(error=e) from e
         status, answer_headers, answer_body = _answer_of(recorded)
         self.answered += 1
         response = _response_class()(request.url, status, answer_headers, _Raw(answer_body))

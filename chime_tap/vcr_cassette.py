@@ -211,6 +211,11 @@ class IndexedCassette(LookupCassette):
             time.sleep(delay)
 
     @property
+    def plays_noted(self) -> int:
+        """How many calls were replayed or recorded so far (``calls`` without building them)."""
+        return len(self._made)
+
+    @property
     def calls(self) -> list[Call]:
         """The calls replayed or recorded since the cassette was entered, oldest first."""
         out = []

@@ -733,3 +733,29 @@ def test_recorded_hostile_traffic_answers_alike_both_ways(hostile, settings, tmp
     observed = both_ways(hostile, tmp_path, replay_wire(requests), **settings)
     answered, fell = observed["fast_path"]
     assert answered >= 20 and answered + sum(fell.values()) == 2 * len(requests)
+
+
+def test_an_error_before_anything_played_is_left_to_vcrpy_to_fail_its_way(tmp_path):
+    source = write_cassette(tmp_path / "bench.yaml", 3)
+    uri = load_cassette(source)["interactions"][0]["request"]["uri"]
+
+    def calls(cassette: Any) -> list:
+        lookup, broken = cassette._candidates, [True]
+
+        def candidates(request: Any) -> Any:  # a matcher's bug, during the first call only
+            if broken[0]:
+                raise ValueError("a broken matcher")
+            return lookup(request)
+
+        cassette._candidates = candidates
+        session = URLLib3Session()
+        first = _wire(session, "GET", uri, {}, None)
+        broken[0] = False
+        return [first, _wire(session, "GET", uri, {}, None)]
+
+    work = tmp_path / "work"
+    work.mkdir()
+    observed = both_ways(source, work, calls)
+    assert [a[:2] for a in observed["answers"]] == [("error", "HTTPClientError"), ("ok", 200)]
+    assert "a broken matcher" in observed["answers"][0][3]
+    assert observed["fast_path"] == (1, {"an error: ValueError": 1})
