@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from chime_tap.analysis.load import listed_sessions
 
@@ -86,6 +84,8 @@ def text(values: pd.Series, missing: str | None = None) -> pd.Series:
     if not isinstance(values.dtype, pd.CategoricalDtype):
         out = values.astype("str")
         return out if missing is None else out.fillna(missing)
+    import pyarrow as pa  # here, not at import: the cassette readers import this package too
+
     labels = [str(c) for c in values.cat.categories]
     codes = values.cat.codes.to_numpy().astype(np.int32)
     codes[codes < 0] = len(labels)  # the slot after the categories: missing
@@ -361,8 +361,6 @@ def sessions(frame: pd.DataFrame) -> pd.DataFrame:
     return finish(partial(frame))
 
 
-_DIGITS2 = pa.array([f"{i:02d}" for i in range(100)])
-_DIGITS3 = pa.array([f"{i:03d}" for i in range(1000)])
 _DAY_MS = 86_400_000
 
 
@@ -370,6 +368,9 @@ def _stamp(times: pd.Series) -> pd.Series:
     """Times as ``2026-03-01 10:00:00.250 UTC`` text (milliseconds truncated); ``unknown time``
     where there is none. Made of parts (each day's text once, the time of day from digit
     tables): strftime per value took seconds for a dataset's millions of sessions."""
+    import pyarrow as pa  # here, not at import: the cassette readers import this package too
+    import pyarrow.compute as pc
+
     missing = times.isna().to_numpy()
     us = times.dt.as_unit("us").dt.tz_localize(None).to_numpy().view("int64").copy()
     us[missing] = 0
@@ -379,13 +380,13 @@ def _stamp(times: pd.Series) -> pd.Series:
     days, which = np.unique(day, return_inverse=True)
     day_text = pa.array(np.datetime_as_string(days.astype("datetime64[D]")).tolist(), pa.string())
 
-    def digits(table: pa.Array, values: np.ndarray) -> pa.Array:
-        return table.take(pa.array(values))
+    def digits(width: int, values: np.ndarray) -> pa.Array:
+        return pa.array([f"{i:0{width}d}" for i in range(10**width)]).take(pa.array(values))
 
     text = pc.binary_join_element_wise(
         day_text.take(pa.array(which.reshape(-1))), " ",
-        digits(_DIGITS2, tod // 3_600_000), ":", digits(_DIGITS2, tod // 60_000 % 60), ":",
-        digits(_DIGITS2, tod // 1000 % 60), ".", digits(_DIGITS3, tod % 1000), " UTC",
+        digits(2, tod // 3_600_000), ":", digits(2, tod // 60_000 % 60), ":",
+        digits(2, tod // 1000 % 60), ".", digits(3, tod % 1000), " UTC",
         "",  # the separator between the parts
     )  # fmt: skip
     text = pc.if_else(pa.array(missing, pa.bool_()), "unknown time", text)
