@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+import signal
 import threading
+from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 from mitmproxy import hooks
 
@@ -21,8 +24,12 @@ from chime_tap.api import validation
 from chime_tap.api.operations import classify_path
 from chime_tap.calllog import call_logger, log_call
 from chime_tap.cassettes import scrub
+from chime_tap.cassettes.format import META_KEY
+from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.yaml_block import _printable_ascii
 from chime_tap.wire import decode, decode_fields, headers_dict
+from support.procs import mitmdump, voice_client
+from support.upstream import ScriptedUpstream
 
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
 PER_LINE = {"created", "msecs", "relativeCreated", "lineno", "msg", "levelno", "levelname"}
@@ -109,11 +116,80 @@ def test_log_call_from_another_thread_names_that_thread(kept) -> None:
     assert kept[1].thread == worker.ident
 
 
-def test_the_script_module_passes_every_hook_over() -> None:
-    """mitmproxy looks each hook up on a -s script's module: all are there, all None."""
+RECORDER_HOOKS = {"load", "configure", "running", "done", "responseheaders", "response", "error"}
+
+
+def test_the_script_module_is_the_addon_and_passes_other_hooks_over() -> None:
+    """mitmproxy looks each hook up on a -s script's module: the recorder's are bound there,
+    every other one is there and None, and there is no addon under it to walk into."""
+    assert record.addons == []
     for name in {*hooks.all_hooks, *record.MITMPROXY_HOOKS}:
-        assert getattr(record, name) is None, name
-    assert isinstance(record.addons[0], record.Recorder)
+        hook = getattr(record, name)
+        if name in RECORDER_HOOKS:
+            assert hook == getattr(record.recorder, name), name
+        else:
+            assert hook is None, name  # request too: no enforce mode by default
+
+
+def test_a_script_loaded_as_mitmproxy_loads_it(tmp_path: Path) -> None:
+    """The script module itself, through mitmproxy's script loader: options, the command,
+    enforce mode's request hook following the option, a call recorded."""
+    from mitmproxy.addons import script
+    from mitmproxy.test import taddons, tflow
+
+    module = script.load_script(str(Path(record.__file__)))
+    assert module is not None and module is not record
+    with taddons.context() as tctx:
+        tctx.master.addons.add(module)
+        cassette = tmp_path / "calls.yaml"
+        tctx.configure(module.recorder, chime_cassette=str(cassette), chime_hosts=["h:9"])
+        assert module.request is None
+        tctx.configure(module.recorder, chime_enforce=True)
+        assert module.request == module.recorder._refuse_invalid
+        f = tflow.tflow(resp=False)
+        f.request.host, f.request.port, f.request.path = (
+            "h",
+            9,
+            f"/voice-connectors/{CONNECTOR}/proxy-sessions/x y",
+        )
+        f.request.headers["Host"] = "h:9"
+        tctx.master.addons.trigger(hooks.all_hooks["request"](f))
+        assert f.response is not None and f.response.status_code == 400
+        tctx.master.addons.trigger(hooks.all_hooks["response"](f))
+        stats = tctx.master.commands.call("chime.record.stats")
+        assert stats == f"{cassette}: 1 recorded, 1 with violations, 0 failed, 0 not written"
+        tctx.configure(module.recorder, chime_enforce=False)
+        assert module.request is None
+        tctx.master.addons.trigger(hooks.all_hooks["done"]())
+    assert len(load_cassette(cassette)["interactions"]) == 1
+
+
+def test_enforce_mode_through_mitmdump_s(tmp_path: Path) -> None:
+    """``mitmdump -s addons/record.py --set chime_enforce=true``: the invalid call is answered
+    400 by the recorder and never reaches the upstream; the valid one does; both recorded."""
+    cassette = tmp_path / "calls.yaml"
+    with ScriptedUpstream() as up:
+        args = ["-s", record.__file__, "--set", f"chime_cassette={cassette}",
+                "--set", f"chime_hosts={up.host}", "--set", "chime_enforce=true"]  # fmt: skip
+        with mitmdump(args, confdir=tmp_path / "conf") as proxy:
+            client = voice_client(proxy, endpoint=up.url)
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                client.create_proxy_session(
+                    VoiceConnectorId=CONNECTOR,
+                    ParticipantPhoneNumbers=["+12065550100", "+14015550101"],
+                    Capabilities=["Voice"],
+                    Name="no_underscores!",
+                )
+            assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+            client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)
+            assert proxy.stop(signal.SIGTERM) == 0
+        assert [s.method for s in up.seen] == ["GET"]
+    items = load_cassette(cassette)["interactions"]
+    assert [(i[META_KEY]["answered_by"], i["response"]["status"]["code"]) for i in items] == [
+        ("chime-tap", 400),
+        ("upstream", 200),
+    ]
+    assert any("answered by chime-tap enforce" in line for line in proxy.lines)
 
 
 # --- the response verdict cache -----------------------------------------------------------------
