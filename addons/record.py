@@ -85,6 +85,8 @@ MITMPROXY_HOOKS = (
     "websocket_end", "websocket_message", "websocket_start",
 )  # fmt: skip
 
+CALL_ATTRIBUTE = "_chime_tap_call"  # a flow's Call (Recorder._call); never saved with the flow
+
 VIOLATION_MARK = ":warning:"
 FAILURE_MARK = ":x:"
 DIFFERENCE_MARK = ":mag:"  # spy mode: the answer differs from the baseline's
@@ -155,8 +157,9 @@ class Recorder:
         self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
         self.started = False  # the running hook has run: the proxy listens
-        # Per-flow state, off flow.metadata so saved flow files stay serializable.
-        self._calls: weakref.WeakKeyDictionary[http.HTTPFlow, Call] = weakref.WeakKeyDictionary()
+        # Per-flow state, off flow.metadata so saved flow files stay serializable. A flow's Call
+        # is an attribute of the flow object (CALL_ATTRIBUTE): read twice per call, it costs a
+        # fraction of a weak dictionary's look-up, and goes with the flow as a weak key would.
         self._from_server: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
         self._streamed: weakref.WeakKeyDictionary[http.HTTPFlow, StreamCounter] = (
             weakref.WeakKeyDictionary()
@@ -302,15 +305,16 @@ class Recorder:
     # --- the shared path: one finished flow -----------------------------------------------------
 
     def _call(self, flow: http.HTTPFlow) -> Call | None:
-        call = self._calls.get(flow)
-        if call is None:
+        call = getattr(flow, CALL_ATTRIBUTE, None)
+        if call is None or call.recorder is not self:
             req = flow.request
             authority = host_header(req)
             call = describe(req.method, authority or req.host, req.path, req.port, self.hosts)
             if call is None:
                 return None
             call.authority = authority
-            self._calls[flow] = call
+            call.recorder = self
+            setattr(flow, CALL_ATTRIBUTE, call)
         return call
 
     def _request_violations(

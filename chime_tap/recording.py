@@ -45,6 +45,7 @@ class Call:
         "from_server",
         "namespace",
         "recorded",
+        "recorder",
         "request_violations",
         "route",
     )
@@ -59,6 +60,7 @@ class Call:
         self.recorded = False
         self.extra: list[Violation] = []  # e.g. "not a proxy-session call"
         self.control = False  # a call to the simulator's control endpoint (its clock, a reset)
+        self.recorder: object = None  # the recorder that keeps this call (addons/record.py)
 
     @property
     def operation(self) -> str | None:

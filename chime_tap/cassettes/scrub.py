@@ -222,13 +222,23 @@ def _needles_in(text: str) -> list[str]:
         found += [n for n in ("assword", "ASSWORD") if n in text]
     if "=" in text:  # SAMLAssertion travels form-encoded (STS's query protocol)
         found += [n for n in ("ssertion", "SSERTION") if n in text]
-    found += [n for n in _RARE if n in text]
+    for letter, needles in _RARE:
+        if letter in text:
+            found += [n for n in needles if n in text]
     return found
 
 
-# Needles of the rarer fields (key material, SigV2 signatures, API keys, password variants).
-_RARE = ("ignature", "laintext", "rivateKey", "PRIVATE_KEY", "eyMaterial", "piKey", "API_KEY",
-         "PASSWD", "asswd")  # fmt: skip
+# Needles of the rarer fields (key material, SigV2 signatures, API keys, password variants),
+# each behind a letter it holds: a one-character test first, the substring scan only then.
+_RARE = (
+    ("g", ("ignature",)),
+    ("x", ("laintext",)),
+    ("K", ("rivateKey", "piKey")),
+    ("_", ("PRIVATE_KEY", "API_KEY")),
+    ("M", ("eyMaterial",)),
+    ("W", ("PASSWD",)),
+    ("w", ("asswd",)),
+)
 
 
 def _credential_values(text: str, needles: list[str]) -> list[tuple[int, int]]:

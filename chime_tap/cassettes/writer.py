@@ -307,7 +307,9 @@ class CassetteWriter:
             data = (b",\n" if self.count else b"") + body
         else:
             data = (b"interactions:\n" if not self.count else b"") + body
-        end = os.fstat(self._fd).st_size
+        end = os.lseek(
+            self._fd, 0, os.SEEK_END
+        )  # the size, as fstat gives it, without a stat_result
         offset = end - len(self._tail)
         written = os.pwrite(self._fd, data, offset)
         if written != len(data):  # disk full: put the old ending back so the file still loads
