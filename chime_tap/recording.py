@@ -205,7 +205,8 @@ def comment_for(
         lines.append(f"failed: {error}")
     if body_note:
         lines.append(body_note)
-    lines += [f"- {v}" for v in violations]
+    if violations:
+        lines += [f"- {v}" for v in violations]
     lines += compared
     return "\n".join(lines)
 
@@ -285,7 +286,7 @@ def recording_meta(
         "duration_ms": round(duration_ms, 3),
         "operation": call.operation if call else None,
         "namespace": call.namespace if call else None,
-        "violations": [v.to_dict() for v in violations],
+        "violations": [v.to_dict() for v in violations] if violations else [],
         "answered_by": answered_by,
     }
     if error is not None:
@@ -401,8 +402,9 @@ class Exchange:
             duration_ms=duration_ms,
             answered_by=answered_by,
         )
-        exchange.add_note(part_note("request", req.note))
-        exchange.add_note(part_note("response", resp.note))
+        if req.note or resp.note:  # most calls have nothing to say about their bodies
+            exchange.add_note(part_note("request", req.note))
+            exchange.add_note(part_note("response", resp.note))
         return exchange
 
     @classmethod
