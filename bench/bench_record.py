@@ -415,12 +415,31 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{name:<16} {fig['instructions_per_flow']:>11,.0f} {fig['ratio_vs_mitmdump']:>6.2f}"
                 f" {fig['ratio_vs_mitmdump-silent']:>12.2f}"
             )
+    targets = []  # issue 18: the addon as a mitmdump script, against plain mitmdump
+    for c, by_name in results["throughput"].items():
+        fig = by_name["mitmdump-s-yaml"]["ratio_vs_mitmdump"]
+        ok = fig["median"] >= SCRIPT_TARGET
+        targets.append(
+            f"target {'met' if ok else 'MISSED'}: mitmdump -s addons/record.py at least "
+            f"{SCRIPT_TARGET}x plain mitmdump's throughput at concurrency {c} "
+            f"(measured {text(fig)})"
+        )
+    if "instructions" in results:
+        fig = results["instructions"]["mitmdump-s-yaml"]["ratio_vs_mitmdump"]
+        targets.append(
+            f"target {'met' if fig >= SCRIPT_TARGET else 'MISSED'} by instructions: "
+            f"mitmdump -s addons/record.py at {fig:.3f}x plain mitmdump's instructions per call "
+            "(plain's over the script's)"
+        )
+    print("\n".join(targets))
+    results["targets"] = targets
     results["spy"] = spy_throughput(args)
     return results
 
 
 # --- spy mode (issue 16): record --compare-to next to record, same run ---------------------------
 
+SCRIPT_TARGET = 0.97  # the addon as a mitmdump script, against plain mitmdump (paired median)
 SPY_TARGET = 0.9  # spy mode's throughput at least this share of record's, at each concurrency
 
 
