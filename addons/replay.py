@@ -154,7 +154,7 @@ class ReplayServer:
         self.hits = 0
         self.misses = 0  # exhausted calls included, as a client sees both: no recorded answer
         self.exhausted = 0
-        self.unreadable = 0  # of the misses, recorded answers found broken when played
+        self.unreadable = 0  # counted in misses too; the summary says them apart
         self.forwarded = 0
         self.forward_failed = 0  # forwarded misses that got no response
         self.refused = 0  # upstream connections refused (a test asserts it stays 0)
@@ -438,8 +438,9 @@ class ReplayServer:
         return replay_summary(
             self.statuses,
             hits=self.hits,
-            misses=self.misses - self.exhausted,
+            misses=self.misses - self.exhausted - self.unreadable,
             exhausted=self.exhausted,
+            unreadable=self.unreadable,
             forwarded=self.forwarded,
             forward_failed=self.forward_failed,
             not_recorded=self.not_recorded,

@@ -280,11 +280,13 @@ def replay_summary(
     never_played: int,
     not_recorded: int = 0,
     withheld: int = 0,
+    unreadable: int = 0,
 ) -> str:
     """``replay``'s paragraph: calls, hits, misses (and those sent upstream, and of those the
     ones the cassette could not take: ``not_recorded`` answered anyway, ``withheld`` answered
-    507 instead), exhausted calls, and how many of the interactions loaded at start were never
-    played."""
+    507 instead), exhausted calls, calls whose recorded answer was found broken when played
+    (``unreadable``, said only when there were some), and how many of the interactions loaded
+    at start were never played."""
     missed = f"{misses} miss(es)"
     if forwarded:
         failed = f", {forward_failed} of them got no response" if forward_failed else ""
@@ -297,7 +299,8 @@ def replay_summary(
         "replay",
         statuses,
         [
-            f"{hits} hit(s), {missed}, {exhausted} exhausted",
+            f"{hits} hit(s), {missed}, {exhausted} exhausted"
+            + (f", {unreadable} recorded answer(s) unreadable" if unreadable else ""),
             f"{never_played} of {loaded} recorded interaction(s) never played",
         ],
     )
