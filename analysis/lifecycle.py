@@ -329,6 +329,8 @@ def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
     longer = out["observed_minutes"] > out["expiry_minutes"].astype("float64")
     out["outlived_expiry"] = longer.fillna(False).astype("bool")
+    for name in ("voice_connector_id", "namespace", "final_status"):  # codes to text, at once
+        out[name] = text(out[name])
     return out[SESSION_COLUMNS].astype(
         {
             "voice_connector_id": "str",
