@@ -201,7 +201,12 @@ class ReplayServer:
         # The index lives as long as the proxy: the cyclic GC is kept from walking it, while it
         # is built (a million entries are millions of objects, walked by each collection the
         # allocations trigger: seconds) and on every full collection after (which would make
-        # each request cost more in a big cassette). It holds no reference cycles.
+        # each request cost more in a big cassette). It holds no reference cycles. freeze()
+        # exempts everything alive at that moment, so an index loaded before (and whatever it
+        # kept open: a big cassette's descriptor) is let go of first, or it would stay for good.
+        if gc.get_freeze_count():
+            gc.unfreeze()
+            gc.collect()
         was_enabled = gc.isenabled()
         gc.disable()
         try:
