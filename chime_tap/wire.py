@@ -94,8 +94,15 @@ def text_headers(headers: Mapping[Any, Any] | None) -> dict[Any, Any]:
 
 def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     """Raw header fields as vcrpy headers: name -> list of values, the first spelling kept."""
+    return _headers_and_coding(fields)[0]
+
+
+def _headers_and_coding(fields: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, list[str]], bool]:
+    """:func:`headers_dict`, and whether a Content-Encoding was among the fields (noted on the
+    way: most bodies have none, and then that is all ``decode`` has to know)."""
     out: dict[str, list[str]] = {}
     seen: dict[str, str] = {}
+    coded = False
     for raw_name, raw_value in fields:
         name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
@@ -105,7 +112,8 @@ def headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
         else:
             seen[key] = name
             out[name] = [value]
-    return out
+            coded = coded or key == "content-encoding"
+    return out, coded
 
 
 # --- content codings --------------------------------------------------------------------------
@@ -313,21 +321,7 @@ def decode_fields(
     fields: Iterable[tuple[bytes, bytes]], raw: bytes | None, limit: int = DECODED_BODY_LIMIT
 ) -> Decoded:
     """``decode`` from a message's raw header fields: body, vcrpy headers, note."""
-    # headers_dict's loop, noting a Content-Encoding on the way: most bodies have none, and
-    # then this is all decode would do.
-    headers: dict[str, list[str]] = {}
-    seen: dict[str, str] = {}
-    coded = False
-    for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        key = name.lower()
-        if key in seen:
-            headers[seen[key]].append(value)
-        else:
-            seen[key] = name
-            headers[name] = [value]
-            coded = coded or key == "content-encoding"
+    headers, coded = _headers_and_coding(fields)
     if not raw or not coded:
         return Decoded(raw, headers)
     return decode(raw, headers, limit)
