@@ -46,13 +46,13 @@ from support.procs import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
     FAKE_SESSION_TOKEN,
+    VOICE_ENDPOINT,
     chime_tap,
     voice_client,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGACY_ENDPOINT = "https://service.chime.aws.amazon.com"
-VOICE_ENDPOINT = "https://voice-chime.us-east-1.amazonaws.com"
 A, B = "+12065550100", "+14015550101"
 # Headers that differ between two runs of the same call: the time, its signature, a random id.
 VOLATILE = {"x-amz-date", "authorization", "amz-sdk-invocation-id"}

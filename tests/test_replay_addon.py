@@ -573,15 +573,8 @@ def test_on_miss_forward_records_upstreams_answer_then_replays_it(replayer, tmp_
     )
     before = base.read_bytes()
     record_to = tmp_path / "new.json"
-    tctx.configure(
-        addon,
-        chime_replay_cassettes=[str(base)],
-        chime_replay_on_miss="forward",
-        chime_replay_record_to=str(record_to),
-        chime_hosts=[f"{UPSTREAM}=voice"],
-    )
-    host, port = UPSTREAM.split(":")
-    fresh = replay(addon, "GET", f"{SESSIONS}/fresh", host=host, port=int(port))
+    forwarding(tctx, addon, base, chime_replay_record_to=str(record_to))
+    fresh = to_upstream(addon, "GET", f"{SESSIONS}/fresh")
     assert fresh.response is None  # a miss goes upstream...
     data = server_connect(addon)
     assert data.server.error is None and addon.refused == 0  # ...which may be connected to
@@ -592,7 +585,7 @@ def test_on_miss_forward_records_upstreams_answer_then_replays_it(replayer, tmp_
     )
     addon.response(fresh)
 
-    again = replay(addon, "GET", f"{SESSIONS}/fresh", host=host, port=int(port))
+    again = to_upstream(addon, "GET", f"{SESSIONS}/fresh")
     assert again.response is not None  # answered from what the first call recorded
     assert again.comment == "replayed new.json #0"
     assert doc_of(again)["ProxySession"]["ProxySessionId"] == "fresh"
@@ -614,15 +607,8 @@ def test_a_forwarded_answer_cut_at_the_body_size_limit_is_recorded_as_the_record
     addon, tctx = replayer
     base = write_cassette(tmp_path / "base.yaml", [])
     record_to = tmp_path / "new.json"
-    tctx.configure(
-        addon,
-        chime_replay_cassettes=[str(base)],
-        chime_replay_on_miss="forward",
-        chime_replay_record_to=str(record_to),
-        chime_hosts=[f"{UPSTREAM}=voice"],
-    )
-    host, port = UPSTREAM.split(":")
-    cut = replay(addon, "GET", f"{SESSIONS}/big", host=host, port=int(port))
+    forwarding(tctx, addon, base, chime_replay_record_to=str(record_to))
+    cut = to_upstream(addon, "GET", f"{SESSIONS}/big")
     cut.response = http.Response.make(200, b"", {"Content-Type": "application/json"})
     cut.error = flow.Error("Response body exceeds mitmproxy's body_size_limit.")
     with taddons.context() as limits:  # the proxy server's option, as a running proxy has it
@@ -636,7 +622,7 @@ def test_a_forwarded_answer_cut_at_the_body_size_limit_is_recorded_as_the_record
     assert item["chime_tap"]["error"] == (
         "Response body exceeds mitmproxy's body_size_limit (32m); the server had answered 200"
     )
-    again = replay(addon, "GET", f"{SESSIONS}/big", host=host, port=int(port))
+    again = to_upstream(addon, "GET", f"{SESSIONS}/big")
     assert again.response is None or again.response.status_code == 599  # never served
 
 
@@ -644,14 +630,8 @@ def test_on_miss_forward_records_only_proxy_session_calls(replayer, tmp_path: Pa
     addon, tctx = replayer
     base = write_cassette(tmp_path / "base.yaml", [])
     before = base.read_bytes()
-    tctx.configure(
-        addon,
-        chime_replay_cassettes=[str(base)],
-        chime_replay_on_miss="forward",
-        chime_hosts=[f"{UPSTREAM}=voice"],
-    )
-    host, port = UPSTREAM.split(":")
-    other = replay(addon, "GET", "/health", host=host, port=int(port))
+    forwarding(tctx, addon, base)
+    other = to_upstream(addon, "GET", "/health")
     assert other.response is None  # forwarded...
     other.response = http.Response.make(200, b"ok")
     addon.response(other)
@@ -698,9 +678,25 @@ def test_forwarding_replay_refuses_a_cassette_another_recorder_holds(tmp_path: P
     addon.done()
 
 
-def _forward(addon: ReplayServer, path: str) -> http.HTTPFlow:
+def to_upstream(addon: ReplayServer, method: str, path: str) -> http.HTTPFlow:
+    """A request to the loopback "service" named by chime_hosts, through the addon."""
     host, port = UPSTREAM.split(":")
-    f = replay(addon, "GET", path, host=host, port=int(port))
+    return replay(addon, method, path, host=host, port=int(port))
+
+
+def forwarding(tctx, addon: ReplayServer, base: Path, **options) -> None:
+    """The addon replaying ``base`` and forwarding its misses to the loopback "service"."""
+    tctx.configure(
+        addon,
+        chime_replay_cassettes=[str(base)],
+        chime_replay_on_miss="forward",
+        chime_hosts=[f"{UPSTREAM}=voice"],
+        **options,
+    )
+
+
+def _forward(addon: ReplayServer, path: str) -> http.HTTPFlow:
+    f = to_upstream(addon, "GET", path)
     assert f.response is None  # a miss goes upstream
     f.response = http.Response.make(
         200,

@@ -46,10 +46,10 @@ from chime_tap.cassettes.reader import (
 )
 from chime_tap.errors import CassetteError
 from chime_tap.playback import build_index
+from support.procs import CONNECTOR
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "voice-chime.us-east-1.amazonaws.com"
-CONNECTOR = "abcdef1ghij2klmno3pqr4"
 SESSIONS = f"https://{HOST}/voice-connectors/{CONNECTOR}/proxy-sessions"
 
 
