@@ -19,6 +19,8 @@ pairwise and in a row; a dataset's report against the report of the files it cam
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -321,9 +323,7 @@ def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     out = out.take(keep[rank]).reset_index(drop=True)
     keys = pieces[SESSION_KEY].take(position[rank]).reset_index(drop=True)
     out = pd.concat([out, keys], axis=1)
-    said = out["said_operation"].notna()
-    source = text(out["said_operation"]).where(said) + " at " + _stamp(out["said_at"])
-    out["status_source"] = source.where(said)
+    out["status_source"] = _labelled_times(out["said_operation"], out["said_at"], " at ")
     start = out["created"].fillna(out["first_seen"])
     end = out["ended"].fillna(out[["last_updated", "last_seen"]].max(axis=1))
     out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
@@ -364,32 +364,105 @@ def sessions(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _DAY_MS = 86_400_000
+_UNKNOWN_TIME = b"unknown time"
+_STAMP_SIZE = len("2026-03-01 10:00:00.250 UTC")
+_CHUNK = 1 << 18  # rows made at once: bounds the scratch memory to a few MiB
+
+
+@functools.cache
+def _clock_text() -> tuple[np.ndarray, np.ndarray]:
+    """(``" HH:MM:SS"`` of each second of a day, ``".mmm UTC"`` of each millisecond of a
+    second) as fixed-width byte strings, for a time's text made by two look-ups."""
+    second = np.arange(86_400)
+    hours, minutes, seconds = second // 3600, second // 60 % 60, second % 60
+    clock = np.char.add(np.char.add(np.char.add(" ", _two(hours)), ":"), _two(minutes))
+    clock = np.char.add(np.char.add(clock, ":"), _two(seconds))
+    ms = np.char.add(np.char.add(".", np.char.zfill(np.arange(1000).astype("U3"), 3)), " UTC")
+    return clock.astype("S9"), ms.astype("S8")
+
+
+def _two(values: np.ndarray) -> np.ndarray:
+    return np.char.zfill(values.astype("U2"), 2)
 
 
 def _stamp(times: pd.Series) -> pd.Series:
     """Times as ``2026-03-01 10:00:00.250 UTC`` text (milliseconds truncated); ``unknown time``
-    where there is none. Made of parts (each day's text once, the time of day from digit
-    tables): strftime per value took seconds for a dataset's millions of sessions."""
+    where there is none."""
+    nothing = pd.Series(pd.Categorical.from_codes(np.zeros(len(times), np.int8), [""]))
+    return _labelled_times(nothing, times, "").set_axis(times.index).rename(times.name)
+
+
+def _labelled_times(labels: pd.Series, times: pd.Series, separator: str) -> pd.Series:
+    """``<label><separator><time>`` per row (the time as :func:`_stamp` writes it); missing
+    where the label is. Made as bytes: a fixed-width record per row (the label right-aligned,
+    then the time's parts, each a table look-up), cut to the row's text. strftime and string
+    concatenation per value took seconds for a dataset's millions of sessions, in the
+    report's one serial step."""
     import pyarrow as pa  # here, not at import: the cassette readers import this package too
-    import pyarrow.compute as pc
 
-    missing = times.isna().to_numpy()
-    us = times.dt.as_unit("us").dt.tz_localize(None).to_numpy().view("int64").copy()
-    us[missing] = 0
+    labels = labels.astype("category")
+    names = [f"{c}{separator}".encode() for c in labels.cat.categories]
+    codes = labels.cat.codes.to_numpy()
+    us = times.dt.as_unit("us").dt.tz_localize(None).to_numpy().view("int64")
+    known = ~times.isna().to_numpy()
     ms = np.floor_divide(us, 1000)
-    day = np.floor_divide(ms, _DAY_MS)
-    tod = ms - day * _DAY_MS
-    days, which = np.unique(day, return_inverse=True)
-    day_text = pa.array(np.datetime_as_string(days.astype("datetime64[D]")).tolist(), pa.string())
+    days = _day_text(np.floor_divide(ms, _DAY_MS), known)
+    if days is None:  # a year of other than four digits (never in pandas' range): strftime's
+        when = times.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC"
+        said = text(labels) + separator + when.fillna("unknown time")
+        return said.set_axis(labels.index)
+    day_text, where = days
+    clock, millis = _clock_text()
+    width = max([1, *map(len, names)])
+    record = np.dtype([("label", f"S{width}"), ("day", "S10"), ("clock", "S9"), ("ms", "S8")])
+    # Per label (the last: none, a missing row) and time known or not: the bytes of the record
+    # a row's text is; its length.
+    label = np.array([n.rjust(width) for n in names] + [b""], f"S{width}")
+    begin = np.array([width - len(n) for n in names] + [record.itemsize])  # none: no bytes
+    end = np.array([width + len(_UNKNOWN_TIME), record.itemsize])  # time unknown, known
+    kept = np.arange(record.itemsize)
+    keep = (kept >= begin[:, None, None]) & (kept < end[None, :, None])
+    code = np.where(codes >= 0, codes, len(names))
+    lengths = np.maximum(end[known.astype(np.intp)] - begin[code], 0)
+    chunks = []
+    for at in range(0, len(codes), _CHUNK):
+        part = slice(at, at + _CHUNK)
+        rows = np.empty(len(code[part]), record)
+        rows["label"] = label[code[part]]
+        tod = ms[part] % _DAY_MS
+        rows["day"] = day_text[where[part]]
+        rows["clock"] = clock[tod // 1000]
+        rows["ms"] = millis[tod % 1000]
+        unknown = ~known[part]  # "unknown time" over the day and on into the clock's place
+        rows["day"][unknown] = _UNKNOWN_TIME[:10]
+        rows["clock"][unknown] = _UNKNOWN_TIME[10:]
+        flat = rows.view(np.uint8).reshape(len(rows), record.itemsize)
+        chunks.append(flat[keep[code[part], known[part].astype(np.intp)]])
+    offsets = np.zeros(len(codes) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    buffers = [
+        pa.py_buffer(np.packbits(codes >= 0, bitorder="little")),
+        pa.py_buffer(offsets),
+        pa.py_buffer(np.concatenate(chunks) if chunks else np.empty(0, np.uint8)),
+    ]
+    array = pa.Array.from_buffers(pa.large_string(), len(codes), buffers)
+    return pd.Series(pd.array(array, dtype="str"), index=labels.index)
 
-    def digits(width: int, values: np.ndarray) -> pa.Array:
-        return pa.array([f"{i:0{width}d}" for i in range(10**width)]).take(pa.array(values))
 
-    text = pc.binary_join_element_wise(
-        day_text.take(pa.array(which.reshape(-1))), " ",
-        digits(2, tod // 3_600_000), ":", digits(2, tod // 60_000 % 60), ":",
-        digits(2, tod // 1000 % 60), ".", digits(3, tod % 1000), " UTC",
-        "",  # the separator between the parts
-    )  # fmt: skip
-    text = pc.if_else(pa.array(missing, pa.bool_()), "unknown time", text)
-    return pd.Series(pd.array(text, dtype="str"), index=times.index, name=times.name)
+def _day_text(day: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the ``YYYY-MM-DD`` of the days, each row's place in it) for rows of ``day`` (days
+    counted from 1970-01-01; 0 where not ``known``); None if a year has other than four
+    digits."""
+    where = np.zeros(len(day), np.int64)
+    if not known.any():
+        return np.zeros(1, "S10"), where
+    first, last = int(day[known].min()), int(day[known].max())
+    if last - first <= 10 * len(day) + 4096:  # a range of days: each row's place by subtraction
+        days = np.arange(first, last + 1)
+        where[known] = day[known] - first
+    else:  # a few days far apart (a stray clock): only those
+        days, where[known] = np.unique(day[known], return_inverse=True)
+    text = np.datetime_as_string(days.astype("datetime64[D]"))
+    if np.char.str_len(text).max() != 10:
+        return None
+    return text.astype("S10"), where

@@ -319,16 +319,46 @@ def test_session_status_times_are_strftime_to_the_millisecond() -> None:
     us = rng.integers(-(10**15), 2 * 10**15, 5000)
     times = pd.Series(pd.to_datetime(us, unit="us", utc=True), index=np.arange(3, 5003))
     times[rng.random(len(times)) < 0.1] = pd.NaT
+    stray = pd.Series(
+        pd.to_datetime(["1970-01-01T00:00:00.001", "2026-03-01T23:59:59.999"], utc=True)
+    )
+    far = pd.Series(
+        np.array(["12000-03-01T10:00:00.250", "2026-01-01T00:00:00"], dtype="datetime64[us]")
+    ).dt.tz_localize("UTC")  # a five-digit year: not the fixed width
     for sample in (
         times,
         times.dt.as_unit("ns"),
         times.iloc[:0],
         pd.Series([pd.NaT] * 2, dtype="datetime64[us, UTC]"),
+        stray,  # two days 56 years apart: only those days' text is made
+        far,
     ):
         expected = (sample.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC").fillna(
             "unknown time"
         )
         pd.testing.assert_series_equal(lifecycle._stamp(sample), expected)
+
+
+def test_status_source_is_the_operation_at_its_time(monkeypatch) -> None:
+    # The session table's status_source, "<operation> at <time>", is made as bytes in bulk;
+    # it must be the text pandas' own concatenation gives, missing where no operation said it.
+    rng = np.random.default_rng(11)
+    n = 3000
+    times = pd.Series(pd.to_datetime(rng.integers(0, 2 * 10**15, n), unit="us", utc=True))
+    times[rng.random(n) < 0.1] = pd.NaT
+    names = ["CreateProxySession", "GetProxySession", "ListProxySessions", "Ünïcode op", "x"]
+    operation = pd.Series(pd.Categorical.from_codes(rng.integers(-1, len(names), n), names))
+    expected = (
+        operation.astype("str")
+        + " at "
+        + (times.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC").fillna("unknown time")
+    ).where(operation.notna())
+    monkeypatch.setattr(lifecycle, "_CHUNK", 256)  # made in several chunks, as at scale
+    got = lifecycle._labelled_times(operation, times, " at ")
+    pd.testing.assert_series_equal(got, expected)
+    assert got.isna().sum() == (operation.cat.codes < 0).sum() > 0
+    nothing = pd.Series(pd.Categorical([None] * 3, categories=[]))  # no session said a status
+    assert lifecycle._labelled_times(nothing, times[:3], " at ").isna().all()
 
 
 def test_categorical_columns_become_the_same_text_as_astype_str() -> None:
