@@ -99,7 +99,18 @@ def unit_partial(unit: Unit, filters: Filters) -> dict[str, Any]:
 def run_partial(units: list[Unit], filters: Filters) -> dict[str, Any]:
     """The merged partial of a run of consecutive days: one task's work, so a worker sends
     back one partial, not one a day."""
-    return tree_reduce((unit_partial(u, filters) for u in units), summaries.merge)
+    return tree_reduce(_day_partials(units, filters), summaries.merge)
+
+
+def _day_partials(units: list[Unit], filters: Filters) -> Iterator[dict[str, Any]]:
+    """Each day's partial, in order; Arrow's memory pool hands back what a day's read left
+    unused before the next day's read (left to itself, a worker's pool grew by about 40 MiB
+    a day, and two workers reached 2 GB on 10M calls)."""
+    pool = pa.default_memory_pool()
+    for unit in units:
+        part = unit_partial(unit, filters)
+        pool.release_unused()
+        yield part
 
 
 def runs_of(units: list[Unit], count: int) -> list[list[Unit]]:
