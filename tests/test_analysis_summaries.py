@@ -372,3 +372,17 @@ def test_categorical_columns_become_the_same_text_as_astype_str() -> None:
         pd.testing.assert_series_equal(lifecycle.text(values, missing), expected)
         plain = values.astype("str")
         pd.testing.assert_series_equal(lifecycle.text(plain, missing), expected)
+
+
+def test_session_events_order_is_the_stable_sort_by_key_time_row() -> None:
+    # lifecycle sorts a partition's events with one lexsort; it must be pandas' stable sort
+    # by key, time (no time last) and row, ties kept as they stand.
+    rng = np.random.default_rng(5)
+    n = 4000
+    at = pd.Series(pd.to_datetime(rng.integers(0, 50, n), unit="s", utc=True))
+    at[rng.random(n) < 0.2] = pd.NaT
+    events = pd.DataFrame(
+        {"key": rng.integers(0, 30, n), "at": at, "row": rng.integers(0, 40, n), "n": range(n)}
+    ).set_index(pd.Index(rng.permutation(n)))
+    expected = events.sort_values(["key", "at", "row"], kind="stable")
+    pd.testing.assert_frame_equal(events.take(lifecycle._by_key_time_row(events)), expected)
