@@ -222,22 +222,24 @@ def _needles_in(text: str) -> list[str]:
         found += [n for n in ("assword", "ASSWORD") if n in text]
     if "=" in text:  # SAMLAssertion travels form-encoded (STS's query protocol)
         found += [n for n in ("ssertion", "SSERTION") if n in text]
-    for letter, needles in _RARE:
-        if letter in text:
-            found += [n for n in needles if n in text]
+    for letter, needle in _RARE:  # a plain loop: most bodies hold a few of these letters
+        if letter in text and needle in text:
+            found.append(needle)
     return found
 
 
 # Needles of the rarer fields (key material, SigV2 signatures, API keys, password variants),
 # each behind a letter it holds: a one-character test first, the substring scan only then.
 _RARE = (
-    ("g", ("ignature",)),
-    ("x", ("laintext",)),
-    ("K", ("rivateKey", "piKey")),
-    ("_", ("PRIVATE_KEY", "API_KEY")),
-    ("M", ("eyMaterial",)),
-    ("W", ("PASSWD",)),
-    ("w", ("asswd",)),
+    ("g", "ignature"),
+    ("x", "laintext"),
+    ("K", "rivateKey"),
+    ("K", "piKey"),
+    ("_", "PRIVATE_KEY"),
+    ("_", "API_KEY"),
+    ("M", "eyMaterial"),
+    ("W", "PASSWD"),
+    ("w", "asswd"),
 )
 
 
@@ -391,6 +393,14 @@ def scrub_strings(value: Any) -> Any:
 # --- whole interactions -----------------------------------------------------------------------
 
 
+def scrub_response_string(uri: str, string: Any) -> Any:
+    """A response body (``body.string``) of a request to ``uri`` (as sent, before
+    ``scrub_uri``) without credentials: the same object when there are none."""
+    if string and uri.endswith(_IMDS_TOKEN_PATH):  # the whole body is the token
+        return REDACTED.encode() if isinstance(string, bytes) else REDACTED
+    return scrub_body_credentials(string)
+
+
 def scrub_interaction(
     interaction: dict[str, Any], *, redact_phones: bool = False, key: bytes | None = None
 ) -> dict[str, Any]:
@@ -412,10 +422,7 @@ def scrub_interaction(
     body = response.get("body")
     if isinstance(body, dict) and "string" in body:
         string = body["string"]
-        if string and uri.endswith(_IMDS_TOKEN_PATH):
-            cleaned: Any = REDACTED.encode() if isinstance(string, bytes) else REDACTED
-        else:
-            cleaned = scrub_body_credentials(string)
+        cleaned = scrub_response_string(uri, string)
         if cleaned is not string:
             response["body"] = {**body, "string": cleaned}
     out = {**interaction, "request": request, "response": response}

@@ -23,7 +23,7 @@ from chime_tap.cassettes.atomic import FILE_MODE, write_temporary
 from chime_tap.cassettes.format import END_LINE, JSON_HEAD, YAML_HEADER, format_for
 from chime_tap.cassettes.reader import parse_cassette, refuse_special_file
 from chime_tap.cassettes.scrub import scrub_interaction
-from chime_tap.cassettes.yaml_block import dump_item
+from chime_tap.cassettes.yaml_block import dump_item, dump_scrubbed_item
 from chime_tap.errors import CassetteError
 
 _JSON_HEAD = JSON_HEAD
@@ -57,6 +57,7 @@ class CassetteWriter:
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._path = os.fspath(self.path)  # stat'ed twice per append: no Path.__fspath__ calls
         self.fmt = format_for(self.path)
         self.redact_phones = redact_phones
         self.on_notice = on_notice
@@ -148,7 +149,7 @@ class CassetteWriter:
     def _same_file(self, fd: int) -> bool:
         """Whether ``fd`` is still the file at ``self.path`` (not renamed over, not deleted)."""
         try:
-            on_disk = os.stat(self.path)
+            on_disk = os.stat(self._path)
         except FileNotFoundError:
             return False
         if fd != self._fd or self._identity is None:
@@ -288,11 +289,16 @@ class CassetteWriter:
         """Scrub and append one interaction; on return it is in the file at ``self.path``."""
         if self._fd is None:
             raise CassetteError(f"{self.path}: cassette is closed")
-        item = scrub_interaction(interaction, redact_phones=self.redact_phones)
         if self.fmt == "json":
+            item = scrub_interaction(interaction, redact_phones=self.redact_phones)
             body, new_tail = _dump_json_item(item) + b"\n]}\n", b"\n]}\n"
-        else:
-            body, new_tail = _dump_yaml_item(item), b""
+        elif self.redact_phones:
+            body, new_tail = (
+                _dump_yaml_item(scrub_interaction(interaction, redact_phones=True)),
+                b"",
+            )
+        else:  # scrubbed as it is written: one walk of the interaction, not two
+            body, new_tail = dump_scrubbed_item(interaction) + END_LINE, b""
         for _ in range(3):
             if not self._same_file(self._fd):
                 self._follow_replacement()

@@ -19,6 +19,17 @@ from typing import Any
 
 import yaml
 
+from chime_tap.cassettes.scrub import (
+    is_secret_header,
+    scrub_body_credentials,
+    scrub_headers,
+    scrub_interaction,
+    scrub_response_string,
+    scrub_strings,
+    scrub_text,
+    scrub_uri,
+)
+
 try:  # libyaml when available
     from yaml import CSafeDumper as _SafeDumper
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -41,6 +52,22 @@ def dump_item(item: dict[str, Any]) -> bytes:
             sort_keys=False,
             width=1 << 16,
         ).encode("utf-8")
+
+
+def dump_scrubbed_item(item: dict[str, Any]) -> bytes:
+    """``dump_item(scrub_interaction(item))``, the usual interaction scrubbed as it is written.
+
+    The recorder's every flow: one walk instead of a scrubbed copy of the interaction and then
+    a walk of the copy. The scrubbing is the scrubber's (its functions, called on the same
+    parts); the bytes are the same (tests/test_record_cost.py).
+    """
+    try:
+        out: list[str] = []
+        if _interaction(item, out, scrub=True):
+            return "".join(out).encode("ascii")
+    except _NotFast:
+        pass
+    return dump_item(scrub_interaction(item))
 
 
 class _NotFast(Exception):
@@ -83,14 +110,15 @@ def _render(s: str) -> str:
     return q
 
 
-# ASCII's non-printable characters: the C0 controls and DEL.
-_CONTROLS = bytes(range(0x20)) + b"\x7f"
+# ASCII's non-printable characters (the C0 controls and DEL) to NUL, every other byte to itself.
+_CONTROLS_TO_NUL = bytes(0 if c < 0x20 or c == 0x7F else c for c in range(256))
 
 
 def _printable_ascii(s: str) -> bool:
-    """``s.isprintable()`` for an ASCII string, at a third of its cost on a body (one table
-    look-up per byte instead of a Unicode category per character)."""
-    return len(s.encode("ascii").translate(None, _CONTROLS)) == len(s)
+    """``s.isprintable()`` for an ASCII string, at a fraction of its cost on a body: one table
+    look-up per byte instead of a Unicode category per character, and a table that deletes
+    nothing (bytes.translate's fast loop), then one memchr."""
+    return b"\0" not in s.encode("ascii").translate(_CONTROLS_TO_NUL)
 
 
 def _str(s: str) -> str:
@@ -170,10 +198,12 @@ _RESPONSE_KEYS = ("status", "headers", "body")
 _META_KEYS = ("recorded_at", "duration_ms", "operation", "namespace", "violations", "answered_by")
 
 
-def _interaction(item: dict[str, Any], out: list[str]) -> bool:
+def _interaction(item: dict[str, Any], out: list[str], scrub: bool = False) -> bool:
     """The usual interaction (request, response, metadata) from one template; False otherwise.
 
-    Same output as the generic walk, with a fraction of its calls: it runs on every flow.
+    Same output as the generic walk, with a fraction of its calls: it runs on every flow. With
+    ``scrub``, what it writes is ``scrub_interaction(item)``, scrubbed as it is written (see
+    :func:`dump_scrubbed_item`).
     """
     keys = tuple(item)
     if keys[:2] != ("request", "response") or len(keys) > 3:
@@ -190,20 +220,35 @@ def _interaction(item: dict[str, Any], out: list[str]) -> bool:
         return False
     if type(qh) is not dict or type(rh) is not dict:
         return False
+    uri, request_body, response_body = req["uri"], req["body"], body["string"]
+    if scrub:
+        response_body = scrub_response_string(uri, response_body)
+        uri = scrub_uri(uri)
+        if request_body is not None:  # None is kept as it is
+            request_body = scrub_body_credentials(request_body)
+    get = _strings.get  # a cached string's rendering without a call (None for anything else)
+    method, message = req["method"], status["message"]
     out.append(
-        f"- request:\n    method: {_scalar(req['method'])}\n    uri: {_scalar(req['uri'])}\n"
-        f"    body: {_scalar(req['body'])}\n"
+        f"- request:\n    method: {get(method) or _scalar(method)}\n    uri: {_scalar(uri)}\n"
+        f"    body: {_scalar(request_body)}\n"
     )
-    _entry("    ", "headers", qh, out)
+    _headers(qh, out, scrub)
     out.append(
         f"  response:\n    status:\n      code: {_scalar(status['code'])}\n"
-        f"      message: {_scalar(status['message'])}\n"
+        f"      message: {get(message) or _scalar(message)}\n"
     )
-    _entry("    ", "headers", rh, out)
-    out.append(f"    body:\n      string: {_scalar(body['string'])}\n")
+    _headers(rh, out, scrub)
+    out.append(f"    body:\n      string: {_scalar(response_body)}\n")
     if len(keys) == 3:
         meta = item[keys[2]]
-        if type(meta) is dict and tuple(meta) == _META_KEYS and meta["violations"] == []:
+        clean = type(meta) is dict and tuple(meta) == _META_KEYS and meta["violations"] == []
+        if clean and scrub:
+            out.append(f"  {_key(keys[2])}:\n")
+            for name in _META_KEYS:
+                value = meta[name]
+                text = _scrubbed_strings.get(value) if type(value) is str else None
+                out.append(f"    {name}: {text or _scrubbed_scalar(value)}\n")
+        elif clean:
             out.append(
                 f"  {_key(keys[2])}:\n    recorded_at: {_scalar(meta['recorded_at'])}\n"
                 f"    duration_ms: {_scalar(meta['duration_ms'])}\n"
@@ -212,8 +257,72 @@ def _interaction(item: dict[str, Any], out: list[str]) -> bool:
                 f"    violations: []\n    answered_by: {_scalar(meta['answered_by'])}\n"
             )
         else:
-            _map({keys[2]: meta}, "  ", out)
+            _map({keys[2]: scrub_strings(meta) if scrub else meta}, "  ", out)
     return True
+
+
+# A metadata string's rendering once scrubbed (scrub_text): the operation, the namespace and
+# who answered repeat on every call. Bounded like the caches above.
+_scrubbed_strings: dict[str, str] = {}
+
+
+def _scrubbed_scalar(value: Any) -> str:
+    """A value of the recorder's metadata as ``scrub_strings`` leaves it, rendered."""
+    if type(value) is not str:
+        return _scalar(scrub_strings(value))  # numbers and None as they are, [] as []
+    text = _str(scrub_text(value))
+    if len(value) <= _SHORT and not value[:1].isdigit():  # not a time: it may come again
+        if len(_scrubbed_strings) >= _CACHE_MAX:
+            _scrubbed_strings.clear()
+        _scrubbed_strings[value] = text
+    return text
+
+
+def _headers(headers: dict[str, Any], out: list[str], scrub: bool) -> None:
+    """A message's ``headers`` key at the template's place; with ``scrub``, scrubbed."""
+    if not scrub:
+        _entry("    ", "headers", headers, out)
+        return
+    start = len(out)
+    out.append("    headers:\n")
+    for name, values in headers.items():
+        if type(values) is not list or len(values) != 1 or type(values[0]) is not str:
+            del out[start:]  # an unusual table: scrubbed whole, then written as the walk does
+            _entry("    ", "headers", scrub_headers(headers), out)
+            return
+        entry = _scrubbed.get((name, values[0]))
+        if entry is None:
+            entry = _secret_entries.get(name)
+            if entry is None:
+                entry = _scrubbed_entry(name, values[0])
+        if entry:  # "": a header the scrubber leaves out
+            out.append(entry)
+    if len(out) == start + 1:  # nothing kept (or nothing there)
+        out[start] = "    headers: {}\n"
+
+
+# A header rendered scrubbed, whole, as the walk writes it under a message: by name and value,
+# or by name alone for a credential header (scrubbed the same whatever its value, which
+# changes on every call). Bounded like the caches above.
+_scrubbed: dict[tuple[str, str], str] = {}
+_secret_entries: dict[str, str] = {}
+
+
+def _scrubbed_entry(name: str, value: str) -> str:
+    kept = scrub_headers({name: [value]})  # the scrubber's own rule, for this one header
+    out: list[str] = []
+    if kept:
+        _map(kept, "      ", out)
+    entry = "".join(out)
+    if is_secret_header(name):
+        if len(_secret_entries) >= _CACHE_MAX:
+            _secret_entries.clear()
+        _secret_entries[name] = entry
+    elif len(value) <= _SHORT:
+        if len(_scrubbed) >= _CACHE_MAX:
+            _scrubbed.clear()
+        _scrubbed[(name, value)] = entry
+    return entry
 
 
 def _entry(pad: str, key: str, value: dict[str, Any], out: list[str]) -> None:
