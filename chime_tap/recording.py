@@ -339,6 +339,7 @@ class Exchange:
         "body_note",
         "duration_ms",
         "error",
+        "got_response",
         "reason",
         "request_body",
         "request_headers",
@@ -365,6 +366,7 @@ class Exchange:
         self.status, self.reason = status, reason
         self.response_headers, self.response_body = response_headers, response_body
         self.duration_ms, self.answered_by, self.error = duration_ms, answered_by, error
+        self.got_response = answered_by != NOBODY  # read three times per call: no property
         self.body_note = body_note  # why a body is not kept decoded (or not kept at all)
 
     def add_note(self, note: str | None) -> None:
@@ -432,10 +434,6 @@ class Exchange:
             error=error,
             body_note=part_note("request", req.note),
         )
-
-    @property
-    def got_response(self) -> bool:
-        return self.answered_by != NOBODY
 
     def view(self, method: str, uri: str, duration_ms: float | None = None) -> Interaction:
         """This call as a recorded interaction reads, for spy mode: bodies not copied, and no

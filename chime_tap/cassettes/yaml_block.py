@@ -268,8 +268,13 @@ _scrubbed_strings: dict[str, str] = {}
 
 def _scrubbed_scalar(value: Any) -> str:
     """A value of the recorder's metadata as ``scrub_strings`` leaves it, rendered."""
-    if type(value) is not str:
-        return _scalar(scrub_strings(value))  # numbers and None as they are, [] as []
+    t = type(value)
+    if value is None or t is float or t is int or t is bool:  # scrub_strings keeps these
+        return _scalar(value)
+    if t is list and not value:
+        return "[]"
+    if t is not str:
+        return _scalar(scrub_strings(value))
     text = _str(scrub_text(value))
     if len(value) <= _SHORT and not value[:1].isdigit():  # not a time: it may come again
         if len(_scrubbed_strings) >= _CACHE_MAX:
