@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from chime_tap.cassettes.format import JSON_HEAD
 from chime_tap.demo_workload import ERROR_RATE, THROTTLE_RATE
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
@@ -59,7 +60,7 @@ THROTTLED = (429, "ThrottledClientException", "Rate exceeded")
 FAILED = (503, "ServiceUnavailableException", "Service unavailable")
 INVALID = (400, "BadRequestException", "1 validation error detected")
 NOT_FOUND = (404, "NotFoundException", "Proxy session not found")
-VIOLATION = "/Capabilities/0: 'Fax' is not one of ['Voice', 'SMS']"
+VIOLATION = "'Fax' is not one of ['Voice', 'SMS']"  # at request body /Capabilities/0
 _METHOD = {
     "CreateProxySession": "POST",
     "GetProxySession": "GET",
@@ -153,7 +154,7 @@ def _http_date(us: int) -> str:
 
 
 def _amz_date(us: int) -> str:
-    return str(np.datetime64(int(us), "s")).replace("-", "").replace(":", "") + "Z"
+    return str(np.datetime64(int(us) // 1_000_000, "s")).replace("-", "").replace(":", "") + "Z"
 
 
 def created_times(c: Calls) -> list[int]:
@@ -227,26 +228,35 @@ def interaction(c: Calls, i: int, recorder: str, created: list[int] | None = Non
             "headers": headers,
             "body": {"string": body},
         },
-        "chime_tap": {
+        "chime_tap": {  # chime_tap.recording.recording_meta's keys, in its order
             "recorded_at": _iso(at),
             "duration_ms": float(c.latency_ms[i]),
             "operation": op,
             "namespace": "voice",
-            "answered_by": "upstream",
-            "violations": [{"pointer": "/Capabilities/0", "message": VIOLATION}]
+            "violations": [
+                {
+                    "operation": op,
+                    "part": "request body",
+                    "pointer": "/Capabilities/0",
+                    "message": VIOLATION,
+                }
+            ]
             if kind is INVALID and request_body
             else [],
+            "answered_by": "upstream",
         },
     }
 
 
 def cassette_text(c: Calls, recorder: str, fmt: str, start: int = 0, stop: int | None = None):
-    """Calls [start, stop) as a cassette's text in ``fmt`` (json or yaml)."""
+    """Calls [start, stop) as a cassette's text in ``fmt`` (json or yaml); JSON in the layout
+    ``chime-tap record``'s writer leaves (its head, one interaction a line), what users ingest."""
     created = created_times(c)
     stop = len(c.status) if stop is None else stop
     items = [interaction(c, i, recorder, created) for i in range(start, stop)]
     if fmt == "json":
-        return json.dumps({"version": 1, "interactions": items}, separators=(",", ":"))
+        lines = ",\n".join(json.dumps(i, ensure_ascii=False, separators=(",", ":")) for i in items)
+        return JSON_HEAD.decode() + (lines + "\n]}\n" if items else "]}\n")
     return yaml.dump(
         {"version": 1, "interactions": items},
         Dumper=yaml.CSafeDumper,

@@ -41,10 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_table(path: Path, hosts=None):
     """One input as a dataset table: the report's reader, with each interaction's id."""
-    from chime_tap.analysis.load import load_file
-    from chime_tap.dataset.schema import to_table
+    from chime_tap.analysis.ingest_table import read_table
 
-    return to_table(load_file(path, hosts=hosts, ids=True))
+    return read_table(path, hosts)
 
 
 def run(args: argparse.Namespace) -> int:

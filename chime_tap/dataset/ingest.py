@@ -4,19 +4,24 @@ at once.
 An interaction's identity is ``interaction_id``, a hash of its content (the reader computes it,
 see ``chime_tap.analysis.load``), so the same input ingested again, under any name, adds
 nothing, and a cassette still being appended to adds only its new interactions. Inputs are
-read in parallel, each by a worker process; each input is then committed under the writers'
-lock: its rows whose ids the dataset lacks (only the days it touches are looked at) are
-written, one file per day, each renamed into place whole (see ``layout``).
+read in parallel, each by a worker process, which also writes the input's rows of each day to
+a scratch file (the Parquet encoding is most of a commit's cost: done there, it runs on every
+core). Each input is then committed under the writers' lock: its rows whose ids the dataset
+lacks (only the days it touches are looked at) are written, one file per day, each renamed
+into place whole (see ``layout``); a day whose rows are all new takes the worker's file as it
+is, any other gets a file of its new rows written then.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -60,27 +65,33 @@ class Dataset:
                 check_file(path)
             layout.remove_stale_scratch(self.root)
 
-    def commit(self, table: pa.Table, source: str) -> Ingested:
-        """Add the rows of ``table`` whose ids the dataset lacks; one file per day."""
+    def commit(self, prepared: Prepared, source: str) -> Ingested:
+        """Add the rows of an input read whose ids the dataset lacks; one file per day."""
+        table = prepared.table
         done = Ingested(source, len(table), 0)
         if not len(table):
             return done
-        days = pc.strftime(table.column("recorded_at"), format="%Y-%m-%d")
         with layout.locked(self.root), layout.scratch(self.root) as tmp:
-            for day in _distinct(days):
-                rows = table.filter(pc.is_null(days) if day is None else pc.equal(days, day))
+            for day, where in _days(table.column("recorded_at")):
                 directory = layout.partition_dir(self.root, day)
                 known = self._known(directory)
-                new = [i not in known for i in rows.column(ID).to_pylist()]
-                fresh = rows.filter(pa.array(new, type=pa.bool_()))
-                if not len(fresh):
+                written_as, ids = prepared.days.get(day, (None, None))
+                if ids is None:
+                    ids = table.column(ID).take(pa.array(where)).to_pylist()
+                new = [i not in known for i in ids]
+                fresh = [i for i, n in zip(ids, new, strict=True) if n]
+                if not fresh:
                     continue
-                ids = fresh.column(ID).to_pylist()
-                target = directory / layout.file_name(ids)
-                if layout.write_atomically(fresh, target, tmp):
+                target = directory / layout.file_name(fresh)
+                if written_as is not None and len(fresh) == len(ids):
+                    written = _rename(written_as, target)
+                else:
+                    rows = table.take(pa.array(where[np.array(new, dtype=bool)]))
+                    written = layout.write_atomically(rows, target, tmp)
+                if written:
                     done.files.append(str(target))
                 self.days[directory].files.add(target.name)
-                self.days[directory].ids.update(ids)
+                self.days[directory].ids.update(fresh)
                 done.added += len(fresh)
         return done
 
@@ -97,9 +108,76 @@ class Dataset:
         return day.ids
 
 
-def _distinct(days: pa.ChunkedArray) -> list[str | None]:
-    values = pc.unique(days).to_pylist()
-    return sorted(v for v in values if v is not None) + ([None] if None in values else [])
+def _days(times: pa.ChunkedArray) -> list[tuple[str | None, np.ndarray]]:
+    """The UTC days of ``times`` (YYYY-MM-DD, None for no time), in order, None last, each
+    with the positions of its rows, in order."""
+    micros = pc.fill_null(times.cast(pa.int64()), 0).to_numpy()
+    missing = pc.is_null(times).to_numpy(zero_copy_only=False)
+    day = np.where(missing, _NO_DAY, micros // _DAY)
+    out = [
+        (None if d == _NO_DAY else str(np.datetime64(d, "D")), np.flatnonzero(day == d))
+        for d in np.unique(day).tolist()
+    ]
+    return sorted(out, key=lambda found: (found[0] is None, found[0] or ""))
+
+
+_DAY = 86_400 * 1_000_000  # microseconds
+_NO_DAY = -(2**62)
+
+
+@dataclass
+class Prepared:
+    """One input as a worker read it: its table of SCHEMA, and each day's rows already written
+    to a scratch file, with their ids (none when that could not be done: the commit writes)."""
+
+    table: pa.Table
+    scratch: Path | None = None
+    days: dict[str | None, tuple[Path, list[str]]] = field(default_factory=dict)
+
+    def remove_scratch(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _prepare(table: pa.Table, root: Path) -> Prepared:
+    """``table`` with each day's rows written to a scratch file of this process (flushed), as
+    the commit would write them; left for the commit to rename, or to remove."""
+    prepared = Prepared(table if table.schema == SCHEMA else table.cast(SCHEMA))
+    if not len(prepared.table):
+        return prepared
+    try:
+        prepared.scratch = root / f"{layout.TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+        prepared.scratch.mkdir()
+        for day, where in _days(prepared.table.column("recorded_at")):
+            rows = prepared.table.take(pa.array(where))
+            ids = rows.column(ID).to_pylist()
+            path = prepared.scratch / layout.file_name(ids)
+            layout.write_parquet(rows, path)
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            prepared.days[day] = (path, ids)
+    except OSError:  # the commit writes the files itself, and says what is wrong
+        prepared.remove_scratch()
+        prepared.scratch, prepared.days = None, {}
+    return prepared
+
+
+def _rename(prepared: Path, target: Path) -> bool:
+    """Put a prepared file in place as ``target`` (flushed); False when it is already there
+    (the same name is the same rows)."""
+    if target.exists():
+        return False
+    try:
+        target.parent.mkdir(exist_ok=True)
+        os.rename(prepared, target)
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise DatasetError(f"{target}: cannot write ({e.strerror or e})") from None
+    return True
 
 
 def ingest(
@@ -119,34 +197,37 @@ def ingest(
     workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
     done: list[Ingested] = []
 
-    def commit(path: Path, result: pa.Table | Exception) -> None:
+    def commit(path: Path, result: Prepared | Exception) -> None:
         if isinstance(result, Exception):
             if on_error is None:
                 raise result
             on_error(str(path), str(result))
             return
-        if result.schema != SCHEMA:
-            result = result.cast(SCHEMA)
-        done.append(dataset.commit(result, str(path)))
+        try:
+            done.append(dataset.commit(result, str(path)))
+        finally:
+            result.remove_scratch()
         if on_done is not None:
             on_done(done[-1])
 
     if workers == 1:
         for path in paths:
-            commit(path, _read_or_error(read, path))
+            commit(path, _read_or_error(read, path, dataset.root))
         return done
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_read_or_error, read, path): path for path in paths}
+        futures = {pool.submit(_read_or_error, read, path, dataset.root): path for path in paths}
         for future in concurrent.futures.as_completed(futures):
             commit(futures[future], future.result())
     return done
 
 
-def _read_or_error(read: Reader, path: Path) -> pa.Table | Exception:
-    """The input's table, or the user error that stopped it (returned: it crosses processes)."""
+def _read_or_error(read: Reader, path: Path, root: Path) -> Prepared | Exception:
+    """The input read and its days prepared, or the user error that stopped it (returned: it
+    crosses processes)."""
     from chime_tap.errors import ChimeTapError
 
     try:
-        return read(path)
+        table = read(path)
     except ChimeTapError as e:
         return e
+    return _prepare(table, root)

@@ -1,0 +1,203 @@
+"""One input as a table of the dataset's schema, for ``chime-tap ingest``: the report's reader,
+typed into Arrow columns without a DataFrame in between.
+
+:func:`read_table` is ``to_table(load_file(path, ids=True))``, row for row and id for id
+(``tests/test_ingest_fast.py`` compares the two on every input the tests hold). A JSON cassette
+in the layout ``chime-tap record``'s writer leaves (its head, then one interaction a line), the
+file users ingest, is read a line at a time by the replay's streaming reader (the same checks
+as every reader's, without a Python hook per object), each line made a row by the report's own
+rules (``load._Rows``), and the rows typed straight into Arrow. Anything else, and any file
+this way stops on (a problem in it, a value it does not type), is read by the general path,
+which says what is wrong in the words every reader uses.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from chime_tap.analysis.load import (
+    _AMZ_DATE,
+    _AT,
+    _HTTP_DATE,
+    _TIME_FORMATS,
+    INTERACTION_ID,
+    _read_cassette,
+    _Rows,
+    _to_utc,
+    interaction_ids,
+    load_file,
+)
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
+from chime_tap.cassettes.format import JSON_HEAD
+from chime_tap.cassettes.reader import MAX_INPUT_BYTES, replay_items
+from chime_tap.dataset.schema import SCHEMA, to_table
+
+
+def read_table(path: str | os.PathLike[str], hosts: HostPolicy | None = None) -> pa.Table:
+    """One input's interactions as a table of :data:`SCHEMA`; InputError (one line) if unreadable."""
+    path = Path(path)
+    try:
+        table = _writers_json(path, hosts or DEFAULT_HOSTS)
+    except Exception:  # the general path below says what is wrong, as every reader says it
+        table = None
+    if table is not None:
+        return table
+    return to_table(load_file(path, hosts=hosts, ids=True))
+
+
+def _writers_json(path: Path, hosts: HostPolicy) -> pa.Table | None:
+    """The table of a JSON cassette in the writer's layout, read a line at a time; None for
+    any other file (or one that leaves the layout anywhere: the whole reader decides)."""
+    with open(path, "rb") as f:
+        if f.read(len(JSON_HEAD)) != JSON_HEAD or os.fstat(f.fileno()).st_size > MAX_INPUT_BYTES:
+            return None
+    was_enabled = gc.isenabled()
+    gc.disable()  # as replay_items does: what is parsed holds no cycles, and is dropped whole
+    try:
+        items, size = [], len(JSON_HEAD) + len(_END)
+        for item, line in replay_items(path):
+            if line is None:
+                return None
+            items.append(item)
+            size += len(line) + 2
+        # Only the head, the lines joined by ",\n" and the end: nothing after "]}" (another
+        # key, which makes the document a HAR, say), no line the streaming reader did not take.
+        if os.stat(path).st_size != size - (2 if items else 1):
+            return None
+        rows = _Rows(hosts, ids=True)
+        _read_cassette({"interactions": items}, rows)
+        del items
+        return _typed(rows, str(path))
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_END = b"\n]}\n"  # how the writer's layout ends (b"]}\n" with no interaction)
+
+
+def _typed(rows: _Rows, source: str) -> pa.Table:
+    """The rows as ``to_table(rows.frame(source))`` types them, column by column in Arrow."""
+    n = len(rows.values) // len(_AT)
+    times = {name: _times(rows.column(name), fmt) for name, fmt in _TIME_FORMATS.items()}
+    # recorded_at, else the flow's start (a cassette has none), else the response's Date.
+    recorded, date = times["recorded_at"], times["response_date"]
+    times["recorded_at"] = np.where(np.isnat(recorded), date, recorded)
+    amz = times["amz_date"]
+    skew = (amz - date).astype("int64") * 1000 / 10**9  # as pandas' total_seconds, from ns
+    skew[np.isnat(amz) | np.isnat(date)] = np.nan
+    columns = {}
+    for field in SCHEMA:
+        name = field.name
+        if name in times:
+            values = times[name]
+            columns[name] = pa.array(values, type=field.type, mask=np.isnat(values))
+        elif name == "clock_skew_s":
+            columns[name] = pa.array(skew, type=field.type, from_pandas=True)
+        elif name == "source":
+            columns[name] = pa.array([source] * n, type=field.type)
+        elif name == INTERACTION_ID:
+            columns[name] = pa.array(interaction_ids(rows.digests), type=field.type)
+        elif name == "latency_ms":  # a NaN would be null once through pandas
+            values = rows.column(name)
+            columns[name] = pa.array(values, type=field.type, from_pandas=True)
+        else:
+            columns[name] = pa.array(rows.column(name), type=field.type)
+    return pa.table(columns, schema=SCHEMA)
+
+
+def _times(values: list, fmt: str) -> np.ndarray:
+    """A column of time texts as ``datetime64[us]`` (UTC), NaT where missing or unparsable:
+    what ``load._to_utc`` makes of them. The one spelling of the format that the recorder and
+    the service write (:data:`_SHAPES`) is read here, a column at a time; any other text, and
+    an impossible date, is left to ``_to_utc``, the rule."""
+    out = np.full(len(values), np.datetime64("NaT", "us"))
+    template, fields = _SHAPES[fmt]
+    fits = np.array([type(v) is str and len(v) == len(template) for v in values], dtype=bool)
+    if fits.any():
+        text = "".join(v for v, ok in zip(values, fits, strict=True) if ok).encode()
+        where = np.flatnonzero(fits)
+        if len(text) == len(template) * len(where):  # else some are not ASCII: all left to pandas
+            good, parsed = _parse(np.frombuffer(text, np.uint8).reshape(-1, len(template)),
+                                  template, fields)  # fmt: skip
+            out[where[good]] = parsed[good]
+            fits[where[~good]] = False
+        else:
+            fits[:] = False
+    rest = [i for i, v in enumerate(values) if v is not None and not fits[i]]
+    if rest:
+        parsed = _to_utc([values[i] for i in rest], fmt)
+        out[rest] = parsed.dt.as_unit("us").dt.tz_localize(None).to_numpy()
+    return out
+
+
+# Each time format's usual spelling: a template (d a digit, w a weekday's name, b a month's,
+# anything else itself) and where each field lies in it.
+_SHAPES = {
+    "ISO8601": (
+        "dddd-dd-ddTdd:dd:dd.dddZ",  # chime_tap.recording.iso_utc, the service's timestamps
+        {"Y": (0, 4), "m": (5, 7), "d": (8, 10), "H": (11, 13), "M": (14, 16), "S": (17, 19),
+         "ms": (20, 23)},
+    ),
+    _AMZ_DATE: (
+        "ddddddddTddddddZ",
+        {"Y": (0, 4), "m": (4, 6), "d": (6, 8), "H": (9, 11), "M": (11, 13), "S": (13, 15)},
+    ),
+    _HTTP_DATE: (
+        "www, dd bbb dddd dd:dd:dd GMT",
+        {"a": (0, 3), "d": (5, 7), "b": (8, 11), "Y": (12, 16), "H": (17, 19), "M": (20, 22),
+         "S": (23, 25)},
+    ),
+}  # fmt: skip
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _parse(chars: np.ndarray, template: str, fields: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(which rows are a real time spelled as ``template``, their ``datetime64[us]``) of
+    ``chars``, one text a row of bytes; a row not so spelled, or an impossible date (31
+    February, 24:00, a weekday that is not the date's), is not good."""
+    good = np.ones(len(chars), dtype=bool)
+    for k, c in enumerate(template):
+        if c == "d":
+            good &= (chars[:, k] >= 48) & (chars[:, k] <= 57)
+        elif c not in "wb":
+            good &= chars[:, k] == ord(c)
+    digits = chars.astype(np.int64) - 48
+
+    def number(name: str) -> np.ndarray:
+        start, stop = fields[name]
+        value = np.zeros(len(chars), dtype=np.int64)
+        for k in range(start, stop):
+            value = value * 10 + digits[:, k]
+        return value
+
+    def named(name: str, names: tuple[str, ...]) -> np.ndarray:
+        """1 + the index of the name at ``name``'s place in ``names`` (0: none of them)."""
+        start, _ = fields[name]
+        found = np.zeros(len(chars), dtype=np.int64)
+        for i, word in enumerate(names):
+            hit = np.all(chars[:, start : start + 3] == np.frombuffer(word.encode(), np.uint8), 1)
+            found[hit] = i + 1
+        return found
+
+    year, day = number("Y"), number("d")
+    month = number("m") if "m" in fields else named("b", _MONTHS)
+    hour, minute, second = number("H"), number("M"), number("S")
+    # pandas' nanoseconds reach 1677-09-21 to 2262-04-11: years outside whole are left to it.
+    good &= (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1)
+    good &= (hour < 24) & (minute < 60) & (second < 60)
+    months = np.where(good, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    date = months.astype("datetime64[D]") + np.where(good, day - 1, 0).astype("timedelta64[D]")
+    good &= date.astype("datetime64[M]") == months  # no 31 February
+    if "a" in fields:  # 1970-01-01 was a Thursday
+        good &= named("a", _WEEKDAYS) == (date.astype(np.int64) + 3) % 7 + 1
+    micros = ((hour * 60 + minute) * 60 + second) * 1_000_000
+    if "ms" in fields:
+        micros += number("ms") * 1000
+    return good, date.astype("datetime64[us]") + micros.astype("timedelta64[us]")

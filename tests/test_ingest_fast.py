@@ -1,0 +1,300 @@
+"""Ingest's reader (``analysis/ingest_table.py``) against the report's: ``read_table(path)`` is
+``to_table(load_file(path, ids=True))`` (the path ingest took before it), the same table, ids
+included, or the same one-line error, on every input the tests hold and on cassettes written by
+the recorder's own writer with content chosen to trip a second reader.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from bench import fleet_gen
+from chime_tap.analysis import ingest_table
+from chime_tap.analysis.load import _AMZ_DATE, _HTTP_DATE, _to_utc, load_file
+from chime_tap.cassettes.format import JSON_HEAD, make_interaction
+from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.dataset.schema import SCHEMA, to_table
+from chime_tap.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = sorted(
+    p
+    for p in [*(ROOT / "tests" / "data").rglob("*"), *(ROOT / "cassettes").rglob("*")]
+    if p.is_file() and p.suffix in (".json", ".yaml", ".yml", ".har", ".flow", ".mitm", ".txt")
+    and p.stat().st_size < 1 << 20
+)  # fmt: skip
+
+
+def old_path(path: Path) -> pa.Table | str:
+    try:
+        return to_table(load_file(path, ids=True))
+    except InputError as e:
+        return f"InputError: {e}"
+
+
+def new_path(path: Path) -> pa.Table | str:
+    try:
+        return ingest_table.read_table(path)
+    except InputError as e:
+        return f"InputError: {e}"
+
+
+def assert_same(path: Path) -> pa.Table | str:
+    old, new = old_path(path), new_path(path)
+    if isinstance(old, str) or isinstance(new, str):
+        assert new == old
+        return new
+    assert new.schema == SCHEMA
+    for name in SCHEMA.names:  # column by column: a difference names its column
+        assert new.column(name).equals(old.column(name)), name
+    return new
+
+
+def fast(path: Path) -> pa.Table | None:
+    """What the writer's-layout reader makes of ``path`` alone (None: it declines)."""
+    return ingest_table._writers_json(path, ingest_table.DEFAULT_HOSTS)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_input_of_the_tests_reads_as_the_report_reads_it(path):
+    assert_same(path)
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_generated_fleet_reads_as_the_report_reads_it(tmp_path, fmt):
+    paths, truth = fleet_gen.write_cassettes(
+        tmp_path, recorders=2, days=2, per_day=150, fmt=fmt, seed=7
+    )
+    rows = sum(len(assert_same(p)) for p in paths)
+    assert rows == truth.interactions
+    if fmt == "json":  # the writer's layout: read a line at a time, not by the general path
+        assert all(fast(p) is not None for p in paths)
+
+
+def test_generated_json_is_what_the_recorders_writer_writes(tmp_path):
+    """fleet_gen's JSON is byte for byte what CassetteWriter leaves for the same interactions."""
+    calls = fleet_gen.calls(np.random.default_rng(3), 40, 0)
+    generated = fleet_gen.cassette_text(calls, "ci0001", "json")
+    path = tmp_path / "written.json"
+    with CassetteWriter(path) as writer:
+        for item in json.loads(generated)["interactions"]:
+            writer.append(item)
+    assert path.read_text() == generated
+
+
+def _item(**kw):
+    base = {
+        "method": "GET",
+        "uri": "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/vc1/proxy-sessions/s1",
+        "request_headers": {"X-Amz-Date": ["20261001T000126Z"], "User-Agent": ["boto3"]},
+        "request_body": None,
+        "status": 200,
+        "reason": "OK",
+        "response_headers": {"Date": ["Thu, 01 Oct 2026 00:01:26 GMT"]},
+        "response_body": json.dumps({"ProxySession": _session("s1")}),
+        "meta": _meta("GetProxySession"),
+    }
+    base.update(kw)
+    return make_interaction(fmt="json", **base)
+
+
+def _meta(operation, namespace="voice", **extra):
+    return {
+        "recorded_at": "2026-10-01T00:01:26.433Z",
+        "duration_ms": 41.5,
+        "operation": operation,
+        "namespace": namespace,
+        "violations": [],
+        "answered_by": "upstream",
+        **extra,
+    }
+
+
+def _session(sid, **extra):
+    return {
+        "ProxySessionId": sid,
+        "Status": "Open",
+        "Capabilities": ["Voice", "SMS"],
+        "ExpiryMinutes": 60,
+        "CreatedTimestamp": "2026-10-01T00:00:00.000Z",
+        "UpdatedTimestamp": "2026-10-01T00:01:26.433Z",
+        **extra,
+    }
+
+
+VC = "https://voice-chime.us-east-1.amazonaws.com/voice-connectors/vc1/proxy-sessions"
+LEGACY = "https://service.chime.aws.amazon.com/voice-connectors/vc1/proxy-sessions"
+TRICKY = [
+    _item(),
+    _item(),  # the same call twice: told apart by how many came before
+    _item(  # non-ASCII, escapes, a line separator, a backslash before a quote
+        response_body=json.dumps(
+            {"ProxySession": _session("s1", Name='é "q" \\" \u2028 \t ✓')}, ensure_ascii=False
+        ),
+        response_headers={"Date": ["Fri, 02 Oct 2026 10:00:00 GMT"], "X-Note": ["naïve ☃"]},
+    ),
+    _item(  # a Create with a body, answered 201
+        method="POST",
+        uri=VC,
+        request_body=json.dumps({"Capabilities": ["Voice"], "ParticipantPhoneNumbers": ["+1206"]}),
+        status=201,
+        meta=_meta("CreateProxySession"),
+    ),
+    _item(  # a violation noted by the recorder, and an error answer
+        method="POST",
+        uri=VC,
+        request_body='{"Capabilities":["Fax"]}',
+        status=400,
+        response_headers={"x-amzn-ErrorType": ["BadRequestException:http://internal/"]},
+        response_body='{"Code":"BadRequest","Message":"1 validation error"}',
+        meta=_meta(
+            "CreateProxySession",
+            violations=[
+                {
+                    "operation": "CreateProxySession",
+                    "part": "request body",
+                    "pointer": "/Capabilities/0",
+                    "message": "'Fax' is not one of",
+                }
+            ],
+        ),
+    ),
+    _item(  # no response at all
+        status=0,
+        reason="",
+        response_headers={},
+        response_body=None,
+        meta=_meta("GetProxySession", answered_by="none", error="connection refused"),
+    ),
+    _item(  # the legacy namespace; a List naming sessions
+        uri=LEGACY,
+        response_body=json.dumps(
+            {"ProxySessions": [_session("a%b\x1fc"), {"ProxySessionId": ""}, _session("s2")]}
+        ),
+        meta=_meta("ListProxySessions", namespace="legacy"),
+    ),
+    _item(method="DELETE", status=204, response_body="", meta=_meta("DeleteProxySession")),
+    _item(response_body=b"\xff\xfe binary \x00", meta=_meta("GetProxySession", body_note="x")),
+    _item(  # spy mode's differences; times the recorder never writes (left to pandas)
+        request_headers={"X-Amz-Date": ["2026-10-01T00:01:26Z"]},
+        response_headers={"Date": ["thu, 01 oct 2026 00:01:26 GMT"]},
+        meta=_meta(
+            "GetProxySession",
+            recorded_at="2026-10-01T00:01:26Z",
+            differences=[{"kind": "status", "what": "200\x1e→ 404"}, "odd"],
+        ),
+    ),
+    _item(meta=None),  # vcrpy's own: no metadata, the route from the URI
+    _item(  # not the API: another host, no metadata
+        uri="http://127.0.0.1:9/other?x=1",
+        request_headers={"Host": ["example"], "x-amz-date": ["20261001T000126Z"]},
+        meta=None,
+    ),
+    _item(  # headers that differ only in case, an empty value list, a numeric value
+        request_headers={"X-Amz-Date": [], "x-amz-date": ["20261001T000127Z"], "N": [27]},
+        response_body="",
+    ),
+    _item(meta=_meta("GetProxySession", recorded_at=None, duration_ms=float("1e400"))),
+]
+
+
+@pytest.mark.parametrize("redact", [False, True], ids=["plain", "phones-redacted"])
+def test_cassettes_the_writer_wrote_read_as_the_report_reads_them(tmp_path, redact):
+    path = tmp_path / "recorded.json"
+    with CassetteWriter(path, redact_phones=redact) as writer:
+        for item in TRICKY:
+            writer.append(item)
+    assert path.read_bytes().startswith(JSON_HEAD)
+    table = fast(path)
+    assert table is not None and len(table) == len(TRICKY)
+    assert assert_same(path).equals(table)
+
+
+def test_an_empty_cassette_of_the_writer_reads_as_the_report_reads_it(tmp_path):
+    path = tmp_path / "empty.json"
+    CassetteWriter(path).close()
+    assert len(fast(path)) == 0
+    assert_same(path)
+
+
+def _written_lines(tmp_path: Path) -> list[bytes]:
+    path = tmp_path / "base.json"
+    with CassetteWriter(path) as writer:
+        for item in TRICKY[:4]:
+            writer.append(item)
+    return path.read_bytes()[len(JSON_HEAD) :].split(b",\n")
+
+
+BROKEN = {
+    "status-out-of-range": lambda line: line.replace(b'"code":200', b'"code":1200', 1),
+    "duplicate-key": lambda line: line.replace(b'{"request":{', b'{"request":{"method":"PUT",', 1),
+    "not-json": lambda line: line[:-5],
+    "method-not-text": lambda line: line.replace(b'"method":"GET"', b'"method":7', 1),
+    "extra-top-level-key": lambda line: line.replace(b"\n]}\n", b'\n],"log":{}}\n'),
+    "meta-not-a-mapping": lambda line: line.replace(b'"chime_tap":{', b'"chime_tap":[{', 1).replace(
+        b"}}", b"}]}", 1
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(BROKEN))
+@pytest.mark.parametrize("where", [0, 2, 3])
+def test_a_broken_line_gives_the_reports_error(tmp_path, how, where):
+    lines = _written_lines(tmp_path)
+    lines[where] = BROKEN[how](lines[where])
+    path = tmp_path / "broken.json"
+    path.write_bytes(JSON_HEAD + b",\n".join(lines))
+    assert_same(path)
+
+
+def test_a_file_that_leaves_the_layout_is_read_by_the_general_path(tmp_path):
+    lines = _written_lines(tmp_path)
+    path = tmp_path / "edited.json"
+    path.write_bytes(JSON_HEAD + b",\n".join(lines[:2]) + b",\n\n" + b",\n".join(lines[2:]))
+    assert fast(path) is None
+    assert len(assert_same(path)) == 4
+
+
+TIMES = {
+    "ISO8601": [
+        "2026-10-01T00:01:26.433Z", "2024-02-29T23:59:59.999Z", "2026-02-29T00:00:00.000Z",
+        "2026-02-31T00:00:00.000Z", "2026-13-01T00:00:00.000Z", "2026-00-10T00:00:00.000Z",
+        "2026-10-00T00:00:00.000Z", "2026-10-01T24:00:00.000Z", "2026-10-01T23:59:60.000Z",
+        "1678-01-01T00:00:00.000Z", "2261-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z",
+        "2026-10-01T00:01:26Z", "2026-10-01 00:01:26.433Z", "2026-10-01T00:01:26.433+01:00",
+        "\uff12026-10-01T00:01:26.433Z", "2026-10-01T00:01:26.4335", "x" * 24, None, 12345,
+    ],
+    _HTTP_DATE: [
+        "Thu, 01 Oct 2026 00:01:26 GMT", "Fri, 01 Oct 2026 00:01:26 GMT",
+        "thu, 01 oct 2026 00:01:26 GMT", "Tue, 31 Feb 2026 00:01:26 GMT",
+        "Thu, 1 Oct 2026 00:01:26 GMT", "Sun, 29 Feb 2032 10:00:00 GMT",
+        "Thu, 01 Oct 2026 00:01:26 UTC", "Thu, 01 Oct 2026 24:01:26 GMT", None,
+    ],
+    _AMZ_DATE: [
+        "20261001T000126Z", "20260231T000126Z", "20261001T240000Z", "20261001T000126",
+        "2026-10-01T00:01:26Z", "20240229T235959Z", None,
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", sorted(TIMES))
+def test_times_parse_as_pandas_parses_them(fmt):
+    """The column-at-a-time parse of the usual spelling agrees with load._to_utc, the rule,
+    on valid and impossible dates alike (a random sample of instants too)."""
+    rng = np.random.default_rng(len(fmt))
+    instants = rng.integers(-9 * 10**12, 9 * 10**12, size=300).astype("datetime64[ms]")
+    spelled = {
+        "ISO8601": [str(t) + "Z" for t in instants],
+        _HTTP_DATE: [t.item().strftime(_HTTP_DATE) for t in instants.astype("datetime64[s]")],
+        _AMZ_DATE: [t.item().strftime(_AMZ_DATE) for t in instants.astype("datetime64[s]")],
+    }[fmt]
+    values = TIMES[fmt] + spelled
+    got = ingest_table._times(values, fmt)
+    want = _to_utc(values, fmt).dt.as_unit("us").dt.tz_localize(None).to_numpy()
+    assert np.array_equal(got, want, equal_nan=True)
+    assert not np.isnat(got[len(TIMES[fmt]) :]).any()
