@@ -78,8 +78,8 @@ def log_call(level: int, line: str) -> None:
             return
         template = _TEMPLATES[(caller.f_code, caller.f_lasti)]
     record = _Record.__new__(_Record)
-    fields = record.__dict__
-    fields.update(template)
+    fields = template.copy()  # a dict's copy is one block copied, an update is key by key
+    record.__dict__ = fields
     ct = time.time()
     fields["msg"] = line
     fields["levelname"] = logging.getLevelName(level)
@@ -113,10 +113,9 @@ def _template_made(caller: FrameType) -> bool:
     code = caller.f_code
     record = logging.LogRecord(CALLS, logging.INFO, code.co_filename, caller.f_lineno,
                                "", (), None, code.co_name)  # fmt: skip
-    fields = dict(record.__dict__)
-    for per_line in ("msg", "levelname", "levelno", "created", "msecs", "relativeCreated"):
-        del fields[per_line]
-    _TEMPLATES[(code, caller.f_lasti)] = fields
+    # Every field, in LogRecord's order; log_call sets the per-line ones (msg, levelname,
+    # levelno, created, msecs, relativeCreated) on each copy.
+    _TEMPLATES[(code, caller.f_lasti)] = dict(record.__dict__)
     return True
 
 

@@ -77,6 +77,7 @@ def test_log_call_makes_the_record_logger_log_makes(kept) -> None:
             plain.levelname,
         )
         assert made.getMessage() == plain.getMessage()
+        assert list(vars(made)) == list(vars(plain))  # the same fields, in the same order
         assert made.funcName == "both" and made.lineno == plain.lineno + 1  # the next line
         assert plain.created <= made.created < plain.created + 5
         assert made.msecs == int((made.created - int(made.created)) * 1000)
