@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +54,13 @@ def read_table(path: str | os.PathLike[str], hosts: HostPolicy | None = None) ->
 def _writers_json(path: Path, hosts: HostPolicy) -> pa.Table | None:
     """The table of a JSON cassette in the writer's layout, read a line at a time; None for
     any other file (or one that leaves the layout anywhere: the whole reader decides)."""
-    with open(path, "rb") as f:
-        if f.read(len(JSON_HEAD)) != JSON_HEAD or os.fstat(f.fileno()).st_size > MAX_INPUT_BYTES:
+    # Opened without blocking, and only a regular file read: a FIFO would block (the general
+    # path refuses it, and anything else it does not read, in its own words).
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INPUT_BYTES:
+            return None
+        if f.read(len(JSON_HEAD)) != JSON_HEAD:
             return None
     was_enabled = gc.isenabled()
     gc.disable()  # as replay_items does: what is parsed holds no cycles, and is dropped whole

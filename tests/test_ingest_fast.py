@@ -7,6 +7,7 @@ the recorder's own writer with content chosen to trip a second reader.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from bench import fleet_gen
 from chime_tap.analysis import ingest_table
 from chime_tap.analysis.load import _AMZ_DATE, _HTTP_DATE, _to_utc, load_file
+from chime_tap.api.hosts import HostPolicy
 from chime_tap.cassettes.format import JSON_HEAD, make_interaction
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.dataset.schema import SCHEMA, to_table
@@ -190,8 +192,8 @@ TRICKY = [
         ),
     ),
     _item(meta=None),  # vcrpy's own: no metadata, the route from the URI
-    _item(  # not the API: another host, no metadata
-        uri="http://127.0.0.1:9/other?x=1",
+    _item(  # another host (the API only where --hosts says so), no metadata
+        uri="http://127.0.0.1:9/voice-connectors/vc9/proxy-sessions?x=1",
         request_headers={"Host": ["example"], "x-amz-date": ["20261001T000126Z"]},
         meta=None,
     ),
@@ -252,6 +254,14 @@ def test_a_broken_line_gives_the_reports_error(tmp_path, how, where):
     assert_same(path)
 
 
+def test_what_is_no_regular_file_is_refused_as_the_report_refuses_it(tmp_path):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # opened for reading it would block: neither reader may
+    assert "not a regular file" in assert_same(fifo)
+    assert "is a directory" in assert_same(tmp_path)
+    assert "no such file" in assert_same(tmp_path / "missing.json")
+
+
 def test_a_file_that_leaves_the_layout_is_read_by_the_general_path(tmp_path):
     lines = _written_lines(tmp_path)
     path = tmp_path / "edited.json"
@@ -298,3 +308,15 @@ def test_times_parse_as_pandas_parses_them(fmt):
     want = _to_utc(values, fmt).dt.as_unit("us").dt.tz_localize(None).to_numpy()
     assert np.array_equal(got, want, equal_nan=True)
     assert not np.isnat(got[len(TIMES[fmt]) :]).any()
+
+
+def test_hosts_named_at_ingest_count_as_they_do_in_the_report(tmp_path):
+    path = tmp_path / "recorded.json"
+    with CassetteWriter(path) as writer:
+        for item in TRICKY:
+            writer.append(item)
+    hosts = HostPolicy(["127.0.0.1:9=voice"])
+    want = to_table(load_file(path, hosts=hosts, ids=True))
+    assert ingest_table._writers_json(path, hosts).equals(want)
+    assert ingest_table.read_table(path, hosts).equals(want)
+    assert not want.equals(ingest_table.read_table(path))  # the policy changed something
