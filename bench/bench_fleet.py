@@ -9,8 +9,9 @@ not timed (nor for the baselines); CPU seconds (the process and its pool's worke
 beside wall time, since a shared machine's neighbours stretch wall time. Peak memory is the sum of the resident sizes of the process
 and its children (a report's worker processes), sampled every 20 ms.
 
-- ingest of JSON cassettes vs today's report loader (``load_frame``) on the same files, in
-  interactions per second (target >= 5x);
+- ingest of JSON cassettes (in the layout ``chime-tap record`` writes, one interaction a line)
+  vs today's report loader (``load_frame``) on the same files, in interactions per second
+  (target >= 5x);
 - ingest of YAML cassettes vs ``yaml.load(CSafeLoader)`` of the same bytes (target <= 1.0x);
 - the report (summaries + text) of a ``--rows`` dataset (target at 10,000,000: <= 20 s,
   <= 2 GB); the embedded engine (a process per core) vs ``--engine local`` (one process);
