@@ -122,13 +122,14 @@ def _printable_ascii(s: str) -> bool:
 
 
 def _str(s: str) -> str:
+    if len(s) > _SHORT:  # never cached: not hashed either (a body, a long URI)
+        return _render(s)
     out = _strings.get(s)
     if out is None:
         out = _render(s)
-        if len(s) <= _SHORT:
-            if len(_strings) >= _CACHE_MAX:
-                _strings.clear()
-            _strings[s] = out
+        if len(_strings) >= _CACHE_MAX:
+            _strings.clear()
+        _strings[s] = out
     return out
 
 
@@ -295,11 +296,12 @@ def _headers(headers: dict[str, Any], out: list[str], scrub: bool) -> None:
             del out[start:]  # an unusual table: scrubbed whole, then written as the walk does
             _entry("    ", "headers", scrub_headers(headers), out)
             return
-        entry = _scrubbed.get((name, values[0]))
+        value = values[0]
+        entry = _secret_entries.get(name)  # first: a credential's value is never hashed
         if entry is None:
-            entry = _secret_entries.get(name)
+            entry = _scrubbed.get((name, value)) if len(value) <= _SHORT else None
             if entry is None:
-                entry = _scrubbed_entry(name, values[0])
+                entry = _scrubbed_entry(name, value)
         if entry:  # "": a header the scrubber leaves out
             out.append(entry)
     if len(out) == start + 1:  # nothing kept (or nothing there)
