@@ -22,12 +22,24 @@ TIME_CAP = 60.0  # seconds per measured run, whatever the request count
 # upstream sends back, and what the in-process measurements validate.
 PROXY_SESSION_BODY = b'{"ProxySession":{"Capabilities":["SMS","Voice"],"CreatedTimestamp":"2020-04-15T16:10:10.288Z","EndedTimestamp":null,"ExpiryMinutes":60,"GeoMatchLevel":null,"GeoMatchParams":null,"Name":null,"NumberSelectionBehavior":null,"Participants":[{"PhoneNumber":"+12065550100","ProxyPhoneNumber":"+19135550199"},{"PhoneNumber":"+14015550101","ProxyPhoneNumber":"+19135550199"}],"ProxySessionId":"123a4bc5-67d8-901e-2f3g-h4ghjk56789l","Status":"Open","UpdatedTimestamp":"2020-04-15T16:10:10.288Z","VoiceConnectorId":"abcdef1ghij2klmno3pqr4"}}'
 
-# A keep-alive HTTP/1.1 server answering every request with one fixed body; as cheap as it gets.
+# A keep-alive HTTP/1.1 server answering every request with one body; as cheap as it gets.
+# VARY: where in the body 12 bytes of a time (HH:MM:SS.mmm) are replaced by the answer's
+# number, so every answer differs (None: the same body every time).
 _SERVER = textwrap.dedent(
     """
     import asyncio
     BODY = %r
+    VARY = %r
     HEAD = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %%d\\r\\n\\r\\n" %% len(BODY)
+    answered = 0
+    def body():
+        global answered
+        answered += 1
+        if VARY is None:
+            return BODY
+        n = answered
+        stamp = b"%%02d:%%02d:%%02d.%%03d" %% (n // 3600000 %% 24, n // 60000 %% 60, n // 1000 %% 60, n %% 1000)
+        return BODY[:VARY] + stamp + BODY[VARY + 12:]
     async def handle(reader, writer):
         try:
             while True:
@@ -38,7 +50,7 @@ _SERVER = textwrap.dedent(
                         n = int(line.split(b":")[1])
                 if n:
                     await reader.readexactly(n)
-                writer.write(HEAD + BODY)
+                writer.write(HEAD + body())
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -53,9 +65,21 @@ _SERVER = textwrap.dedent(
 )
 
 
-def upstream_script(body: bytes) -> str:
-    """Python source of a loopback server that answers every request 200 with ``body``."""
-    return _SERVER % (body,)
+def upstream_script(body: bytes, vary: bytes | None = None) -> str:
+    """Python source of a loopback server that answers every request 200 with ``body``.
+
+    ``vary``: the bytes just before a time (``HH:MM:SS.mmm``) in ``body`` that each answer
+    replaces with its own number, so that no two answers are the same bytes (a cache of
+    verdicts by body, as the recorder has, then never hits).
+    """
+    at = None
+    if vary is not None:
+        at = body.index(vary) + len(vary)
+    return _SERVER % (body, at)
+
+
+# PROXY_SESSION_BODY's UpdatedTimestamp, the time each answer of a varying upstream changes.
+VARY_UPDATED = b'"UpdatedTimestamp":"2020-04-15T'
 
 
 class Connection:
@@ -119,11 +143,13 @@ def drive(
     total: int,
     concurrency: int,
     headers: str = "",
+    time_cap: float = TIME_CAP,
 ) -> dict[str, Any]:
     """Send ``total`` requests over ``concurrency`` keep-alive connections; count statuses.
 
     ``url`` is one URL or ``url(thread, i)``; ``body(n)`` gives the n-th request's body. A
-    connection that fails ends its thread's share of the run (counted in ``errors``).
+    connection that fails ends its thread's share of the run (counted in ``errors``). The run
+    stops after ``time_cap`` seconds, whatever is left to send.
     """
     per_thread = [
         total // concurrency + (1 if i < total % concurrency else 0) for i in range(concurrency)
@@ -131,7 +157,7 @@ def drive(
     statuses: dict[int, int] = {}
     errors: list[str] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + TIME_CAP
+    deadline = time.monotonic() + time_cap
 
     def work(thread: int, n: int) -> None:
         local: dict[int, int] = {}
@@ -162,7 +188,7 @@ def drive(
     for t in threads:
         t.start()
     for t in threads:
-        t.join(TIME_CAP + 30)
+        t.join(time_cap + 30)
     elapsed = time.perf_counter() - start
     done = sum(statuses.values())
     return {
