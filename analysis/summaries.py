@@ -288,9 +288,18 @@ def interval_for(span: pd.Timedelta) -> str:
 
 
 def status_class(status: pd.Series) -> pd.Series:
-    """``2xx``/``3xx``/``4xx``/``5xx``, or ``no response`` for status 0."""
-    labels = (status // 100).astype("str") + "xx"
-    return labels.where(status.ne(0), "no response").rename("class")
+    """``2xx``/``3xx``/``4xx``/``5xx``, or ``no response`` for status 0: a category per class
+    present, in the labels' text order (each row's text is made once per class, not per row)."""
+    key = np.where(status.to_numpy() == 0, -1, status.to_numpy() // 100)
+    present = np.unique(key)
+    labels = ["no response" if k < 0 else f"{k}xx" for k in present.tolist()]
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    codes = np.empty(len(present), np.int64)
+    codes[order] = np.arange(len(order))
+    classes = pd.Categorical.from_codes(
+        codes[np.searchsorted(present, key)], [labels[i] for i in order]
+    )
+    return pd.Series(classes, index=status.index, name="class")
 
 
 def _traffic_partial(frame: pd.DataFrame, interval: str | None = None) -> dict[str, Any] | None:
@@ -302,6 +311,7 @@ def _traffic_partial(frame: pd.DataFrame, interval: str | None = None) -> dict[s
     interval = interval or interval_for(end - start)
     bucket = timed["recorded_at"].dt.floor(interval).rename("interval")
     table = pd.crosstab(bucket, status_class(timed["status"]))
+    table.columns = pd.Index(table.columns.astype("str"), name="class")
     return {"interval": interval, "start": start, "end": end, "table": table}
 
 

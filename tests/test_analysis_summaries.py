@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from chime_tap.analysis import lifecycle, load_frame, render, summarize
-from chime_tap.analysis.summaries import interval_for, select, traffic
+from chime_tap.analysis.summaries import interval_for, select, status_class, traffic
 from chime_tap.cassettes.format import make_interaction
 
 HOST = "voice-chime.us-east-1.amazonaws.com"
@@ -386,3 +386,19 @@ def test_session_events_order_is_the_stable_sort_by_key_time_row() -> None:
     ).set_index(pd.Index(rng.permutation(n)))
     expected = events.sort_values(["key", "at", "row"], kind="stable")
     pd.testing.assert_frame_equal(events.take(lifecycle._by_key_time_row(events)), expected)
+
+
+def test_status_class_is_each_status_hundreds_or_no_response() -> None:
+    # Made once per class as categories; the text must be what each row's own would be, and
+    # the traffic table's columns in the labels' text order.
+    status = pd.Series([503, 0, 200, 99, 404, 201, 0, 999, 302], dtype="int16", index=range(5, 14))
+    expected = [f"{s // 100}xx" if s else "no response" for s in status]
+    got = status_class(status)
+    assert got.astype("str").tolist() == expected and got.index.equals(status.index)
+    frame = pd.DataFrame(
+        {"recorded_at": pd.date_range("2026-03-01", periods=len(status), freq="s", tz="UTC"),
+         "status": status.to_numpy()}
+    )  # fmt: skip
+    table = traffic(frame)
+    assert list(table.columns) == sorted(set(expected)) and table.columns.name == "class"
+    assert table.sum().to_dict() == {c: expected.count(c) for c in set(expected)}
