@@ -6,6 +6,7 @@ the recorder's own writer with content chosen to trip a second reader.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -320,3 +321,22 @@ def test_hosts_named_at_ingest_count_as_they_do_in_the_report(tmp_path):
     assert ingest_table._writers_json(path, hosts).equals(want)
     assert ingest_table.read_table(path, hosts).equals(want)
     assert not want.equals(ingest_table.read_table(path))  # the policy changed something
+
+
+# The ids the reader gave before ingest had a reader of its own (load_file at 183c649): ids
+# must never change, or inputs ingested again would be stored twice.
+PINNED_IDS = {
+    "recorded.json": ("8221266eec875ad8", "38668f93a43db9c5ef123fc278a837fe"),  # TRICKY, written
+    "reference-examples.yaml": ("35ade6607401d4f0", "d7c77ee23c0b0550ee7f65dbce1dd2d3"),
+}
+
+
+def test_interaction_ids_are_the_ones_ingest_always_gave(tmp_path):
+    path = tmp_path / "recorded.json"
+    with CassetteWriter(path) as writer:
+        for item in TRICKY:
+            writer.append(item)
+    for source in (path, ROOT / "cassettes" / "reference-examples.yaml"):
+        ids = ingest_table.read_table(source).column("interaction_id").to_pylist()
+        digest = hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]
+        assert (digest, ids[0]) == PINNED_IDS[source.name], source.name
