@@ -402,3 +402,22 @@ def test_status_class_is_each_status_hundreds_or_no_response() -> None:
     table = traffic(frame)
     assert list(table.columns) == sorted(set(expected)) and table.columns.name == "class"
     assert table.sum().to_dict() == {c: expected.count(c) for c in set(expected)}
+
+
+def test_partials_grouped_by_code_are_the_tables_of_text() -> None:
+    # Partials group few-valued columns by category code and turn the keys back into text;
+    # the tables must be those pandas makes from the text itself.
+    from chime_tap.analysis.summaries import OTHER, _coded, _crosstab
+
+    rng = np.random.default_rng(9)
+    n = 2000
+    ops = pd.Series(pd.Categorical(rng.choice(["Get", "List", "Create", None], n),
+                                   categories=["List", "Get", "Create", "Unused"]), name="op")  # fmt: skip
+    ns = pd.Series(rng.choice(["voice", "legacy", None], n), name="ns")  # plain text, missing
+    status = pd.Series(rng.choice([200, 404, 0, 503], n), name="status")
+    text_keys = [ns.fillna(OTHER).astype("str"), ops.astype("str").fillna(OTHER)]
+    expected = pd.crosstab(text_keys, status)
+    got = _crosstab([_coded(ns, OTHER), _coded(ops, OTHER)], status)
+    pd.testing.assert_frame_equal(got, expected)
+    one = _crosstab([_coded(ops, OTHER)], status)
+    pd.testing.assert_frame_equal(one, pd.crosstab(text_keys[1], status))
