@@ -57,7 +57,7 @@ class CassetteWriter:
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.path = Path(path)
-        self._path = os.fspath(self.path)  # stat'ed twice per append: no Path.__fspath__ calls
+        self._os_path = os.fspath(self.path)  # stat'ed twice per append: no Path.__fspath__ calls
         self.fmt = format_for(self.path)
         self.redact_phones = redact_phones
         self.on_notice = on_notice
@@ -149,7 +149,7 @@ class CassetteWriter:
     def _same_file(self, fd: int) -> bool:
         """Whether ``fd`` is still the file at ``self.path`` (not renamed over, not deleted)."""
         try:
-            on_disk = os.stat(self._path)
+            on_disk = os.stat(self._os_path)
         except FileNotFoundError:
             return False
         if fd != self._fd or self._identity is None:
