@@ -396,16 +396,9 @@ def _two(values: np.ndarray) -> np.ndarray:
     return np.char.zfill(values.astype("U2"), 2)
 
 
-def _stamp(times: pd.Series) -> pd.Series:
-    """Times as ``2026-03-01 10:00:00.250 UTC`` text (milliseconds truncated); ``unknown time``
-    where there is none."""
-    nothing = pd.Series(pd.Categorical.from_codes(np.zeros(len(times), np.int8), [""]))
-    return _labelled_times(nothing, times, "").set_axis(times.index).rename(times.name)
-
-
 def _labelled_times(labels: pd.Series, times: pd.Series, separator: str) -> pd.Series:
-    """``<label><separator><time>`` per row (the time as :func:`_stamp` writes it); missing
-    where the label is. Made as bytes: a fixed-width record per row (the label right-aligned,
+    """``<label><separator><time>`` per row, the time as ``2026-03-01 10:00:00.250 UTC``
+    (milliseconds truncated; ``unknown time`` where there is none); missing where the label is. Made as bytes: a fixed-width record per row (the label right-aligned,
     then the time's parts, each a table look-up), cut to the row's text. strftime and string
     concatenation per value took seconds for a dataset's millions of sessions, in the
     report's one serial step."""

@@ -313,8 +313,9 @@ def test_one_id_in_two_namespaces_is_two_sessions_and_list_items_keep_any_id(tmp
 
 
 def test_session_status_times_are_strftime_to_the_millisecond() -> None:
-    # lifecycle._stamp builds the text from parts (millions of sessions in a dataset report);
-    # it must say exactly what strftime says, truncated to milliseconds, before 1970 too.
+    # lifecycle._labelled_times builds the time's text from parts (millions of sessions in a
+    # dataset report); it must say exactly what strftime says, truncated to milliseconds,
+    # before 1970 too.
     rng = np.random.default_rng(7)
     us = rng.integers(-(10**15), 2 * 10**15, 5000)
     times = pd.Series(pd.to_datetime(us, unit="us", utc=True), index=np.arange(3, 5003))
@@ -336,7 +337,9 @@ def test_session_status_times_are_strftime_to_the_millisecond() -> None:
         expected = (sample.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC").fillna(
             "unknown time"
         )
-        pd.testing.assert_series_equal(lifecycle._stamp(sample), expected)
+        nothing = pd.Series(pd.Categorical([""] * len(sample)), index=sample.index)
+        got = lifecycle._labelled_times(nothing, sample, "")
+        pd.testing.assert_series_equal(got, expected, check_names=False)
 
 
 def test_status_source_is_the_operation_at_its_time(monkeypatch) -> None:
