@@ -84,7 +84,7 @@ class Dataset:
                     continue
                 target = directory / layout.file_name(fresh)
                 if written_as is not None and len(fresh) == len(ids):
-                    written = _rename(written_as, target)
+                    written = layout.put_in_place(written_as, target)
                 else:
                     rows = table.take(pa.array(where[np.array(new, dtype=bool)]))
                     written = layout.write_atomically(rows, target, tmp)
@@ -152,32 +152,12 @@ def _prepare(table: pa.Table, root: Path) -> Prepared:
             rows = prepared.table.take(pa.array(where))
             ids = rows.column(ID).to_pylist()
             path = prepared.scratch / layout.file_name(ids)
-            layout.write_parquet(rows, path)
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
+            layout.write_flushed(rows, path)
             prepared.days[day] = (path, ids)
     except OSError:  # the commit writes the files itself, and says what is wrong
         prepared.remove_scratch()
         prepared.scratch, prepared.days = None, {}
     return prepared
-
-
-def _rename(prepared: Path, target: Path) -> bool:
-    """Put a prepared file in place as ``target`` (flushed); False when it is already there
-    (the same name is the same rows)."""
-    if target.exists():
-        return False
-    try:
-        target.parent.mkdir(exist_ok=True)
-        os.rename(prepared, target)
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise DatasetError(f"{target}: cannot write ({e.strerror or e})") from None
-    return True
 
 
 def ingest(

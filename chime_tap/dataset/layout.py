@@ -117,13 +117,29 @@ def write_atomically(table: pa.Table, target: Path, tmp_dir: Path) -> bool:
     ``target`` is already there (the same name is the same rows)."""
     if target.exists():
         return False
+    tmp = tmp_dir / target.name
+    try:
+        write_flushed(table, tmp)
+    except OSError as e:
+        raise _refuse(target, e) from None
+    return put_in_place(tmp, target)
+
+
+def write_flushed(table: pa.Table, path: Path) -> None:
+    """Write ``table`` as the Parquet file ``path`` (see :func:`write_parquet`), on disk."""
+    write_parquet(table, path)
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def put_in_place(written: Path, target: Path) -> bool:
+    """Rename a flushed file into place as ``target`` (its folder flushed too); False when
+    ``target`` is already there (the same name is the same rows)."""
+    if target.exists():
+        return False
     try:
         target.parent.mkdir(exist_ok=True)
-        tmp = tmp_dir / target.name
-        write_parquet(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.rename(tmp, target)
+        os.rename(written, target)
         _fsync_dir(target.parent)
     except OSError as e:
         raise _refuse(target, e) from None
