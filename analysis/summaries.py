@@ -77,11 +77,6 @@ def select(
     return frame.loc[keep].reset_index(drop=True)
 
 
-def _keys(frame: pd.DataFrame, by_namespace: bool) -> list[pd.Series]:
-    """What a table is broken down by: the operation, after the namespace when asked."""
-    return [_namespace(frame), _operation(frame)] if by_namespace else [_operation(frame)]
-
-
 def _coded(values: pd.Series, missing: str) -> pd.Series:
     """A few-valued column as categories, a missing value as the category ``missing``: what
     a partial groups by, by code (grouping by each row's text made and hashed that text again,
@@ -98,7 +93,8 @@ def _coded(values: pd.Series, missing: str) -> pd.Series:
 
 
 def _coded_keys(frame: pd.DataFrame, by_namespace: bool) -> list[pd.Series]:
-    """:func:`_keys` as categories (see :func:`_coded`)."""
+    """What a table is broken down by: the operation, after the namespace when asked; as
+    categories (see :func:`_coded`)."""
     operation = _coded(frame["operation"], OTHER).rename("operation")
     if not by_namespace:
         return [operation]
