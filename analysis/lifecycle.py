@@ -376,7 +376,6 @@ def sessions(frame: pd.DataFrame) -> pd.DataFrame:
 
 _DAY_MS = 86_400_000
 _UNKNOWN_TIME = b"unknown time"
-_STAMP_SIZE = len("2026-03-01 10:00:00.250 UTC")
 _CHUNK = 1 << 18  # rows made at once: bounds the scratch memory to a few MiB
 
 
