@@ -59,7 +59,7 @@ def dump_scrubbed_item(item: dict[str, Any]) -> bytes:
 
     The recorder's every flow: one walk instead of a scrubbed copy of the interaction and then
     a walk of the copy. The scrubbing is the scrubber's (its functions, called on the same
-    parts); the bytes are the same (tests/test_record_cost.py).
+    parts); the bytes are the same (tests/test_record_scrub_yaml.py).
     """
     try:
         out: list[str] = []
