@@ -149,7 +149,12 @@ def _prepare(table: pa.Table, root: Path) -> Prepared:
         prepared.scratch = root / f"{layout.TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
         prepared.scratch.mkdir()
         for day, where in _days(prepared.table.column("recorded_at")):
-            rows = prepared.table.take(pa.array(where))
+            # One day is most inputs' every row (a recorder's cassette of a day): no copy then.
+            rows = (
+                prepared.table
+                if len(where) == len(prepared.table)
+                else prepared.table.take(pa.array(where))
+            )
             ids = rows.column(ID).to_pylist()
             path = prepared.scratch / layout.file_name(ids)
             layout.write_flushed(rows, path)
