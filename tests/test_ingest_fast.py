@@ -340,3 +340,111 @@ def test_interaction_ids_are_the_ones_ingest_always_gave(tmp_path):
         ids = ingest_table.read_table(source).column("interaction_id").to_pylist()
         digest = hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]
         assert (digest, ids[0]) == PINNED_IDS[source.name], source.name
+
+
+def _meta_replaced(line: bytes, meta: bytes) -> bytes:
+    return line[: line.index(b',"chime_tap":')] + meta + b"}"
+
+
+# Lines a JSON parser other than json.loads, or a reader that trusts the writer's spelling,
+# could take differently: each must read as the report reads it (the same row and id, or the
+# same error). Applied to the second of four writer-written lines.
+ODD_LINES = {
+    "nan-latency": lambda line: line.replace(b'"duration_ms":41.5', b'"duration_ms":NaN'),
+    "infinity-latency": lambda line: line.replace(b'"duration_ms":41.5', b'"duration_ms":Infinity'),
+    "minus-infinity-latency": lambda line: line.replace(
+        b'"duration_ms":41.5', b'"duration_ms":-Infinity'
+    ),
+    "big-int-latency": lambda line: line.replace(
+        b'"duration_ms":41.5', b'"duration_ms":1' + b"0" * 400
+    ),
+    "int-latency": lambda line: line.replace(b'"duration_ms":41.5', b'"duration_ms":41'),
+    "exponent-latency": lambda line: line.replace(b'"duration_ms":41.5', b'"duration_ms":4.15e1'),
+    "float-status": lambda line: line.replace(b'"code":200', b'"code":200.0'),
+    "overflowing-status": lambda line: line.replace(b'"code":200', b'"code":1e400'),
+    "big-int-status": lambda line: line.replace(b'"code":200', b'"code":1' + b"0" * 400),
+    "lone-high-surrogate-header": lambda line: line.replace(b'"boto3"', b'"\\ud800"'),
+    "lone-high-surrogate-meta": lambda line: line.replace(b'"upstream"', b'"\\ud800"'),
+    "lone-low-surrogate-meta": lambda line: line.replace(b'"upstream"', b'"\\udc80"'),
+    "surrogate-pair-meta": lambda line: line.replace(b'"upstream"', b'"\\ud83d\\ude00"'),
+    "not-utf8-header": lambda line: line.replace(b'"boto3"', b'"bot\xff3"'),
+    "not-utf8-body": lambda line: line.replace(b'\\"Open\\"', b'\\"Op\xc3en\\"'),
+    "escaped-slash-in-uri": lambda line: line.replace(b"proxy-sessions/s1", b"proxy-sessions\\/s1"),
+    "unicode-escape-in-method": lambda line: line.replace(
+        b'"method":"GET"', b'"method":"\\u0047ET"'
+    ),
+    "unicode-escape-in-body": lambda line: line.replace(b'\\"Open\\"', b'\\"\\u004fpen\\"'),
+    "control-escape-upper-hex": lambda line: line.replace(b'"boto3"', b'"bo\\u001Fto3"'),
+    "raw-control-character": lambda line: line.replace(b'"boto3"', b'"bo\x01to3"'),
+    "raw-delete-and-line-separator": lambda line: line.replace(
+        b'"boto3"', b'"bo\x7fto\xe2\x80\xa83"'
+    ),
+    "escaped-backslash-before-quote": lambda line: line.replace(b'"upstream"', b'"up\\\\"'),
+    "key-like-text-in-a-string": lambda line: line.replace(b'"upstream"', b'"a\\":[\\"b"'),
+    "null-in-metadata": lambda line: line.replace(
+        b'"answered_by":"upstream"', b'"answered_by":null'
+    ),
+    "null-header": lambda line: line.replace(b'"User-Agent":["boto3"]', b'"User-Agent":null'),
+    "empty-header": lambda line: line.replace(b'"User-Agent":["boto3"]', b'"User-Agent":[]'),
+    "number-header": lambda line: line.replace(b'"User-Agent":["boto3"]', b'"User-Agent":[27]'),
+    "header-in-two-cases": lambda line: line.replace(
+        b'"User-Agent":["boto3"]', b'"User-Agent":["boto3"],"user-agent":["other"]'
+    ),
+    "header-in-two-cases-lower-first": lambda line: line.replace(
+        b'"X-Amz-Date":["20261001T000126Z"]',
+        b'"x-amz-date":["20261001T000127Z"],"X-Amz-Date":["20261001T000126Z"]',
+    ),
+    "duplicate-header": lambda line: line.replace(
+        b'"User-Agent":["boto3"]', b'"User-Agent":["boto3"],"User-Agent":["x"]'
+    ),
+    "duplicate-metadata-key": lambda line: line.replace(
+        b'"violations":[]', b'"violations":[],"violations":[]'
+    ),
+    "duplicate-top-level-key": lambda line: line.replace(
+        b'{"request":', b'{"response":{},"request":', 1
+    ),
+    "deeply-nested-metadata": lambda line: line.replace(
+        b'"violations":[]', b'"violations":[],"x":' + b"[" * 100_000 + b"]" * 100_000
+    ),
+    "violations-not-a-list": lambda line: line.replace(b'"violations":[]', b'"violations":{}'),
+    "metadata-null": lambda line: _meta_replaced(line, b',"chime_tap":null'),
+    "metadata-empty": lambda line: _meta_replaced(line, b',"chime_tap":{}'),
+    "no-metadata": lambda line: _meta_replaced(line, b""),
+    "space-after-a-colon": lambda line: line.replace(b'"method":"GET"', b'"method": "GET"'),
+    "keys-in-another-order": lambda line: line.replace(
+        b'"status":{"code":200,"message":"OK"}', b'"status":{"message":"OK","code":200}'
+    ),
+    "lower-case-method": lambda line: line.replace(b'"method":"GET"', b'"method":"get"'),
+}
+
+
+@pytest.mark.parametrize("how", sorted(ODD_LINES))
+def test_an_odd_line_reads_as_the_report_reads_it(tmp_path, how):
+    lines = _written_lines(tmp_path)
+    edited = ODD_LINES[how](lines[1])
+    assert edited != lines[1]
+    lines[1] = edited
+    path = tmp_path / "odd.json"
+    path.write_bytes(JSON_HEAD + b",\n".join(lines))
+    assert_same(path)
+
+
+ODD_FILES = {
+    "byte-order-mark": lambda text: b"\xef\xbb\xbf" + text,
+    "crlf-line-ends": lambda text: text.replace(b",\n", b",\r\n"),
+    "trailing-comma": lambda text: text.replace(b"\n]}\n", b",\n]}\n"),
+    "text-after-the-end": lambda text: text + b"x",
+    "no-line-break-at-the-end": lambda text: text[:-1],
+    "blank-line-at-the-end": lambda text: text + b"\n",
+    "two-lines-on-one": lambda text: text.replace(b",\n", b",", 1),
+}
+
+
+@pytest.mark.parametrize("how", sorted(ODD_FILES))
+def test_an_odd_file_reads_as_the_report_reads_it(tmp_path, how):
+    path = tmp_path / "base.json"
+    with CassetteWriter(path) as writer:
+        for item in TRICKY[:4]:
+            writer.append(item)
+    path.write_bytes(ODD_FILES[how](path.read_bytes()))
+    assert_same(path)
