@@ -21,6 +21,7 @@ from chime_tap.api.validation import (
     FastEngine,
     ReferenceEngine,
     Violation,
+    _plain,
     clip,
     query_instance,
     validate_exchange,
@@ -458,7 +459,9 @@ def test_messages_quoting_huge_values_are_clipped_keeping_the_verdict() -> None:
     assert clip("short") == "short"
 
 
-def test_a_value_too_long_for_the_regex_engine_is_a_violation_that_says_so() -> None:
+def test_a_value_past_a_backtracking_limit_gets_a_verdict_from_both_engines() -> None:
+    """2,000,000 characters against ``^$(?!\\n)|^[a-zA-Z0-9 ]{0,30}$(?!\\n)``: jsonschema-rs
+    compiles it as ``$`` (linear engine), so it says what the reference engine says."""
     body = json.dumps(
         {
             "ParticipantPhoneNumbers": ["+12065550100", "+14015550101"],
@@ -466,11 +469,26 @@ def test_a_value_too_long_for_the_regex_engine_is_a_violation_that_says_so() -> 
             "Name": "a" * 2_000_000,
         }
     )
-    for engine in (FastEngine(), ReferenceEngine()):
+    clipped = f"{'a' * 39} ... {'a' * 11}"
+    for engine, q in ((FastEngine(), '"'), (ReferenceEngine(), "'")):
         (v,) = validate_request(route("CreateProxySession"), body=body, engine=engine)
         assert (v.part, v.pointer) == (REQUEST_BODY, "/Name")
-    (fast,) = validate_request(route("CreateProxySession"), body=body, engine=FastEngine())
-    assert fast.message.startswith("value too long to match against its pattern")
+        assert v.message == (
+            f"{q}{clipped}{q} (2,000,000 characters) does not match {q}^$|^[a-zA-Z0-9 ]{{0,30}}${q}"
+        )
+
+
+def test_a_regex_engine_error_is_said_in_words() -> None:
+    """A pattern with a lookaround runs on jsonschema-rs's backtracking engine, which gives up
+    on a long enough value (the schemas' own patterns did, before rust_spelling)."""
+    import jsonschema_rs
+
+    lookahead = {"type": "string", "pattern": "^$(?!\\n)|^[a-zA-Z0-9 ]{0,30}$(?!\\n)"}
+    (e,) = jsonschema_rs.Draft202012Validator(lookahead).iter_errors("a" * 2_000_000)
+    assert e.message.startswith("Error executing regex")
+    assert _plain(e.message, e.instance) == (
+        f"value too long to match against its pattern ({e.message})"
+    )
 
 
 @pytest.mark.parametrize(
@@ -516,3 +534,33 @@ def test_clip_without_the_value_says_how_much_of_the_message_was_left_out() -> N
         re.search(r"\(([\d,]+) characters left out\)", clipped).group(1).replace(",", "")
     )
     assert left_out == 1000 - clipped.count("m")
+
+
+def test_jsonschema_rs_compiles_every_pattern_without_a_lookaround() -> None:
+    """rust_spelling leaves no ``(?`` in a pattern (each one then runs on jsonschema-rs's linear
+    engine), changes patterns only, and only their end anchors."""
+    from chime_tap.api import schemas
+    from chime_tap.api.validation import rust_spelling
+
+    found: list[str] = []
+
+    def patterns(node: Any) -> Any:
+        """``node`` without its patterns, which go to ``found`` in document order."""
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.append(node["pattern"])
+            return {k: None if k == "pattern" else patterns(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [patterns(v) for v in node]
+        return node
+
+    document = schemas.document()
+    rest, found_in_document = patterns(document), found
+    found = []
+    spelled = rust_spelling(document)
+    assert patterns(spelled) == rest  # descriptions (which quote $(?!\\n)) and all else kept
+    assert [p.replace("$(?!\\n)", "$") for p in found_in_document] == found
+    assert len(found) > 10
+    assert not [p for p in found if "(?" in p]
+    data = {"const": {"pattern": "x$(?!\\n)"}, "enum": [{"pattern": "x$(?!\\n)"}]}
+    assert rust_spelling({"properties": {"a": data}}) == {"properties": {"a": data}}

@@ -78,12 +78,15 @@ class _Compiled:
 
 
 class FastEngine(_Compiled):
-    """jsonschema-rs: compiled once per schema name, ``is_valid`` first, details only on failure."""
+    """jsonschema-rs: compiled once per schema name, ``is_valid`` first, details only on failure.
+
+    It compiles the schemas' patterns as Rust spells them (:func:`rust_spelling`).
+    """
 
     def __init__(self) -> None:
         import jsonschema_rs
 
-        super().__init__(jsonschema_rs.Draft202012Validator)
+        super().__init__(lambda schema: jsonschema_rs.Draft202012Validator(rust_spelling(schema)))
 
     def errors(self, schema_name: str, instance: Any) -> list[tuple[str, str]]:
         v = self._validator(schema_name)
@@ -108,10 +111,39 @@ def _worded(message: str, instance: Any) -> str:
     return clip(readable_patterns(message), value=instance)
 
 
+# The schemas' end anchor, $(?!\n), is there for Python's re, whose $ also matches before a
+# final newline. Rust's regex (jsonschema-rs) reads a plain $ as ECMA 262 does, at the very end
+# only, so the two spell the same anchor; and the lookahead sends jsonschema-rs from its linear
+# regex engine to its backtracking one: some 17,000 instructions more to check a ProxySession
+# answer, and an error instead of a verdict on a value long enough to reach its backtracking
+# limit.
+_END_ANCHOR = "$(?!\\n)"
+_DATA_KEYWORDS = frozenset({"const", "default", "enum", "examples"})  # instances, not schemas
+
+
+def rust_spelling(schema: Any) -> Any:
+    """A copy of ``schema`` whose patterns end with ``$`` instead of ``$(?!\\n)``: the same
+    anchor, in jsonschema-rs's regex syntax."""
+    if isinstance(schema, dict):
+        return {
+            key: (
+                value.replace(_END_ANCHOR, "$")
+                if key == "pattern" and isinstance(value, str)
+                else value
+                if key in _DATA_KEYWORDS
+                else rust_spelling(value)
+            )
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [rust_spelling(value) for value in schema]
+    return schema
+
+
 # How the schemas spell what the reference pages write (see the schema's description): an end
 # anchor that Python's re and ECMA 262 read alike, and the ECMA white-space class for \s.
 _SPELLED = (
-    ("$(?!\\n)", "$"),
+    (_END_ANCHOR, "$"),
     (
         "[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]",
         ".*\\S.*",  # an unanchored search for one such character: the pages' .*\S.*
@@ -145,8 +177,12 @@ def _pattern_texts() -> tuple[tuple[str, str], ...]:
     pairs = []
     for pattern in sorted(found):
         meant = readable_pattern(pattern)
-        if meant != pattern:  # jsonschema-rs quotes the text as it is, jsonschema with repr()
-            pairs += [(f'"{pattern}"', f'"{meant}"'), (repr(pattern), repr(meant))]
+        # jsonschema-rs quotes the pattern it compiled (rust_spelling), jsonschema with repr()
+        rust = pattern.replace(_END_ANCHOR, "$")
+        if meant != rust:
+            pairs.append((f'"{rust}"', f'"{meant}"'))
+        if meant != pattern:
+            pairs.append((repr(pattern), repr(meant)))
     return tuple(pairs)
 
 
