@@ -22,8 +22,7 @@ from chime_tap.api.operations import Route, classify_path, is_proxy_session_atte
 from chime_tap.api.validation import Violation
 from chime_tap.calllog import one_line, outcome, violations_text, what_call
 from chime_tap.cassettes.format import NO_RESPONSE_STATUS, Interaction, make_interaction
-from chime_tap.cassettes.reader import load_cassette
-from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.cassettes.writer import CassetteWriter, check_recordable
 from chime_tap.errors import CassetteError
 from chime_tap.simulator.control import CONTROL_HOST
 from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields, header_lists
@@ -259,8 +258,7 @@ def check_record_target(path: str) -> None:
         raise CassetteError(f"{path}: is a directory, not a cassette")
     if not p.parent.is_dir():
         raise CassetteError(f"{path}: directory {str(p.parent)!r} does not exist")
-    if p.exists() and p.stat().st_size:
-        load_cassette(p)
+    check_recordable(p)  # a torn last interaction passes: the writer moves it aside
 
 
 def recording_meta(

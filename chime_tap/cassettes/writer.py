@@ -21,7 +21,12 @@ from typing import Any
 
 from chime_tap.cassettes.atomic import FILE_MODE, write_temporary
 from chime_tap.cassettes.format import END_LINE, JSON_HEAD, YAML_HEADER, format_for
-from chime_tap.cassettes.reader import parse_cassette, refuse_special_file
+from chime_tap.cassettes.reader import (
+    parse_cassette,
+    read_input,
+    refuse_binary,
+    refuse_special_file,
+)
 from chime_tap.cassettes.scrub import scrub_interaction
 from chime_tap.cassettes.yaml_block import dump_item, dump_scrubbed_item
 from chime_tap.errors import CassetteError
@@ -36,6 +41,76 @@ def _dump_json_item(item: dict[str, Any]) -> bytes:
 
 def _dump_yaml_item(item: dict[str, Any]) -> bytes:
     return dump_item(item) + END_LINE
+
+
+def check_recordable(path: str | os.PathLike[str]) -> None:
+    """Refuse, with the one-line CassetteError a writer would raise on opening it, a cassette
+    that cannot be recorded into: unreadable, not a cassette, or broken. One whose only fault is
+    a torn last interaction of our layout passes: the writer moves that tail aside."""
+    p = Path(path).expanduser()
+    if not p.exists() or not p.stat().st_size:
+        return
+    data = read_input(p, head=lambda h: refuse_binary(h, str(path)))
+    if not data.strip():
+        return
+    try:
+        parse_cassette(data, str(path))
+    except CassetteError:
+        fmt = format_for(p)
+        if not _is_our_layout(fmt, data):
+            raise
+        _torn_cut(fmt, data, str(path))
+
+
+def _is_our_layout(fmt: str, data: bytes) -> bool:
+    if fmt == "json":
+        return data.startswith(_JSON_HEAD)
+    return data.startswith(YAML_HEADER + b"interactions:") or data == YAML_HEADER
+
+
+def _whole_prefix(fmt: str, data: bytes) -> int | None:
+    """Where the last whole interaction of our layout ends; None if that is not all that is wrong.
+
+    Only a tail that holds no whole interaction is torn: anything else broken (an edit in
+    the middle) is refused as it is, as any broken cassette is.
+    """
+    if fmt == "yaml":
+        end = data.rfind(END_LINE)
+        if end < 0:
+            return len(YAML_HEADER)
+        return end + len(END_LINE)
+    text = data.decode("utf-8", "surrogateescape")
+    decoder = json.JSONDecoder()
+    at = ended = len(_JSON_HEAD)
+    while True:
+        try:
+            _, stop = decoder.raw_decode(text, at)
+        except ValueError:
+            break
+        ended = stop
+        at = stop + 2 if text.startswith(",\n", stop) else len(text)
+    rest = text[ended:].lstrip(",\n")
+    if "\n" in rest.rstrip("\n"):  # more than one torn line: not a torn append
+        return None
+    return len(text[:ended].encode("utf-8", "surrogateescape"))
+
+
+def _torn_cut(fmt: str, data: bytes, name: str) -> tuple[int, bytes]:
+    """Where the torn tail of a broken cassette of our layout starts, and the cassette without
+    it; a CassetteError (the file is left alone) if the tail is not all that is wrong."""
+    cut = _whole_prefix(fmt, data)
+    if cut is None:
+        raise CassetteError(f"{name}: broken in the middle, not only at its end; left alone")
+    kept = data[:cut]
+    if fmt == "json":
+        kept = kept + b"\n]}\n" if cut > len(_JSON_HEAD) else _JSON_HEAD + b"]}\n"
+    elif cut <= len(YAML_HEADER):
+        kept = YAML_HEADER + b"interactions: []\n"
+    try:
+        parse_cassette(kept, name)
+    except CassetteError:
+        raise CassetteError(f"{name}: broken before its last interaction; left alone") from None
+    return cut, kept
 
 
 class CassetteWriter:
@@ -161,9 +236,7 @@ class CassetteWriter:
         return (on_disk.st_dev, on_disk.st_ino) == self._identity
 
     def _is_our_layout(self, data: bytes) -> bool:
-        if self.fmt == "json":
-            return data.startswith(_JSON_HEAD)
-        return data.startswith(YAML_HEADER + b"interactions:") or data == YAML_HEADER
+        return _is_our_layout(self.fmt, data)
 
     def _read_all(self) -> bytes:
         assert self._fd is not None
@@ -172,52 +245,10 @@ class CassetteWriter:
 
     # --- a torn tail --------------------------------------------------------------------------
 
-    def _whole_prefix(self, data: bytes) -> int | None:
-        """Where the last whole interaction of our layout ends; None if that is not all that is wrong.
-
-        Only a tail that holds no whole interaction is torn: anything else broken (an edit in
-        the middle) is refused as it is, as any broken cassette is.
-        """
-        if self.fmt == "yaml":
-            end = data.rfind(END_LINE)
-            if end < 0:
-                return len(YAML_HEADER)
-            return end + len(END_LINE)
-        text = data.decode("utf-8", "surrogateescape")
-        decoder = json.JSONDecoder()
-        at = ended = len(_JSON_HEAD)
-        while True:
-            try:
-                _, stop = decoder.raw_decode(text, at)
-            except ValueError:
-                break
-            ended = stop
-            at = stop + 2 if text.startswith(",\n", stop) else len(text)
-        rest = text[ended:].lstrip(",\n")
-        if "\n" in rest.rstrip("\n"):  # more than one torn line: not a torn append
-            return None
-        return len(text[:ended].encode("utf-8", "surrogateescape"))
-
     def _cut_torn_tail(self, data: bytes) -> bytes:
         """Move a torn last interaction to ``<name>.torn`` and cut the file after the last whole one."""
         assert self._fd is not None
-        cut = self._whole_prefix(data)
-        empty, _ = self._layout([])
-        if cut is None:
-            raise CassetteError(
-                f"{self.path}: broken in the middle, not only at its end; left alone"
-            )
-        kept = data[:cut]
-        if self.fmt == "json":
-            kept = kept + b"\n]}\n" if cut > len(_JSON_HEAD) else empty
-        elif cut <= len(YAML_HEADER):
-            kept = empty
-        try:
-            parse_cassette(kept, str(self.path))
-        except CassetteError:
-            raise CassetteError(
-                f"{self.path}: broken before its last interaction; left alone"
-            ) from None
+        cut, kept = _torn_cut(self.fmt, data, str(self.path))
         aside = self._aside(".torn", data[cut:])
         os.pwrite(self._fd, kept, 0)
         os.ftruncate(self._fd, len(kept))

@@ -73,15 +73,16 @@ def check_mode(mode: str) -> str:
 
 def check_cassette(path: str) -> None:
     """Refuse, in one line, a cassette that cannot be recorded into (before the proxy starts)."""
-    from chime_tap.cassettes.reader import load_cassette
+    from chime_tap.cassettes.writer import check_recordable
 
     p = Path(path).expanduser()
     if p.is_dir():
         raise UsageError(f"--cassette: {path} is a directory")
     if not p.parent.is_dir():
         raise UsageError(f"--cassette: directory {str(p.parent)!r} does not exist")
-    if p.exists() and p.stat().st_size:
-        load_cassette(p)  # a broken cassette raises CassetteError; it is never overwritten
+    # A broken cassette raises CassetteError (it is never overwritten); a torn last
+    # interaction passes: the recorder's writer moves it aside.
+    check_recordable(p)
 
 
 def check_baseline(path: str) -> None:

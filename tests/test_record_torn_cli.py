@@ -1,0 +1,99 @@
+"""`chime-tap record` on a cassette a crash left with a torn last interaction: it starts, the
+writer moves the tail aside, and recording goes on (what every reader's message promises).
+A cassette broken anywhere else is still refused before the proxy starts, and left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chime_tap.cassettes.reader import load_cassette
+from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.commands.record import check_cassette
+from chime_tap.errors import CassetteError
+from chime_tap.recording import check_record_target
+from support.procs import CONNECTOR, chime_tap, voice_client
+
+
+def _interaction(n: int) -> dict:
+    return {
+        "request": {
+            "method": "GET",
+            "uri": f"https://voice-chime.us-east-1.amazonaws.com/voice-connectors/{CONNECTOR}"
+            f"/proxy-sessions/ps-{n}",
+            "body": None,
+            "headers": {"Host": ["voice-chime.us-east-1.amazonaws.com"]},
+        },
+        "response": {
+            "status": {"code": 404, "message": "Not Found"},
+            "headers": {"Content-Type": ["application/json"]},
+            "body": {"string": '{"Code":"NotFound","Message":"no session ps-%d"}' % n},
+        },
+    }
+
+
+def _written(path: Path, count: int) -> bytes:
+    with CassetteWriter(path) as writer:
+        for n in range(count):
+            writer.append(_interaction(n))
+    return path.read_bytes()
+
+
+def _torn(path: Path) -> bytes:
+    """The cassette of 3 interactions, cut in the middle of the last one."""
+    whole = _written(path, 3)
+    start = whole.index(b"ps-2")  # inside the last interaction
+    path.write_bytes(whole[:start])
+    return whole[:start]
+
+
+@pytest.mark.parametrize("name", ["calls.yaml", "calls.json"])
+def test_a_torn_last_interaction_passes_the_checks_before_start(tmp_path, name):
+    path = tmp_path / name
+    data = _torn(path)
+    with pytest.raises(CassetteError, match="torn"):
+        load_cassette(path)  # what validate, report and replay say of it
+    check_cassette(str(path))  # chime-tap record
+    check_record_target(str(path))  # replay's --record-to
+    assert path.read_bytes() == data  # the checks only read
+
+
+@pytest.mark.parametrize("name", ["calls.yaml", "calls.json"])
+def test_a_cassette_broken_before_its_end_is_refused_and_left_alone(tmp_path, name):
+    path = tmp_path / name
+    whole = _written(path, 3)
+    at = whole.index(b"ps-0")
+    broken = whole[:at] + b"\x00{[" + whole[at + 4 :]
+    path.write_bytes(broken)
+    for check in (check_cassette, check_record_target):
+        with pytest.raises(CassetteError) as e:
+            check(str(path))
+        assert str(path) in str(e.value) and "\n" not in str(e.value)
+    assert path.read_bytes() == broken
+
+
+@pytest.mark.parametrize("name", ["calls.yaml", "calls.json"])
+def test_record_goes_on_after_a_torn_last_interaction(tmp_path, name):
+    """The real CLI on the simulator: it starts, says what it moved aside, keeps the two whole
+    interactions and records the next call after them."""
+    cassette = tmp_path / name
+    data = _torn(cassette)
+    proxy = chime_tap(
+        ["record", "--upstream", "simulator", "--cassette", str(cassette)],
+        confdir=tmp_path / "conf",
+    )
+    try:
+        client = voice_client(proxy)
+        listed = client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)
+        assert listed["ResponseMetadata"]["HTTPStatusCode"] == 200
+    finally:
+        code = proxy.stop()
+    assert code == 0, proxy.output
+    assert "the last interaction was torn" in proxy.output
+    items = load_cassette(cassette)["interactions"]
+    assert [i["request"]["uri"].rsplit("/", 1)[-1] for i in items[:2]] == ["ps-0", "ps-1"]
+    assert len(items) == 3 and "max-results" not in items[2]["request"]["uri"]
+    assert items[2]["request"]["uri"].endswith("/proxy-sessions")
+    aside = cassette.with_name(name + ".torn")
+    assert aside.exists() and data.endswith(aside.read_bytes())
