@@ -260,7 +260,14 @@ class _Comparison:
 
     def pair(self, a: Call, b: Call) -> None:
         self.ops[a.operation].paired += 1
+        counted: set[tuple[str, str]] = set()
         for d in call_differences(a, b, ignore=self.ignore, tolerance=self.tolerance):
+            # A finding counts calls: a member that differs at several places of one answer
+            # (say each participant's number, /Participants/*/...) is one call, its first place
+            # the example.
+            if (d.kind, d.what) in counted:
+                continue
+            counted.add((d.kind, d.what))
             example = Example(_at(a), _at(b), a.describe(), d.value_a, d.value_b)
             self.add(a.operation, d.kind, d.what, example)
 

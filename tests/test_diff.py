@@ -99,6 +99,13 @@ def new_violation(items: list[dict]) -> None:
     set_body(items[7], doc)
 
 
+def numbers_changed(items: list[dict]) -> None:
+    doc = body(items[5])  # Get ps-1: both participants get another proxy number
+    for participant in doc["ProxySession"]["Participants"]:
+        participant["ProxyPhoneNumber"] = "+19135550199"
+    set_body(items[5], doc)
+
+
 def found(result) -> set[tuple]:
     """(operation, kind, what, count, value A, value B) of every finding, and latency changes."""
     out = set()
@@ -134,6 +141,17 @@ EXPECTED = {
             1,
             '"Open"',
             '"InProgress"',
+        )
+    },
+    # One call, changed at two places of one member pattern: counted once, as a call.
+    numbers_changed: {
+        (
+            "GetProxySession",
+            "member changed",
+            "/ProxySession/Participants/*/ProxyPhoneNumber",
+            1,
+            '"+19135550100"',
+            '"+19135550199"',
         )
     },
     call_dropped: {
