@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chime_tap.api.hosts import LEGACY, VOICE, HostPolicy
 from chime_tap.api.operations import OPERATIONS, Route, classify
@@ -21,6 +23,7 @@ from chime_tap.api.validation import (
     FastEngine,
     ReferenceEngine,
     Violation,
+    _loads,
     _plain,
     clip,
     query_instance,
@@ -564,3 +567,40 @@ def test_jsonschema_rs_compiles_every_pattern_without_a_lookaround() -> None:
     assert not [p for p in found if "(?" in p]
     data = {"const": {"pattern": "x$(?!\\n)"}, "enum": [{"pattern": "x$(?!\\n)"}]}
     assert rust_spelling({"properties": {"a": data}}) == {"properties": {"a": data}}
+
+
+def _outcome(loads: Any, text: str) -> tuple[str, Any]:
+    try:
+        return "value", loads(text)
+    except (ValueError, RecursionError) as e:
+        return type(e).__name__, str(e)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=_JSON_VALUES,
+    before=st.sampled_from(["", " ", "\n", "\ufeff", "x", "\t "]),
+    after=st.sampled_from(["", " ", "\r\n", "x", "}", ",1", "\x0b"]),
+    cut=st.integers(min_value=0, max_value=3),
+)
+def test_loads_is_json_loads(value: Any, before: str, after: str, cut: int) -> None:
+    """The same value, or the same error, as json.loads: on JSON with or without anything
+    around it, and cut short."""
+    text = before + json.dumps(value) + after
+    for t in (text, text[: len(text) - cut]):
+        assert _outcome(_loads, t) == _outcome(json.loads, t)
+
+
+def test_loads_on_texts_json_loads_refuses() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    for text in ("", "  ", "{", '{"a":1} {"b":2}', "\ufeff{}", "NaN", "[1,]", deep):
+        assert _outcome(_loads, text) == _outcome(json.loads, text)
