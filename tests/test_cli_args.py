@@ -42,6 +42,13 @@ def test_an_empty_list_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     assert len(err) == 1 and "--hosts" in err[0] and "empty value" in err[0]
 
 
+@pytest.mark.parametrize("command", ["validate", "report"])
+def test_a_url_given_to_hosts_is_a_usage_error_naming_the_host(command, capsys) -> None:
+    assert main([command, "--hosts", "http://127.0.0.1:9000", REFERENCE]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--hosts" in err[0] and "'127.0.0.1:9000'" in err[0], err
+
+
 def test_validate_says_why_nothing_was_checked(tmp_path, capsys) -> None:
     """A cassette recorded against a host validate does not know: a hint, not a silent OK."""
     cassette = tmp_path / "foreign.yaml"

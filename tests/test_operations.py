@@ -219,6 +219,14 @@ def test_ipv6_host_with_port_in_the_host_string() -> None:
         ("127.0.0.1=sdk", "unknown namespace"),
         ("=voice", "empty host"),
         ("", "empty host"),
+        # A URL is the easy mistake: it names the HOST:PORT to give instead.
+        ("http://127.0.0.1:9000", "is a URL: give HOST\\[:PORT\\] \\(here '127.0.0.1:9000'\\)"),
+        ("https://sim.test/path=legacy", "is a URL.*'sim.test'"),
+        (":::bad", "bad IPv6 address"),
+        ("[::1]x", "bad host"),
+        ("[nope]:80", "bad IPv6 address"),
+        ("foo bar", "bad host 'foo bar'"),
+        ("x/y:80", "bad host 'x/y'"),
     ],
 )
 def test_parse_host_rule_refuses_bad_specs_with_the_reason(spec: str, reason: str) -> None:

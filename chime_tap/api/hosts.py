@@ -47,15 +47,38 @@ def parse_host_rule(spec: str) -> HostRule:
     text = text.strip().lower()
     if not text:
         raise ValueError(f"empty host in {spec!r}")
+    if "://" in text:
+        netloc = text.split("://", 1)[1].split("/", 1)[0]
+        raise ValueError(f"{spec!r} is a URL: give HOST[:PORT] (here {netloc!r})")
     host, port = text, None
     if text.startswith("["):  # [::1]:8080
         host, _, rest = text[1:].partition("]")
         if rest.startswith(":"):
             port = _parse_port(rest[1:], spec)
+        elif rest:
+            raise ValueError(f"bad host {text!r} in {spec!r}")
+        _ip6(host, spec)
     elif text.count(":") == 1:
         host, port_text = text.split(":")
         port = _parse_port(port_text, spec)
+    elif ":" in text:  # an IPv6 address without brackets, and no port
+        _ip6(host, spec)
+    if host != "*" and not _HOST_NAME.fullmatch(host) and ":" not in host:
+        raise ValueError(f"bad host {host!r} in {spec!r} (a name or address, or * for any)")
     return HostRule(host, port, namespace)
+
+
+# A host name or IPv4 address as a Host header or SNI carries it (IPv6 is checked apart).
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
+
+
+def _ip6(host: str, spec: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError(f"bad IPv6 address {host!r} in {spec!r}") from None
 
 
 def _parse_port(text: str, spec: str) -> int:
