@@ -21,6 +21,7 @@ from mitmproxy.test import taddons, tflow
 
 from chime_tap.addons.replay import ReplayServer
 from chime_tap.addons.simulate import Simulator
+from chime_tap.cassettes.reader import load_cassette
 from chime_tap.hints import listen_failure
 
 # mitmproxy 11's message for a port in use, as its proxy server logs it.
@@ -86,6 +87,23 @@ def test_a_port_in_use_is_one_line_naming_listen_port(tmp_path: Path, command: l
     assert "--mode" not in out.stdout + out.stderr  # mitmproxy's hint names a flag we lack
     assert "recording to" not in out.stdout  # nothing is recorded by a proxy that never started
     assert "Traceback" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name", ["new.yaml", "new.json"])
+def test_record_that_cannot_listen_leaves_no_cassette_behind(tmp_path: Path, name: str) -> None:
+    """A cassette the failed start created is removed; one that was there is kept as it was."""
+    cassette, kept = tmp_path / name, tmp_path / "kept.yaml"
+    kept.write_text("version: 1\ninteractions: []\n")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        for path in (cassette, kept):
+            out = run("record", "--cassette", str(path), "--listen-port", str(port),
+                      "--confdir", str(tmp_path / "conf"))  # fmt: skip
+            assert out.returncode == 2, out.stderr
+    assert not cassette.exists()
+    assert kept.exists() and load_cassette(kept)["interactions"] == []
 
 
 # --- simulator flags without the simulator ------------------------------------------------------

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from chime_tap import options
 from chime_tap.commands import common
-from chime_tap.errors import UsageError
+from chime_tap.errors import CassetteError, UsageError
 
 UPSTREAMS = ("service", "simulator")
 
@@ -121,11 +121,30 @@ def run(args: argparse.Namespace) -> int:
         values = {**simulated, **options.OFFLINE, **values, options.CONTROL_TOKEN.name: token}
     else:  # a --set connection_strategy=... comes after these, and wins
         values = {**options.FORWARDING, **values}
-    return run_proxy(
-        addons,
-        label="record",
-        mode=mode,
-        options=values,
-        hint=record_hint(simulator=args.upstream == "simulator", token=token),
-        **common.listen_settings(args),
-    )
+    cassette = Path(args.cassette).expanduser()
+    existed, code = cassette.exists(), 2
+    try:
+        code = run_proxy(
+            addons,
+            label="record",
+            mode=mode,
+            options=values,
+            hint=record_hint(simulator=args.upstream == "simulator", token=token),
+            **common.listen_settings(args),
+        )
+        return code
+    finally:
+        if code and not existed:
+            _remove_if_empty(cassette)
+
+
+def _remove_if_empty(cassette: Path) -> None:
+    """A cassette this run created, left without an interaction by a proxy that could not start
+    (a port in use): removed, so that a failed start leaves nothing behind."""
+    from chime_tap.cassettes.reader import load_cassette
+
+    try:
+        if not load_cassette(cassette)["interactions"]:
+            cassette.unlink()
+    except (CassetteError, OSError):
+        pass  # not ours to judge: left as it is
