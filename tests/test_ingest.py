@@ -250,6 +250,23 @@ def test_a_read_only_dataset_is_named_and_left_alone(cassettes, dataset):
     assert snapshot(dataset) == before
 
 
+def test_inputs_that_do_not_exist_leave_no_dataset_behind(cassettes, tmp_path, capsys):
+    """Every input missing: one line each, exit 2, and no dataset directory made; one input
+    missing among others: named, and the others ingested (exit 1)."""
+    paths, _ = cassettes
+    root, gone = tmp_path / "ds", tmp_path / "gone.yaml"
+    assert main(["ingest", str(gone), str(tmp_path / "gone.json"), "--into", str(root)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"chime-tap: {gone}: no such file",
+        f"chime-tap: {tmp_path / 'gone.json'}: no such file",
+    ]
+    assert not root.exists()
+    assert main(["ingest", str(gone), str(paths[0]), "--into", str(root), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"chime-tap: {gone}: no such file" in err and "from 1 input(s)" in err
+    assert layout.data_files(root)
+
+
 def test_a_bad_number_of_workers_is_refused_in_one_line(cassettes, tmp_path, capsys):
     paths, _ = cassettes
     root = tmp_path / "ds"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers: {args.workers} is not a number of processes (1 or more)")
     hosts = options.HOSTS.from_args(args)
+    if not any(os.path.lexists(p) for p in args.inputs):  # nothing to read: the dataset untouched
+        for path in args.inputs:
+            print(f"chime-tap: {path}: no such file", file=sys.stderr)
+        return 2
     failed: list[str] = []
 
     def on_done(done) -> None:
