@@ -170,11 +170,14 @@ def test_bad_arguments_are_one_line_usage_errors(report):
         ["--since", "yesterday-ish"],
         ["--operation", "FooProxySession"],
         ["--hosts", "h:99999"],
+        ["--since", "2026-12-03", "--until", "2026-12-01"],  # backwards: nothing could be in it
+        ["--since", "2026-12-01T10:00:00Z", "--until", "2026-12-01T11:00:00+01:00"],  # empty
     ):
         done = report(REFERENCE, *args)
         assert done.returncode == 2
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr
+        assert args[0] in done.stderr
 
 
 def test_parquet_and_html_go_to_a_default_file_and_say_where(tmp_path, report, monkeypatch):

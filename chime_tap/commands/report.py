@@ -152,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
     hosts = options.HOSTS.from_args(args)
     fmt, out = output(args.format, args.out)
     since, until = _time(args.since, "--since"), _time(args.until, "--until")
+    if since is not None and until is not None and until <= since:
+        raise UsageError(
+            f"--since/--until: {args.until!r} is not after {args.since!r} (the range is "
+            "[since, until): nothing could be in it)"
+        )
     unknown = [op for op in args.operation if op not in OPERATIONS]
     if unknown:
         raise UsageError(
