@@ -63,6 +63,7 @@ _USES_KEY = pytest.StashKey[list]()  # the run's usage.Use entries
 _USE_KEY = pytest.StashKey[Any]()  # a test's own usage.Use
 _USERS_KEY = pytest.StashKey[Counter]()  # cassette path -> how many selected tests use it
 _SHARED_UNUSED_KEY = pytest.StashKey[list]()  # shared cassettes that failed the session
+_LOG_KEY = pytest.StashKey[Path]()  # where this run's usage log was written (none: not written)
 _WORKER_OUTPUT = "chime_tap_uses"  # pytest-xdist: a worker's uses, sent to the controller
 
 
@@ -179,6 +180,7 @@ def _write_usage_log(config: pytest.Config, uses: list) -> None:
     path = usage_log_path(config.getoption("chime_usage_log"), getattr(config, "cache", None))
     if path is not None:
         write_log(path, uuid.uuid4().hex, uses)
+        config.stash[_LOG_KEY] = path
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -197,9 +199,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "chime-tap: recorded interactions never played")
     for text in report:
         terminalreporter.write_line(text)
-    terminalreporter.write_line(
-        "to remove them: chime-tap prune CASSETTE... (it reads this run's usage log)"
-    )
+    if _LOG_KEY in config.stash:
+        terminalreporter.write_line(
+            "to remove them: chime-tap prune CASSETTE... (it reads this run's usage log)"
+        )
+    else:  # -p no:cacheprovider: prune would find no log of this run
+        terminalreporter.write_line(
+            "to remove them, run again with pytest's cache or --chime-usage-log PATH, then "
+            "chime-tap prune CASSETTE... (it reads that run's usage log)"
+        )
     shared = config.stash.get(_SHARED_UNUSED_KEY, [])
     if shared:
         names = ", ".join(_shown(u.cassette, config) for u in shared)
@@ -351,12 +359,16 @@ def _account(request: pytest.FixtureRequest, cassette: Any, path: Path, passed: 
 
 def _unused_problem(request: pytest.FixtureRequest, cassette: Any, path: Path) -> str | None:
     """With --chime-fail-on-unused: why this test fails (its own cassette left unplayed)."""
-    from chime_tap.pytest_support import unused_problem
+    from chime_tap.pytest_support import logs_usage, unused_problem
 
-    if request.config.stash[_USERS_KEY][path.resolve()] > 1:
+    config = request.config
+    if config.stash[_USERS_KEY][path.resolve()] > 1:
         return None  # shared: the session decides, once every user ran
     use = request.node.stash.get(_USE_KEY, None)
-    return unused_problem(use, path) if use is not None else None
+    if use is None:
+        return None
+    logged = logs_usage(config.getoption("chime_usage_log"), getattr(config, "cache", None))
+    return unused_problem(use, path, logged=logged)
 
 
 @pytest.fixture

@@ -301,17 +301,28 @@ def unplayed_text(name: str, positions: list[int], describe: Any, total: int) ->
     return "\n".join(lines)
 
 
-def unused_problem(use: Any, path: Path) -> str | None:
-    """Why a test fails with --chime-fail-on-unused: what its cassette left unplayed; or None."""
+def unused_problem(use: Any, path: Path, *, logged: bool = True) -> str | None:
+    """Why a test fails with --chime-fail-on-unused: what its cassette left unplayed; or None.
+    ``logged``: the run writes a usage log (it does not without pytest's cache or
+    --chime-usage-log), which ``chime-tap prune`` needs."""
     unplayed = use.unplayed()
     if not unplayed:
         return None
     text = unplayed_text(path.name, unplayed, lambda p: use.calls.get(str(p), ""), use.interactions)
+    prune = (
+        f"chime-tap prune {path} (it reads this run's usage log)"
+        if logged
+        else f"chime-tap prune {path} after a run with pytest's cache or --chime-usage-log PATH"
+    )
     return (
         f"chime_cassette: --chime-fail-on-unused: {text}\n"
-        f"to remove them: chime-tap prune {path} (it reads this run's usage log), "
-        "or record the cassette again: --chime-record-mode=rewrite"
+        f"to remove them: {prune}, or record the cassette again: --chime-record-mode=rewrite"
     )
+
+
+def logs_usage(explicit: str | None, cache: Any) -> bool:
+    """Whether a run writes its usage log (see :func:`usage_log_path`)."""
+    return bool(explicit) or cache is not None
 
 
 def usage_log_path(explicit: str | None, cache: Any) -> Path | None:

@@ -113,8 +113,9 @@ def test_fail_on_unused_fails_the_passing_test_that_left_its_cassette_unplayed(p
             "*chime_cassette: --chime-fail-on-unused: lifecycle.yaml: 5 of 7 recorded "
             "interaction(s) never played",
             *UNPLAYED_LINES[1:],
-            "to remove them: chime-tap prune *lifecycle.yaml (it reads this run's usage log), "
-            "or record the cassette again: --chime-record-mode=rewrite",
+            # -p no:cacheprovider: no usage log, and the advice says what prune would need
+            "to remove them: chime-tap prune *lifecycle.yaml after a run with pytest's cache or "
+            "--chime-usage-log PATH, or record the cassette again: --chime-record-mode=rewrite",
         ],
         consecutive=False,
     )
@@ -144,7 +145,8 @@ def test_a_shared_cassette_fails_the_session_only_when_no_test_played_an_interac
     result.stdout.fnmatch_lines(
         [
             *UNPLAYED_LINES,
-            "to remove them: chime-tap prune CASSETTE... (it reads this run's usage log)",
+            "to remove them, run again with pytest's cache or --chime-usage-log PATH, then "
+            "chime-tap prune CASSETTE... (it reads that run's usage log)",
             "--chime-fail-on-unused: 1 cassette(s) shared by several tests left interactions "
             "unplayed (cassettes/lifecycle.yaml): the session fails",
         ],
@@ -159,7 +161,14 @@ def test_under_xdist_the_controller_gathers_the_workers_uses(project):
     result = project.runpytest_subprocess("-n", "2", "--chime-fail-on-unused")
     result.assert_outcomes(passed=2)
     assert result.ret == 1  # the shared cassette left #2-#6 unplayed: the session fails
-    result.stdout.fnmatch_lines([*UNPLAYED_LINES, "*: the session fails"], consecutive=False)
+    result.stdout.fnmatch_lines(
+        [
+            *UNPLAYED_LINES,
+            "to remove them: chime-tap prune CASSETTE... (it reads this run's usage log)",
+            "*: the session fails",
+        ],
+        consecutive=False,
+    )
     uses = read_logs([project.path / ".pytest_cache" / "d" / "chime-tap"])
     assert sorted((u.test, u.played) for u in uses) == [
         ("test_again.py::test_again", [0, 1]),
@@ -170,8 +179,13 @@ def test_under_xdist_the_controller_gathers_the_workers_uses(project):
 def test_the_usage_log_goes_where_chime_usage_log_says(project, tmp_path):
     project.makepyfile(test_partial=PARTIAL)
     log = tmp_path / "usage.json"
-    result = project.runpytest_subprocess("--chime-usage-log", str(log), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    result = project.runpytest_subprocess(
+        "--chime-usage-log", str(log), "-p", "no:cacheprovider", "--chime-fail-on-unused"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["to remove them: chime-tap prune *lifecycle.yaml (it reads this run's usage log), *"]
+    )
     (use,) = read_logs([log])
     assert use.played == [0, 1] and use.unplayed() == [2, 3, 4, 5, 6]
 
