@@ -269,6 +269,24 @@ def test_a_cassette_replaced_by_rename_gets_the_next_appends(tmp_path: Path, fmt
     ]
 
 
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_a_cassette_renamed_away_keeps_what_it_had(tmp_path: Path, fmt: str) -> None:
+    """The path is looked up after each write: the write that went to the file renamed away
+    is taken back, byte for byte, and goes to the file the path names now."""
+    path, moved = tmp_path / f"c.{fmt}", tmp_path / f"moved.{fmt}"
+    with CassetteWriter(path) as w:
+        w.append(item(0, fmt=fmt))
+        w.append(item(1, fmt=fmt))
+        before = path.read_bytes()
+        os.rename(path, moved)
+        w.append(item(2, fmt=fmt))
+        w.append(item(3, fmt=fmt))
+        assert w.count == 2
+    assert moved.read_bytes() == before
+    assert vcrpy_uris(path) == uris([2, 3])
+    assert vcrpy_uris(path.with_name(path.name + ".replaced")) == uris([0, 1])
+
+
 def test_a_deleted_cassette_is_created_again(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     with CassetteWriter(path) as w:

@@ -5,8 +5,9 @@ Each interaction goes to disk in a single ``pwrite`` that also rewrites the clos
 appends leaves the file as it was after the last one; one killed during a large write leaves a
 torn last interaction, which no reader takes for a whole one (JSON: it does not parse; YAML: it
 lacks its end mark, ``format.END_LINE``) and which the next writer moves aside. A path replaced
-by another program (an editor, ``git checkout``, vcrpy re-saving) is noticed before and after
-each append, and the writer moves to the new file. Everything is scrubbed on the way in.
+by another program (an editor, ``git checkout``, vcrpy re-saving) is noticed after each write:
+the write is taken back from the file the path no longer names, and the writer moves to the new
+file. Everything is scrubbed on the way in.
 """
 
 from __future__ import annotations
@@ -330,15 +331,21 @@ class CassetteWriter:
             )
         else:  # scrubbed as it is written: one walk of the interaction, not two
             body, new_tail = dump_scrubbed_item(interaction) + END_LINE, b""
+        # The path is looked up once per append, after the write (a stat costs some 7,000
+        # instructions): a file renamed over it or deleted since the last append, or while
+        # this one was written, has the write taken back, and the interaction goes to the file
+        # the path names now.
         for _ in range(3):
-            if not self._same_file(self._fd):
-                self._follow_replacement()
-            self._write(body, new_tail)
-            if self._same_file(self._fd):  # not replaced while it was written
+            tail = self._tail
+            offset = self._write(body, new_tail)
+            if self._same_file(self._fd):
                 return
+            self._take_back(offset, tail)
+            self._follow_replacement()
         raise CassetteError(f"{self.path}: replaced again and again while recording; stopped")
 
-    def _write(self, body: bytes, new_tail: bytes) -> None:
+    def _write(self, body: bytes, new_tail: bytes) -> int:
+        """Append ``body`` over the current ending; where it was written."""
         assert self._fd is not None
         if self.fmt == "json":
             data = (b",\n" if self.count else b"") + body
@@ -350,8 +357,7 @@ class CassetteWriter:
         offset = end - len(self._tail)
         written = os.pwrite(self._fd, data, offset)
         if written != len(data):  # disk full: put the old ending back so the file still loads
-            os.pwrite(self._fd, self._tail, offset)
-            os.ftruncate(self._fd, offset + len(self._tail))
+            self._end_at(offset, self._tail)
             raise CassetteError(
                 f"{self.path}: short write ({written} of {len(data)} bytes); interaction not recorded"
             )
@@ -359,6 +365,19 @@ class CassetteWriter:
             os.ftruncate(self._fd, offset + len(data))
         self._tail = new_tail
         self.count += 1
+        return offset
+
+    def _take_back(self, offset: int, tail: bytes) -> None:
+        """Undo the last :meth:`_write` (at ``offset``, over the ending ``tail``)."""
+        self._end_at(offset, tail)
+        self._tail = tail
+        self.count -= 1
+
+    def _end_at(self, offset: int, tail: bytes) -> None:
+        """Make the file end with ``tail`` at ``offset``, as it did before a write there."""
+        assert self._fd is not None
+        os.pwrite(self._fd, tail, offset)
+        os.ftruncate(self._fd, offset + len(tail))
 
     def close(self) -> None:
         if self._fd is not None:
