@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from types import FrameType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,23 +60,26 @@ def log_call(level: int, line: str) -> None:
     most of which (where it was called, the thread, the process) are the same on every line of
     a proxy. Here they are found once per place that logs and copied; the time, level and
     message are set per line. Any handler, filter and formatter sees what ``Logger.log`` would
-    have given it. With a record factory of someone else's, logging's switches off, or from
-    another thread or process than the first line's, it is ``Logger.log`` itself.
+    have given it. With a record factory of someone else's or logging's switches off, it is
+    ``Logger.log`` itself; a place that logs from another thread than before has its fields
+    found again, and a forked child finds its own.
     """
     if not call_logger.isEnabledFor(level):
         return
     caller = sys._getframe(1)
-    template = _TEMPLATES.get((caller.f_code, caller.f_lasti))
+    code = caller.f_code
+    site = _TEMPLATES.get((id(code), caller.f_lasti))
     if (
-        template is None
-        or template["thread"] != threading.get_ident()
-        or template["process"] != os.getpid()
+        site is None
+        or site[0] is not code
+        or site[1]["thread"] != threading.get_ident()
         or logging.getLogRecordFactory() is not logging.LogRecord
     ):
         if not _template_made(caller):
             call_logger.log(level, line, stacklevel=2)
             return
-        template = _TEMPLATES[(caller.f_code, caller.f_lasti)]
+        site = _TEMPLATES[(id(code), caller.f_lasti)]
+    template = site[1]
     record = _Record.__new__(_Record)
     fields = template.copy()  # a dict's copy is one block copied, an update is key by key
     record.__dict__ = fields
@@ -96,8 +99,12 @@ class _Record(logging.LogRecord):
 
 # By call site: the caller's code and the offset of its call instruction (f_lasti is read off the
 # frame; f_lineno is worked out from the code's line table on every read, some 7,000
-# instructions from the recorder's long hook).
-_TEMPLATES: dict[tuple[object, int], dict[str, object]] = {}
+# instructions from the recorder's long hook). Keyed by the code's id, and the code kept to
+# check it is the same one: a code object is hashed from its contents on every look-up, some
+# 2,400 instructions for the recorder's hook. A forked child starts with none: its records
+# carry its own process id.
+_TEMPLATES: dict[tuple[int, int], tuple[CodeType, dict[str, object]]] = {}
+os.register_at_fork(after_in_child=_TEMPLATES.clear)
 
 
 def _template_made(caller: FrameType) -> bool:
@@ -115,7 +122,7 @@ def _template_made(caller: FrameType) -> bool:
                                "", (), None, code.co_name)  # fmt: skip
     # Every field, in LogRecord's order; log_call sets the per-line ones (msg, levelname,
     # levelno, created, msecs, relativeCreated) on each copy.
-    _TEMPLATES[(code, caller.f_lasti)] = dict(record.__dict__)
+    _TEMPLATES[(id(code), caller.f_lasti)] = (code, dict(record.__dict__))
     return True
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -115,6 +116,28 @@ def test_log_call_from_another_thread_names_that_thread(kept) -> None:
         ("main again", threading.current_thread().name),
     ]
     assert kept[1].thread == worker.ident
+
+
+def test_log_call_in_a_forked_child_names_the_child(kept) -> None:
+    def log() -> None:
+        log_call(logging.INFO, "here")
+
+    log()  # the call site's template made, with this process's id
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the same call site
+        try:
+            log()
+            os.write(write, f"{kept[-1].process} {os.getpid()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        logged, child = f.read().split()
+    assert int(logged) == int(child) == pid
+    log()
+    assert kept[-1].process == os.getpid()
 
 
 RECORDER_HOOKS = {"load", "configure", "running", "done", "responseheaders", "response", "error"}
