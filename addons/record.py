@@ -318,16 +318,17 @@ class Recorder:
         return call
 
     def _request_violations(
-        self, flow: http.HTTPFlow, call: Call, body: bytes | None = None
+        self, flow: http.HTTPFlow, call: Call, body: bytes | None = None, path: str | None = None
     ) -> list[Violation]:
-        """Checked once per call; ``body``: the request body already decoded, if it is at hand."""
+        """Checked once per call; ``body`` (the request body already decoded) and ``path``: if
+        they are at hand."""
         if call.request_violations is None:
             assert call.route is not None
             req = flow.request
             if body is None:  # bounded, and a coding that is no HTTP coding is kept as it came
                 body = decode_fields(req.headers.fields, req.raw_content, self.decode_limit).body
             call.request_violations = validate_request(
-                call.route, query=query_of(req.path), body=body
+                call.route, query=query_of(req.path if path is None else path), body=body
             )
         return call.request_violations
 
@@ -339,17 +340,19 @@ class Recorder:
             return
         exchange = self._exchange(flow, call)
         req = flow.request
+        # mitmproxy decodes a request's method and path from bytes on every read: read once.
+        method, path = req.method, req.path
         authority = call.authority if call is not None else host_header(req)
-        uri = client_url(req.scheme, authority, req.host, req.port, req.path)
+        uri = client_url(req.scheme, authority, req.host, req.port, path)
         violations: list[Violation] = []
         compared = None
         if call is not None:
-            violations = self._violations(flow, call, exchange)
+            violations = self._violations(flow, call, exchange, path)
             if self.spy is not None and call.route is not None:
-                compared = self.spy.compare(exchange.view(req.method, uri), violations, call.route)
-            self._report(flow, call, exchange, violations, compared)
+                compared = self.spy.compare(exchange.view(method, uri), violations, call.route)
+            self._report(flow, call, exchange, violations, method, path, compared)
         meta = recording_meta(
-            started=flow.request.timestamp_start,
+            started=req.timestamp_start,
             duration_ms=exchange.duration_ms,
             call=call,
             violations=violations,
@@ -362,7 +365,7 @@ class Recorder:
             flow.marked = VIOLATION_MARK
             flow.comment = exchange.body_note
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
-        self._write(flow, exchange, meta, uri)
+        self._write(flow, exchange, meta, method, uri)
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
@@ -390,13 +393,15 @@ class Recorder:
         from_server = call.from_server if call is not None else flow in self._from_server
         return UPSTREAM if from_server else ADDON
 
-    def _violations(self, flow: http.HTTPFlow, call: Call, exchange: Exchange) -> list[Violation]:
+    def _violations(
+        self, flow: http.HTTPFlow, call: Call, exchange: Exchange, path: str
+    ) -> list[Violation]:
         """What is wrong with the call: its path, its request, and its response if it got one."""
         call.recorded = True
         call.answered_by = exchange.answered_by
         violations = list(call.extra)
         if call.route is not None:
-            violations += self._request_violations(flow, call, exchange.request_body)
+            violations += self._request_violations(flow, call, exchange.request_body, path)
             if exchange.got_response:
                 violations += validate_response(
                     call.route,
@@ -412,6 +417,8 @@ class Recorder:
         call: Call,
         exchange: Exchange,
         violations: list[Violation],
+        method: str,
+        path: str,
         compared: Comparison | None = None,
     ) -> None:
         """Counters, the mitmweb mark and comment, and the call's log line."""
@@ -437,15 +444,16 @@ class Recorder:
             self.statuses[status] = self.statuses.get(status, 0) + 1
         upstream = _address(req.host, req.port) if failed else None
         line = log_line(
-            call, req.method, req.path, status, exchange.duration_ms, violations, exchange.error,
+            call, method, path, status, exchange.duration_ms, violations, exchange.error,
             upstream, exchange.body_note, compared.summary() if compared is not None else None,
         )  # fmt: skip
         problem = violations or failed or exchange.body_note or differs
         log_call(logging.WARNING if problem else logging.INFO, line)
 
-    def _write(self, flow: http.HTTPFlow, exchange: Exchange, meta: dict, uri: str) -> None:
+    def _write(
+        self, flow: http.HTTPFlow, exchange: Exchange, meta: dict, method: str, uri: str
+    ) -> None:
         """Append the interaction to the cassette before the client gets its answer."""
-        req = flow.request
         if self.writer is None:
             # mitmproxy still finishes flows in flight after done(): never forward an answer
             # the closed cassette cannot hold (the client sees its connection close instead).
@@ -453,7 +461,7 @@ class Recorder:
                 flow.kill()
                 self.dropped += 1
             return
-        interaction = exchange.interaction(req.method, uri, meta, self.writer.fmt)
+        interaction = exchange.interaction(method, uri, meta, self.writer.fmt)
         try:
             self.writer.append(interaction)
         except (CassetteError, OSError) as e:
