@@ -80,6 +80,8 @@ def answer(f: http.HTTPFlow, status: int, doc: dict | None, headers: dict | None
         ("HTTP/1.1", [(b"accept", b"*/*")], b""),
         ("HTTP/2.0", [(b"host", b"from-header")], b"from-authority:443"),
         ("HTTP/2.0", [(b"host", b"from-header")], b""),
+        ("HTTP/3", [(b"host", b"from-header")], b"from-authority:443"),
+        ("HTTP/1.0", [(b"HOST", b"old")], b""),
     ],
 )
 def test_host_header_is_mitmproxys(version: str, fields: list, authority: bytes) -> None:
