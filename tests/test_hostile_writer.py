@@ -337,3 +337,26 @@ def test_cassettes_are_0600_whatever_path_wrote_them(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
     assert stat.S_IMODE(rewritten.stat().st_mode) == 0o600
+
+
+def test_a_json_line_is_json_dumps_of_the_scrubbed_interaction(tmp_path: Path) -> None:
+    """The writer's encoder, built once, writes what json.dumps(..., ensure_ascii=False,
+    separators=(",", ":")) writes: non-ASCII as it is, escapes, floats, NaN and infinities."""
+    import json
+
+    from chime_tap.cassettes.scrub import scrub_interaction
+
+    items = [
+        item(0, fmt="json"),
+        item(1, body='{"Name":"café \\u2028 \\"q\\" \\n"}'.encode(), fmt="json"),
+    ]
+    items[1]["chime_tap"] = {"duration_ms": 1.25, "x": [float("nan"), float("inf"), -0.0, 1e300]}
+    path = tmp_path / "c.json"
+    with CassetteWriter(path) as w:
+        for i in items:
+            w.append(i)
+    lines = path.read_bytes().splitlines()[1:-1]
+    assert [line.rstrip(b",") for line in lines] == [
+        json.dumps(scrub_interaction(i), ensure_ascii=False, separators=(",", ":")).encode()
+        for i in items
+    ]
