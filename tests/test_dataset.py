@@ -155,32 +155,22 @@ def _shared_out(pieces: list[pd.DataFrame], count: int, grouping: str) -> pd.Dat
     return lifecycle.assemble(finished[::-1] if grouping == "shares reversed" else finished)
 
 
-@pytest.fixture(scope="module")
-def hourly_days(fleet):
-    """The fleet's days' session pieces (times cut to the hour), and the whole table."""
+@pytest.mark.parametrize("grouping", ["tree", "in a row", "shares reversed"])
+@pytest.mark.parametrize("count", [1, 2, 3, 16])
+def test_sessions_in_shares_assemble_to_the_whole_table(fleet, count, grouping):
+    """A partial's sessions cut by session into shares, merged and finished apart, give the
+    table the whole partial gives, row for row: the order among sessions of different shares
+    (ties of first sighting: times are cut to the hour here) and of one session's lifecycles
+    is kept."""
     paths, _, _ = fleet
     frame = _hourly(load_frame(paths))
     days = [g for _, g in frame.groupby(frame["recorded_at"].dt.floor("D"), sort=True)]
     pieces = [lifecycle.partial(d.reset_index(drop=True)) for d in days]
     whole = lifecycle.finish(tree_reduce(iter(list(pieces)), lifecycle.merge))
-    return pieces, whole
-
-
-@pytest.mark.parametrize(
-    ("count", "grouping"),
-    [(1, "tree"), (2, "tree"), (3, "tree"), (16, "tree"), (3, "in a row"),
-     (3, "shares reversed")],
-)  # fmt: skip
-def test_sessions_in_shares_assemble_to_the_whole_table(hourly_days, count, grouping):
-    """A partial's sessions cut by session into shares, merged and finished apart, give the
-    table the whole partial gives, row for row: the order among sessions of different shares
-    (ties of first sighting: times are cut to the hour here) and of one session's lifecycles
-    is kept."""
-    pieces, whole = hourly_days
     seen = whole["first_seen"]
     assert seen.duplicated().sum() > 50  # ties the assembly must break as the whole does
     assert (whole.groupby(SESSION_KEY).size() > 1).any()  # sessions of several lifecycles
-    assert whole["first_seen"].dt.floor("D").nunique() == len(pieces) > 1
+    assert whole["first_seen"].dt.floor("D").nunique() == len(days) > 1
     pd.testing.assert_frame_equal(_shared_out(pieces, count, grouping), whole)
 
 
