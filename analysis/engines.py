@@ -11,11 +11,6 @@ are associative, so the grouping, which differs with the number of workers, does
   tcp://HOST:PORT``; every worker needs chime-tap installed and the dataset's path readable);
   the merges of the runs run there too, pairwise, and only the merged partial comes back.
 - ``local``: one day after another in this process (what the other two split up).
-
-The sessions' pieces are most of the merge and finish of a big report. The two engines that
-run in parallel cut each run's pieces into a share per worker (by session, see
-``lifecycle.shares``), merge and finish each share in a worker, and put the finished shares in
-order here (``lifecycle.assemble``); the rest of the partial is small, and merged here.
 """
 
 from __future__ import annotations
@@ -195,14 +190,8 @@ def summarize_dataset(
         runs = runs_of(units, RUNS_PER_WORKER * run.workers)
         with concurrent.futures.ProcessPoolExecutor(max_workers=run.workers) as pool:
             parts = list(pool.map(run_partial, runs, [filters] * len(runs)))
-            # The sessions, most of the merge and finish, in a share per worker, each share's
-            # pieces let go of here once cut and once handed to the pool.
-            cut = [lifecycle.shares(p.pop("sessions"), run.workers) for p in parts]
-            columns = [[c[k] for c in cut] for k in range(run.workers)]
-            del cut
-            finished = pool.map(_finished_share, _handed_on(columns))
-            part = tree_reduce(_handed_on(parts), summaries.merge)
-            sessions = lifecycle.assemble(list(finished))
+        # Merged once the workers (and their memory) are gone, each let go of once merged.
+        part = tree_reduce(_handed_on(parts), summaries.merge)
     else:
         part = run_partial(units, filters)
     summary = summaries.finish(part, sessions)
@@ -249,11 +238,6 @@ def _on_dask(units: list[Unit], filters: Filters, scheduler: str | None, run: Ru
         ]
         del parts, cut
         return rest.result(), lifecycle.assemble(client.gather(finished))
-
-
-def _finished_share(column: list[lifecycle.Share]) -> pd.DataFrame:
-    """One share of every run's sessions, merged in order and finished."""
-    return lifecycle.finish_share(tree_reduce(_handed_on(column), lifecycle.merge_shares))
 
 
 def _session_shares(part: dict[str, Any], count: int) -> list[lifecycle.Share]:
