@@ -415,20 +415,8 @@ def assemble(finished: list[pd.DataFrame]) -> pd.DataFrame:
     if len(finished) == 1:
         return finished[0].drop(columns=_RANKS)
     out = pd.concat(finished, ignore_index=True)
-    # Each share is in that order already: a stable sort by first sighting merges the runs
-    # (timsort: in about linear time), then rows seen at one time go by session number (a
-    # stable sort keeps each session's lifecycles in its share's order).
     seen = out["first_seen"].dt.tz_localize(None).to_numpy()
-    rank = np.argsort(seen, kind="stable")  # NaT last
-    key = seen[rank].view("int64")  # NaT as one value, so NaTs tie too
-    new_time = np.ones(len(key), dtype=bool)
-    new_time[1:] = key[1:] != key[:-1]
-    tied = ~new_time
-    tied[:-1] |= ~new_time[1:]
-    if tied.any():
-        at = np.flatnonzero(tied)
-        time_group = np.cumsum(new_time)[at]
-        rank[at] = rank[at][np.lexsort((out["order"].to_numpy()[rank[at]], time_group))]
+    rank = np.lexsort((out["position"].to_numpy(), out["order"].to_numpy(), seen))
     return out.take(rank).drop(columns=_RANKS).reset_index(drop=True)
 
 

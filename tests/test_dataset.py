@@ -192,32 +192,6 @@ def test_sessions_in_shares_after_a_day_some_shares_never_saw(fleet, count):
     pd.testing.assert_frame_equal(_shared_out(parts, count, "tree"), whole)
 
 
-def test_assembled_shares_go_by_first_sighting_then_session_then_place():
-    """``assemble`` against an independent sort: by first sighting (none last), then session
-    number, then place, with ties and missing times spread over three shares."""
-    rng = np.random.default_rng(7)
-    n = 3000
-    times = pd.to_datetime(rng.integers(0, 40, n), unit="s", utc=True)
-    table = pd.DataFrame(
-        {
-            **{c: pd.Series(["x"] * n, dtype="str") for c in lifecycle.SESSION_COLUMNS},
-            "first_seen": pd.Series(times).mask(rng.random(n) < 0.05),
-            "order": rng.integers(0, 500, n),
-            "position": rng.permutation(n),
-        }
-    )
-    table["proxy_session_id"] = pd.Series([f"row-{i}" for i in range(n)], dtype="str")
-    share = table["order"] % 3  # a session's rows all in one share, as lifecycle.shares cuts
-    finished = [
-        table.loc[share == k].sort_values(["first_seen", "position"], na_position="last")
-        for k in range(3)
-    ]
-    want = table.sort_values(["first_seen", "order", "position"], na_position="last")
-    got = lifecycle.assemble(finished)
-    assert list(got["proxy_session_id"]) == list(want["proxy_session_id"])
-    assert list(got.columns) == lifecycle.SESSION_COLUMNS
-
-
 def test_since_until_reads_only_the_days_in_range(fleet, tmp_path, capsys):
     """The other days' files are made unreadable: a report of one day must not open them."""
     _, _, clean = fleet
