@@ -16,7 +16,6 @@ are associative, so the grouping, which differs with the number of workers, does
 from __future__ import annotations
 
 import concurrent.futures
-import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from chime_tap.analysis import lifecycle, summaries
+from chime_tap.analysis import summaries
 from chime_tap.analysis.load import COLUMNS, ORIGINS
 from chime_tap.api.hosts import NAMESPACES
 from chime_tap.api.operations import OPERATIONS
@@ -180,11 +179,10 @@ def summarize_dataset(
     units = read.units(root, since=filters.since, until=filters.until)
     run = Run(engine=engine, days=len(units), files=sum(len(u.files) for u in units))
     run.files_in_dataset = len(layout.data_files(Path(root)))
-    sessions = None  # the session table, where an engine finished it apart from the rest
     if not units:
         part = empty_partial()
     elif engine == "dask":
-        part, sessions = _on_dask(units, filters, scheduler, run)
+        part = _on_dask(units, filters, scheduler, run)
     elif engine == "embedded" and len(units) > 1 and (workers or os.cpu_count() or 1) > 1:
         run.workers = min(workers or os.cpu_count() or 1, len(units))
         runs = runs_of(units, RUNS_PER_WORKER * run.workers)
@@ -194,7 +192,7 @@ def summarize_dataset(
         part = tree_reduce(_handed_on(parts), summaries.merge)
     else:
         part = run_partial(units, filters)
-    summary = summaries.finish(part, sessions)
+    summary = summaries.finish(part)
     run.seconds = time.perf_counter() - start
     return summary, run
 
@@ -212,36 +210,10 @@ def _on_dask(units: list[Unit], filters: Filters, scheduler: str | None, run: Ru
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     with client:
         run.workers = len(client.scheduler_info().get("workers", {}))
-        count = max(1, run.workers)
-        runs = runs_of(units, RUNS_PER_WORKER * count)
-
-        def submit(func: Callable[..., Any], *args: Any) -> Any:
-            return client.submit(func, *args, pure=False)
-
-        parts = client.map(run_partial, runs, [filters] * len(runs), pure=False)
-        # Each run's partial cut where it was made: the small summaries, merged as they come,
-        # and its sessions in a share per worker, each share merged and finished apart.
-        rest = tree_reduce(
-            (submit(summaries.without_sessions, p) for p in parts),
-            lambda a, b: submit(summaries.merge, a, b),
-        )
-        cut = [submit(_session_shares, p, count) for p in parts]
-        finished = [
-            submit(
-                lifecycle.finish_share,
-                tree_reduce(
-                    (submit(operator.getitem, c, k) for c in cut),
-                    lambda a, b: submit(lifecycle.merge_shares, a, b),
-                ),
-            )
-            for k in range(count)
-        ]
-        del parts, cut
-        return rest.result(), lifecycle.assemble(client.gather(finished))
-
-
-def _session_shares(part: dict[str, Any], count: int) -> list[lifecycle.Share]:
-    return lifecycle.shares(part["sessions"], count)
+        runs = runs_of(units, RUNS_PER_WORKER * max(1, run.workers))
+        futures = client.map(run_partial, runs, [filters] * len(runs), pure=False)
+        merged = tree_reduce(futures, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
+        return merged.result()
 
 
 def load_dataset(root: str | os.PathLike[str], filters: Filters = Filters()) -> pd.DataFrame:

@@ -221,20 +221,13 @@ def _by_key_time_row(events: pd.DataFrame) -> np.ndarray:
     return np.lexsort((events["row"].to_numpy(), at, events["key"].to_numpy()))
 
 
-def merge(earlier: pd.DataFrame, later: pd.DataFrame, *, offset: int | None = None) -> pd.DataFrame:
+def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     """The pieces of two consecutive partitions as one partial: what ``earlier`` tells about
-    ``later``'s first pieces is settled, and pieces of one lifecycle are joined.
-
-    ``later``'s sessions are numbered (``order``) after ``earlier``'s: from ``offset`` on, or
-    from one past ``earlier``'s highest number. Only the numbers' order matters.
-    """
-    if offset is not None:
-        later = later.assign(order=later["order"] + offset)
+    ``later``'s first pieces is settled, and pieces of one lifecycle are joined."""
     if earlier.empty or later.empty:
         return later if earlier.empty else earlier
-    if offset is None:
-        later = later.assign(order=later["order"] + int(earlier["order"].max()) + 1)
-    earlier, later = _same_categories(earlier, later)
+    offset = int(earlier["order"].max()) + 1
+    earlier, later = _same_categories(earlier, later.assign(order=later["order"] + offset))
     pieces = pd.concat([earlier, later], ignore_index=True)
     # Only the sessions both partitions saw have pieces to settle and join: a session seen on
     # one side only is already as _join leaves it, so most pieces pass through untouched.
@@ -330,11 +323,6 @@ def _lifecycles(pieces: pd.DataFrame) -> pd.DataFrame:
 
 def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     """One row per proxy session the service acknowledged (see :func:`sessions`)."""
-    return _finished(pieces, ranks=False)
-
-
-def _finished(pieces: pd.DataFrame, *, ranks: bool) -> pd.DataFrame:
-    """:func:`finish`'s table; ``ranks``: with the columns that order it (see :func:`assemble`)."""
     out = _lifecycles(pieces)
     # The acknowledged ones by first sighting, ties as they came, each column taken once
     # (each take moves the text of millions of sessions in a dataset's report), the key
@@ -354,9 +342,7 @@ def _finished(pieces: pd.DataFrame, *, ranks: bool) -> pd.DataFrame:
     out["outlived_expiry"] = longer.fillna(False).astype("bool")
     for name in ("voice_connector_id", "namespace", "final_status"):  # codes to text, at once
         out[name] = text(out[name])
-    if ranks:
-        out["position"] = position[rank]
-    return out[[*SESSION_COLUMNS, *(_RANKS if ranks else [])]].astype(
+    return out[SESSION_COLUMNS].astype(
         {
             "voice_connector_id": "str",
             "proxy_session_id": "str",
@@ -367,57 +353,6 @@ def _finished(pieces: pd.DataFrame, *, ranks: bool) -> pd.DataFrame:
             "status_source": "str",
         }
     )
-
-
-# --- A partial's sessions in shares, merged and finished apart (on a cluster's workers) ----------
-#
-# The sessions of a big dataset are most of a report's merge and finish. They are cut into
-# shares by session (by key hash: each session's pieces all in one share), each share merged
-# across partitions and finished apart, and the finished shares put in :func:`finish`'s order.
-# A share carries the number of sessions (``order`` values) of the whole partial it came from,
-# and a merge numbers the later partial's sessions after all of the earlier one's, so that
-# sessions of different shares compare by number as they would in one table. Within a share,
-# pieces keep the order they have in the whole partial. ``tests/test_dataset.py`` checks the
-# assembled shares against :func:`finish` of the whole.
-
-Share = tuple[pd.DataFrame, int]  # (the pieces of some sessions, the whole partial's span)
-_RANKS = ["order", "position"]  # a finished share's order within the whole: see assemble
-
-
-def span(pieces: pd.DataFrame) -> int:
-    """One past the highest session number (``order``) of the pieces (0 if none)."""
-    return int(pieces["order"].max()) + 1 if len(pieces) else 0
-
-
-def shares(pieces: pd.DataFrame, count: int) -> list[Share]:
-    """The pieces cut into ``count`` shares by session."""
-    whole = span(pieces)
-    if count == 1:
-        return [(pieces, whole)]
-    which = pieces["session_hash"].to_numpy() % np.uint64(count)
-    return [(pieces.loc[which == k].reset_index(drop=True), whole) for k in range(count)]
-
-
-def merge_shares(earlier: Share, later: Share) -> Share:
-    """Two consecutive partials' shares of the same sessions as one share."""
-    return merge(earlier[0], later[0], offset=earlier[1]), earlier[1] + later[1]
-
-
-def finish_share(share: Share) -> pd.DataFrame:
-    """A share's rows of :func:`finish`'s table, with the columns that order them."""
-    return _finished(share[0], ranks=True)
-
-
-def assemble(finished: list[pd.DataFrame]) -> pd.DataFrame:
-    """The finished shares of a partial as :func:`finish` of the whole partial: by first
-    sighting, then (sessions of different shares) by session number, then (lifecycles of one
-    session, all in one share) by the place of their first piece."""
-    if len(finished) == 1:
-        return finished[0].drop(columns=_RANKS)
-    out = pd.concat(finished, ignore_index=True)
-    seen = out["first_seen"].dt.tz_localize(None).to_numpy()
-    rank = np.lexsort((out["position"].to_numpy(), out["order"].to_numpy(), seen))
-    return out.take(rank).drop(columns=_RANKS).reset_index(drop=True)
 
 
 def sessions(frame: pd.DataFrame) -> pd.DataFrame:

@@ -659,7 +659,7 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "errors_ns": _errors_merge(a["errors_ns"], b["errors_ns"]),
         "latency": _latency_merge(a["latency"], b["latency"]),
         "traffic": _traffic_merge(a["traffic"], b["traffic"]),
-        **({"sessions": lifecycle.merge(a["sessions"], b["sessions"])} if "sessions" in a else {}),
+        "sessions": lifecycle.merge(a["sessions"], b["sessions"]),
         "clock_skew": _skew_merge(a["clock_skew"], b["clock_skew"]),
         "violations": _violations_merge(a["violations"], b["violations"]),
         "timing_gaps": _gaps_merge(a["timing_gaps"], b["timing_gaps"]),
@@ -667,16 +667,8 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def without_sessions(part: dict[str, Any]) -> dict[str, Any]:
-    """The partial without its sessions' pieces, which an engine merges and finishes apart
-    (``lifecycle.shares``); :func:`merge` merges such partials, and :func:`finish` takes the
-    finished session table beside one."""
-    return {k: v for k, v in part.items() if k != "sessions"}
-
-
-def finish(part: dict[str, Any], sessions: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Every summary, by name, from the merged partial of all partitions (and ``sessions``,
-    the session table, where the partial's sessions were finished apart).
+def finish(part: dict[str, Any]) -> dict[str, Any]:
+    """Every summary, by name, from the merged partial of all partitions.
 
     ``by_namespace`` holds the status code, error and latency tables broken down by namespace
     (``namespaces`` lists those present); the session table always has a namespace column.
@@ -691,7 +683,7 @@ def finish(part: dict[str, Any], sessions: pd.DataFrame | None = None) -> dict[s
         "errors": _errors_finish(part["errors"]),
         "latency_ms": _latency_finish(part["latency"], False),
         "traffic": _traffic_finish(part["traffic"]),
-        "sessions": lifecycle.finish(part["sessions"]) if sessions is None else sessions,
+        "sessions": lifecycle.finish(part["sessions"]),
         "clock_skew": _skew_finish(part["clock_skew"]),
         "violations": _violations_finish(part["violations"]),
         "timing_gaps": part["timing_gaps"],

@@ -18,9 +18,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from bench import fleet_gen
-from chime_tap.analysis import COLUMNS, lifecycle, load_frame, summaries
-from chime_tap.analysis.engines import Filters, load_dataset, summarize_dataset, tree_reduce
-from chime_tap.analysis.lifecycle import SESSION_KEY
+from chime_tap.analysis import COLUMNS, load_frame, summaries
+from chime_tap.analysis.engines import Filters, load_dataset, summarize_dataset
 from chime_tap.cli import main
 from chime_tap.dataset import layout, read
 from chime_tap.dataset.schema import ID, SCHEMA, SCHEMA_VERSION, VERSION_KEY
@@ -131,65 +130,6 @@ def test_partials_merge_alike_in_any_grouping(fleet):
     a, b = summaries.finish(left), summaries.finish(tree)
     for name in ("status_codes", "errors", "latency_ms", "traffic", "sessions", "violations"):
         pd.testing.assert_frame_equal(a[name], b[name])
-
-
-def _hourly(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its times cut to the hour: many sessions first seen at one time."""
-    return frame.assign(recorded_at=frame["recorded_at"].dt.floor("h"))
-
-
-def _shared_out(pieces: list[pd.DataFrame], count: int, grouping: str) -> pd.DataFrame:
-    """The partitions' sessions cut in ``count`` shares, each share merged in the grouping and
-    finished apart, assembled (what the dask engine does across workers)."""
-    cut = [lifecycle.shares(p, count) for p in pieces]
-    finished = []
-    for k in range(count):
-        column = [c[k] for c in cut]
-        if grouping == "in a row":
-            merged = column[0]
-            for share in column[1:]:
-                merged = lifecycle.merge_shares(merged, share)
-        else:
-            merged = tree_reduce(iter(column), lifecycle.merge_shares)
-        finished.append(lifecycle.finish_share(merged))
-    return lifecycle.assemble(finished[::-1] if grouping == "shares reversed" else finished)
-
-
-@pytest.mark.parametrize("grouping", ["tree", "in a row", "shares reversed"])
-@pytest.mark.parametrize("count", [1, 2, 3, 16])
-def test_sessions_in_shares_assemble_to_the_whole_table(fleet, count, grouping):
-    """A partial's sessions cut by session into shares, merged and finished apart, give the
-    table the whole partial gives, row for row: the order among sessions of different shares
-    (ties of first sighting: times are cut to the hour here) and of one session's lifecycles
-    is kept."""
-    paths, _, _ = fleet
-    frame = _hourly(load_frame(paths))
-    days = [g for _, g in frame.groupby(frame["recorded_at"].dt.floor("D"), sort=True)]
-    pieces = [lifecycle.partial(d.reset_index(drop=True)) for d in days]
-    whole = lifecycle.finish(tree_reduce(iter(list(pieces)), lifecycle.merge))
-    seen = whole["first_seen"]
-    assert seen.duplicated().sum() > 50  # ties the assembly must break as the whole does
-    assert (whole.groupby(SESSION_KEY).size() > 1).any()  # sessions of several lifecycles
-    assert whole["first_seen"].dt.floor("D").nunique() == len(days) > 1
-    pd.testing.assert_frame_equal(_shared_out(pieces, count, grouping), whole)
-
-
-@pytest.mark.parametrize("count", [2, 5])
-def test_sessions_in_shares_after_a_day_some_shares_never_saw(fleet, count):
-    """A share that is empty in the earlier partition still numbers the later partition's
-    sessions after all of the earlier one's, so the assembled table keeps the whole's order."""
-    paths, _, _ = fleet
-    frame = _hourly(load_frame(paths))
-    day = frame["recorded_at"].dt.floor("D")
-    first_day = frame.loc[day == day.min()]
-    one = first_day["proxy_session_id"].dropna().iloc[0]
-    first = first_day.loc[first_day["proxy_session_id"] == one].reset_index(drop=True)
-    later = frame.loc[day > day.min()].reset_index(drop=True)
-    parts = [lifecycle.partial(first), lifecycle.partial(later)]
-    assert sum(s[0].empty for s in lifecycle.shares(parts[0], count)) == count - 1
-    whole = lifecycle.finish(lifecycle.merge(*parts))
-    assert len(whole) > 100 and whole["first_seen"].duplicated().any()
-    pd.testing.assert_frame_equal(_shared_out(parts, count, "tree"), whole)
 
 
 def test_since_until_reads_only_the_days_in_range(fleet, tmp_path, capsys):
