@@ -210,6 +210,7 @@ def test_plain_mitmdump_with_the_addon(tmp_path: Path, upstream: ScriptedUpstrea
         lifecycle(voice_client(proxy, endpoint=upstream.url), upstream)
         assert proxy.stop(signal.SIGTERM) == 0
     check_cassette(cassette, LIFECYCLE, tmp_path)
+    assert "deprecated" not in proxy.output  # the script loads without mitmproxy's warnings
 
 
 def test_aws_cli_through_the_recorder(tmp_path: Path, tls_upstream: ScriptedUpstream) -> None:
