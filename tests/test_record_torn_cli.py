@@ -4,6 +4,7 @@ A cassette broken anywhere else is still refused before the proxy starts, and le
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def _interaction(n: int) -> dict:
         "response": {
             "status": {"code": 404, "message": "Not Found"},
             "headers": {"Content-Type": ["application/json"]},
-            "body": {"string": '{"Code":"NotFound","Message":"no session ps-%d"}' % n},
+            "body": {"string": json.dumps({"Code": "NotFound", "Message": f"no session ps-{n}"})},
         },
     }
 
