@@ -162,6 +162,7 @@ class Recorder:
         self.lost = 0  # answered, but could not be written (disk full, ...)
         self.refused = 0  # could not be written, so answered 507 instead (strict recording)
         self.dropped = 0  # still in flight when the cassette closed: cut off unanswered
+        self.tls_failed = 0  # clients' TLS handshakes that failed (most often: CA not trusted)
         self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
         self.started = False  # the running hook has run: the proxy listens
@@ -266,6 +267,7 @@ class Recorder:
             refused=self.refused,
             dropped=self.dropped,
             controls=self.controls,
+            tls_failed=self.tls_failed,
         )
 
     # --- hooks ----------------------------------------------------------------------------------
@@ -309,6 +311,11 @@ class Recorder:
         if flow.error is None:
             return
         self._finish(flow)
+
+    def tls_failed_client(self, data: object) -> None:
+        """A client's TLS handshake with the proxy failed: no call, but the exit summary counts
+        it (a client that does not trust the proxy's CA otherwise leaves '0 call(s)')."""
+        self.tls_failed += 1
 
     # --- the shared path: one finished flow -----------------------------------------------------
 
@@ -518,6 +525,7 @@ done = recorder.done
 responseheaders = recorder.responseheaders
 response = recorder.response
 error = recorder.error
+tls_failed_client = recorder.tls_failed_client
 stats = recorder.stats
 for _hook in {*hooks.all_hooks, *MITMPROXY_HOOKS} - {"add_log"}:
     globals().setdefault(_hook, None)

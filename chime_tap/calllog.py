@@ -251,13 +251,15 @@ def record_summary(
     refused: int = 0,
     dropped: int = 0,
     controls: int = 0,
+    tls_failed: int = 0,
 ) -> str:
     """``record``'s paragraph: calls, violations, what was recorded and what could not be.
 
     ``lost``: calls answered though the cassette could not take them (disk full); ``refused``:
     calls it could not take, answered 507 instead (strict recording); ``dropped``: calls still
     in flight when the cassette closed, cut off unanswered; ``controls``: of the interactions
-    recorded, the simulator's control calls (not proxy-session calls, so not among the calls).
+    recorded, the simulator's control calls (not proxy-session calls, so not among the calls);
+    ``tls_failed``: clients' TLS handshakes with the proxy that failed.
     """
     if cassette is None:
         kept = "no cassette, nothing recorded"
@@ -274,6 +276,11 @@ def record_summary(
         details.append(f"{refused} not recorded and answered 507 instead (strict recording)")
     if dropped:
         details.append(f"{dropped} cut off unanswered at shutdown")
+    if tls_failed:
+        details.append(
+            f"{tls_failed} client TLS handshake(s) failed (does the client trust the proxy's CA, "
+            "mitmproxy-ca-cert.pem in the confdir?)"
+        )
     return summary("record", statuses, details)
 
 

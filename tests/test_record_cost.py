@@ -140,7 +140,10 @@ def test_log_call_in_a_forked_child_names_the_child(kept) -> None:
     assert kept[-1].process == os.getpid()
 
 
-RECORDER_HOOKS = {"load", "configure", "running", "done", "responseheaders", "response", "error"}
+RECORDER_HOOKS = {
+    "load", "configure", "running", "done", "responseheaders", "response", "error",
+    "tls_failed_client",
+}  # fmt: skip
 
 
 def test_the_script_module_is_the_addon_and_passes_other_hooks_over() -> None:

@@ -1,6 +1,7 @@
-"""`chime-tap record` on a cassette a crash left with a torn last interaction: it starts, the
-writer moves the tail aside, and recording goes on (what every reader's message promises).
-A cassette broken anywhere else is still refused before the proxy starts, and left alone."""
+"""`chime-tap record` as a new user meets it. On a cassette a crash left with a torn last
+interaction it starts, the writer moves the tail aside, and recording goes on (what every
+reader's message promises); a cassette broken anywhere else is still refused before the proxy
+starts, and left alone. A client that does not trust the proxy's CA is named at exit."""
 
 from __future__ import annotations
 
@@ -98,3 +99,23 @@ def test_record_goes_on_after_a_torn_last_interaction(tmp_path, name):
     assert items[2]["request"]["uri"].endswith("/proxy-sessions")
     aside = cassette.with_name(name + ".torn")
     assert aside.exists() and data.endswith(aside.read_bytes())
+
+
+def test_a_client_that_does_not_trust_the_ca_is_counted_in_the_exit_summary(tmp_path):
+    """boto3 with the system's CAs, not the proxy's: its handshake fails, no call is made, and
+    the summary says so instead of a bare '0 call(s)'."""
+    import botocore.exceptions
+
+    proxy = chime_tap(
+        ["record", "--upstream", "simulator", "--cassette", str(tmp_path / "calls.yaml")],
+        confdir=tmp_path / "conf",
+    )
+    try:
+        client = voice_client(proxy, verify=True)  # the default bundle: no mitmproxy CA in it
+        with pytest.raises(botocore.exceptions.SSLError):
+            client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)
+    finally:
+        code = proxy.stop()
+    assert code == 0, proxy.output
+    summary = next(line for line in proxy.lines if "chime-tap record: 0 call(s)" in line)
+    assert "1 client TLS handshake(s) failed (does the client trust the proxy's CA" in summary
