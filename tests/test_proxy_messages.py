@@ -212,3 +212,25 @@ def test_a_refused_upstream_connection_names_no_option(tmp_path: Path, kind: str
         f"chime-tap {'replay' if kind == 'replay' else 'simulator'}: upstream connections are disabled ("
     )
     assert "chime_" not in data.server.error
+
+
+def test_a_failed_start_removes_only_an_empty_cassette_no_other_recorder_holds(tmp_path: Path):
+    from chime_tap.cassettes.writer import CassetteWriter
+    from chime_tap.commands.record import _remove_if_empty
+
+    held, free, full = tmp_path / "held.yaml", tmp_path / "free.yaml", tmp_path / "full.yaml"
+    CassetteWriter(free).close()
+    with CassetteWriter(full) as w:
+        w.append(
+            {
+                "request": {"method": "GET", "uri": "http://h/x", "body": None, "headers": {}},
+                "response": {"status": {"code": 200, "message": "OK"}, "headers": {},
+                             "body": {"string": ""}},
+            }
+        )  # fmt: skip
+    with CassetteWriter(held):  # another recorder, still recording into it
+        _remove_if_empty(held)
+        assert held.exists()
+    _remove_if_empty(free)
+    _remove_if_empty(full)
+    assert not free.exists() and len(load_cassette(full)["interactions"]) == 1

@@ -135,16 +135,31 @@ def run(args: argparse.Namespace) -> int:
         return code
     finally:
         if code and not existed:
+            recorder = addons[0]
+            if recorder.writer is not None:  # opened, and never closed by a proxy that never ran
+                recorder.writer.close()
+                recorder.writer = None
             _remove_if_empty(cassette)
 
 
 def _remove_if_empty(cassette: Path) -> None:
     """A cassette this run created, left without an interaction by a proxy that could not start
-    (a port in use): removed, so that a failed start leaves nothing behind."""
+    (a port in use): removed, so that a failed start leaves nothing behind. One another
+    recorder holds (its lock), or that holds anything, is left as it is."""
+    import fcntl
+    import os
+
     from chime_tap.cassettes.reader import load_cassette
 
     try:
+        fd = os.open(cassette, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another recorder's: OSError, kept
         if not load_cassette(cassette)["interactions"]:
             cassette.unlink()
     except (CassetteError, OSError):
         pass  # not ours to judge: left as it is
+    finally:
+        os.close(fd)
