@@ -6,6 +6,7 @@ starts, and left alone. A client that does not trust the proxy's CA is named at 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,11 @@ def test_a_client_that_does_not_trust_the_ca_is_counted_in_the_exit_summary(tmp_
         client = voice_client(proxy, verify=True)  # the default bundle: no mitmproxy CA in it
         with pytest.raises(botocore.exceptions.SSLError):
             client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)
+        # The proxy sees the failure after the client does: mitmproxy logs its own line once
+        # the tls_failed_client hooks ran. Stop only then (a loaded machine is slow to get there).
+        deadline = time.monotonic() + 30
+        while "Client TLS handshake failed" not in proxy.output and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         code = proxy.stop()
     assert code == 0, proxy.output
