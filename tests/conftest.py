@@ -91,6 +91,14 @@ def figures() -> list[str]:
 _FIGURES_KEY = "chime_tap_figures"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files holding a ``slow`` test first, the order otherwise kept: pytest-xdist's
+    ``--dist loadfile`` hands files out in this order, so each worker starts on a long one
+    rather than one worker drawing two of them late and finishing minutes after the others."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: its figures go to the controller
