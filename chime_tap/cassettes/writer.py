@@ -68,6 +68,20 @@ def check_recordable(path: str | os.PathLike[str]) -> None:
         _torn_cut(fmt, data, str(path))
 
 
+# The layout on disk. JSON: {"version":1,"interactions":[\n<item>,\n<item>\n]}\n
+# YAML: header, "interactions:\n", then "- request: ..." items, each ending with END_LINE.
+def _layout(fmt: str, items: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """A cassette of ``items`` in the writer's layout, and the closing bytes the next append
+    overwrites."""
+    if fmt == "json":
+        body = b",\n".join(_dump_json_item(i) for i in items)
+        tail = b"\n]}\n" if items else b"]}\n"
+        return _JSON_HEAD + body + tail, tail
+    if not items:
+        return YAML_HEADER + b"interactions: []\n", b"interactions: []\n"
+    return YAML_HEADER + b"interactions:\n" + b"".join(map(_dump_yaml_item, items)), b""
+
+
 def _is_our_layout(fmt: str, data: bytes) -> bool:
     if fmt == "json":
         return data.startswith(_JSON_HEAD)
@@ -107,11 +121,11 @@ def _torn_cut(fmt: str, data: bytes, name: str) -> tuple[int, bytes]:
     cut = _whole_prefix(fmt, data)
     if cut is None:
         raise CassetteError(f"{name}: broken in the middle, not only at its end; left alone")
-    kept = data[:cut]
+    kept, (empty, _) = data[:cut], _layout(fmt, [])
     if fmt == "json":
-        kept = kept + b"\n]}\n" if cut > len(_JSON_HEAD) else _JSON_HEAD + b"]}\n"
+        kept = kept + b"\n]}\n" if cut > len(_JSON_HEAD) else empty
     elif cut <= len(YAML_HEADER):
-        kept = YAML_HEADER + b"interactions: []\n"
+        kept = empty
     try:
         parse_cassette(kept, name)
     except CassetteError:
@@ -154,17 +168,6 @@ class CassetteWriter:
         if self.on_notice is not None:
             self.on_notice(line)
 
-    # The layout on disk. JSON: {"version":1,"interactions":[\n<item>,\n<item>\n]}\n
-    # YAML: header, "interactions:\n", then "- request: ..." items, each ending with END_LINE.
-    def _layout(self, items: list[dict[str, Any]]) -> tuple[bytes, bytes]:
-        if self.fmt == "json":
-            body = b",\n".join(_dump_json_item(i) for i in items)
-            tail = b"\n]}\n" if items else b"]}\n"
-            return _JSON_HEAD + body + tail, tail
-        if not items:
-            return YAML_HEADER + b"interactions: []\n", b"interactions: []\n"
-        return YAML_HEADER + b"interactions:\n" + b"".join(map(_dump_yaml_item, items)), b""
-
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # A FIFO, a device, a socket: refused, never opened (a FIFO would block) nor replaced.
@@ -193,12 +196,12 @@ class CassetteWriter:
         try:
             items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
         except CassetteError:
-            if not self._is_our_layout(data):
+            if not _is_our_layout(self.fmt, data):
                 raise  # somebody else's broken file: refused, left alone
             data = self._cut_torn_tail(data)
             items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
-        content, tail = self._layout(items)
-        if data != content and not self._is_our_layout(data):
+        content, tail = _layout(self.fmt, items)
+        if data != content and not _is_our_layout(self.fmt, data):
             self._replace(content)
         elif not data.strip():
             os.pwrite(self._fd, content, 0)
@@ -240,9 +243,6 @@ class CassetteWriter:
                 return (on_disk.st_dev, on_disk.st_ino) == identity
             self._identity = identity  # an open descriptor's file never changes: asked once
         return (on_disk.st_dev, on_disk.st_ino) == self._identity
-
-    def _is_our_layout(self, data: bytes) -> bool:
-        return _is_our_layout(self.fmt, data)
 
     def _read_all(self) -> bytes:
         assert self._fd is not None
