@@ -63,7 +63,6 @@ _USES_KEY = pytest.StashKey[list]()  # the run's usage.Use entries
 _USE_KEY = pytest.StashKey[Any]()  # a test's own usage.Use
 _USERS_KEY = pytest.StashKey[Counter]()  # cassette path -> how many selected tests use it
 _SHARED_UNUSED_KEY = pytest.StashKey[list]()  # shared cassettes that failed the session
-_LOG_KEY = pytest.StashKey[Path]()  # where this run's usage log was written (none: not written)
 _WORKER_OUTPUT = "chime_tap_uses"  # pytest-xdist: a worker's uses, sent to the controller
 
 
@@ -180,7 +179,6 @@ def _write_usage_log(config: pytest.Config, uses: list) -> None:
     path = usage_log_path(config.getoption("chime_usage_log"), getattr(config, "cache", None))
     if path is not None:
         write_log(path, uuid.uuid4().hex, uses)
-        config.stash[_LOG_KEY] = path
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -199,7 +197,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "chime-tap: recorded interactions never played")
     for text in report:
         terminalreporter.write_line(text)
-    if _LOG_KEY in config.stash:
+    if _logs_usage(config):
         terminalreporter.write_line(
             "to remove them: chime-tap prune CASSETTE... (it reads this run's usage log)"
         )
@@ -359,16 +357,21 @@ def _account(request: pytest.FixtureRequest, cassette: Any, path: Path, passed: 
 
 def _unused_problem(request: pytest.FixtureRequest, cassette: Any, path: Path) -> str | None:
     """With --chime-fail-on-unused: why this test fails (its own cassette left unplayed)."""
-    from chime_tap.pytest_support import logs_usage, unused_problem
+    from chime_tap.pytest_support import unused_problem
 
-    config = request.config
-    if config.stash[_USERS_KEY][path.resolve()] > 1:
+    if request.config.stash[_USERS_KEY][path.resolve()] > 1:
         return None  # shared: the session decides, once every user ran
     use = request.node.stash.get(_USE_KEY, None)
     if use is None:
         return None
-    logged = logs_usage(config.getoption("chime_usage_log"), getattr(config, "cache", None))
-    return unused_problem(use, path, logged=logged)
+    return unused_problem(use, path, logged=_logs_usage(request.config))
+
+
+def _logs_usage(config: pytest.Config) -> bool:
+    """Whether this run writes its usage log (what ``chime-tap prune`` reads)."""
+    from chime_tap.pytest_support import logs_usage
+
+    return logs_usage(config.getoption("chime_usage_log"), getattr(config, "cache", None))
 
 
 @pytest.fixture

@@ -329,11 +329,9 @@ def usage_log_path(explicit: str | None, cache: Any) -> Path | None:
     """Where the run's usage log goes: ``--chime-usage-log``, else pytest's cache; None: nowhere."""
     from chime_tap.usage import CACHE_DIR
 
-    if explicit:
-        return Path(explicit)
-    if cache is not None:
-        return cache.mkdir(CACHE_DIR) / "usage-main.json"
-    return None
+    if not logs_usage(explicit, cache):
+        return None
+    return Path(explicit) if explicit else cache.mkdir(CACHE_DIR) / "usage-main.json"
 
 
 def item_cassette(item: Any) -> Path | None:
