@@ -72,10 +72,9 @@ if TYPE_CHECKING:  # spy mode's modules load only when it is on
 
 logger = logging.getLogger(__name__)
 
-# mitmproxy 11's hooks (hooks.all_hooks holds those of the modules imported so far), but for
-# add_log: mitmproxy warns that it is deprecated about any addon that has the name at all.
+# mitmproxy 11's hooks (hooks.all_hooks holds those of the modules imported so far).
 MITMPROXY_HOOKS = (
-    "client_connected", "client_disconnected", "configure", "dns_error", "dns_request",
+    "add_log", "client_connected", "client_disconnected", "configure", "dns_error", "dns_request",
     "dns_response", "done", "error", "http_connect", "http_connect_error", "http_connect_upstream",
     "http_connected", "load", "next_layer", "quic_start_client", "quic_start_server", "request",
     "requestheaders", "response", "responseheaders", "running", "server_connect",
@@ -527,6 +526,8 @@ response = recorder.response
 error = recorder.error
 tls_failed_client = recorder.tls_failed_client
 stats = recorder.stats
-for _hook in {*hooks.all_hooks, *MITMPROXY_HOOKS} - {"add_log"}:
+# Not add_log: mitmproxy warns that it is deprecated about any addon that has the name at all.
+UNBOUND_HOOKS = frozenset({"add_log"})
+for _hook in {*hooks.all_hooks, *MITMPROXY_HOOKS} - UNBOUND_HOOKS:
     globals().setdefault(_hook, None)
 del _hook

@@ -150,7 +150,7 @@ def test_the_script_module_is_the_addon_and_passes_other_hooks_over() -> None:
     """mitmproxy looks each hook up on a -s script's module: the recorder's are bound there,
     every other one is there and None, and there is no addon under it to walk into."""
     assert record.addons == []
-    for name in {*hooks.all_hooks, *record.MITMPROXY_HOOKS} - {"add_log"}:
+    for name in {*hooks.all_hooks, *record.MITMPROXY_HOOKS} - record.UNBOUND_HOOKS:
         hook = getattr(record, name)
         if name in RECORDER_HOOKS:
             assert hook == getattr(record.recorder, name), name
