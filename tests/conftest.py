@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chime_tap.demo_workload import DEMO_KEY_ID, DEMO_SECRET
-from support.procs import SECRETS
+from support.procs import SECRETS, secrets_in_file
 
 pytest_plugins = ["pytester"]
 
@@ -33,17 +33,16 @@ def find_secrets(
     roots: Iterable[Path], secrets: Iterable[str] = SECRETS, since: float = 0.0
 ) -> list[tuple[Path, str]]:
     """(file, secret) for every secret found in a file under ``roots`` written at or after ``since``."""
-    needles = [s.encode() for s in secrets]
+    secrets = tuple(secrets)
     found = []
     for root in roots:
         if not root.exists():
             continue
         for path in _files(root, since):
             try:
-                data = path.read_bytes()
+                found += [(path, secret) for secret in secrets_in_file(path, secrets)]
             except OSError:
                 continue
-            found += [(path, n.decode()) for n in needles if n in data]
     return found
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import find_secrets
 
-from support.procs import SECRETS, ProxyProcess, chime_tap
+from support.procs import CHUNK, SECRETS, ProxyProcess, chime_tap, secrets_in_file
 
 TCP_LISTEN = "0A"
 
@@ -98,6 +98,26 @@ def test_secret_scan_finds_a_planted_secret(tmp_path):
     finally:
         leak.unlink()
     assert find_secrets([tmp_path]) == []
+
+
+@pytest.mark.parametrize("where", ["after a hole", "across a read chunk", "at the end"])
+def test_secret_scan_reads_past_holes_and_chunk_edges(tmp_path, where):
+    """The scan skips a sparse file's holes, and still finds a secret anywhere there is data."""
+    secret = SECRETS[1].encode()
+    path = tmp_path / "sparse.yaml"
+    with open(path, "wb") as f:
+        f.write(b"x" * (2 * CHUNK))  # data, not a hole, on both sides of the first chunk's end
+        at = {
+            "after a hole": 3 * CHUNK + 12345,
+            "across a read chunk": CHUNK - len(secret) // 2,
+            "at the end": 5 * CHUNK - len(secret),
+        }[where]
+        f.seek(at)
+        f.write(secret)
+        f.truncate(5 * CHUNK)
+    assert secrets_in_file(path) == [SECRETS[1]]
+    assert find_secrets([tmp_path]) == [(path, SECRETS[1])]
+    path.unlink()
 
 
 def test_session_check_fails_a_run_that_leaks(pytester):
