@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from chime_tap.analysis import charts
-from chime_tap.analysis.render import (
+from chime_tap.analysis.rendering import (
     BASELINE_TITLE,
     TITLES,
     baseline_section,

@@ -14,10 +14,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import pandas as pd
 
 from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
 from chime_tap.api.operations import OPERATIONS, Route, error_type_from_header, route_of
@@ -25,6 +23,11 @@ from chime_tap.cassettes.format import META_KEY, Interaction
 from chime_tap.cassettes.reader import check_cassette, parse_document, read_input
 from chime_tap.errors import CassetteError, InputError
 from chime_tap.wire import first_values, header_lists
+
+# pandas is imported by the functions that build frames: the readers alone (read_interactions,
+# which validate, check and diff use) need none of it, and it costs half a second to import.
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The frame's columns and their dtypes, in order. "category" columns get their categories
 # from the data, except operation and namespace, whose categories are the catalogue's, and
@@ -192,6 +195,8 @@ class _Rows:
 
     def frame(self, source: str) -> pd.DataFrame:
         """The typed frame of this file's interactions."""
+        import pandas as pd
+
         times = {name: _to_utc(self.column(name), fmt) for name, fmt in _TIME_FORMATS.items()}
         started = pd.to_datetime(
             pd.Series(self.column("started"), dtype="float64"), unit="s", utc=True, errors="coerce"
@@ -399,6 +404,8 @@ def _listed_field(value: Any) -> str:
 def listed_sessions(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per session a List answer named: the List row's index label (``row``), its time,
     voice connector and namespace, and the session's :data:`LISTED_FIELDS`, typed."""
+    import pandas as pd
+
     listing = frame.loc[frame["listed_sessions"].notna()]
     records = listing["listed_sessions"].str.split(LISTED_RECORD_SEP).explode()
     fields = records.str.split(LISTED_FIELD_SEP, expand=True)
@@ -461,6 +468,8 @@ def _latency(meta: dict[str, Any], measured: float | None) -> float | None:
 
 def _to_utc(values: list[Any] | pd.Series, fmt: str) -> pd.Series:
     """Timestamps as ``datetime64[ns, UTC]``; missing or unparsable ones become NaT."""
+    import pandas as pd
+
     parsed = pd.to_datetime(pd.Series(values, dtype="str"), format=fmt, utc=True, errors="coerce")
     return parsed.astype("datetime64[ns, UTC]")
 
@@ -814,6 +823,8 @@ def empty_frame() -> pd.DataFrame:
 
 def finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate per-file frames and give every column its final dtype."""
+    import pandas as pd
+
     if not frames:
         frames = [_Rows(DEFAULT_HOSTS).frame("")]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

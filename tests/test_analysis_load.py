@@ -4,6 +4,8 @@ and bad input skipped with a one-line message."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +27,25 @@ from chime_tap.errors import InputError
 from chime_tap.wire import first_values
 
 REFERENCE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
+
+
+@pytest.mark.parametrize("command", ["validate", "check", "diff"])
+def test_commands_that_only_read_inputs_do_not_import_pandas(command):
+    """validate, check and diff read inputs with the loader's readers and build no frame: pandas
+    (half a second to import) stays out of their start-up. The public names still resolve."""
+    args = {"validate": [REFERENCE], "check": [REFERENCE], "diff": [REFERENCE, REFERENCE]}
+    code = (
+        "import sys; from chime_tap.cli import main; "
+        f"main({list(map(str, [command, *args[command]]))!r}); "
+        "print('pandas' in sys.modules); import chime_tap.analysis as a; "
+        "import chime_tap.analysis.html_page; from chime_tap.analysis import render; "
+        "print(sorted(a.__all__) == sorted(a._HOMES), a.summarize.__module__, render.__module__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines()[-2:] == [
+        "False",
+        "True chime_tap.analysis.summaries chime_tap.analysis.rendering",
+    ], done.stdout + done.stderr
 
 
 def test_columns_have_their_declared_types():

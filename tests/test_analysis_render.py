@@ -156,7 +156,7 @@ def test_export_round_trips_the_frame(tmp_path, traffic_frame, fmt):  # noqa: F8
 def test_long_tables_are_clipped_in_text_but_complete_in_json(tmp_path):
     from test_analysis_summaries import T0, call, session_body
 
-    from chime_tap.analysis.render import MAX_ROWS
+    from chime_tap.analysis.rendering import MAX_ROWS
 
     n = MAX_ROWS + 7
     items = [

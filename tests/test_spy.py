@@ -14,7 +14,7 @@ from mitmproxy.test import taddons, tflow
 
 from chime_tap.addons.record import DIFFERENCE_MARK, VIOLATION_MARK, Recorder
 from chime_tap.analysis import load_frame
-from chime_tap.analysis.render import render
+from chime_tap.analysis.rendering import render
 from chime_tap.analysis.summaries import baseline_differences, summarize
 from chime_tap.cassettes.format import META_KEY, Interaction
 from chime_tap.cassettes.reader import load_cassette
