@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -100,11 +101,13 @@ _FIGURES_KEY = "chime_tap_figures"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The files holding a ``slow`` test first, the order otherwise kept: pytest-xdist's
-    ``--dist loadfile`` hands files out in this order, so each worker starts on a long one
-    rather than one worker drawing two of them late and finishing minutes after the others."""
+    """The files holding a ``slow`` test first, then the files with the most tests, each file's
+    own order kept. make test runs pytest-xdist with ``--dist loadfile --no-loadscope-reorder``,
+    which hands files out in this order: each worker starts on a long one, rather than one
+    worker drawing a long file late and finishing minutes after the others."""
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
+    count = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in slow, -count[item.path]))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
