@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chime_tap.cassettes import json_block, yaml_block
 from chime_tap.cassettes.atomic import FILE_MODE, write_temporary
 from chime_tap.cassettes.format import END_LINE, JSON_HEAD, YAML_HEADER, format_for
 from chime_tap.cassettes.reader import (
@@ -29,24 +30,16 @@ from chime_tap.cassettes.reader import (
     refuse_special_file,
 )
 from chime_tap.cassettes.scrub import scrub_interaction
-from chime_tap.cassettes.yaml_block import dump_item, dump_scrubbed_item
 from chime_tap.errors import CassetteError
 
 _JSON_HEAD = JSON_HEAD
 
-
-# json.dumps(item, ensure_ascii=False, separators=(",", ":")) builds this encoder on every call
-# (some 9,000 instructions of the 110,000 an interaction's line takes): built once.
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _dump_json_item(item: dict[str, Any]) -> bytes:
-    # One line per interaction: JSON strings hold no raw newline.
-    return _encode_json(item).encode("utf-8")
+# One line per interaction: JSON strings hold no raw newline.
+_dump_json_item = json_block.dump_item
 
 
 def _dump_yaml_item(item: dict[str, Any]) -> bytes:
-    return dump_item(item) + END_LINE
+    return yaml_block.dump_item(item) + END_LINE
 
 
 def check_recordable(path: str | os.PathLike[str]) -> None:
@@ -326,16 +319,14 @@ class CassetteWriter:
         """Scrub and append one interaction; on return it is in the file at ``self.path``."""
         if self._fd is None:
             raise CassetteError(f"{self.path}: cassette is closed")
-        if self.fmt == "json":
-            item = scrub_interaction(interaction, redact_phones=self.redact_phones)
-            body, new_tail = _dump_json_item(item) + b"\n]}\n", b"\n]}\n"
-        elif self.redact_phones:
-            body, new_tail = (
-                _dump_yaml_item(scrub_interaction(interaction, redact_phones=True)),
-                b"",
-            )
-        else:  # scrubbed as it is written: one walk of the interaction, not two
-            body, new_tail = dump_scrubbed_item(interaction) + END_LINE, b""
+        if self.redact_phones:  # a scrubbed copy first: phones are found across its parts
+            item = scrub_interaction(interaction, redact_phones=True)
+            line = _dump_json_item(item) if self.fmt == "json" else _dump_yaml_item(item)
+        elif self.fmt == "json":  # scrubbed as it is written: one walk of the interaction, not two
+            line = json_block.dump_scrubbed_item(interaction)
+        else:
+            line = yaml_block.dump_scrubbed_item(interaction) + END_LINE
+        body, new_tail = (line + b"\n]}\n", b"\n]}\n") if self.fmt == "json" else (line, b"")
         # The path is looked up once per append, after the write (a stat costs some 7,000
         # instructions): a file renamed over it or deleted since the last append, or while
         # this one was written, has the write taken back, and the interaction goes to the file

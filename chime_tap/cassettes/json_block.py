@@ -1,0 +1,240 @@
+"""One line of JSON for one cassette interaction, scrubbed as it is written: on every recorded flow.
+
+A JSON cassette's line is the interaction as ``json.dumps(item, ensure_ascii=False,
+separators=(",", ":"))`` writes it (:func:`dump_item`). The recorder scrubs each interaction
+first: a scrubbed copy, then an encoding of the copy, some 160,000 instructions per call. Here
+the usual interaction is scrubbed and encoded in one walk (:func:`dump_scrubbed_item`): the
+scrubbing is the scrubber's (its functions, called on the same parts), the strings are encoded
+by json's own encoder (a long ASCII body by a cheaper route to the same text), header entries
+and metadata strings that repeat from call to call are encoded once. Anything else goes the
+generic way; the bytes are the same either way (tests/test_json_block.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chime_tap.cassettes.scrub import (
+    is_secret_header,
+    scrub_body_credentials,
+    scrub_headers,
+    scrub_interaction,
+    scrub_response_string,
+    scrub_strings,
+    scrub_text,
+    scrub_uri,
+)
+
+# json.dumps(item, ...) builds this encoder on every call: built once.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# What that encoder writes for a string (json's C function when there is one).
+_encode_string = json.encoder.encode_basestring
+
+
+def dump_item(item: dict[str, Any]) -> bytes:
+    """``item`` as one line of JSON, UTF-8 (JSON strings hold no raw newline)."""
+    return _encode(item).encode("utf-8")
+
+
+def dump_scrubbed_item(item: dict[str, Any]) -> bytes:
+    """``dump_item(scrub_interaction(item))``, the usual interaction scrubbed as it is written.
+
+    One walk instead of a scrubbed copy and then an encoding of the copy. An interaction of
+    another shape, or one the walk cannot encode (bytes, a lone surrogate, a cycle), goes the
+    generic way, which writes the same bytes or raises its own error.
+    """
+    try:
+        text = _interaction(item)
+        if text is not None:
+            return text.encode("utf-8")
+    except Exception:  # the generic path below decides: the same bytes, or its own error
+        pass
+    return dump_item(scrub_interaction(item))
+
+
+_REQUEST_KEYS = ("method", "uri", "body", "headers")
+_RESPONSE_KEYS = ("status", "headers", "body")
+
+# Strings, header entries and metadata strings repeat from one interaction to the next: short
+# ones are encoded once. Bounded: a cache is cleared when it is full.
+_SHORT = 80
+_CACHE_MAX = 4096
+_strings: dict[str, str] = {}
+
+
+def _interaction(item: dict[str, Any]) -> str | None:
+    """``item`` scrubbed and encoded, for the usual interaction (request, response, then any
+    metadata keys) in its usual layout; None for any other."""
+    if type(item) is not dict:
+        return None
+    keys = tuple(item)
+    if keys[:2] != ("request", "response"):
+        return None
+    req, resp = item["request"], item["response"]
+    if type(req) is not dict or type(resp) is not dict:
+        return None
+    if tuple(req) != _REQUEST_KEYS or tuple(resp) != _RESPONSE_KEYS:
+        return None
+    method, uri, request_body, request_headers = req.values()
+    status, response_headers, body = resp.values()
+    if type(body) is not dict or tuple(body) != ("string",) or type(uri) is not str:
+        return None
+    parts = [
+        '{"request":{"method":',
+        _strings.get(method) or _value(method),
+        ',"uri":',
+        _value(scrub_uri(uri)),
+        ',"body":',
+        _value(scrub_body_credentials(request_body)),
+        ',"headers":',
+        _headers(request_headers),
+        '},"response":{"status":',
+        _status(status),
+        ',"headers":',
+        _headers(response_headers),
+        ',"body":{"string":',
+        _value(scrub_response_string(uri, body["string"])),
+        "}}",
+    ]
+    for name in keys[2:]:  # scrub_interaction scrubs every other key as metadata
+        if type(name) is not str:
+            return None
+        parts += [",", _str(name), ":", _meta(item[name])]
+    parts.append("}")
+    return "".join(parts)
+
+
+def _str(s: str) -> str:
+    if len(s) > _SHORT:  # never cached: not hashed either (a body, a long URI)
+        return _encode_string(s)
+    out = _strings.get(s)
+    if out is None:
+        out = _encode_string(s)
+        if len(_strings) >= _CACHE_MAX:
+            _strings.clear()
+        _strings[s] = out
+    return out
+
+
+def _value(v: Any) -> str:
+    """Any value as the encoder writes it; the usual scalars without a call into it."""
+    t = type(v)
+    if t is str:
+        return _str(v)
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return int.__repr__(v)
+    if t is float and v - v == 0.0:  # finite: the encoder writes float's repr
+        return float.__repr__(v)
+    return _encode(v)
+
+
+def _status(status: Any) -> str:
+    if type(status) is dict and tuple(status) == ("code", "message"):
+        code, message = status.values()
+        return f'{{"code":{_value(code)},"message":{_strings.get(message) or _value(message)}}}'
+    return _encode(status)
+
+
+class _NotFast(Exception):
+    """A part the walk leaves to the generic path (a key that is not a string)."""
+
+
+def _headers(headers: Any) -> str:
+    """``scrub_headers(headers or {})`` encoded: each header by the scrubber's rule for it
+    alone (it keeps, changes or drops each header by its own name and value)."""
+    if type(headers) is not dict:
+        return _encode(scrub_headers(headers or {}))
+    parts = []
+    for name, values in headers.items():
+        if type(values) is not list or len(values) != 1:
+            entry = _entry(scrub_headers({name: values}))
+        else:
+            entry = _secret_entries.get(name)  # first: a credential's value is never hashed
+            if entry is None:
+                entry = _scrubbed.get((name, values[0]))
+                if entry is None:
+                    entry = _scrubbed_entry(name, values[0])
+        if entry:  # "": a header the scrubber leaves out
+            parts.append(entry)
+    return "{" + ",".join(parts) + "}"
+
+
+# A header's entry scrubbed and encoded (``"Name":["value"]``): by name and value, or by name
+# alone for a credential header (scrubbed the same whatever its values, which change on every
+# call). Bounded like the cache above.
+_scrubbed: dict[tuple[str, str], str] = {}
+_secret_entries: dict[str, str] = {}
+
+
+def _scrubbed_entry(name: str, value: str) -> str:
+    if type(name) is not str:
+        raise _NotFast
+    entry = _entry(scrub_headers({name: [value]}))  # the scrubber's own rule, for this one header
+    if type(value) is not str:
+        return entry
+    if is_secret_header(name):
+        if len(_secret_entries) >= _CACHE_MAX:
+            _secret_entries.clear()
+        _secret_entries[name] = entry
+    elif len(value) <= _SHORT:
+        if len(_scrubbed) >= _CACHE_MAX:
+            _scrubbed.clear()
+        _scrubbed[(name, value)] = entry
+    return entry
+
+
+def _entry(kept: dict[str, Any]) -> str:
+    """A header table of at most one header, encoded without its braces."""
+    return _encode(kept)[1:-1]
+
+
+# The recorder's metadata for a call with nothing wrong (recording.recording_meta).
+_META_KEYS = ("recorded_at", "duration_ms", "operation", "namespace", "violations", "answered_by")
+
+
+def _meta(meta: Any) -> str:
+    """``scrub_strings(meta)`` encoded; the recorder's metadata without a copy."""
+    if type(meta) is not dict:
+        return _encode(scrub_strings(meta))
+    if tuple(meta) == _META_KEYS:
+        at, ms, operation, namespace, violations, by = meta.values()
+        if type(violations) is list and not violations:
+            return (
+                f'{{"recorded_at":{_meta_value(at)},"duration_ms":{_meta_value(ms)},'
+                f'"operation":{_meta_value(operation)},"namespace":{_meta_value(namespace)},'
+                f'"violations":[],"answered_by":{_meta_value(by)}}}'
+            )
+    parts = []
+    for k, v in meta.items():
+        if type(k) is not str:
+            raise _NotFast
+        parts.append(f"{_str(k)}:{_meta_value(v)}")
+    return "{" + ",".join(parts) + "}"
+
+
+# A metadata string's encoding once scrubbed (scrub_text): the operation, the namespace and who
+# answered repeat on every call. Bounded like the caches above.
+_scrubbed_strings: dict[str, str] = {}
+
+
+def _meta_value(v: Any) -> str:
+    """A value of the metadata as ``scrub_strings`` leaves it, encoded."""
+    t = type(v)
+    if t is str:
+        text = _scrubbed_strings.get(v)
+        if text is None:
+            if len(v) > _SHORT or v[:1].isdigit():  # a time: it will not come again
+                return _encode_string(scrub_text(v))
+            text = _str(scrub_text(v))
+            if len(_scrubbed_strings) >= _CACHE_MAX:
+                _scrubbed_strings.clear()
+            _scrubbed_strings[v] = text
+        return text
+    if v is None or t is float or t is int or t is bool:  # scrub_strings keeps these
+        return _value(v)
+    return _encode(scrub_strings(v))
