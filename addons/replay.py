@@ -25,7 +25,6 @@ What answers what is decided in ``chime_tap.playback``; this addon hands it mitm
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from pathlib import Path
@@ -59,7 +58,7 @@ from chime_tap.playback import (
     UNREADABLE_ERROR_TYPE,
     Entry,
     LiveRequest,
-    build_index,
+    build_lasting_index,
     error_answer,
     exhausted_message,
     explain_miss,
@@ -142,7 +141,11 @@ def forwarded_interaction(
 class ReplayServer:
     """Answers requests from recorded cassettes; a miss gets an explicit error or goes upstream."""
 
-    def __init__(self) -> None:
+    def __init__(self, prebuilt: tuple[list[str], str, RequestIndex] | None = None) -> None:
+        """``prebuilt``: (cassettes, exhausted, index), the index ``chime-tap replay`` built from
+        its flags before starting mitmproxy (a bad cassette is refused without that wait); used
+        when the options name the same cassettes, else the index is built as they are set."""
+        self._prebuilt = prebuilt
         self.hosts: HostPolicy = DEFAULT_HOSTS
         self.index = RequestIndex()
         self.cassettes: list[str] = []
@@ -198,27 +201,15 @@ class ReplayServer:
             self.index, self.cassettes = RequestIndex(ctx.options.chime_replay_exhausted), []
             self._count_from_here()
             return
-        # The index lives as long as the proxy: the cyclic GC is kept from walking it, while it
-        # is built (a million entries are millions of objects, walked by each collection the
-        # allocations trigger: seconds) and on every full collection after (which would make
-        # each request cost more in a big cassette). It holds no reference cycles. freeze()
-        # exempts everything alive at that moment, so an index loaded before (and whatever it
-        # kept open: a big cassette's descriptor) is let go of first, or it would stay for good.
-        if gc.get_freeze_count():
-            gc.unfreeze()
-            gc.collect()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self.index = build_index(
-                cassettes, ctx.options.chime_replay_exhausted, defer_checks=True
-            )
-            gc.freeze()
-        except ChimeTapError as e:
-            raise exceptions.OptionsError(f"{options.REPLAY_CASSETTES.name}: {e}") from e
-        finally:
-            if was_enabled:
-                gc.enable()
+        exhausted = ctx.options.chime_replay_exhausted
+        prebuilt, self._prebuilt = self._prebuilt, None
+        if prebuilt is not None and prebuilt[:2] == (cassettes, exhausted):
+            self.index = prebuilt[2]
+        else:
+            try:
+                self.index = build_lasting_index(cassettes, exhausted)
+            except ChimeTapError as e:
+                raise exceptions.OptionsError(f"{options.REPLAY_CASSETTES.name}: {e}") from e
         self.cassettes = cassettes
         self._count_from_here()
         failed = self.index.unanswered

@@ -7,6 +7,7 @@ never served: a client that retried gets the answer its retry got.
 
 from __future__ import annotations
 
+import gc
 import json
 import operator
 from collections.abc import Iterator, Sequence
@@ -161,6 +162,30 @@ def build_index(
                 index.add_unanswered(parts, entry)
             else:
                 index.add(parts, entry)
+    return index
+
+
+def build_lasting_index(paths: Sequence[str], exhausted: str = DEFAULT_EXHAUSTED) -> RequestIndex:
+    """:func:`build_index` (checks deferred) for an index that lives as long as the proxy.
+
+    The cyclic GC is kept from walking it, while it is built (a million entries are millions of
+    objects, walked by each collection the allocations trigger: seconds) and on every full
+    collection after (which would make each request cost more in a big cassette). It holds no
+    reference cycles. freeze() exempts everything alive at that moment, so an index built before
+    (and whatever it kept open: a big cassette's descriptor) is let go of first, or it would stay
+    for good.
+    """
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        index = build_index(paths, exhausted, defer_checks=True)
+        gc.freeze()
+    finally:
+        if was_enabled:
+            gc.enable()
     return index
 
 

@@ -25,6 +25,7 @@ from chime_tap.addons.replay import ReplayServer
 from chime_tap.cassettes.format import YAML_HEADER
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.playback import build_lasting_index
 
 VOICE_HOST = "voice-chime.us-east-1.amazonaws.com"
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
@@ -203,6 +204,29 @@ def test_an_unusable_cassette_is_an_options_error_naming_the_option(
         ),
     ):
         tctx.configure(addon, chime_replay_cassettes=[str(path)])
+
+
+def test_an_index_built_before_start_is_used_once_and_only_for_the_same_options(
+    tmp_path: Path,
+) -> None:
+    """chime-tap replay builds the index before mitmproxy starts; the addon takes that index for
+    the cassettes it was built from, once, and builds its own for anything else."""
+    first, second = lifecycle(tmp_path / "a.yaml"), lifecycle(tmp_path / "b.yaml")
+    prebuilt = build_lasting_index([str(first)], "fail")
+    addon = ReplayServer(prebuilt=([str(first)], "fail", prebuilt))
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_replay_cassettes=[str(first)])
+        assert addon.index is prebuilt and addon.loaded == len(prebuilt) > 0
+        tctx.configure(addon, chime_replay_cassettes=[str(second)])
+        assert addon.index is not prebuilt and addon.cassettes == [str(second)]
+        tctx.configure(addon, chime_replay_cassettes=[str(first)])  # taken once: built afresh
+        assert addon.index is not prebuilt and len(addon.index) == len(prebuilt)
+    addon.done()
+    other = ReplayServer(prebuilt=([str(first)], "fail", prebuilt))
+    with taddons.context(other) as tctx:  # another --exhausted than it was built for
+        tctx.configure(other, chime_replay_cassettes=[str(first)], chime_replay_exhausted="repeat")
+        assert other.index is not prebuilt
+    other.done()
 
 
 # --- hits ------------------------------------------------------------------------------------------

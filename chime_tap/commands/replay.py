@@ -18,7 +18,7 @@ import argparse
 
 from chime_tap import options
 from chime_tap.commands import common
-from chime_tap.errors import UsageError
+from chime_tap.errors import ChimeTapError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chime_tap.addons.replay import ReplayServer
-    from chime_tap.hints import forwarding_replay_hint, replay_hint
-    from chime_tap.proxy import run_proxy
+    from chime_tap.playback import build_lasting_index
 
     if args.record_to and args.on_miss != "forward":
         raise UsageError("--record-to: only with --on-miss forward (otherwise nothing is recorded)")
@@ -40,8 +38,22 @@ def run(args: argparse.Namespace) -> int:
             "--strict-recording: only with --on-miss forward (otherwise nothing is recorded)"
         )
     values = options.values_from_args(args, [*options.REPLAY, options.HOSTS, *options.PROXY])
+    cassettes = list(values[options.REPLAY_CASSETTES.name])
+    exhausted = values[options.EXHAUSTED.name]
+    # The index is built before mitmproxy is imported (a second of start-up): a cassette that
+    # cannot be replayed is refused at once. The addon takes it as built, or builds its own
+    # when the options differ (mitmweb, mitmdump -s).
+    try:
+        index = build_lasting_index(cassettes, exhausted)
+    except ChimeTapError as e:
+        raise UsageError(options.flag_for(f"{options.REPLAY_CASSETTES.name}: {e}")) from None
+
+    from chime_tap.addons.replay import ReplayServer
+    from chime_tap.hints import forwarding_replay_hint, replay_hint
+    from chime_tap.proxy import run_proxy
+
     return run_proxy(
-        [ReplayServer()],
+        [ReplayServer(prebuilt=(cassettes, exhausted, index))],
         label="replay",
         options={**values, **options.OFFLINE},
         hint=forwarding_replay_hint(args.record_to or args.cassette[0])
