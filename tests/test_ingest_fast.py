@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import fleet_gen
 from chime_tap.analysis import ingest_table
@@ -415,6 +417,33 @@ ODD_LINES = {
         b'"status":{"code":200,"message":"OK"}', b'"status":{"message":"OK","code":200}'
     ),
     "lower-case-method": lambda line: line.replace(b'"method":"GET"', b'"method":"get"'),
+    # orjson reads an integer past 64 bits as a float (json: an int, hashed as one), and
+    # nesting json refuses up to its own limit (1,024 levels): such lines are json's to read.
+    "twenty-digit-latency": lambda line: line.replace(
+        b'"duration_ms":41.5', b'"duration_ms":18446744073709551616'
+    ),
+    "int-below-minus-two-to-the-63-in-metadata": lambda line: line.replace(
+        b'"violations":[]', b'"violations":[],"n":-9223372036854775809'
+    ),
+    "int-below-two-to-the-64-in-a-header": lambda line: line.replace(
+        b'"User-Agent":["boto3"]', b'"User-Agent":[18446744073709551615]'
+    ),
+    "nested-600-deep": lambda line: line.replace(
+        b'"violations":[]', b'"violations":[],"x":' + b"[" * 600 + b"]" * 600
+    ),
+    "nested-1000-deep": lambda line: line.replace(
+        b'"violations":[]', b'"violations":[],"x":' + b"[" * 1000 + b"]" * 1000
+    ),
+    "nested-1023-deep-objects": lambda line: line.replace(
+        b'"violations":[]', b'"violations":[],"x":' + b'{"a":' * 1023 + b"1" + b"}" * 1023
+    ),
+    "astral-character": lambda line: line.replace(b'"upstream"', '"up😀"'.encode()),
+    "byte-order-mark-at-a-line-start": lambda line: b"\xef\xbb\xbf" + line,
+    "a-line-in-utf-16": lambda line: line.decode().encode("utf-16-le"),
+    "surrogate-in-utf-8": lambda line: line.replace(b'"upstream"', b'"up\xed\xa0\x80"'),
+    "tab-and-return-between-tokens": lambda line: line.replace(
+        b'"method":"GET"', b'"method"\t:\r"GET"'
+    ),
 }
 
 
@@ -448,3 +477,24 @@ def test_an_odd_file_reads_as_the_report_reads_it(tmp_path, how):
             writer.append(item)
     path.write_bytes(ODD_FILES[how](path.read_bytes()))
     assert_same(path)
+
+
+# JSON values where orjson and json could part: integers around 2**63 and 2**64 and far past,
+# floats of every size (subnormal, huge, NaN, infinities), text with escapes, astral characters
+# and lone surrogates, nesting.
+_NUMBERS = st.integers(-(2**70), 2**70) | st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**400])
+_JSON = st.recursive(
+    st.none() | st.booleans() | _NUMBERS | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=st.dictionaries(st.text(), _JSON, max_size=5), ascii_only=st.booleans())
+def test_a_line_parses_as_json_parses_it(value, ascii_only):
+    line = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    long_digits = ingest_table._LONG_DIGITS in line.translate(ingest_table._DIGITS)
+    got = ingest_table._parse_line(line, long_digits)
+    # repr: NaN is not equal to itself, and 1 == 1.0 == True
+    assert repr(got) == repr(json.loads(line))
