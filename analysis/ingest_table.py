@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chime_tap.analysis.load import (
     _AMZ_DATE,
@@ -202,22 +203,37 @@ def _times(values: list, fmt: str) -> np.ndarray:
     an impossible date, is left to ``_to_utc``, the rule."""
     out = np.full(len(values), np.datetime64("NaT", "us"))
     template, fields = _SHAPES[fmt]
-    fits = np.array([type(v) is str and len(v) == len(template) for v in values], dtype=bool)
-    if fits.any():
-        text = "".join(v for v, ok in zip(values, fits, strict=True) if ok).encode()
-        where = np.flatnonzero(fits)
-        if len(text) == len(template) * len(where):  # else some are not ASCII: all left to pandas
-            good, parsed = _parse(np.frombuffer(text, np.uint8).reshape(-1, len(template)),
-                                  template, fields)  # fmt: skip
-            out[where[good]] = parsed[good]
-            fits[where[~good]] = False
-        else:
-            fits[:] = False
-    rest = [i for i, v in enumerate(values) if v is not None and not fits[i]]
-    if rest:
-        parsed = _to_utc([values[i] for i in rest], fmt)
+    text, present = _texts(values)
+    # As many bytes as the template has characters: then every byte is checked against it,
+    # and a text of other characters (not ASCII) is no good.
+    fits = pc.fill_null(pc.binary_length(text), -1).to_numpy() == len(template)
+    where = np.flatnonzero(fits)
+    if len(where):
+        chosen = text.take(pa.array(where))
+        _, offsets, data = chosen.buffers()
+        start = int(np.frombuffer(offsets, np.int32)[chosen.offset])
+        chars = np.frombuffer(data, np.uint8)[start : start + len(where) * len(template)]
+        good, parsed = _parse(chars.reshape(-1, len(template)), template, fields)
+        out[where[good]] = parsed[good]
+        fits[where[~good]] = False
+    rest = np.flatnonzero(present & ~fits)
+    if len(rest):
+        parsed = _to_utc([values[i] for i in rest.tolist()], fmt)
         out[rest] = parsed.dt.as_unit("us").dt.tz_localize(None).to_numpy()
     return out
+
+
+def _texts(values: list) -> tuple[pa.StringArray, np.ndarray]:
+    """The values that are text as an Arrow column (null for any other), and which values
+    are not None."""
+    try:
+        text = pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):  # a number, say, or a lone surrogate
+        text = pa.array(
+            [v if type(v) is str and v.isascii() else None for v in values], pa.string()
+        )
+        return text, np.array([v is not None for v in values], dtype=bool)
+    return text, text.is_valid().to_numpy(zero_copy_only=False)
 
 
 # Each time format's usual spelling: a template (d a digit, w a weekday's name, b a month's,

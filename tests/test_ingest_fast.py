@@ -281,6 +281,7 @@ TIMES = {
         "1678-01-01T00:00:00.000Z", "2261-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z",
         "2026-10-01T00:01:26Z", "2026-10-01 00:01:26.433Z", "2026-10-01T00:01:26.433+01:00",
         "\uff12026-10-01T00:01:26.433Z", "2026-10-01T00:01:26.4335", "x" * 24, None, 12345,
+        True, 1.5,
     ],
     _HTTP_DATE: [
         "Thu, 01 Oct 2026 00:01:26 GMT", "Fri, 01 Oct 2026 00:01:26 GMT",
@@ -436,6 +437,13 @@ ODD_LINES = {
     ),
     "nested-1023-deep-objects": lambda line: line.replace(
         b'"violations":[]', b'"violations":[],"x":' + b'{"a":' * 1023 + b"1" + b"}" * 1023
+    ),
+    "lone-low-surrogate-in-a-time": lambda line: line.replace(
+        b'"recorded_at":"2026-10-01T00:01:26.433Z"',
+        b'"recorded_at":"2026-10-01T00:01:26.433\\udc80"',
+    ),
+    "number-as-a-time": lambda line: line.replace(
+        b'"recorded_at":"2026-10-01T00:01:26.433Z"', b'"recorded_at":1.5'
     ),
     "astral-character": lambda line: line.replace(b'"upstream"', '"up😀"'.encode()),
     "byte-order-mark-at-a-line-start": lambda line: b"\xef\xbb\xbf" + line,
