@@ -137,7 +137,7 @@ def record(tmp_path: Path, *args: str, cassette: str = "calls.yaml", **kw) -> Pr
 # --- the lifecycle, recorded ---------------------------------------------------------------------
 
 
-def test_http_lifecycle_recorded_in_order(tmp_path: Path, upstream: ScriptedUpstream) -> None:
+def test_http_lifecycle_recorded_in_order(tmp_path: Path, upstream: ScriptedUpstream, cli) -> None:
     with record(tmp_path, "--hosts", upstream.host) as proxy:
         assert proxy.wait_for_output("clients must trust the CA certificate")
         assert str(proxy.ca_cert) in proxy.output
@@ -155,10 +155,11 @@ def test_http_lifecycle_recorded_in_order(tmp_path: Path, upstream: ScriptedUpst
     lines = [line for line in proxy.lines if "violation(s)" in line]
     assert len(lines) == len(LIFECYCLE)
     assert f"GetProxySession connector={CONNECTOR} session=" in lines[2]
-    # Every report of traffic signed with the test credentials is free of them too.
+    # Every report of traffic signed with the test credentials is free of them too (the report
+    # runs in this process: its own process adds nothing here).
     for fmt in ("text", "markdown", "html", "json", "csv", "parquet"):
         out = tmp_path / f"report.{fmt}"
-        done = run_cli("report", str(tmp_path / "calls.yaml"), "--format", fmt, "--out", str(out))
+        done = cli("report", tmp_path / "calls.yaml", "--format", fmt, "--out", out)
         assert done.returncode == 0, done.stderr
         assert out.stat().st_size > 0
     assert_no_secrets(tmp_path)
