@@ -198,9 +198,10 @@ def classify_path(method: str, path: str, namespace: str) -> Route | None:
     op = _ROUTES.get((method.upper(), session is not None))
     if op is None:
         return None
-    params = {"voiceConnectorId": unquote(connector)}
+    # unquote looks for "%" only once called: the usual id, which has none, is kept without a call.
+    params = {"voiceConnectorId": unquote(connector) if "%" in connector else connector}
     if session is not None:
-        params["proxySessionId"] = unquote(session)
+        params["proxySessionId"] = unquote(session) if "%" in session else session
     return Route(op, namespace, params)
 
 
