@@ -13,6 +13,7 @@ import bz2
 import codecs
 import gzip
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -40,11 +41,28 @@ BODY = json.dumps({"Capabilities": ["Voice"], "ExpiryMinutes": 60}).encode()
 MEMORY_CAP = 512 << 20
 
 
-def _zlib_stream(wbits: int, total: int = GiB) -> bytes:
-    """``total`` zero bytes through zlib at level 9, without holding them (1 MiB at a time)."""
-    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+def _zlib_streams(total: int = GiB) -> dict[str, bytes]:
+    """``total`` zero bytes through zlib at level 9 (1 MiB at a time, never held), framed three
+    ways: gzip, zlib (HTTP's deflate) and raw deflate. zlib is run once, for gzip; the deflate
+    data inside is the same whatever the framing, so the other two are that data with their own
+    header and trailer, as zlib writes them (test_the_framed_streams_are_what_zlib_writes)."""
     zeros = b"\0" * (1 << 20)
-    return b"".join([c.compress(zeros) for _ in range(total >> 20)] + [c.flush()])
+    c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    gz = b"".join([c.compress(zeros) for _ in range(total >> 20)] + [c.flush()])
+    raw = gz[10:-8]  # gzip's 10-byte header (no name, no extra fields), then CRC-32 and size
+    adler = 1
+    for _ in range(total >> 20):
+        adler = zlib.adler32(zeros, adler)
+    return {"gzip": gz, "deflate": b"\x78\xda" + raw + struct.pack(">I", adler), "deflate-raw": raw}
+
+
+def test_the_framed_streams_are_what_zlib_writes() -> None:
+    """The one-pass bombs' framing, checked on 64 MiB against zlib's own output for each."""
+    zeros = b"\0" * (1 << 20)
+    made = _zlib_streams(64 << 20)
+    for name, wbits in (("gzip", 31), ("deflate", 15), ("deflate-raw", -15)):
+        c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        assert made[name] == b"".join([c.compress(zeros) for _ in range(64)] + [c.flush()]), name
 
 
 def _zstd_stream(total: int = GiB) -> bytes:
@@ -190,14 +208,9 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each coding's bomb: 1 GiB of zeros. brotli's takes a minute to make: it is committed."""
     made = tmp_path_factory.mktemp("bombs")
     files = {"br": BOMBS / "zeros-1GiB.br", "bz2": BOMBS / "zeros-1GiB.bz2"}
-    for name, make in {
-        "gzip": lambda: _zlib_stream(16 + zlib.MAX_WBITS),
-        "deflate": lambda: _zlib_stream(zlib.MAX_WBITS),
-        "deflate-raw": lambda: _zlib_stream(-zlib.MAX_WBITS),
-        "zstd": _zstd_stream,
-    }.items():
+    for name, data in {**_zlib_streams(), "zstd": _zstd_stream()}.items():
         files[name] = made / name
-        files[name].write_bytes(make())
+        files[name].write_bytes(data)
     return files
 
 
