@@ -86,7 +86,7 @@ def _interaction(item: dict[str, Any]) -> str | None:
         ',"uri":',
         _value(scrub_uri(uri)),
         ',"body":',
-        _value(scrub_body_credentials(request_body)),
+        "null" if request_body is None else _value(scrub_body_credentials(request_body)),
         ',"headers":',
         _headers(request_headers),
         '},"response":{"status":',
@@ -204,10 +204,12 @@ def _meta(meta: Any) -> str:
     if tuple(meta) == _META_KEYS:
         at, ms, operation, namespace, violations, by = meta.values()
         if type(violations) is list and not violations:
+            get = _scrubbed_strings.get  # a repeated string's encoding without a call
             return (
                 f'{{"recorded_at":{_meta_value(at)},"duration_ms":{_meta_value(ms)},'
-                f'"operation":{_meta_value(operation)},"namespace":{_meta_value(namespace)},'
-                f'"violations":[],"answered_by":{_meta_value(by)}}}'
+                f'"operation":{get(operation) or _meta_value(operation)},'
+                f'"namespace":{get(namespace) or _meta_value(namespace)},'
+                f'"violations":[],"answered_by":{get(by) or _meta_value(by)}}}'
             )
     parts = []
     for k, v in meta.items():
