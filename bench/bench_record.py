@@ -19,6 +19,7 @@ is also timed in-process over tflow flows, next to a trivial addon that parses b
 and appends one line per flow.
 
     python -m bench record [-- --requests 2000 --concurrency 1 32 --rounds 3 --instructions 600]
+    python -m bench record -- --concurrency --instructions 600   # the instruction counts alone
 
 With ``--instructions N`` each configuration (``--instruction-configs`` to pick some) also runs
 under callgrind and the instructions per call are counted: unlike throughput, that figure does
@@ -324,7 +325,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--requests", type=int, default=2000, help="requests per run (default 2000)"
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="*",
+        default=[1, 32],
+        help="client threads of the throughput runs (default 1 32); none: no throughput runs, "
+        "for the instruction counts alone, which a busy machine does not disturb",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
