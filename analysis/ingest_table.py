@@ -94,10 +94,11 @@ def _writers_bytes(path: Path) -> bytes | None:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INPUT_BYTES:
             return None
+        if f.read(len(JSON_HEAD)) != JSON_HEAD:
+            return None  # a YAML cassette, say: not read twice
+        f.seek(0)
         data = f.read(MAX_INPUT_BYTES + 1)  # a file that grew since is read up to the cap
-    if len(data) > MAX_INPUT_BYTES or not data.startswith(JSON_HEAD):
-        return None
-    return data
+    return data if len(data) <= MAX_INPUT_BYTES else None
 
 
 _END = b"\n]}\n"  # how the writer's layout ends (b"]}\n" with no interaction)
