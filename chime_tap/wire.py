@@ -104,9 +104,11 @@ def _headers_and_coding(fields: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str
     seen: dict[str, str] = {}
     coded = False
     for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1")
+        spelled = _SPELLINGS.get(raw_name) if type(raw_name) is bytes else None
+        if spelled is None:
+            spelled = _spelling(raw_name)
+        name, key = spelled
         value = raw_value.decode("latin-1")
-        key = name.lower()
         if key in seen:
             out[seen[key]].append(value)
         else:
@@ -114,6 +116,21 @@ def _headers_and_coding(fields: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str
             out[name] = [value]
             coded = coded or key == "content-encoding"
     return out, coded
+
+
+# A header name as text and its lower-case key, by its bytes: the same few names come on every
+# message (one look-up instead of a decode and a lower per header). Bounded: cleared when full.
+_SPELLINGS: dict[bytes, tuple[str, str]] = {}
+
+
+def _spelling(raw_name: bytes) -> tuple[str, str]:
+    name = raw_name.decode("latin-1")
+    spelled = (name, name.lower())
+    if type(raw_name) is bytes and len(raw_name) <= 64:
+        if len(_SPELLINGS) >= 1024:
+            _SPELLINGS.clear()
+        _SPELLINGS[raw_name] = spelled
+    return spelled
 
 
 # --- content codings --------------------------------------------------------------------------

@@ -387,6 +387,30 @@ def test_decode_fields_is_headers_dict_then_decode(fields, raw) -> None:
     assert decode_fields(tuple(fields), raw) == decode(raw, headers_dict(fields))
 
 
+def reference_headers(fields) -> dict[str, list[str]]:
+    """What headers_dict gives, spelled plainly: every name decoded and lowered on each field."""
+    out: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
+    for raw_name, raw_value in fields:
+        name = raw_name.decode("latin-1")
+        out.setdefault(first.setdefault(name.lower(), name), []).append(raw_value.decode("latin-1"))
+    return out
+
+
+def test_header_names_looked_up_by_their_bytes_give_what_decoding_gives() -> None:
+    """Twice each, the second time from the names' cache; names past its bound and bytearrays
+    are decoded every time."""
+    tables = [
+        [(b"Host", b"h"), (b"HOST", b"i"), (b"host", b"j")],
+        [(b"X-\xe9t\xe9", b"\xff"), (b"x-\xc9t\xc9", b"2")],  # latin-1 lower-cases these too
+        [(b"N" * 65, b"long"), (b"n" * 65, b"name")],
+        [(bytearray(b"Content-Type"), b"a/b"), (b"content-type", b"c/d")],
+        [(b"Content-Encoding", b"gzip"), (b"content-ENCODING", b"br")],
+    ]
+    for fields in tables * 2:
+        assert headers_dict(fields) == reference_headers(fields)
+
+
 def test_printable_ascii_is_isprintable() -> None:
     for c in range(128):
         text = f"a{chr(c)}b"
