@@ -116,23 +116,26 @@ def query_of(path: str) -> dict[str, list[str]]:
 def iso_utc(timestamp: float) -> str:
     """``2026-01-02T03:04:05.678Z``."""
     # As datetime does it: round to the microsecond, then isoformat truncates to milliseconds.
-    frac, whole = math.modf(timestamp)
+    frac, whole = _modf(timestamp)
     micros = round(frac * 1e6)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
     elif micros < 0:
         whole, micros = whole - 1, micros + 1_000_000
-    seconds, ms = int(whole), micros // 1000
-    prefix = _SECOND_PREFIX.get(seconds)
+    prefix = _SECOND_PREFIX.get(whole)  # a whole float finds its int key: equal, same hash
     if prefix is None:  # once per second of traffic, not once per call
+        seconds = int(whole)
         _SECOND_PREFIX.clear()
         prefix = _SECOND_PREFIX[seconds] = datetime.fromtimestamp(seconds, UTC).strftime(
             "%Y-%m-%dT%H:%M:%S"
         )
-    return f"{prefix}.{ms:03d}Z"
+    return prefix + _MILLIS[micros // 1000]
 
 
+_modf = math.modf
 _SECOND_PREFIX: dict[int, str] = {}
+# ".000Z" to ".999Z": the milliseconds' ending, looked up rather than formatted on every call.
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def enforce_answer(violations: list[Violation]) -> tuple[int, dict[str, str], bytes]:
