@@ -29,7 +29,11 @@ def run(names: list[str], options: list[str]) -> dict[str, dict]:
         start = time.perf_counter()
         try:
             results[name] = module.main(list(options))
-        except SystemExit as e:  # argparse rejecting an option
+        except SystemExit as e:  # argparse: --help (exit 0), or an option rejected
+            if e.code in (0, None):
+                print(f"== {name}: help ==\n", flush=True)
+                results[name] = {"help": True}
+                continue
             results[name] = {"error": f"exited with {e.code}"}
         except Exception as e:  # one broken benchmark must not hide the others' figures
             results[name] = {"error": f"{type(e).__name__}: {e}"}

@@ -61,3 +61,15 @@ def test_the_big_json_cassette_of_bench_replay_is_what_the_writer_writes(tmp_pat
     fast = write_big_json(tmp_path / "fast.json", 25_003).read_bytes()
     written = write_cassette(tmp_path / "written.json", 25_003).read_bytes()
     assert fast == written
+
+
+def test_a_topics_help_is_not_a_failure_and_a_bad_option_is(capsys):
+    """``python -m bench record -- --help`` prints the topic's options and exits 0; an option the
+    topic does not know is that topic's failure (exit 1), named on stderr."""
+    from bench.__main__ import main
+
+    assert main(["record", "--", "--help"]) == 0
+    out, err = capsys.readouterr()
+    assert "--instructions N" in out and "FAILED" not in err
+    assert main(["record", "--", "--no-such-option"]) == 1
+    assert "bench record: FAILED (exited with 2)" in capsys.readouterr().err
