@@ -269,3 +269,21 @@ def test_the_writer_appends_what_the_generic_path_writes(tmp_path: Path) -> None
         assert expected(item) in line
     assert SECRET.encode() not in data
     assert len(load_cassette(tmp_path / "c.json")["interactions"]) == 3
+
+
+def test_the_encoders_memos_stay_bounded_and_never_key_a_credential_by_its_value() -> None:
+    from chime_tap.cassettes import memo
+
+    strings: dict[str, str] = {}
+    for n in range(memo.LIMIT + 10):
+        assert memo.remember(strings, f"s{n}", f'"s{n}"') == f'"s{n}"'
+    assert len(strings) == 10 and strings[f"s{memo.LIMIT + 9}"] == f'"s{memo.LIMIT + 9}"'
+
+    secrets: dict[str, str] = {}
+    entries: dict[tuple[str, str], str] = {}
+    token = "A" * 40
+    assert memo.remember_header("X-Amz-Security-Token", token, "e1", secrets, entries) == "e1"
+    assert memo.remember_header("Host", "h", "e2", secrets, entries) == "e2"
+    assert memo.remember_header("Referer", "x" * (memo.SHORT + 1), "e3", secrets, entries) == "e3"
+    assert secrets == {"X-Amz-Security-Token": "e1"}  # by name: the value is never a key
+    assert entries == {("Host", "h"): "e2"}  # a long value is not kept

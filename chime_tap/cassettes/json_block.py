@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chime_tap.cassettes.memo import SHORT, remember, remember_header
 from chime_tap.cassettes.scrub import (
-    is_secret_header,
     scrub_body_credentials,
     scrub_headers,
     scrub_interaction,
@@ -56,10 +56,7 @@ def dump_scrubbed_item(item: dict[str, Any]) -> bytes:
 _REQUEST_KEYS = ("method", "uri", "body", "headers")
 _RESPONSE_KEYS = ("status", "headers", "body")
 
-# Strings, header entries and metadata strings repeat from one interaction to the next: short
-# ones are encoded once. Bounded: a cache is cleared when it is full.
-_SHORT = 80
-_CACHE_MAX = 4096
+# Short strings, header entries and metadata strings are encoded once (memo).
 _strings: dict[str, str] = {}
 
 
@@ -106,15 +103,10 @@ def _interaction(item: dict[str, Any]) -> str | None:
 
 
 def _str(s: str) -> str:
-    if len(s) > _SHORT:  # never cached: not hashed either (a body, a long URI)
+    if len(s) > SHORT:
         return _encode_string(s)
     out = _strings.get(s)
-    if out is None:
-        out = _encode_string(s)
-        if len(_strings) >= _CACHE_MAX:
-            _strings.clear()
-        _strings[s] = out
-    return out
+    return out if out is not None else remember(_strings, s, _encode_string(s))
 
 
 def _value(v: Any) -> str:
@@ -166,7 +158,7 @@ def _headers(headers: Any) -> str:
 
 # A header's entry scrubbed and encoded (``"Name":["value"]``): by name and value, or by name
 # alone for a credential header (scrubbed the same whatever its values, which change on every
-# call). Bounded like the cache above.
+# call), in memos.
 _scrubbed: dict[tuple[str, str], str] = {}
 _secret_entries: dict[str, str] = {}
 
@@ -177,15 +169,7 @@ def _scrubbed_entry(name: str, value: str) -> str:
     entry = _entry(scrub_headers({name: [value]}))  # the scrubber's own rule, for this one header
     if type(value) is not str:
         return entry
-    if is_secret_header(name):
-        if len(_secret_entries) >= _CACHE_MAX:
-            _secret_entries.clear()
-        _secret_entries[name] = entry
-    elif len(value) <= _SHORT:
-        if len(_scrubbed) >= _CACHE_MAX:
-            _scrubbed.clear()
-        _scrubbed[(name, value)] = entry
-    return entry
+    return remember_header(name, value, entry, _secret_entries, _scrubbed)
 
 
 def _entry(kept: dict[str, Any]) -> str:
@@ -220,7 +204,7 @@ def _meta(meta: Any) -> str:
 
 
 # A metadata string's encoding once scrubbed (scrub_text): the operation, the namespace and who
-# answered repeat on every call. Bounded like the caches above.
+# answered repeat on every call.
 _scrubbed_strings: dict[str, str] = {}
 
 
@@ -230,12 +214,9 @@ def _meta_value(v: Any) -> str:
     if t is str:
         text = _scrubbed_strings.get(v)
         if text is None:
-            if len(v) > _SHORT or v[:1].isdigit():  # a time: it will not come again
+            if len(v) > SHORT or v[:1].isdigit():  # a time: it will not come again
                 return _encode_string(scrub_text(v))
-            text = _str(scrub_text(v))
-            if len(_scrubbed_strings) >= _CACHE_MAX:
-                _scrubbed_strings.clear()
-            _scrubbed_strings[v] = text
+            text = remember(_scrubbed_strings, v, _str(scrub_text(v)))
         return text
     if v is None or t is float or t is int or t is bool:  # scrub_strings keeps these
         return _value(v)

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
+from chime_tap.cassettes.memo import SHORT, remember, remember_header
 from chime_tap.cassettes.scrub import (
-    is_secret_header,
     scrub_body_credentials,
     scrub_headers,
     scrub_interaction,
@@ -81,11 +81,7 @@ _SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
 _LONE_SURROGATE = re.compile(r"\\ud[89a-f]")
 _MAX_KEY = 1000  # YAML caps implicit keys at 1024 characters; PyYAML writes "? key" beyond
 
-# Header names and values, methods, hosts and metadata repeat from one interaction to the next:
-# short strings, and whole one-value entries ("  Name:\n  - value\n"), are rendered once.
-# Bounded: a cache is cleared when it is full.
-_SHORT = 80
-_CACHE_MAX = 4096
+# Short strings, and whole one-value entries ("  Name:\n  - value\n"), are rendered once (memo).
 _strings: dict[str, str] = {}
 _entries: dict[tuple[str, str, str], str] = {}
 
@@ -122,15 +118,10 @@ def _printable_ascii(s: str) -> bool:
 
 
 def _str(s: str) -> str:
-    if len(s) > _SHORT:  # never cached: not hashed either (a body, a long URI)
+    if len(s) > SHORT:
         return _render(s)
     out = _strings.get(s)
-    if out is None:
-        out = _render(s)
-        if len(_strings) >= _CACHE_MAX:
-            _strings.clear()
-        _strings[s] = out
-    return out
+    return out if out is not None else remember(_strings, s, _render(s))
 
 
 def _scalar(v: Any) -> str:
@@ -178,10 +169,8 @@ def _map(d: dict[str, Any], pad: str, out: list[str]) -> None:
             entry = _entries.get((pad, k, value))
             if entry is None:
                 entry = f"{pad}{_key(k)}:\n{pad}- {_str(value)}\n"
-                if len(value) <= _SHORT:
-                    if len(_entries) >= _CACHE_MAX:
-                        _entries.clear()
-                    _entries[(pad, k, value)] = entry
+                if len(value) <= SHORT:
+                    remember(_entries, (pad, k, value), entry)
             out.append(entry)
         elif t is dict and v:
             out.append(f"{pad}{_key(k)}:\n")
@@ -277,10 +266,8 @@ def _scrubbed_scalar(value: Any) -> str:
     if t is not str:
         return _scalar(scrub_strings(value))
     text = _str(scrub_text(value))
-    if len(value) <= _SHORT and not value[:1].isdigit():  # not a time: it may come again
-        if len(_scrubbed_strings) >= _CACHE_MAX:
-            _scrubbed_strings.clear()
-        _scrubbed_strings[value] = text
+    if len(value) <= SHORT and not value[:1].isdigit():  # not a time: it may come again
+        remember(_scrubbed_strings, value, text)
     return text
 
 
@@ -299,7 +286,7 @@ def _headers(headers: dict[str, Any], out: list[str], scrub: bool) -> None:
         value = values[0]
         entry = _secret_entries.get(name)  # first: a credential's value is never hashed
         if entry is None:
-            entry = _scrubbed.get((name, value)) if len(value) <= _SHORT else None
+            entry = _scrubbed.get((name, value)) if len(value) <= SHORT else None
             if entry is None:
                 entry = _scrubbed_entry(name, value)
         if entry:  # "": a header the scrubber leaves out
@@ -310,7 +297,7 @@ def _headers(headers: dict[str, Any], out: list[str], scrub: bool) -> None:
 
 # A header rendered scrubbed, whole, as the walk writes it under a message: by name and value,
 # or by name alone for a credential header (scrubbed the same whatever its value, which
-# changes on every call). Bounded like the caches above.
+# changes on every call), in memos.
 _scrubbed: dict[tuple[str, str], str] = {}
 _secret_entries: dict[str, str] = {}
 
@@ -321,15 +308,7 @@ def _scrubbed_entry(name: str, value: str) -> str:
     if kept:
         _map(kept, "      ", out)
     entry = "".join(out)
-    if is_secret_header(name):
-        if len(_secret_entries) >= _CACHE_MAX:
-            _secret_entries.clear()
-        _secret_entries[name] = entry
-    elif len(value) <= _SHORT:
-        if len(_scrubbed) >= _CACHE_MAX:
-            _scrubbed.clear()
-        _scrubbed[(name, value)] = entry
-    return entry
+    return remember_header(name, value, entry, _secret_entries, _scrubbed)
 
 
 def _entry(pad: str, key: str, value: dict[str, Any], out: list[str]) -> None:
