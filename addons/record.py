@@ -158,6 +158,7 @@ class Recorder:
         self.with_violations = 0
         self.failed = 0
         self.controls = 0  # simulator control calls recorded
+        self.others = 0  # other traffic recorded (--record-all)
         self.lost = 0  # answered, but could not be written (disk full, ...)
         self.refused = 0  # could not be written, so answered 507 instead (strict recording)
         self.dropped = 0  # still in flight when the cassette closed: cut off unanswered
@@ -266,6 +267,7 @@ class Recorder:
             refused=self.refused,
             dropped=self.dropped,
             controls=self.controls,
+            others=self.others,
             tls_failed=self.tls_failed,
         )
 
@@ -379,7 +381,8 @@ class Recorder:
             flow.marked = VIOLATION_MARK
             flow.comment = exchange.body_note
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
-        self._write(flow, exchange, meta, method, uri)
+        if self._write(flow, exchange, meta, method, uri) and call is None:
+            self.others += 1  # other traffic (--record-all): no log line, named in the summary
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
@@ -466,22 +469,24 @@ class Recorder:
 
     def _write(
         self, flow: http.HTTPFlow, exchange: Exchange, meta: dict, method: str, uri: str
-    ) -> None:
-        """Append the interaction to the cassette before the client gets its answer."""
+    ) -> bool:
+        """Append the interaction to the cassette before the client gets its answer; whether it
+        was recorded."""
         if self.writer is None:
             # mitmproxy still finishes flows in flight after done(): never forward an answer
             # the closed cassette cannot hold (the client sees its connection close instead).
             if self.shut and flow.killable:
                 flow.kill()
                 self.dropped += 1
-            return
+            return False
         interaction = exchange.interaction(method, uri, meta, self.writer.fmt)
         try:
             self.writer.append(interaction)
         except (CassetteError, OSError) as e:
             self._not_recorded(flow, e)
-            return
+            return False
         self.recorded += 1
+        return True
 
     def _not_recorded(self, flow: http.HTTPFlow, problem: Exception) -> None:
         """A call the cassette could not take: its client gets the answer anyway, or, with

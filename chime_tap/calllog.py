@@ -251,6 +251,7 @@ def record_summary(
     refused: int = 0,
     dropped: int = 0,
     controls: int = 0,
+    others: int = 0,
     tls_failed: int = 0,
 ) -> str:
     """``record``'s paragraph: calls, violations, what was recorded and what could not be.
@@ -259,7 +260,7 @@ def record_summary(
     calls it could not take, answered 507 instead (strict recording); ``dropped``: calls still
     in flight when the cassette closed, cut off unanswered; ``controls``: of the interactions
     recorded, the simulator's control calls (not proxy-session calls, so not among the calls);
-    ``tls_failed``: clients' TLS handshakes with the proxy that failed.
+    ``others``: of the interactions recorded, other traffic (``--record-all``); ``tls_failed``: clients' TLS handshakes with the proxy that failed.
     """
     if cassette is None:
         kept = "no cassette, nothing recorded"
@@ -267,6 +268,8 @@ def record_summary(
         kept = f"{recorded} interaction(s) recorded to {cassette} (it holds {held})"
         if controls:
             kept += f", {controls} of them simulator control call(s)"
+        if others:
+            kept += f", {others} of them other traffic (--record-all)"
     details = [
         f"{with_violations} with violations",
         kept,

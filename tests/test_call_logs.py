@@ -156,6 +156,20 @@ def test_status_classes_and_summaries() -> None:
         "chime-tap record: 3 call(s) (2 2xx, 1 no response); 1 with violations; "
         "3 interaction(s) recorded to /c.yaml (it holds 7); 0 answered but not recorded (could not be written)."
     )
+    assert record_summary(
+        {201: 1},
+        with_violations=0,
+        recorded=4,
+        lost=0,
+        cassette="/c.yaml",
+        held=4,
+        controls=2,
+        others=1,
+    ) == (
+        "chime-tap record: 1 call(s) (1 2xx); 0 with violations; 4 interaction(s) recorded to "
+        "/c.yaml (it holds 4), 2 of them simulator control call(s), 1 of them other traffic "
+        "(--record-all); 0 answered but not recorded (could not be written)."
+    )
     assert record_summary({}, with_violations=0, recorded=0, lost=0, cassette=None, held=0) == (
         "chime-tap record: 0 call(s); 0 with violations; no cassette, nothing recorded; "
         "0 answered but not recorded (could not be written)."

@@ -255,6 +255,13 @@ def test_record_all_records_other_traffic_too(recorder, tmp_path: Path) -> None:
     assert item[META_KEY]["operation"] is None and item[META_KEY]["namespace"] is None
     assert item[META_KEY]["answered_by"] == UPSTREAM
     assert f.marked == ""
+    # A proxy-session call beside it: one call, two interactions, the other one named as such.
+    run_flow(addon, make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1"),
+             lambda f: answer(f, 200, {"ProxySession": SESSION}))  # fmt: skip
+    summary = addon.summary()
+    assert "1 call(s) (1 2xx)" in summary
+    assert "2 interaction(s) recorded" in summary
+    assert ", 1 of them other traffic (--record-all);" in summary
 
 
 @pytest.mark.parametrize(
