@@ -260,7 +260,8 @@ def record_summary(
     calls it could not take, answered 507 instead (strict recording); ``dropped``: calls still
     in flight when the cassette closed, cut off unanswered; ``controls``: of the interactions
     recorded, the simulator's control calls (not proxy-session calls, so not among the calls);
-    ``others``: of the interactions recorded, other traffic (``--record-all``); ``tls_failed``: clients' TLS handshakes with the proxy that failed.
+    ``others``: of the interactions recorded, other traffic (``--record-all``); ``tls_failed``:
+    clients' TLS handshakes with the proxy that failed.
     """
     if cassette is None:
         kept = "no cassette, nothing recorded"

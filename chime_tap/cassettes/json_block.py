@@ -5,8 +5,8 @@ separators=(",", ":"))`` writes it (:func:`dump_item`). The recorder scrubs each
 first: a scrubbed copy, then an encoding of the copy, some 160,000 instructions per call. Here
 the usual interaction is scrubbed and encoded in one walk (:func:`dump_scrubbed_item`): the
 scrubbing is the scrubber's (its functions, called on the same parts), the strings are encoded
-by json's own encoder (a long ASCII body by a cheaper route to the same text), header entries
-and metadata strings that repeat from call to call are encoded once. Anything else goes the
+by json's own string encoder, and header entries and metadata strings that repeat from call to
+call are encoded once (cassettes/memo.py). Anything else goes the
 generic way; the bytes are the same either way (tests/test_json_block.py).
 """
 
