@@ -25,7 +25,9 @@ import pytest
 from bench import fleet_gen
 from chime_tap.analysis.load import load_file
 from chime_tap.cli import main
+from chime_tap.dataset import ingest as ingest_module
 from chime_tap.dataset import layout
+from chime_tap.dataset.ingest import plan
 from chime_tap.dataset.schema import ID, SCHEMA, VERSION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +105,79 @@ def test_a_growing_cassette_adds_only_its_new_interactions(tmp_path, capsys, fmt
     ids = dataset_ids(root)
     assert len(ids) == len(set(ids)) == 90
     assert set(ids) == ids_of(cassette)
+
+
+def test_inputs_read_together_make_one_file_a_day_each_counted_as_if_one_by_one(tmp_path, capsys):
+    """Cassettes of two days read in one batch make one file a day. A bad input among them is
+    named and its neighbours ingested; a copy, or the same input named again, adds nothing:
+    each line says what that input brought, as if the inputs had been committed one by one."""
+    paths, truth = fleet_gen.write_cassettes(tmp_path / "in", recorders=2, days=2, per_day=40)
+    bad, copy = tmp_path / "torn.json", tmp_path / "copy.json"
+    bad.write_bytes(paths[1].read_bytes()[:3000])
+    shutil.copy(paths[0], copy)
+    inputs = [paths[0], paths[1], bad, paths[2], copy, paths[3], paths[0]]
+    root = tmp_path / "ds"
+    assert main(["ingest", *map(str, inputs), "--into", str(root), "--workers", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        *(f"ingested {p}: 40 interaction(s), 40 new, 1 file(s) written" for p in paths[:2]),
+        f"ingested {paths[2]}: 40 interaction(s), 40 new, 1 file(s) written",
+        f"ingested {copy}: 40 interaction(s), 0 new, 0 file(s) written",
+        f"ingested {paths[3]}: 40 interaction(s), 40 new, 1 file(s) written",
+        f"ingested {paths[0]}: 40 interaction(s), 0 new, 0 file(s) written",
+    ]
+    assert str(bad) in _one_line(err)
+    assert "160 new interaction(s) from 6 input(s)" in err
+    files = layout.data_files(root)
+    assert sorted(f.parent.name for f in files) == sorted(f"date={d}" for d in truth.days)
+    assert [pq.read_metadata(f).num_rows for f in files] == [80, 80]
+    ids = dataset_ids(root)
+    assert len(ids) == len(set(ids)) == truth.interactions == 160
+    assert set(ids) == set().union(*map(ids_of, paths))
+
+
+def test_a_grown_cassette_among_known_ones_adds_a_file_of_its_new_rows(tmp_path, capsys):
+    others, _ = fleet_gen.write_cassettes(tmp_path / "in", recorders=2, days=1, per_day=40)
+    calls = fleet_gen.calls(__import__("numpy").random.default_rng(9), 60, 0)
+    live, root = tmp_path / "live.json", tmp_path / "ds"
+    live.write_text(fleet_gen.cassette_text(calls, "live", "json", 0, 30))
+    inputs = [others[0], live, others[1]]
+    assert main(["ingest", *map(str, inputs), "--into", str(root), "--workers", "1"]) == 0
+    before, had = snapshot(root), set(dataset_ids(root))
+    assert len(before) == 1 and len(had) == 110
+    live.write_text(fleet_gen.cassette_text(calls, "live", "json", 0, 60))
+    capsys.readouterr()
+    assert main(["ingest", *map(str, inputs), "--into", str(root), "--workers", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"ingested {others[0]}: 40 interaction(s), 0 new, 0 file(s) written",
+        f"ingested {live}: 60 interaction(s), 30 new, 1 file(s) written",
+        f"ingested {others[1]}: 40 interaction(s), 0 new, 0 file(s) written",
+    ]
+    after = snapshot(root)
+    assert {k: v for k, v in after.items() if k in before} == before
+    [added] = [root / k for k in after.keys() - before.keys()]
+    assert set(pq.read_table(added, columns=[ID]).column(ID).to_pylist()) == ids_of(live) - had
+
+
+def test_the_plan_cuts_inputs_into_runs_of_about_equal_size(tmp_path, monkeypatch):
+    sizes = [100, 100, 300, 100, 100, 100, 0]
+    paths = []
+    for k, size in enumerate(sizes):
+        paths.append(tmp_path / f"{k}.json")
+        paths[-1].write_bytes(b"x" * size)
+
+    def cut(paths: list[Path], workers: int) -> list[list[int]]:
+        batches = plan(paths, workers)
+        assert [p for b in batches for p in b] == paths  # every input once, in order
+        return [[p.stat().st_size if p.exists() else None for p in b] for b in batches]
+
+    assert cut(paths, 1) == [sizes]
+    assert cut(paths, 2) == [[100, 100, 300], [100, 100, 100, 0]]
+    assert cut(paths[:1], 4) == [[100]]
+    assert cut([*paths, tmp_path / "missing.json"], 2)[-1][-1] is None
+    monkeypatch.setattr(ingest_module, "BATCH_BYTES", 250)  # 800 bytes: at least 4 batches
+    batches = cut(paths, 1)
+    assert len(batches) == 4 and max(map(sum, batches)) == 300
 
 
 def test_two_ingests_at_once_store_each_interaction_once(cassettes, tmp_path):
