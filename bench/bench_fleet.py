@@ -20,7 +20,8 @@ and its children (a report's worker processes), sampled every 20 ms.
 - for reference, DuckDB counting status codes and errors over the same files (what an SQL
   engine takes for the simplest summaries; the report is not written in SQL, see the README);
 - ``--engine dask`` on a local cluster of 2 worker processes vs 1 (target >= 1.6x, the same
-  results).
+  results), and beside it this machine's ceiling for that ratio: the same runs of days made
+  into partials by two processes at once vs by one (no Dask, no serial merge or finish).
 """
 
 from __future__ import annotations
@@ -334,6 +335,45 @@ def dask_case(root: Path, rounds: int) -> dict:
     }
 
 
+def ceiling_case(root: Path, rounds: int) -> dict:
+    """What this machine gives two processes at once on the report's own work, without Dask:
+    the dataset's runs of days (two, as a 1-worker cluster gets them), their partials made by
+    one process one after the other, then by two processes one run each, at once. A cluster
+    of two workers cannot be faster than that ratio on the part it splits (on this 2-core VM
+    the pandas work of a day scales less than a pure-Python loop: memory, not instructions)."""
+    import concurrent.futures
+
+    from chime_tap.analysis.engines import Filters, run_partial, runs_of
+    from chime_tap.dataset import read
+
+    runs = runs_of(read.units(root), 2)
+    pools = {n: concurrent.futures.ProcessPoolExecutor(max_workers=n) for n in (1, 2)}
+    try:
+        for pool in pools.values():  # imports and first reads done before any timing
+            pool.submit(run_partial, runs[0][:1], Filters()).result()
+
+        def on(n: int):
+            def run(r: int) -> float:
+                start = time.perf_counter()
+                list(pools[n].map(run_partial, runs, [Filters()] * len(runs)))
+                return time.perf_counter() - start
+
+            return run
+
+        timed = alternate({"1 process": on(1), "2 processes": on(2)}, rounds)
+    finally:
+        for pool in pools.values():
+            pool.shutdown()
+    ratio = paired(timed["1 process"], timed["2 processes"])
+    return {
+        "case": "machine ceiling, 2 processes vs 1",
+        "one_process_s": [round(x, 2) for x in timed["1 process"]],
+        "two_processes_s": [round(x, 2) for x in timed["2 processes"]],
+        "ratio": ratio.as_dict(),
+        "ratio_text": ratio.text(),
+    }
+
+
 def targets(rows: dict[str, dict], n: int) -> list[str]:
     """One line per target of the issue, for the parts this run measured."""
     out = []
@@ -356,6 +396,10 @@ def targets(rows: dict[str, dict], n: int) -> list[str]:
         out.append(_verdict("dask 2 workers >= 1.6x 1 worker, equal results",
                             d["ratio"]["median"] >= 1.6 and d["equal_results"],
                             f"{d['ratio_text']}x, equal results: {d['equal_results']}"))  # fmt: skip
+    if "machine ceiling, 2 processes vs 1" in rows:
+        c = rows["machine ceiling, 2 processes vs 1"]
+        out.append(f"(this machine's ceiling for the same work without Dask: two processes at "
+                   f"once {c['ratio_text']}x one process)")  # fmt: skip
     return out
 
 
@@ -419,6 +463,8 @@ def main(argv: list[str] | None = None) -> dict:
         if "dask" not in args.skip:
             rows["dask 2 workers vs 1"] = dask_case(root, args.rounds)
             print(json.dumps(rows["dask 2 workers vs 1"]), flush=True)
+            rows["machine ceiling, 2 processes vs 1"] = ceiling_case(root, args.rounds)
+            print(json.dumps(rows["machine ceiling, 2 processes vs 1"]), flush=True)
     print(f"load average at the end: {os.getloadavg()}")
     verdicts = targets(rows, args.rows)
     for line in verdicts:
