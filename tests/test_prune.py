@@ -290,3 +290,25 @@ def test_a_real_test_run_then_prune_with_no_bookkeeping(pytester, tmp_path_facto
     again = pytester.runpytest_subprocess()
     again.assert_outcomes(passed=1)
     assert "never played" not in again.stdout.str()
+
+
+def test_a_second_prune_with_the_same_log_is_nothing_to_do_but_a_later_change_is_refused(tmp_path):
+    path = _cassette(tmp_path)
+    log = _log(tmp_path, path, played=[0, 3])
+    assert _prune(str(path), "--unused-from", str(log)).returncode == 0
+    pruned = path.read_bytes()
+
+    again = _prune(str(path), "--unused-from", str(log))
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"{path}: already pruned with this run's log; nothing to remove\n"
+    assert path.read_bytes() == pruned
+    # Appended to since: not what this log pruned, so left alone as any changed cassette.
+    writer = CassetteWriter(path)
+    writer.append(_item(9, "after", 200))
+    writer.close()
+    _refused(_prune(str(path), "--unused-from", str(log)), "changed since the logged run")
+    # Nor when the backup is not the file the run logged.
+    path.write_bytes(pruned)
+    (tmp_path / "c.yaml.bak").write_bytes(pruned)
+    _refused(_prune(str(path), "--unused-from", str(log)), "changed since the logged run")

@@ -9,7 +9,8 @@ it was; the cassette is replaced atomically, the old file kept as CASSETTE.bak.
 
 A cassette is left alone, with one line saying why, when no test of the logged run used it,
 when it changed since (or during) the run, or when a test that used it failed (it may have
-stopped before its last calls).
+stopped before its last calls). A cassette this log already pruned (its backup is the logged
+file and the cassette is that file pruned) is nothing to do: pruning twice is safe.
 
 Exit status: 0 done (or nothing to remove); 1 with --dry-run when something would be removed;
 2 when an input cannot be used (a missing or broken cassette or log, a cassette left alone).
@@ -22,14 +23,18 @@ import hashlib
 import sys
 from pathlib import Path
 
+from chime_tap.options import user_path
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="cassette to prune")
+    parser.add_argument(
+        "cassettes", nargs="+", metavar="CASSETTE", type=user_path, help="cassette to prune"
+    )
     parser.add_argument(
         "--unused-from",
         action="append",
         metavar="RUNLOG",
-        type=Path,
+        type=user_path,
         help="the pytest plugin's usage log: a file, or a directory of them (repeatable; "
         "default: the nearest .pytest_cache/d/chime-tap/)",
     )
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from chime_tap.errors import ChimeTapError, InputError
     from chime_tap.usage import default_log_dir, read_logs, summarize
 
-    logs = args.unused_from
+    logs = [Path(p) for p in args.unused_from or ()]
     if not logs:
         found = default_log_dir(Path.cwd())
         if found is None:
@@ -66,6 +71,26 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         return 2
     return 1 if args.dry_run and would else 0
+
+
+def _pruned_already(path: Path, data: bytes, logged_sha256: str, drop: list[int]) -> bool:
+    """Whether ``data`` is what pruning the logged cassette gives: its backup is the file the
+    run logged, and cutting the unplayed interactions out of it gives exactly ``data`` (a
+    second prune with the same log is nothing to do, not a cassette that changed)."""
+    from chime_tap.errors import CassetteError
+    from chime_tap.prune import BACKUP_SUFFIX, without
+
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    try:
+        old = backup.read_bytes()
+    except OSError:
+        return False
+    if not drop or hashlib.sha256(old).hexdigest() != logged_sha256:
+        return False
+    try:
+        return without(old, drop, str(backup)) == data
+    except CassetteError:
+        return False
 
 
 def _prune_one(path: Path, usage: dict, dry_run: bool) -> int:
@@ -95,11 +120,14 @@ def _prune_one(path: Path, usage: dict, dry_run: bool) -> int:
             "without recording, then prune"
         )
     data = path.read_bytes()
+    drop = used.unplayed()
     if hashlib.sha256(data).hexdigest() != used.uses[-1].sha256:
+        if _pruned_already(path, data, used.uses[-1].sha256, drop):
+            print(f"{path}: already pruned with this run's log; nothing to remove")
+            return 0
         raise CassetteError(
             f"{path}: changed since the logged run; left alone: run the tests again, then prune"
         )
-    drop = used.unplayed()
     if not drop:
         print(f"{path}: every recorded interaction was played; nothing to remove")
         return 0
