@@ -12,6 +12,7 @@ error type.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ class Option:
     choices: tuple[str, ...] | None = None
     parse: Callable[[Any], Any] | None = None  # value -> parsed value; ValueError(reason)
     cli: Mapping[str, Any] = field(default_factory=dict)  # argparse presentation: metavar, ...
+    # Said in mitmproxy's help only: what the option does that the command's flag does not.
+    addon_help: str = ""
 
     @property
     def dest(self) -> str:
@@ -68,7 +71,11 @@ def add_options(loader: Any, options: Iterable[Option]) -> None:
     """Register ``options`` with mitmproxy's addon loader (an addon's ``load``)."""
     for o in options:
         loader.add_option(
-            o.name, o.type, o.default, o.help, choices=list(o.choices) if o.choices else None
+            o.name,
+            o.type,
+            o.default,
+            f"{o.help} {o.addon_help}".strip(),
+            choices=list(o.choices) if o.choices else None,
         )
 
 
@@ -81,6 +88,13 @@ def comma_list(text: str) -> list[str]:
     if not values:
         raise argparse.ArgumentTypeError(f"empty value {text!r}")
     return values
+
+
+def user_path(text: str) -> str:
+    """argparse type for every path a command takes: ``~`` and ``~user`` expanded, as a shell
+    expands them unquoted, so a quoted ``'~/x.yaml'`` or ``--cassette=~/x.yaml`` means the same
+    file to every command. Anything else (``-``, an empty value) is left as it is."""
+    return os.path.expanduser(text)
 
 
 def add_arguments(parser: Any, options: Iterable[Option]) -> None:
@@ -173,9 +187,10 @@ CASSETTE = Option(
     str,
     "",
     "Cassette to append proxy-session calls to (vcrpy format: .json for JSON, YAML otherwise); "
-    "created if missing, its directory must exist. Empty: validate and log only.",
+    "created if missing, its directory must exist.",
     flag="--cassette",
-    cli={"required": True, "metavar": "PATH"},
+    cli={"required": True, "metavar": "PATH", "type": user_path},
+    addon_help="Empty: validate and log only.",
 )
 ENFORCE = Option(
     "chime_enforce",
@@ -214,7 +229,7 @@ COMPARE_TO = Option(
     "as replay finds it) and note the differences on its log line, in mitmweb and in the "
     "cassette (chime_tap.differences); the answers themselves pass unchanged. Empty: off.",
     flag="--compare-to",
-    cli={"metavar": "CASSETTE"},
+    cli={"metavar": "CASSETTE", "type": user_path},
 )
 RECORDER = (CASSETTE, ENFORCE, REDACT_PHONES, RECORD_ALL, STRICT_RECORDING, COMPARE_TO)
 
@@ -248,7 +263,7 @@ REPLAY_CASSETTES = Option(
     [],
     "vcrpy cassettes to answer from (YAML, or JSON for *.json), searched in order.",
     flag="--cassette",
-    cli={"nargs": "+", "required": True, "metavar": "PATH"},
+    cli={"nargs": "+", "required": True, "metavar": "PATH", "type": user_path},
 )
 ON_MISS = Option(
     "chime_replay_on_miss",
@@ -273,7 +288,7 @@ RECORD_TO = Option(
     "",
     "With on-miss forward: the cassette forwarded calls are appended to (default: the first cassette).",
     flag="--record-to",
-    cli={"metavar": "PATH"},
+    cli={"metavar": "PATH", "type": user_path},
 )
 REPLAY_LATENCY = Option(
     "chime_replay_latency",
