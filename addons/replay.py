@@ -59,6 +59,7 @@ from chime_tap.playback import (
     Entry,
     LiveRequest,
     build_lasting_index,
+    cassette_names,
     error_answer,
     exhausted_message,
     explain_miss,
@@ -149,6 +150,7 @@ class ReplayServer:
         self.hosts: HostPolicy = DEFAULT_HOSTS
         self.index = RequestIndex()
         self.cassettes: list[str] = []
+        self.names: dict[str, str] = {}  # a cassette's path -> its name in lines and answers
         self.on_miss = "error"
         self.record_to = ""
         self.decode_limit = DECODED_BODY_LIMIT
@@ -212,6 +214,7 @@ class ReplayServer:
                 raise exceptions.OptionsError(f"{options.REPLAY_CASSETTES.name}: {e}") from e
         self.cassettes = cassettes
         self._count_from_here()
+        self._name_cassettes()
         failed = self.index.unanswered
         unanswered = f" ({failed} more recorded with no response, never replayed)" if failed else ""
         logger.info(
@@ -219,7 +222,7 @@ class ReplayServer:
         )
         oversized = oversized_answers(self.index)
         if oversized:
-            logger.warning(oversized_line(oversized))
+            logger.warning(oversized_line(oversized, names=self.names))
 
     def _count_from_here(self) -> None:
         """A new index: what was played is counted against it from now on."""
@@ -249,6 +252,13 @@ class ReplayServer:
             raise exceptions.OptionsError(f"{option.name}: {e}") from e
         self._close_writer()
         self.writer = writer
+        self._name_cassettes()
+
+    def _name_cassettes(self) -> None:
+        """Each cassette served, and the one forwarded calls go to, by as much of its path as
+        tells it from the others (``chime_tap.playback.cassette_names``)."""
+        recorded = [str(self.writer.path)] if self.writer is not None else []
+        self.names = cassette_names([*self.cassettes, *recorded])
 
     def _close_writer(self) -> None:
         if self.writer is not None:
@@ -291,10 +301,11 @@ class ReplayServer:
             self.hits += 1
             self._played.add(entry)
             flow.response = http.Response.make(status, body, headers)
+            label = entry.label(self.names)
             repeated = " (repeated)" if found.repeated else ""
-            flow.comment = f"replayed {entry.label}{repeated}"
+            flow.comment = f"replayed {label}{repeated}"
             self._hold_back(flow, entry)
-            self._log(flow, status, hit_detail(entry.label, found.repeated))
+            self._log(flow, status, hit_detail(label, found.repeated))
 
     def _unreadable(self, flow: http.HTTPFlow, entry: Entry, problem: str) -> None:
         """The recorded answer is no answer (a broken line of a big cassette): say which, as the
@@ -304,11 +315,12 @@ class ReplayServer:
         req = flow.request
         message = unreadable_message(req.method, req.pretty_url, problem)
         flow.marked = ":x:"
-        flow.comment = f"unreadable {entry.label}"
+        label = entry.label(self.names)
+        flow.comment = f"unreadable {label}"
         flow.response = _response(
             *error_answer(MISS_STATUS, UNREADABLE_ERROR_TYPE, "unreadable", message)
         )
-        self._log(flow, MISS_STATUS, f"unreadable {entry.label}", logging.ERROR)
+        self._log(flow, MISS_STATUS, f"unreadable {label}", logging.ERROR)
         logger.error(message)
 
     def _hold_back(self, flow: http.HTTPFlow, entry: Entry) -> None:
@@ -331,7 +343,7 @@ class ReplayServer:
             flow.metadata[FORWARDED] = True
             return  # its line is logged once upstream answered, or failed to
         message, details = explain_miss(
-            self.index, live_request(flow, self.decode_limit), self.hosts
+            self.index, live_request(flow, self.decode_limit), self.hosts, self.names
         )
         flow.marked = ":warning:"
         flow.response = _response(
@@ -405,7 +417,7 @@ class ReplayServer:
             self._fresh.add(entry)
         else:  # never served, as a failed call the recorder recorded
             self.index.add_unanswered(flow_parts(flow, self.decode_limit), entry)
-        self._log(flow, status, forwarded_detail(entry.label, error), level, error)
+        self._log(flow, status, forwarded_detail(entry.label(self.names), error), level, error)
 
     def _writer(self) -> CassetteWriter:
         if self.writer is None:  # opened at start (see _check_record_target); closed by done()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gc
 import json
 import operator
-from collections.abc import Iterator, Sequence
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -115,9 +117,11 @@ class Entry:
                 return {"method": "", "uri": ""}
         return self.item["request"]
 
-    @property
-    def label(self) -> str:
-        return f"{Path(self.cassette).name} #{self.number}"
+    def label(self, names: Mapping[str, str] | None = None) -> str:
+        """``sessions.yaml #3``: the cassette by the name ``names`` gives it (see
+        :func:`cassette_names`), else by its file name."""
+        name = names.get(self.cassette) if names else None
+        return f"{name or Path(self.cassette).name} #{self.number}"
 
     def request_line(self) -> str:
         req = self.request
@@ -130,6 +134,30 @@ class Entry:
         if self.prepared is None:
             self.prepared = recorded_answer(self.item)
         return self.prepared
+
+
+def cassette_names(paths: Iterable[str]) -> dict[str, str]:
+    """Each cassette's name in replay's lines and answers, keyed by its path as given: the
+    shortest trailing part of its path that none of the others ends with, so its file name
+    when no other has that name (``sessions.yaml``), else as many of its folders as tell it
+    apart (``newuser-proj/tests/cassettes/sessions.yaml``, ``main/tests/cassettes/...``).
+
+    Paths are compared as the files they name (``~`` expanded, made absolute): the same file
+    given twice, relative and absolute, is one cassette, with one name.
+    """
+    given = {str(p): Path(os.path.abspath(os.path.expanduser(p))).parts for p in paths}
+    files = set(given.values())
+    tails: dict[tuple[str, ...], tuple[str, ...]] = {}  # a file's parts -> its shortest tail
+    unnamed = set(files)
+    depth = 0
+    while unnamed:  # two different absolute paths differ at the latest in their whole length
+        depth += 1
+        seen = Counter(parts[-depth:] for parts in files)
+        for parts in list(unnamed):
+            if seen[parts[-depth:]] == 1:
+                tails[parts] = parts[-depth:]
+                unnamed.discard(parts)
+    return {path: os.path.join(*tails[parts]) for path, parts in given.items()}
 
 
 def _request_body(req: dict[str, Any]) -> Any:
@@ -250,14 +278,19 @@ def oversized_answers(
     return found
 
 
-def oversized_line(found: list[tuple[Entry, int]], limit: int = MAX_ANSWER_HEADER_BYTES) -> str:
-    """The one line replay says at start about answers whose headers it will not serve whole."""
+def oversized_line(
+    found: list[tuple[Entry, int]],
+    limit: int = MAX_ANSWER_HEADER_BYTES,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """The one line replay says at start about answers whose headers it will not serve whole;
+    ``names``: the cassettes' names (:func:`cassette_names`)."""
     entry, size = found[0]
     more = f" and {len(found) - 1} more" if len(found) > 1 else ""
     return (
         f"replay: {len(found)} recorded answer(s) carry more than {limit // 1024} KiB of headers "
-        f"({entry.label}: {size:,} bytes{more}); they are served without the header fields past "
-        "that (no real answer has them, and HTTP/2 clients refuse them)"
+        f"({entry.label(names)}: {size:,} bytes{more}); they are served without the header "
+        "fields past that (no real answer has them, and HTTP/2 clients refuse them)"
     )
 
 
@@ -338,16 +371,20 @@ class _Recorded:
 
 
 def explain_miss(
-    index: RequestIndex, live: LiveRequest, hosts: HostPolicy
+    index: RequestIndex,
+    live: LiveRequest,
+    hosts: HostPolicy,
+    names: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """One line saying no recorded interaction matched, the closest one and what differs."""
+    """One line saying no recorded interaction matched, the closest one and what differs;
+    ``names``: the cassettes' names (:func:`cassette_names`)."""
     route = classify(live.method, live.host, live.path, hosts, live.port)
     uri = scrub_uri(live.uri)  # presigned credentials stay out of the log and the answer
     what = f"{live.method} {uri}" + (f" ({route.name})" if route else "")
     matchers = [MATCHERS[name] for name in DEFAULT_MATCH_ON]
     closest = index.closest(live, lambda n: _Recorded(index.entries[n]), matchers)
     details: dict[str, Any] = {"request": f"{live.method} {uri}"}
-    note = _unanswered_note(index, live, details)
+    note = _unanswered_note(index, live, details, names)
     if closest is None:
         held = "hold no answered call" if index.unanswered else "are empty"
         return (
@@ -360,27 +397,32 @@ def explain_miss(
         "; ".join(f"{name}: {message}" for name, message in failed) or "nothing (already played)"
     )
     details["closest"] = {
-        "interaction": entry.label,
+        "interaction": entry.label(names),
         "request": entry.request_line(),
         "differs": dict(failed),
     }
     return (
-        f"chime-tap replay: no recorded interaction matches {what}; closest is {entry.label} "
+        f"chime-tap replay: no recorded interaction matches {what}; closest is {entry.label(names)} "
         f"({entry.request_line()}), which differs in {differs}{note}"
     ), details
 
 
-def _unanswered_note(index: RequestIndex, live: LiveRequest, details: dict[str, Any]) -> str:
+def _unanswered_note(
+    index: RequestIndex,
+    live: LiveRequest,
+    details: dict[str, Any],
+    names: Mapping[str, str] | None,
+) -> str:
     """When this very call was recorded but got no response, say so (it is never replayed)."""
     failed_calls = index.unanswered_for(live.parts())
     if not failed_calls:
         return ""
-    details["unanswered"] = [e.label for e in failed_calls]
+    details["unanswered"] = [e.label(names) for e in failed_calls]
     last = failed_calls[-1]
     meta = last.item.get(META_KEY)
     error = (meta.get("error") if isinstance(meta, dict) else None) or "status 0"
     more = f" (and {len(failed_calls) - 1} more)" if len(failed_calls) > 1 else ""
     return (
-        f"; {last.label}{more} recorded this very call, but it got no response ({error}), "
+        f"; {last.label(names)}{more} recorded this very call, but it got no response ({error}), "
         "and a call that failed is never replayed"
     )
