@@ -1,17 +1,21 @@
 """Say where the proxy listens and how to point clients at it, once it does.
 
 Used by every ``chime-tap`` proxy command (not meant for ``mitmdump -s``). The first line is
-machine-readable: ``chime-tap <label>: listening on http://HOST:PORT (mode MODE)``. A proxy
-that listens beyond loopback says so in one warning line.
+machine-readable: ``chime-tap <label>: listening on http://HOST:PORT (mode MODE)``, one line
+per mode (with every TCP address it listens on, when there are several). A proxy that listens
+beyond loopback says so in one warning line. The hint fits the first mode: a reverse proxy is
+the client's endpoint, a regular one its HTTPS_PROXY.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 from mitmproxy import ctx
 
-from chime_tap.hints import Hint, exposure_warning
+from chime_tap.hints import Hint, Listener, exposure_warning
 
 
 class Announce:
@@ -32,19 +36,39 @@ class Announce:
 
     def lines(self) -> list[str]:
         server = ctx.master.addons.get("proxyserver")
-        urls, addresses = [], []
-        for host, port, *_ in server.listen_addrs() if server else []:
-            shown = f"[{host}]" if ":" in host else host
-            urls.append(f"http://{shown}:{port}")
-            addresses.append((host, port))
-        mode = ctx.options.mode[0]
-        out = [f"chime-tap {self.label}: listening on {url} (mode {mode})" for url in urls]
-        warning = exposure_warning(self.label, addresses)
+        listening = listening_modes(server.servers if server else [])
+        out = [
+            f"chime-tap {self.label}: listening on {' and '.join(map(url, addresses))} (mode {mode})"
+            for mode, addresses in listening
+        ]
+        warning = exposure_warning(self.label, [a for _, addresses in listening for a in addresses])
         if warning:
             out.append(warning)
         out.append(f"chime-tap {self.label}: press Ctrl+C to stop")
-        if urls and self.hint is not None:
+        if listening and self.hint is not None:
             confdir = os.path.abspath(os.path.expanduser(ctx.options.confdir))  # for any cwd
             ca = os.path.join(confdir, "mitmproxy-ca-cert.pem")
-            out += self.hint(urls[0], ca)
+            mode, addresses = listening[0]
+            out += self.hint(Listener(url(addresses[0]), ca, mode))
         return out
+
+
+def listening_modes(servers: Iterable[Any]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """(mode spec, its TCP addresses) of each of mitmproxy's running server instances.
+
+    A mode that takes HTTP/3 (``reverse:https://...``) listens on UDP too, on the same address:
+    that address is said once, as an HTTP URL. A mode that listens on UDP alone has no HTTP URL.
+    """
+    found = []
+    for instance in servers:
+        if instance.mode.transport_protocol == "udp":
+            continue
+        addresses = list(dict.fromkeys((host, port) for host, port, *_ in instance.listen_addrs))
+        if addresses:
+            found.append((instance.mode.full_spec, addresses))
+    return found
+
+
+def url(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -1,7 +1,10 @@
 """What a proxy command prints at start: how to point clients at it, or why it could not start.
 
-Each hint is a function of the proxy's URL and the CA certificate clients must trust, so the
-texts are tested without a proxy; ``addons/announce.py`` prints them once the proxy listens.
+Each hint is a function of where the proxy listens (:class:`Listener`: its URL, the CA
+certificate clients must trust, its mode), so the texts are tested without a proxy;
+``addons/announce.py`` prints them once the proxy listens. A client reaches a regular (forward)
+proxy through HTTPS_PROXY and trusts its CA; it reaches a reverse proxy as its endpoint, in
+plain HTTP, with neither.
 """
 
 from __future__ import annotations
@@ -10,42 +13,82 @@ import errno
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from chime_tap.simulator.control import CONTROL_HOST, authorization
 
-Hint = Callable[[str, str], list[str]]  # (proxy URL, CA certificate path) -> lines
+
+@dataclass(frozen=True)
+class Listener:
+    """Where a proxy listens, as a hint says it to a client."""
+
+    url: str  # http://HOST:PORT
+    ca_cert: str  # the CA certificate a client of a forward proxy must trust
+    mode: str = "regular"  # mitmproxy's mode spec: regular, reverse:URL, ...
+
+    @property
+    def reverse(self) -> bool:
+        """A reverse proxy: the client sends to it as to the service, not through it."""
+        return self.mode.startswith("reverse:")
+
+
+Hint = Callable[[Listener], list[str]]
 
 # Any values sign a call the proxy answers itself; an AWS client without credentials refuses
 # to send at all ("Unable to locate credentials").
 ANY_CREDENTIALS = "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test  # any will do"
 TRY_IT = "  aws chime-sdk-voice list-proxy-sessions --region us-east-1 --voice-connector-id abcdef1ghij2klmno3pqr4"
+# What a reverse proxy in front of AWS itself gets: SigV4 signs the Host header, which the
+# client sets to the proxy's address and the proxy rewrites to its target's.
+SIGNED_FOR_THE_PROXY = (
+    "note: AWS refuses a call signed for the proxy's address (a reverse proxy rewrites the Host "
+    "header the signature covers); against AWS itself, use the regular (forward) mode"
+)
 
 
-def _exports(proxy_url: str, ca_cert: str) -> list[str]:
-    return [f"  export HTTPS_PROXY={proxy_url}", f"  export AWS_CA_BUNDLE={ca_cert}"]
+def _reach(at: Listener) -> list[str]:
+    """How a client sends to the proxy: its endpoint (reverse), or HTTPS_PROXY and the CA."""
+    if at.reverse:
+        return [
+            f"  aws chime-sdk-voice ... --endpoint-url {at.url}"
+            f"    # boto3: boto3.client('chime-sdk-voice', endpoint_url='{at.url}')"
+        ]
+    return [f"  export HTTPS_PROXY={at.url}", f"  export AWS_CA_BUNDLE={at.ca_cert}"]
 
 
-def client_setup(label: str, proxy_url: str, ca_cert: str) -> list[str]:
+def _point_at(at: Listener) -> str:
+    """What the client points at the proxy: its proxy setting, or its endpoint."""
+    if at.reverse:
+        return "point any AWS client's endpoint at it, with no proxy and no CA certificate"
+    return "point any AWS client at it"
+
+
+def _try_it(at: Listener) -> str:
+    return f"{TRY_IT} --endpoint-url {at.url}" if at.reverse else TRY_IT
+
+
+def client_setup(label: str, at: Listener) -> list[str]:
     """How any AWS client reaches a proxy that answers itself (replay, simulator)."""
     return [
-        f"chime-tap {label}: point any AWS client at it (any credentials; nothing is sent to AWS):",
-        *_exports(proxy_url, ca_cert),
+        f"chime-tap {label}: {_point_at(at)} (any credentials; nothing is sent to AWS):",
+        *_reach(at),
         ANY_CREDENTIALS,
     ]
 
 
-def replay_hint(proxy_url: str, ca_cert: str) -> list[str]:
-    return client_setup("replay", proxy_url, ca_cert)
+def replay_hint(at: Listener) -> list[str]:
+    return client_setup("replay", at)
 
 
 def forwarding_replay_hint(record_to: str) -> Hint:
     """Replay with misses forwarded: those do reach AWS, signed with the client's credentials."""
 
-    def hint(proxy_url: str, ca_cert: str) -> list[str]:
+    def hint(at: Listener) -> list[str]:
         return [
-            "chime-tap replay: point any AWS client at it; a call no cassette holds goes to the "
+            f"chime-tap replay: {_point_at(at)}; a call no cassette holds goes to the "
             f"service, signed with the client's own credentials, and is recorded to {os.path.abspath(record_to)}:",
-            *_exports(proxy_url, ca_cert),
+            *_reach(at),
+            *([f"chime-tap replay: {SIGNED_FOR_THE_PROXY}"] if at.reverse else []),
         ]
 
     return hint
@@ -53,33 +96,50 @@ def forwarding_replay_hint(record_to: str) -> Hint:
 
 def simulator_hint(label: str, token: str = "TOKEN") -> Hint:
     """The simulator's hint: the client set-up, an AWS CLI call to try, how to move its clock
-    (with the control token only this proxy's user has)."""
+    (with the control token only this proxy's user has).
 
-    def hint(proxy_url: str, ca_cert: str) -> list[str]:
-        return [
-            *client_setup(label, proxy_url, ca_cert),
-            TRY_IT,
-            f"chime-tap {label}: move the clock (expire sessions): curl -x {proxy_url} -X POST "
-            f"'http://{CONTROL_HOST}/clock/advance?seconds=3600' "
-            f"-H 'Authorization: {authorization(token)}'",
-        ]
+    The clock's control host is reached through a forward proxy only: a reverse proxy sends
+    every request to its target, so that hint is left out there.
+    """
+
+    def hint(at: Listener) -> list[str]:
+        lines = [*client_setup(label, at), _try_it(at)]
+        if not at.reverse:
+            lines.append(
+                f"chime-tap {label}: move the clock (expire sessions): curl -x {at.url} -X POST "
+                f"'http://{CONTROL_HOST}/clock/advance?seconds=3600' "
+                f"-H 'Authorization: {authorization(token)}'"
+            )
+        return lines
 
     return hint
 
 
 def record_hint(*, simulator: bool = False, token: str = "TOKEN") -> Hint:
-    """The recorder's hint: the CA clients must trust; with the simulator, what ``simulate``
-    says too. (Where it records, the recorder itself says, once.)"""
+    """The recorder's hint: the CA clients must trust (a forward proxy) or the endpoint they
+    send to (a reverse one); with the simulator, what ``simulate`` says too. (Where it records,
+    the recorder itself says, once.)"""
 
-    def hint(proxy_url: str, ca_cert: str) -> list[str]:
-        lines = [
-            f"chime-tap record: clients must trust the CA certificate {ca_cert} (e.g. AWS_CA_BUNDLE={ca_cert})"
-        ]
+    def hint(at: Listener) -> list[str]:
         if simulator:
-            lines += simulator_hint("record", token)(proxy_url, ca_cert)
-        return lines
+            lines = simulator_hint("record", token)(at)
+            return lines if at.reverse else [_trust("record", at), *lines]
+        if at.reverse:
+            return [
+                f"chime-tap record: {_point_at(at)}:",
+                *_reach(at),
+                f"chime-tap record: {SIGNED_FOR_THE_PROXY}",
+            ]
+        return [_trust("record", at)]
 
     return hint
+
+
+def _trust(label: str, at: Listener) -> str:
+    return (
+        f"chime-tap {label}: clients must trust the CA certificate {at.ca_cert} "
+        f"(e.g. AWS_CA_BUNDLE={at.ca_cert})"
+    )
 
 
 _LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
@@ -88,7 +148,7 @@ _LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
 def exposure_warning(label: str, addresses: list[tuple[str, int]]) -> str | None:
     """One line when the proxy listens beyond loopback (anyone who reaches it can send traffic
     through it, signed by its clients); None when it listens on loopback only."""
-    exposed = [f"{h or '*'}:{p}" for h, p in addresses if not _LOOPBACK.match(h or "")]
+    exposed = [_address(h, p) for h, p in addresses if not _LOOPBACK.match(h or "")]
     if not exposed:
         return None
     return (
@@ -96,6 +156,12 @@ def exposure_warning(label: str, addresses: list[tuple[str, int]]) -> str | None
         "who can reach it may send calls through it and read what passes; use it on a trusted "
         "network only, with a password (--set proxyauth=USER:PASS)"
     )
+
+
+def _address(host: str, port: int) -> str:
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host or '*'}:{port}"
 
 
 # mitmproxy's "HTTP(S) proxy failed to listen on HOST:PORT with [Errno N] ...", which may add a

@@ -168,19 +168,20 @@ def test_hints_name_the_proxy_and_the_ca_and_how_to_reach_them() -> None:
     from chime_tap.simulator.control import CONTROL_HOST
 
     url, ca = "http://127.0.0.1:8080", "/conf/mitmproxy-ca-cert.pem"
+    at = hints.Listener(url, ca)  # a regular (forward) proxy
     trust = (
         f"chime-tap record: clients must trust the CA certificate {ca} (e.g. AWS_CA_BUNDLE={ca})"
     )
     # Where it records, the recorder says itself (once): not the hint.
-    assert hints.record_hint()(url, ca) == [trust]
-    replay = hints.replay_hint(url, ca)
+    assert hints.record_hint()(at) == [trust]
+    replay = hints.replay_hint(at)
     assert replay == [
         "chime-tap replay: point any AWS client at it (any credentials; nothing is sent to AWS):",
         f"  export HTTPS_PROXY={url}",
         f"  export AWS_CA_BUNDLE={ca}",
         "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test  # any will do",
     ]
-    simulate = hints.simulator_hint("simulate")(url, ca)
+    simulate = hints.simulator_hint("simulate")(at)
     assert simulate[:4] == [line.replace("replay", "simulate") for line in replay]
     assert simulate[4] == (
         "  aws chime-sdk-voice list-proxy-sessions --region us-east-1 "
@@ -188,7 +189,7 @@ def test_hints_name_the_proxy_and_the_ca_and_how_to_reach_them() -> None:
     )
     assert f"curl -x {url} -X POST 'http://{CONTROL_HOST}/clock/advance" in simulate[-1]
     # record --upstream simulator says what simulate says, under its own name.
-    on_simulator = hints.record_hint(simulator=True)(url, ca)
+    on_simulator = hints.record_hint(simulator=True)(at)
     assert on_simulator == [trust, *(line.replace("simulate", "record") for line in simulate)]
 
 
@@ -196,7 +197,7 @@ def test_replay_forwarding_misses_does_not_say_nothing_is_sent_to_aws(tmp_path: 
     from chime_tap import hints
 
     lines = hints.forwarding_replay_hint(str(tmp_path / "new.yaml"))(
-        "http://127.0.0.1:1", "/ca.pem"
+        hints.Listener("http://127.0.0.1:1", "/ca.pem")
     )
     assert "nothing is sent to AWS" not in "\n".join(lines)
     assert lines[0] == (
