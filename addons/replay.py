@@ -35,6 +35,7 @@ from mitmproxy.log import LegacyLogEvents
 from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.operations import classify
+from chime_tap.api.validation import Violation
 from chime_tap.calllog import (
     MISS_DETAIL,
     NO_RESPONSE,
@@ -46,8 +47,10 @@ from chime_tap.calllog import (
     outcome,
     replay_summary,
     skip_legacy_log_events,
+    violations_text,
     what_call,
 )
+from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import ChimeTapError
 from chime_tap.matching import Exhausted, RequestIndex, RequestParts, parts_from_target
@@ -69,11 +72,16 @@ from chime_tap.playback import (
 )
 from chime_tap.recording import (
     UPSTREAM,
+    Call,
+    call_violations,
     check_record_target,
+    comment_for,
+    describe,
     elapsed_ms,
     flow_exchange,
     not_recorded_answer,
     open_cassette,
+    recording_meta,
 )
 from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
 from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
@@ -82,6 +90,7 @@ logger = logging.getLogger(__name__)
 
 FORWARDED = "chime_replay_forwarded"  # flow.metadata key of a miss sent upstream
 ANSWER_AT = "chime_replay_answer_at"  # flow.metadata key: when (time.time()) to answer
+RECORDED_BY = "chime-tap replay --on-miss forward"  # chime_tap.recorded_by of a forwarded call
 
 
 def _body(req: http.Request, limit: int) -> bytes | None:
@@ -114,11 +123,20 @@ def _response(status: int, headers: dict[str, str], body: bytes) -> http.Respons
 
 
 def forwarded_interaction(
-    flow: http.HTTPFlow, limit: int = DECODED_BODY_LIMIT, body_size_limit: str | None = None
-) -> dict:
-    """A forwarded flow as a vcrpy interaction, converted as the recorder converts it; a call
-    that got no response, or failed while its response came, is kept as the recorder keeps one
-    (status 0, its error)."""
+    flow: http.HTTPFlow,
+    call: Call,
+    limit: int = DECODED_BODY_LIMIT,
+    body_size_limit: str | None = None,
+    fmt: str = "yaml",
+) -> tuple[dict, dict, list[Violation]]:
+    """A forwarded proxy-session call as ``record`` keeps it (``chime_tap.recording``):
+    converted, validated, with the recorder's metadata plus ``recorded_by``. Returns the
+    interaction (for a cassette of format ``fmt``), its metadata and its violations.
+
+    A call that got no response, or failed while its response came, is kept as the recorder
+    keeps one (status 0, its error). ``call``: what :func:`chime_tap.recording.describe` says
+    the request is. The flow gets the metadata and mitmweb's comment, as a recorded flow does.
+    """
     req = flow.request
     exchange = flow_exchange(
         req,
@@ -128,15 +146,20 @@ def forwarded_interaction(
         limit=limit,
         body_size_limit=body_size_limit,
     )
-    meta = {
-        "answered_by": exchange.answered_by,
-        "recorded_by": "chime-tap replay --on-miss forward",
-    }
-    if exchange.error is not None:
-        meta["error"] = exchange.error
-    if exchange.body_note:
-        meta["body_note"] = exchange.body_note
-    return exchange.interaction(req.method, req.pretty_url, meta)
+    violations = call_violations(call, exchange, req.path)
+    meta = recording_meta(
+        started=req.timestamp_start,
+        duration_ms=exchange.duration_ms,
+        call=call,
+        violations=violations,
+        answered_by=exchange.answered_by,
+        error=exchange.error,
+        body_note=exchange.body_note,
+    )
+    meta["recorded_by"] = RECORDED_BY
+    flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it, as record's do
+    flow.comment = comment_for(call, violations, exchange.error, exchange.body_note)
+    return exchange.interaction(req.method, req.pretty_url, meta, fmt), meta, violations
 
 
 class ReplayServer:
@@ -359,15 +382,18 @@ class ReplayServer:
         detail: str,
         level: int = logging.INFO,
         error: str | None = None,
+        duration_ms: float | None = None,
     ) -> None:
-        """Count the call by its status and log its line."""
+        """Count the call by its status and log its line; ``duration_ms``: the time the call
+        took, when known (a forwarded call's, as recorded), else the time since it began."""
         self.statuses[status] = self.statuses.get(status, 0) + 1
         req = flow.request
         route = classify(req.method, req.pretty_host, req.path, self.hosts, req.port)
         what = what_call(route, req.method, req.path, None if route else req.pretty_host)
         upstream = f"{req.host}:{req.port}" if error is not None else None
         result = outcome(status, error, upstream)
-        call_logger.log(level, call_line(what, result, elapsed_ms(req.timestamp_start), detail))
+        took = elapsed_ms(req.timestamp_start) if duration_ms is None else duration_ms
+        call_logger.log(level, call_line(what, result, took, detail))
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or not flow.metadata.pop(FORWARDED, False):
@@ -389,14 +415,18 @@ class ReplayServer:
         if error is not None:
             self.forward_failed += 1
         level = logging.INFO if error is None else logging.WARNING
-        if classify(req.method, req.pretty_host, req.path, self.hosts, req.port) is None:
-            # only proxy-session calls are recorded
+        call = describe(req.method, req.pretty_host, req.path, req.port, self.hosts)
+        if call is None or call.route is None:  # only proxy-session calls are recorded
             self._log(flow, status, forwarded_detail(None), level, error)
             return
         try:
             writer = self._writer()
-            item = forwarded_interaction(
-                flow, self.decode_limit, getattr(ctx.options, "body_size_limit", None)
+            item, meta, violations = forwarded_interaction(
+                flow,
+                call,
+                self.decode_limit,
+                getattr(ctx.options, "body_size_limit", None),
+                writer.fmt,
             )
             writer.append(item)
         except (ChimeTapError, OSError) as e:
@@ -417,7 +447,11 @@ class ReplayServer:
             self._fresh.add(entry)
         else:  # never served, as a failed call the recorder recorded
             self.index.add_unanswered(flow_parts(flow, self.decode_limit), entry)
-        self._log(flow, status, forwarded_detail(entry.label(self.names), error), level, error)
+        detail = forwarded_detail(entry.label(self.names), error)
+        if violations:  # checked as record checks them, and flagged as record flags them
+            detail += f", {violations_text(violations)}"
+            level = logging.WARNING
+        self._log(flow, status, detail, level, error, meta["duration_ms"])
 
     def _writer(self) -> CassetteWriter:
         if self.writer is None:  # opened at start (see _check_record_target); closed by done()

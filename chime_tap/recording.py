@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 from chime_tap.api.hosts import HostPolicy
 from chime_tap.api.operations import Route, classify_path, is_proxy_session_attempt
-from chime_tap.api.validation import Violation
+from chime_tap.api.validation import Violation, validate_request, validate_response
 from chime_tap.calllog import one_line, outcome, violations_text, what_call
 from chime_tap.cassettes.format import NO_RESPONSE_STATUS, Interaction, make_interaction
 from chime_tap.cassettes.writer import CassetteWriter, check_recordable
@@ -299,6 +299,27 @@ def recording_meta(
     if compared:
         meta.update(compared)
     return meta
+
+
+def call_violations(call: Call, exchange: Exchange, path: str) -> list[Violation]:
+    """What is wrong with a finished call, as the recorder judges it: its path (``call.extra``),
+    its request (``path``'s query and the decoded body), and the answer, if it got one.
+
+    For a proxy that has no request violations of its own at hand (``record`` keeps those it
+    found in enforce mode and reuses them): ``replay --on-miss forward``.
+    """
+    violations = list(call.extra)
+    route = call.route
+    if route is not None:
+        violations += validate_request(route, query=query_of(path), body=exchange.request_body)
+        if exchange.got_response:
+            violations += validate_response(
+                route,
+                status=exchange.status,
+                body=exchange.response_body,
+                headers=exchange.response_headers,
+            )
+    return violations
 
 
 def open_cassette(
