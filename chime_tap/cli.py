@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from chime_tap import __version__
 from chime_tap.errors import ChimeTapError
@@ -40,6 +41,10 @@ class _CommandParser(_Parser):
     to ``chime-tap --help`` instead of ``chime-tap simulate --help``.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._relaxed: list[argparse.Action] = []  # the required ones, while _unknown looks
+
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         unknown = self._unknown(args)
         if unknown:
@@ -48,15 +53,38 @@ class _CommandParser(_Parser):
 
     def _unknown(self, args: Sequence[str] | None) -> list[str]:
         """The arguments this command does not know, found with nothing required."""
-        required = [a for a in self._actions if a.required]
-        for action in required:
-            action.required = False
+        self._relaxed = [a for a in self._actions if a.required]
         try:
-            _, unknown = super().parse_known_args(args, argparse.Namespace())
+            with _required(self._relaxed, False):
+                _, unknown = super().parse_known_args(args, argparse.Namespace())
         finally:
-            for action in required:
-                action.required = True
+            self._relaxed = []
         return unknown
+
+    def format_help(self) -> str:
+        # --help is acted on while _unknown looks: its usage line shows them required still
+        # (`--cassette PATH`, not `[--cassette PATH]`).
+        with _required(self._relaxed, True):
+            return super().format_help()
+
+
+@contextlib.contextmanager
+def _required(actions: Sequence[argparse.Action], required: bool) -> Iterator[None]:
+    """``actions`` required (or not) for the duration, then the other way again."""
+    for action in actions:
+        action.required = required
+    try:
+        yield
+    finally:
+        for action in actions:
+            action.required = not required
+
+
+def summary(module_doc: str | None, name: str) -> str:
+    """A command's line in ``chime-tap --help``: its docstring's first paragraph, in one line
+    (a first sentence may wrap over several)."""
+    first = (module_doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(first.split()) or name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,9 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)
-        doc = (module.__doc__ or "").strip().splitlines()
-        summary = doc[0] if doc else name
-        p = sub.add_parser(name, help=summary, description=(module.__doc__ or summary).strip())
+        line = summary(module.__doc__, name)
+        p = sub.add_parser(name, help=line, description=(module.__doc__ or line).strip())
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chime_tap.errors import UsageError
+from chime_tap.options import user_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cassettes",
         nargs="+",
         metavar="INPUT",
+        type=user_path,
         help="vcrpy cassette (.yaml/.yml or .json), mitmproxy flow file or HAR, as report reads them",
     )
     parser.add_argument(
@@ -43,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="PATH",
+        type=user_path,
         help="a botocore service-2.json(.gz) to check against (default: the installed "
         "botocore's chime-sdk-voice model)",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from chime_tap.options import user_path
+
 
 def port_number(text: str) -> int:
     """argparse type for a TCP port: 0-65535, so a bad one is a one-line usage error."""
@@ -32,6 +34,7 @@ def add_listen_arguments(parser: argparse.ArgumentParser, default_port: int = 80
     parser.add_argument(
         "--confdir",
         default=None,
+        type=user_path,
         help="mitmproxy's confdir, where its CA certificate lives (default: mitmproxy's own, ~/.mitmproxy)",
     )
     parser.add_argument(

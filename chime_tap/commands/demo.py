@@ -26,6 +26,7 @@ from chime_tap.demo_workload import (
     control_via,
 )
 from chime_tap.errors import ChimeTapError
+from chime_tap.options import user_path
 from chime_tap.process import CHIME_TAP_LISTEN_RE, ListeningProcess, chime_tap_argv
 
 START_TIMEOUT = 60.0
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         default="build/demo",
+        type=user_path,
         help="directory for the cassette, the reports and the proxy's confdir (default build/demo)",
     )
     parser.add_argument(

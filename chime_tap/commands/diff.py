@@ -33,14 +33,26 @@ FORMAT_OF_EXTENSION = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("baseline", metavar="BASELINE", help="the recording compared against (A)")
-    parser.add_argument("candidate", metavar="CANDIDATE", help="the recording compared (B)")
+    parser.add_argument(
+        "baseline",
+        metavar="BASELINE",
+        type=options.user_path,
+        help="the recording compared against (A)",
+    )
+    parser.add_argument(
+        "candidate", metavar="CANDIDATE", type=options.user_path, help="the recording compared (B)"
+    )
     parser.add_argument(
         "--format",
         choices=FORMATS,
         help="output format (default: the --out file's extension, else text)",
     )
-    parser.add_argument("--out", metavar="PATH", help="write the comparison here instead of stdout")
+    parser.add_argument(
+        "--out",
+        metavar="PATH",
+        type=options.user_path,
+        help="write the comparison here instead of stdout",
+    )
     parser.add_argument(
         "--ignore",
         action="append",
@@ -54,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PATH",
+        type=options.user_path,
         help="a file of --ignore pointers, one per line ('#' starts a comment); repeatable",
     )
     parser.add_argument(

@@ -22,12 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
+        type=options.user_path,
         help="vcrpy cassette (.yaml/.json), mitmproxy flow file or HAR",
     )
     parser.add_argument(
         "--into",
         required=True,
         metavar="DATASET",
+        type=options.user_path,
         help="the dataset directory (created if missing): DATASET/date=YYYY-MM-DD/part-*.parquet",
     )
     parser.add_argument(

@@ -1,7 +1,8 @@
 """Record proxy-session calls through an intercepting proxy into a vcrpy cassette.
 
 Point a client at the proxy (HTTPS_PROXY=http://127.0.0.1:PORT) and have it trust the CA
-certificate printed at start (AWS_CA_BUNDLE=...). Every proxy-session call is validated, logged
+certificate printed at start (AWS_CA_BUNDLE=...); in reverse mode, make the proxy its endpoint
+instead (--endpoint-url http://127.0.0.1:PORT). Every proxy-session call is validated, logged
 and appended to the cassette before its answer goes back; credentials never reach the file.
 Stop with Ctrl+C (or SIGTERM): the cassette is complete after every call, and on exit.
 """
@@ -72,10 +73,16 @@ def check_mode(mode: str) -> str:
 
 
 def check_cassette(path: str) -> None:
-    """Refuse, in one line, a cassette that cannot be recorded into (before the proxy starts)."""
+    """Refuse, in one line, a cassette that cannot be recorded into (before the proxy starts).
+
+    An empty path too: the recorder's addon takes it as "validate and log only", but a command
+    named record that records nothing is most likely an unset shell variable.
+    """
     from chime_tap.cassettes.writer import check_recordable
 
-    p = Path(path).expanduser()
+    if not path:
+        raise UsageError("--cassette: the path is empty; name the file to record into")
+    p = Path(path)
     if p.is_dir():
         raise UsageError(f"--cassette: {path} is a directory")
     if not p.parent.is_dir():
@@ -90,7 +97,7 @@ def check_baseline(path: str) -> None:
     starts; what is inside is read, and refused in one line, by the recorder as it loads)."""
     if not path:
         return
-    p = Path(path).expanduser()
+    p = Path(path)
     if not p.exists():
         raise UsageError(f"--compare-to: {path}: no such file")
     if not p.is_file():
@@ -121,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         values = {**simulated, **options.OFFLINE, **values, options.CONTROL_TOKEN.name: token}
     else:  # a --set connection_strategy=... comes after these, and wins
         values = {**options.FORWARDING, **values}
-    cassette = Path(args.cassette).expanduser()
+    cassette = Path(args.cassette)
     existed, code = cassette.exists(), 2
     try:
         code = run_proxy(

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
+        type=options.user_path,
         help="vcrpy cassette (.yaml/.json), mitmproxy flow file or HAR; or one dataset directory",
     )
     parser.add_argument(
@@ -69,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="PATH",
+        type=options.user_path,
         help="write the report here instead of stdout ('-': stdout; html and parquet default "
         "to a file in the current directory)",
     )

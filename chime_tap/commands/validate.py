@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cassettes",
         nargs="+",
         metavar="INPUT",
+        type=options.user_path,
         help="vcrpy cassette (.yaml/.yml or .json), mitmproxy flow file or HAR, as report reads them",
     )
     parser.add_argument(
