@@ -90,6 +90,7 @@ logger = logging.getLogger(__name__)
 
 FORWARDED = "chime_replay_forwarded"  # flow.metadata key of a miss sent upstream
 ANSWER_AT = "chime_replay_answer_at"  # flow.metadata key: when (time.time()) to answer
+HELD_LINE = "chime_replay_held_line"  # flow.metadata key: a held-back call's line, logged once sent
 RECORDED_BY = "chime-tap replay --on-miss forward"  # chime_tap.recorded_by of a forwarded call
 
 
@@ -327,8 +328,9 @@ class ReplayServer:
             label = entry.label(self.names)
             repeated = " (repeated)" if found.repeated else ""
             flow.comment = f"replayed {label}{repeated}"
-            self._hold_back(flow, entry)
-            self._log(flow, status, hit_detail(label, found.repeated))
+            detail = hit_detail(label, found.repeated)
+            if not self._hold_back(flow, entry, status, detail):
+                self._log(flow, status, detail)
 
     def _unreadable(self, flow: http.HTTPFlow, entry: Entry, problem: str) -> None:
         """The recorded answer is no answer (a broken line of a big cassette): say which, as the
@@ -346,18 +348,32 @@ class ReplayServer:
         self._log(flow, MISS_STATUS, f"unreadable {label}", logging.ERROR)
         logger.error(message)
 
-    def _hold_back(self, flow: http.HTTPFlow, entry: Entry) -> None:
-        """With a latency, say when the answer may leave: the call takes what it took live."""
+    def _hold_back(self, flow: http.HTTPFlow, entry: Entry, status: int, detail: str) -> bool:
+        """With a latency, say when the answer may leave (the call takes what it took live);
+        whether it is held back. A held-back call's line waits for the answer to leave, so it
+        says how long the client waited (``responseheaders``)."""
         if not self.latency.active:
-            return  # without reading the recorded answer again for its duration
+            return False  # without reading the recorded answer again for its duration
         delay = delay_seconds(self.latency, recorded_ms(entry.item))
-        if delay > 0:
-            flow.metadata[ANSWER_AT] = flow.request.timestamp_start + delay
+        if delay <= 0:
+            return False
+        flow.metadata[ANSWER_AT] = flow.request.timestamp_start + delay
+        factor = self.latency.factor
+        why = "recorded latency" if factor == 1 else f"recorded latency x{factor:g}"
+        flow.metadata[HELD_LINE] = [status, detail, why]  # a list: saved flows stay serializable
+        return True
 
     async def responseheaders(self, flow: http.HTTPFlow) -> None:
         answer_at = flow.metadata.pop(ANSWER_AT, None)
-        if answer_at is not None:  # awaited in a task of its own: the event loop goes on
-            await asyncio.sleep(max(0.0, answer_at - time.time()))
+        if answer_at is None:
+            return
+        status, detail, why = flow.metadata.pop(HELD_LINE)
+        held_from = time.time()
+        try:  # awaited in a task of its own: the event loop goes on
+            await asyncio.sleep(max(0.0, answer_at - held_from))
+        finally:  # the whole time on the line, and how much of it was the hold
+            held = elapsed_ms(held_from)
+            self._log(flow, status, f"{detail}, held back {held:.1f} ms ({why})")
 
     def _miss(self, flow: http.HTTPFlow) -> None:
         self.misses += 1
