@@ -35,6 +35,9 @@ END_KEY = "chime_tap_end"
 # but the last followed by a comma, then ``]}``.
 JSON_HEAD = b'{"version":1,"interactions":[\n'
 END_LINE = b"  chime_tap_end: true\n"
+# What follows the head (JSON_HEAD, YAML_HEADER) in a cassette of the writer's layout with no
+# interaction yet; the first append overwrites it.
+EMPTY_TAIL = {"json": b"]}\n", "yaml": b"interactions: []\n"}
 # The status the recorder writes for a call that got no response at all (connection refused,
 # reset, timeout), with ``chime_tap.answered_by: none``. No HTTP response has it.
 NO_RESPONSE_STATUS = 0

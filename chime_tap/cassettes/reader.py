@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from chime_tap.cassettes.format import END_KEY, FORMAT_VERSION, JSON_HEAD, LAYOUT_KEY, META_KEY
+from chime_tap.cassettes import torn
+from chime_tap.cassettes.format import (
+    END_KEY,
+    FORMAT_VERSION,
+    JSON_HEAD,
+    LAYOUT_KEY,
+    META_KEY,
+    format_for,
+)
 from chime_tap.errors import CassetteError, ChimeTapError
 
 # The deepest nesting a document may have. libyaml (PyYAML 6.0.3 and later) refuses deeper
@@ -136,8 +144,58 @@ def parse_document(data: bytes, name: str = "<cassette>") -> Any:
     """JSON (text starting with ``{`` or ``[``) or YAML (safe loader); CassetteError naming ``name``.
 
     The one parser for every file chime-tap reads as text (cassettes, HAR), so all of them
-    refuse the same things with the same words.
+    refuse the same things with the same words. A file that does not parse because a kill cut
+    its last interaction off (:mod:`~chime_tap.cassettes.torn` decides, as the writer does) is
+    said to be torn, and how to recover it, instead of where the parser stopped.
     """
+    try:
+        return _parse_any(data, name)
+    except CassetteError as e:
+        message = _torn_message(data, name)
+        if message is None:
+            raise
+        raise CassetteError(message) from e
+
+
+def _torn_message(data: bytes, name: str) -> str | None:
+    """The line for a cassette whose only fault is a torn tail; None for any other."""
+    fmt = format_for(name)  # as the writer, which goes by the name, will see the file
+    if not torn.is_writers_layout(fmt, data):
+        return None
+    try:
+        cut, _, whole = find_torn_tail(fmt, data, name)
+    except CassetteError:
+        return None  # broken elsewhere too: the parser's own words say where
+    # A kill in a write's last bytes may leave only a separator or part of JSON's closing ]}.
+    what = f"interaction {whole}" if data[cut:].strip(b",\n]}") else "its end"
+    return (
+        f"{name}: {what} is torn (cut off while being written, e.g. by a kill): "
+        f"{len(data) - cut:,} torn byte(s) after {whole} whole interaction(s); "
+        "the next 'chime-tap record' on this cassette moves it aside"
+    )
+
+
+def find_torn_tail(fmt: str, data: bytes, name: str) -> torn.TornTail:
+    """The torn tail of ``data``, a broken cassette of the writer's layout in format ``fmt``;
+    a CassetteError naming ``name`` (the writer's "left alone") when more than its tail is wrong.
+
+    The one rule the writer (which moves the tail aside) and every reader (which refuse the
+    file) share; what is kept is read as :func:`parse_cassette` reads a cassette.
+    """
+    return torn.torn_tail(fmt, data, name, _parse_whole)
+
+
+def _parse_whole(data: bytes, name: str) -> dict[str, Any]:
+    """:func:`parse_cassette` of a file of whole interactions: no torn tail to look for."""
+    refuse_binary(data, name)
+    doc = _parse_any(data, name)
+    with _one_line(name):
+        check_cassette(doc, name)
+    return doc
+
+
+def _parse_any(data: bytes, name: str) -> Any:
+    """:func:`parse_document` without a word about torn tails."""
     with _one_line(name):  # whatever a crafted file trips in a parser: one line, no traceback
         if data.lstrip()[:1] in (b"{", b"["):
             return _parse_json(data, name)

@@ -4,7 +4,8 @@ Each interaction goes to disk in a single ``pwrite`` that also rewrites the clos
 (``]}`` for JSON; nothing for YAML, whose list is the last key). A process killed between two
 appends leaves the file as it was after the last one; one killed during a large write leaves a
 torn last interaction, which no reader takes for a whole one (JSON: it does not parse; YAML: it
-lacks its end mark, ``format.END_LINE``) and which the next writer moves aside. A path replaced
+lacks its end mark, ``format.END_LINE``) and which the next writer moves aside (the rule, which
+the readers share to say so, is in ``torn.py``). A path replaced
 by another program (an editor, ``git checkout``, vcrpy re-saving) is noticed after each write:
 the write is taken back from the file the path no longer names, and the writer moves to the new
 file. Everything is scrubbed on the way in.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +22,16 @@ from typing import Any
 
 from chime_tap.cassettes import json_block, yaml_block
 from chime_tap.cassettes.atomic import FILE_MODE, write_temporary
-from chime_tap.cassettes.format import END_LINE, JSON_HEAD, YAML_HEADER, format_for
+from chime_tap.cassettes.format import EMPTY_TAIL, END_LINE, JSON_HEAD, YAML_HEADER, format_for
 from chime_tap.cassettes.reader import (
+    find_torn_tail,
     parse_cassette,
     read_input,
     refuse_binary,
     refuse_special_file,
 )
 from chime_tap.cassettes.scrub import scrub_interaction
+from chime_tap.cassettes.torn import is_writers_layout
 from chime_tap.errors import CassetteError
 
 _JSON_HEAD = JSON_HEAD
@@ -56,9 +58,9 @@ def check_recordable(path: str | os.PathLike[str]) -> None:
         parse_cassette(data, str(path))
     except CassetteError:
         fmt = format_for(p)
-        if not _is_our_layout(fmt, data):
+        if not is_writers_layout(fmt, data):
             raise
-        _torn_cut(fmt, data, str(path))
+        find_torn_tail(fmt, data, str(path))
 
 
 # The layout on disk. JSON: {"version":1,"interactions":[\n<item>,\n<item>\n]}\n
@@ -68,62 +70,11 @@ def _layout(fmt: str, items: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     overwrites."""
     if fmt == "json":
         body = b",\n".join(_dump_json_item(i) for i in items)
-        tail = b"\n]}\n" if items else b"]}\n"
+        tail = b"\n]}\n" if items else EMPTY_TAIL["json"]
         return _JSON_HEAD + body + tail, tail
     if not items:
-        return YAML_HEADER + b"interactions: []\n", b"interactions: []\n"
+        return YAML_HEADER + EMPTY_TAIL["yaml"], EMPTY_TAIL["yaml"]
     return YAML_HEADER + b"interactions:\n" + b"".join(map(_dump_yaml_item, items)), b""
-
-
-def _is_our_layout(fmt: str, data: bytes) -> bool:
-    if fmt == "json":
-        return data.startswith(_JSON_HEAD)
-    return data.startswith(YAML_HEADER + b"interactions:") or data == YAML_HEADER
-
-
-def _whole_prefix(fmt: str, data: bytes) -> int | None:
-    """Where the last whole interaction of our layout ends; None if that is not all that is wrong.
-
-    Only a tail that holds no whole interaction is torn: anything else broken (an edit in
-    the middle) is refused as it is, as any broken cassette is.
-    """
-    if fmt == "yaml":
-        end = data.rfind(END_LINE)
-        if end < 0:
-            return len(YAML_HEADER)
-        return end + len(END_LINE)
-    text = data.decode("utf-8", "surrogateescape")
-    decoder = json.JSONDecoder()
-    at = ended = len(_JSON_HEAD)
-    while True:
-        try:
-            _, stop = decoder.raw_decode(text, at)
-        except ValueError:
-            break
-        ended = stop
-        at = stop + 2 if text.startswith(",\n", stop) else len(text)
-    rest = text[ended:].lstrip(",\n")
-    if "\n" in rest.rstrip("\n"):  # more than one torn line: not a torn append
-        return None
-    return len(text[:ended].encode("utf-8", "surrogateescape"))
-
-
-def _torn_cut(fmt: str, data: bytes, name: str) -> tuple[int, bytes]:
-    """Where the torn tail of a broken cassette of our layout starts, and the cassette without
-    it; a CassetteError (the file is left alone) if the tail is not all that is wrong."""
-    cut = _whole_prefix(fmt, data)
-    if cut is None:
-        raise CassetteError(f"{name}: broken in the middle, not only at its end; left alone")
-    kept, (empty, _) = data[:cut], _layout(fmt, [])
-    if fmt == "json":
-        kept = kept + b"\n]}\n" if cut > len(_JSON_HEAD) else empty
-    elif cut <= len(YAML_HEADER):
-        kept = empty
-    try:
-        parse_cassette(kept, name)
-    except CassetteError:
-        raise CassetteError(f"{name}: broken before its last interaction; left alone") from None
-    return cut, kept
 
 
 class CassetteWriter:
@@ -189,12 +140,12 @@ class CassetteWriter:
         try:
             items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
         except CassetteError:
-            if not _is_our_layout(self.fmt, data):
+            if not is_writers_layout(self.fmt, data):
                 raise  # somebody else's broken file: refused, left alone
             data = self._cut_torn_tail(data)
             items = parse_cassette(data, str(self.path))["interactions"] if data.strip() else []
         content, tail = _layout(self.fmt, items)
-        if data != content and not _is_our_layout(self.fmt, data):
+        if data != content and not is_writers_layout(self.fmt, data):
             self._replace(content)
         elif not data.strip():
             os.pwrite(self._fd, content, 0)
@@ -247,12 +198,11 @@ class CassetteWriter:
     def _cut_torn_tail(self, data: bytes) -> bytes:
         """Move a torn last interaction to ``<name>.torn`` and cut the file after the last whole one."""
         assert self._fd is not None
-        cut, kept = _torn_cut(self.fmt, data, str(self.path))
+        cut, kept, whole = find_torn_tail(self.fmt, data, str(self.path))
         aside = self._aside(".torn", data[cut:])
         os.pwrite(self._fd, kept, 0)
         os.ftruncate(self._fd, len(kept))
         os.fsync(self._fd)
-        whole = len(parse_cassette(kept, str(self.path))["interactions"])
         self._notice(
             f"{self.path}: the last interaction was torn (cut off mid-write, {len(data) - cut:,} "
             f"bytes): moved to {aside}; {whole} whole interaction(s) kept"
