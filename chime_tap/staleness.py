@@ -4,8 +4,13 @@ The model is botocore's current ``chime-sdk-voice`` ``service-2`` (or a file giv
 For each recorded proxy-session call: is its operation still there, do its method and URI
 still fit the operation's ``requestUri``, is every request member (query and body) and every
 member of a 2xx answer still in its shape, is every required input member there, and is every
-enum value still one of the shape's. Also: how old a cassette is, and which SDK recorded it
-(from the ``User-Agent``).
+enum value still one of the shape's. Also: how old a cassette is, and which SDK recorded its
+proxy-session calls (from the ``User-Agent``).
+
+A request the service rejected as invalid when it was recorded (the caller says which: ``check``
+passes those ``validate --allow-rejected`` accepts, a 400 BadRequestException for violations of
+the request) is no sign of staleness: the recording already shows the request did not fit the
+API, so its members and values are not checked against the model (its operation and URI are).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from chime_tap.api.hosts import VOICE
-from chime_tap.api.operations import OPERATIONS, classify_path
+from chime_tap.api.operations import OPERATIONS, Route, classify_path
 from chime_tap.cassettes.format import Interaction
 from chime_tap.errors import InputError
 
@@ -118,10 +123,12 @@ def sdk_of(user_agent: str | None) -> str:
 
 
 def recorded_by(interactions: Iterable[Interaction]) -> list[str]:
-    """Each SDK that made a call of the cassette, in order of first appearance."""
+    """Each SDK that made a proxy-session call of the cassette, in order of first appearance
+    (not the clients of other traffic, such as the simulator's control calls)."""
     seen: dict[str, None] = {}
     for i in interactions:
-        seen.setdefault(sdk_of(i.header("user-agent", response=False)), None)
+        if _route(i) is not None:
+            seen.setdefault(sdk_of(i.header("user-agent", response=False)), None)
     return list(seen)
 
 
@@ -214,10 +221,22 @@ class _Check:
             )
 
 
-def check_interaction(model: Model, cassette: str, interaction: Interaction) -> list[Finding]:
-    """Every way one recorded proxy-session call no longer fits ``model``; [] for other calls."""
+def _route(interaction: Interaction) -> Route | None:
+    """The proxy-session operation an interaction calls, by its method and path; None for other
+    traffic."""
+    return classify_path(interaction.method, urlsplit(interaction.uri).path or "/", VOICE)
+
+
+def check_interaction(
+    model: Model, cassette: str, interaction: Interaction, *, rejected: bool = False
+) -> list[Finding]:
+    """Every way one recorded proxy-session call no longer fits ``model``; [] for other calls.
+
+    ``rejected``: the service rejected the request as invalid when it was recorded; only its
+    operation and URI are checked (see the module docstring).
+    """
     url = urlsplit(interaction.uri)
-    route = classify_path(interaction.method, url.path or "/", VOICE)
+    route = _route(interaction)
     if route is None:
         return []
     check = _Check(model, cassette, interaction, route.name)
@@ -233,7 +252,8 @@ def check_interaction(model: Model, cassette: str, interaction: Interaction) -> 
             "",
             f"recorded as {interaction.method} {url.path}; the model now says {method} {template}",
         )
-    _check_request(check, model.shape((spec.get("input") or {}).get("shape")), url.query)
+    if not rejected:
+        _check_request(check, model.shape((spec.get("input") or {}).get("shape")), url.query)
     output = (spec.get("output") or {}).get("shape")
     if output and 200 <= interaction.status < 300:
         check.walk(_json(interaction.response_body), output, "", "response")
@@ -292,7 +312,14 @@ def _known_query(wire: str) -> bool:
 
 
 def check_all(
-    model: Model, cassette: str, interactions: Iterable[Interaction]
+    model: Model,
+    cassette: str,
+    interactions: Iterable[Interaction],
+    rejected: Container[int] = (),
 ) -> Iterator[Finding]:
+    """Every finding of every interaction; ``rejected``: the indexes of those whose request the
+    service rejected as invalid when it was recorded."""
     for interaction in interactions:
-        yield from check_interaction(model, cassette, interaction)
+        yield from check_interaction(
+            model, cassette, interaction, rejected=interaction.index in rejected
+        )

@@ -6,9 +6,13 @@ cassettes older than --max-age, and says which SDK recorded each cassette.
 Each recorded proxy-session call is checked against the model: the operation is still there,
 its method and URI still fit the operation's requestUri, every request member (query and body)
 and every member of a 2xx answer is still in its shape, every member the model requires is
-there, and every enum value is still allowed. A cassette's age is that of its oldest call
-(recorded_at; the file's modification time for cassettes with none, e.g. vcrpy's). The SDK
-comes from each call's User-Agent.
+there, and every enum value is still allowed. A call the service rejected as a bad request
+when it was recorded (a 400 BadRequestException for violations of its request, as validate
+--allow-rejected accepts) is no staleness: the recording already shows its request did not fit,
+so only its operation and URI are checked, and each cassette names such calls in one line. A
+cassette's age is that of its oldest call (recorded_at; the file's modification time for
+cassettes with none, e.g. vcrpy's). The SDK comes from the User-Agent of each proxy-session
+call (not of other traffic, such as the simulator's control calls).
 
 Exit status: 0 when every call fits and no cassette is too old, 1 when anything is found,
 2 when an input cannot be used (missing, unparsable, not a cassette, flow file or HAR; a
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"chime-tap: {e}", file=sys.stderr)
             unusable += 1
             continue
-        found = [f.to_dict() for f in check_all(model, path, interactions)]
+        rejected = rejected_requests(interactions)
+        found = [f.to_dict() for f in check_all(model, path, interactions, set(rejected))]
         checked += len(interactions)
         since, source = recorded_since(interactions, file_time)
         age_s = (now - since).total_seconds()
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             "age_from": source,
             "age_days": round(age_s / 86400, 1),
             "too_old": too_old,
+            "rejected": rejected,
             "findings": len(found),
         }
         cassettes.append(info)
@@ -104,12 +110,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         old = sum(c["too_old"] for c in cassettes)
+        rejected = sum(len(c["rejected"]) for c in cassettes)
         problems = [f"{len(findings)} finding(s)"] if findings else []
         problems += [f"{old} cassette(s) older than {args.max_age}"] if old else []
         problems += [f"{unusable} unusable input(s)"] if unusable else []
+        outcome = "; ".join(problems) or "OK"
+        if rejected:
+            outcome += f" ({rejected} rejected bad request(s) not checked)"
         print(
             f"{checked} interaction(s) in {len(cassettes)} input(s) checked against "
-            f"{model.source} (API {model.version}): {'; '.join(problems) or 'OK'}",
+            f"{model.source} (API {model.version}): {outcome}",
             file=sys.stderr,
         )
     if unusable:
@@ -117,11 +127,37 @@ def run(args: argparse.Namespace) -> int:
     return 1 if findings or any(c["too_old"] for c in cassettes) else 0
 
 
+def rejected_requests(interactions: list[Any]) -> list[int]:
+    """The indexes of the calls the service rejected as bad requests when they were recorded:
+    answered 400 BadRequestException for violations of the request alone, by today's schemas
+    (the calls ``validate --allow-rejected`` accepts)."""
+    from chime_tap.api.validation import validate_interaction
+    from chime_tap.commands.validate import rejected_as_bad_request
+
+    return [
+        i.index
+        for i in interactions
+        if i.status == 400 and rejected_as_bad_request(i, validate_interaction(i)[1])
+    ]
+
+
+SHOWN_REJECTED = 10  # rejected calls a cassette's line names; the rest are counted
+
+
 def _print_cassette(info: dict[str, Any], found: list[dict[str, Any]], max_age: str | None) -> None:
     since = info["recorded_since"][:10]
-    sdks = ", ".join(info["recorded_by"]) or "nobody (no calls)"
+    sdks = ", ".join(info["recorded_by"]) or "nobody (no proxy-session calls)"
     age = f"{info['age_days']:g} days ago, from {info['age_from']}"
     print(f"{info['cassette']}: recorded by {sdks}; since {since} ({age})")
+    rejected = info["rejected"]
+    if rejected:
+        named = ", ".join(f"#{n}" for n in rejected[:SHOWN_REJECTED])
+        more = len(rejected) - SHOWN_REJECTED
+        named += f" and {more} more" if more > 0 else ""
+        print(
+            f"{info['cassette']}: {len(rejected)} call(s) rejected as bad requests when recorded "
+            f"(400 BadRequestException), so no staleness; their requests not checked: {named}"
+        )
     if info["too_old"]:
         print(f"{info['cassette']}: older than --max-age {max_age}; record it again")
     for f in found:
