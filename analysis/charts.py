@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # never a GUI backend, whatever the user's matplotlibrc s
 
 import pandas as pd
 from matplotlib import dates as mdates
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 _CLASS_COLOURS = {
@@ -25,6 +26,11 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
+
+
+def _count_ticks() -> ticker.MaxNLocator:
+    """Ticks of an axis of counts: whole numbers only (no "0.5 calls" on a small chart)."""
+    return ticker.MaxNLocator(integer=True)
 
 
 MAX_LABELLED_BARS = 12  # up to this many bars, each gets its own tick; more: matplotlib's choice
@@ -67,6 +73,7 @@ def status_figure(traffic: pd.DataFrame) -> Figure | None:
         )
         bottom = bottom + values
     ax.set_ylabel(f"calls per {traffic.attrs.get('interval', 'interval')}")
+    ax.yaxis.set_major_locator(_count_ticks())
     interval = pd.Timedelta(traffic.attrs.get("interval", "1s"))
     start, end = x[0], x[-1] + interval
     fmt = time_format(start, end, interval)
@@ -110,6 +117,12 @@ def latency_distribution(latency: pd.DataFrame) -> bytes | None:
 
 def error_breakdown(errors: pd.DataFrame) -> bytes | None:
     """Horizontal bars: failed calls per operation, split by error type."""
+    fig = error_figure(errors)
+    return None if fig is None else _png(fig)
+
+
+def error_figure(errors: pd.DataFrame) -> Figure | None:
+    """The figure behind :func:`error_breakdown`."""
     if errors.empty:
         return None
     table = errors.pivot_table(
@@ -123,5 +136,6 @@ def error_breakdown(errors: pd.DataFrame) -> bytes | None:
         ax.barh(table.index, values, left=left, label=etype)
         left = left + values
     ax.set_xlabel("failed calls")
+    ax.xaxis.set_major_locator(_count_ticks())
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
-    return _png(fig)
+    return fig

@@ -118,7 +118,7 @@ def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
     traffic = summary["traffic"]
     return {
         "interactions": int(summary["interactions"]),
-        "time_range": {k: _scalar(v) for k, v in summary["time_range"].items()},
+        "time_range": _time_range_json(summary["time_range"]),
         "namespaces": list(summary["namespaces"]),
         "status_codes": _codes(summary["status_codes"]),
         "errors": _records(summary["errors"]),
@@ -145,6 +145,15 @@ def to_jsonable(summary: dict[str, Any]) -> dict[str, Any]:
             if summary.get("differences_from_baseline")
             else {}
         ),
+    }
+
+
+def _time_range_json(time_range: dict[str, Any]) -> dict[str, Any]:
+    """The time range with its two times always to the millisecond, as the other formats
+    show them (``isoformat`` would drop the fraction of a whole second)."""
+    return {
+        k: v.isoformat(timespec="milliseconds") if isinstance(v, pd.Timestamp) else _scalar(v)
+        for k, v in time_range.items()
     }
 
 
@@ -273,10 +282,18 @@ def section_notes(summary: dict[str, Any]) -> dict[str, list[str]]:
     return notes
 
 
+def instant(value: pd.Timestamp) -> str:
+    """A time of the report's time range, always to the millisecond (a whole second too), so
+    the range reads the same way whatever its times."""
+    return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond // 1000:03d}"
+
+
 def headline(summary: dict[str, Any]) -> str:
     tr = summary["time_range"]
     span = (
-        f" from {_cell(tr['start'])} to {_cell(tr['end'])} UTC" if tr["start"] is not None else ""
+        f" from {instant(tr['start'])} to {instant(tr['end'])} UTC"
+        if tr["start"] is not None
+        else ""
     )
     return f"{summary['interactions']} interaction(s){span}"
 

@@ -188,6 +188,12 @@ def _time_range(part: dict[str, Any]) -> dict[str, Any]:
     return {"start": start, "end": end, "seconds": (end - start).total_seconds()}
 
 
+def _namespace_counts(counts: pd.Series) -> pd.Series:
+    """Interactions per namespace, most first, ties by namespace."""
+    table = counts.rename("count").rename_axis("namespace").reset_index()
+    return _by_count(table, ["namespace"]).set_index("namespace")["count"]
+
+
 def namespaces(frame: pd.DataFrame) -> list[str]:
     """The API namespaces the traffic used (``legacy``, ``voice``), in the catalogue's order."""
     return _namespaces(_span_partial(frame)["namespaces"])
@@ -236,9 +242,17 @@ def _errors_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return _regroup(pd.concat([a, b], ignore_index=True), keys)
 
 
-def _errors_finish(counts: pd.DataFrame) -> pd.DataFrame:
-    out = counts.sort_values(["count", "operation"], ascending=[False, True], kind="stable")
+def _by_count(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A count table most frequent first, ties in the order of their keys: the same rows come
+    out in the same order however the partials were cut and merged (a cassette's rows, a
+    dataset's days, on any engine)."""
+    order = ["count", *keys]
+    out = counts.sort_values(order, ascending=[False, *[True] * len(keys)], kind="stable")
     return out.reset_index(drop=True)
+
+
+def _errors_finish(counts: pd.DataFrame) -> pd.DataFrame:
+    return _by_count(counts, [c for c in counts.columns if c != "count"])
 
 
 def errors(frame: pd.DataFrame, *, by_namespace: bool = False) -> pd.DataFrame:
@@ -538,9 +552,16 @@ def _gaps_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return table[["measure", "count", "cause"]].reset_index(drop=True).astype({"count": "int64"})
 
 
+def _gaps_finish(table: pd.DataFrame) -> pd.DataFrame:
+    """Latency's causes first, then clock skew's, each most frequent first (ties by cause)."""
+    out = table.assign(rank=table["measure"].map(_MEASURES.index))
+    out = _by_count(out, ["cause"]).sort_values("rank", kind="stable")
+    return out[["measure", "count", "cause"]].reset_index(drop=True)
+
+
 def timing_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     """Interactions without a latency or a clock skew, counted by what, and why (``cause``)."""
-    return _gaps_partial(frame)
+    return _gaps_finish(_gaps_partial(frame))
 
 
 # --- violations ---------------------------------------------------------------------------------
@@ -565,9 +586,7 @@ def _violations_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 
 def _violations_finish(counts: pd.DataFrame) -> pd.DataFrame:
-    return counts.sort_values(
-        ["count", "operation", "violation"], ascending=[False, True, True], kind="stable"
-    ).reset_index(drop=True)
+    return _by_count(counts, ["operation", "violation"])
 
 
 def violations(frame: pd.DataFrame) -> pd.DataFrame:
@@ -609,9 +628,7 @@ def _baseline_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _baseline_finish(part: dict[str, Any]) -> dict[str, Any]:
-    counts = part["counts"].sort_values(
-        ["count", "operation", "kind", "what"], ascending=[False, True, True, True], kind="stable"
-    )
+    counts = _by_count(part["counts"], _DIFFERENCE_KEYS)
     return {
         "compared": int(part["compared"]),
         "with_differences": int(part["with_differences"]),
@@ -686,9 +703,9 @@ def finish(part: dict[str, Any]) -> dict[str, Any]:
         "sessions": lifecycle.finish(part["sessions"]),
         "clock_skew": _skew_finish(part["clock_skew"]),
         "violations": _violations_finish(part["violations"]),
-        "timing_gaps": part["timing_gaps"],
+        "timing_gaps": _gaps_finish(part["timing_gaps"]),
         "by_namespace": {
-            "interactions": span["by_namespace"],
+            "interactions": _namespace_counts(span["by_namespace"]),
             "status_codes": _codes_finish(part["status_codes_ns"]),
             "errors": _errors_finish(part["errors_ns"]),
             "latency_ms": _latency_finish(part["latency"], True),

@@ -53,8 +53,8 @@ def test_reference_examples_json_counts_exactly_get_200_and_update_201():
     assert doc["status_codes"] == {"GetProxySession": {"200": 1}, "UpdateProxySession": {"201": 1}}
     assert doc["errors"] == []
     assert doc["violations"] == []
-    assert doc["time_range"]["start"] == "2020-04-15T16:11:50+00:00"
-    assert doc["time_range"]["end"] == "2020-04-15T16:15:17+00:00"
+    assert doc["time_range"]["start"] == "2020-04-15T16:11:50.000+00:00"
+    assert doc["time_range"]["end"] == "2020-04-15T16:15:17.000+00:00"
     (session,) = doc["sessions"]
     assert session["proxy_session_id"] == "123a4bc5-67d8-901e-2f3g-h4ghjk56789l"
     assert session["calls"] == 2
