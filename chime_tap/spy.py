@@ -53,6 +53,7 @@ NO_COUNTERPART = "no recorded counterpart"
 REQUEST_DIFFERS = "request differs"  # compared with the closest recorded request, not a match
 EXACT, CLOSEST, NONE = "exact", "closest", "none"  # how the counterpart was found
 SHOWN_ON_LINE = 3  # differences named on a call's log line; the rest are counted
+SHOWN_NOT_COMPARED = 3  # baseline calls left uncompared named by the exit summary
 
 
 @dataclass
@@ -232,12 +233,34 @@ class Spy:
         self.with_differences += bool(differences)
         return Comparison(_label(entry), match, differences)  # type: ignore[arg-type]
 
+    def not_compared(self) -> list[int]:
+        """The index positions of the baseline's proxy-session calls no live call was compared
+        with so far (``diff`` counts each as a call only in A); each once, however many live
+        calls it was compared with."""
+        return [
+            n for n, raw in enumerate(self._baseline) if raw is not None and n not in self._used
+        ]
+
     def summary(self) -> str:
-        """The line said at exit."""
+        """The line said at exit: the live calls compared and how they differed, then the
+        baseline calls left without a live counterpart, the first few named."""
+        left = self.not_compared()
+        named = "; ".join(self._describe(n) for n in left[:SHOWN_NOT_COMPARED])
+        more = len(left) - SHOWN_NOT_COMPARED
+        named += f"; and {more} more" if more > 0 else ""
         return (
             f"spy: {self.compared} call(s) compared with baseline {self.name}: "
             f"{self.with_differences} with differences ({self.unmatched} without a recorded "
-            "counterpart)"
+            f"counterpart); {len(left)} baseline call(s) no live call was compared with"
+            + (f": {named}" if left else "")
+        )
+
+    def _describe(self, position: int) -> str:
+        """``base.yaml #2 GET /voice-connectors/c/proxy-sessions/nope -> 404``."""
+        recorded = self._baseline[position].interaction
+        path = urlsplit(recorded.uri).path
+        return (
+            f"{_label(self.index.entries[position])} {recorded.method} {path} -> {recorded.status}"
         )
 
     # --- finding the counterpart ---------------------------------------------------------------

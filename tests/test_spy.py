@@ -257,7 +257,7 @@ def test_the_recorder_marks_comments_and_keeps_the_differences(tmp_path, baselin
     )
     assert any(
         r.message == "spy: 5 call(s) compared with baseline base.yaml: 2 with differences "
-        "(0 without a recorded counterpart)"
+        "(0 without a recorded counterpart); 0 baseline call(s) no live call was compared with"
         for r in caplog.records
     )
 
