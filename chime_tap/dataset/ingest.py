@@ -54,17 +54,21 @@ class _Day:
 
 
 class Dataset:
-    """A dataset folder opened for writing: checked, stale scratch removed, ids known per day."""
+    """A dataset folder opened for writing: checked, stale scratch removed, ids known per day.
+
+    A folder that is not there yet is made only when a commit has rows to write: an ingest
+    that reads nothing (every input unreadable, or empty) leaves no dataset behind, where a
+    reader would take an empty folder for an empty dataset.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.days: dict[Path, _Day] = {}
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(f"{self.root}: not a directory")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise DatasetError(f"{self.root}: cannot write ({e.strerror or e})") from None
+        if not self.root.is_dir():
+            _check_creatable(self.root)
+            return
         with layout.locked(self.root):
             for path in layout.data_files(self.root):
                 check_file(path)
@@ -77,6 +81,7 @@ class Dataset:
         done = [Ingested(path, rows, 0) for path, rows in zip(read_ok, batch.rows, strict=True)]
         if not batch.days:
             return done
+        _make(self.root)
         with layout.locked(self.root), layout.scratch(self.root) as tmp:
             for day, part in batch.days.items():
                 directory = layout.partition_dir(self.root, day)
@@ -111,6 +116,24 @@ class Dataset:
                     day.ids.update(column.to_pylist())
                     day.files.add(path.name)
         return day.ids
+
+
+def _check_creatable(root: Path) -> None:
+    """Refuse at once a dataset folder that could not be made when there is something to
+    write: the nearest folder above it that exists must be a writable directory."""
+    above = next(p for p in root.absolute().parents if p.exists())
+    if not above.is_dir():
+        raise DatasetError(f"{root}: cannot write ({above} is not a directory)")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise DatasetError(f"{root}: cannot write (Permission denied)")
+
+
+def _make(root: Path) -> None:
+    """The dataset's folder, made if missing (the first rows are about to be written)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"{root}: cannot write ({e.strerror or e})") from None
 
 
 def _days(times: pa.ChunkedArray) -> list[tuple[str | None, np.ndarray]]:
@@ -174,6 +197,7 @@ def _prepare(batch: Batch, root: Path) -> Batch:
     if not batch.days:
         return batch
     try:
+        root.mkdir(parents=True, exist_ok=True)  # rows to write: the dataset is made now
         batch.scratch = root / f"{layout.TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
         batch.scratch.mkdir()
         for part in batch.days.values():
