@@ -129,11 +129,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _refuse_options_before_the_command(parser, argv)
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return 2
     return int(args._run(args) or 0)
+
+
+TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
+
+
+def _refuse_options_before_the_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """An option before the command's name is one the top level does not have: refused by
+    name at once (argparse would hand it on and first complain that the command's own
+    arguments are missing, never naming it)."""
+    for token in argv:
+        if token in COMMANDS or token == "--":
+            return
+        if token.startswith("-") and token not in TOP_LEVEL_OPTIONS:
+            parser.error(f"{token} before the command: a command's options go after its name")
 
 
 def _discard_stdout() -> None:

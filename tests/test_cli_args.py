@@ -114,6 +114,11 @@ def test_replay_usage_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, m
          "chime-tap validate: error: unrecognized arguments: --allow-rejcted (see 'chime-tap validate --help')"),
         (["replay", "--casette", "x.yaml"],
          "chime-tap replay: error: unrecognized arguments: --casette x.yaml (see 'chime-tap replay --help')"),
+        # an option before the command is named at once, not after the command's own needs
+        (["--bogus", "report"],
+         "chime-tap: error: --bogus before the command: a command's options go after its name (see 'chime-tap --help')"),
+        (["--cassette", "x.yaml", "record"],
+         "chime-tap: error: --cassette before the command: a command's options go after its name (see 'chime-tap --help')"),
         # nothing unknown: what is missing is still said
         (["record"],
          "chime-tap record: error: the following arguments are required: --cassette (see 'chime-tap record --help')"),
