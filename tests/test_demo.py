@@ -89,7 +89,7 @@ def test_demo_succeeds_and_tells_the_user_what_next(demo_run):
     progress = [line for line in result.stderr.splitlines() if line.startswith("chime-tap demo:")]
     assert len(progress) >= 10  # one line per step
     assert str(out / "demo.yaml") in result.stdout and str(out / "report.html") in result.stdout
-    for hint in ("chime-tap validate", "chime-tap report", "chime-tap replay"):
+    for hint in ("chime-tap validate", "chime-tap check", "chime-tap report", "chime-tap replay"):
         assert hint in result.stdout
     assert wait_gone(str(out)) == []
 
@@ -105,6 +105,17 @@ def test_the_validate_command_the_demo_suggests_passes_on_its_cassette(demo_run,
     assert done.returncode == 0, done.stdout + done.stderr
     assert "accepted" in done.stdout  # the four invalid calls are listed, as accepted
     assert cli("validate", str(out / "demo.yaml")).returncode == 1  # without the option: 1
+
+
+def test_the_check_command_the_demo_suggests_passes_on_its_cassette(demo_run, cli) -> None:
+    """Its four deliberate bad calls were rejected by the service when recorded: no staleness."""
+    out, result = demo_run
+    suggested = next(line for line in result.stdout.splitlines() if "chime-tap check" in line)
+    args = suggested.split("#")[0].split()[1:]  # the words after the program
+    assert args == ["check", str(out / "demo.yaml")]
+    done = cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 call(s) rejected as bad requests when recorded" in done.stdout
 
 
 def test_demo_cassette_loads_in_plain_vcrpy_and_covers_the_workload(demo_run):

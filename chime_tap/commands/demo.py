@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
 import signal
 import sys
 import time
@@ -216,14 +218,31 @@ def done_line(tally: Tally, seconds: float) -> str:
 def print_summary(out: DemoOutput, tally: Tally, seconds: float) -> None:
     """What was done, where it is, and what to run next."""
     cassette = out.cassette
+    me = command_here()
     lines = (
         done_line(tally, seconds),
         f"  cassette: {cassette}",
         f"  reports:  {out.report_txt}, {out.report_html}",
         "next:",
-        f"  chime-tap validate --allow-rejected {cassette}   # its invalid calls were answered 400",
-        f"  chime-tap report {cassette} --format html",
-        f"  chime-tap replay --cassette {cassette}      # serve it back through the proxy",
-        "  chime-tap simulate                          # the simulator alone, for your own client",
+        f"  {me} validate --allow-rejected {cassette}   # its invalid calls were answered 400",
+        f"  {me} check {cassette}   # are its calls still what the API is?",
+        f"  {me} report {cassette} --format html",
+        f"  {me} replay --cassette {cassette}      # serve it back through the proxy",
+        f"  {me} simulate                          # the simulator alone, for your own client",
     )
     print("\n".join(lines))
+
+
+def command_here(argv0: str | None = None) -> str:
+    """How to run chime-tap again from here: ``chime-tap`` when the shell finds this very
+    program by that name; else the path it was started by (``make demo`` runs
+    ``.venv/bin/chime-tap``, which is not on PATH until the virtualenv is activated); else
+    ``python -m chime_tap`` with this interpreter."""
+    started = sys.argv[0] if argv0 is None else argv0
+    on_path = shutil.which("chime-tap")
+    this = shutil.which(started) if Path(started).name == "chime-tap" else None
+    if on_path and (this is None or os.path.samefile(on_path, this)):
+        return "chime-tap"
+    if this:
+        return started
+    return f"{sys.executable} -m chime_tap"
