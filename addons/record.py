@@ -42,7 +42,7 @@ from mitmproxy.log import LegacyLogEvents
 
 from chime_tap import options
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
-from chime_tap.api.validation import Violation, validate_request, validate_response
+from chime_tap.api.validation import Violation, validate_request
 from chime_tap.calllog import log_call, record_summary, skip_legacy_log_events
 from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.writer import CassetteWriter
@@ -53,6 +53,7 @@ from chime_tap.recording import (
     UPSTREAM,
     Call,
     Exchange,
+    call_violations,
     client_url,
     comment_for,
     describe,
@@ -416,17 +417,10 @@ class Recorder:
         """What is wrong with the call: its path, its request, and its response if it got one."""
         call.recorded = True
         call.answered_by = exchange.answered_by
-        violations = list(call.extra)
-        if call.route is not None:
-            violations += self._request_violations(flow, call, exchange.request_body, path)
-            if exchange.got_response:
-                violations += validate_response(
-                    call.route,
-                    status=exchange.status,
-                    body=exchange.response_body,
-                    headers=exchange.response_headers,
-                )
-        return violations
+        request = None
+        if call.route is not None:  # checked once per call: enforce mode has it already
+            request = self._request_violations(flow, call, exchange.request_body, path)
+        return call_violations(call, exchange, path, request)
 
     def _report(
         self,

@@ -301,17 +301,22 @@ def recording_meta(
     return meta
 
 
-def call_violations(call: Call, exchange: Exchange, path: str) -> list[Violation]:
-    """What is wrong with a finished call, as the recorder judges it: its path (``call.extra``),
-    its request (``path``'s query and the decoded body), and the answer, if it got one.
+def call_violations(
+    call: Call, exchange: Exchange, path: str, request: list[Violation] | None = None
+) -> list[Violation]:
+    """What is wrong with a finished call: its path (``call.extra``), its request (``path``'s
+    query and the decoded body), and the answer, if it got one. The one rule of ``record`` and
+    of ``replay --on-miss forward``.
 
-    For a proxy that has no request violations of its own at hand (``record`` keeps those it
-    found in enforce mode and reuses them): ``replay --on-miss forward``.
+    ``request``: the request's violations, when the caller has them already (``record`` checks
+    a request once, before it is sent in enforce mode); found here otherwise.
     """
     violations = list(call.extra)
     route = call.route
     if route is not None:
-        violations += validate_request(route, query=query_of(path), body=exchange.request_body)
+        if request is None:
+            request = validate_request(route, query=query_of(path), body=exchange.request_body)
+        violations += request
         if exchange.got_response:
             violations += validate_response(
                 route,
