@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache, lru_cache
 from typing import Any, Protocol
@@ -529,6 +529,27 @@ def route_of_interaction(
     return route_of(
         interaction.method, interaction.uri, hosts, namespace=interaction.meta.get("namespace")
     )
+
+
+BAD_REQUEST = "BadRequestException"
+
+
+def rejected_as_bad_request(interaction: RecordedCall, violations: Sequence[Violation]) -> bool:
+    """Whether the service answered these violations as a deliberate bad call deserves: a 400
+    with a BadRequest error type, and every violation is in the request (none in the answer).
+
+    What ``validate --allow-rejected`` accepts, and what ``check`` does not call staleness.
+    """
+    if interaction.status != 400 or not violations:
+        return False
+    if any(v.part not in (PATH, QUERY, REQUEST_BODY) for v in violations):
+        return False
+    values = interaction.response_headers.get("x-amzn-errortype")
+    error_type = error_type_from_header(values[0] if values else None)
+    if error_type is not None:
+        return error_type == BAD_REQUEST
+    body, _ = parse_json_body(interaction.response_body)  # no header: the body's Code says it
+    return isinstance(body, dict) and body.get("Code") in ("BadRequest", BAD_REQUEST)
 
 
 def validate_interaction(

@@ -131,8 +131,7 @@ def rejected_requests(interactions: list[Any]) -> list[int]:
     """The indexes of the calls the service rejected as bad requests when they were recorded:
     answered 400 BadRequestException for violations of the request alone, by today's schemas
     (the calls ``validate --allow-rejected`` accepts)."""
-    from chime_tap.api.validation import validate_interaction
-    from chime_tap.commands.validate import rejected_as_bad_request
+    from chime_tap.api.validation import rejected_as_bad_request, validate_interaction
 
     return [
         i.index

@@ -11,12 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from chime_tap import options
-
-BAD_REQUEST = "BadRequestException"
 
 ALLOW_REJECTED_HELP = (
     "accept request violations the service (or the simulator) rejected: the recorded answer is "
@@ -39,23 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--allow-rejected", action="store_true", help=ALLOW_REJECTED_HELP)
     options.add_arguments(parser, [options.HOSTS])
-
-
-def rejected_as_bad_request(interaction: Any, violations: Sequence[Any]) -> bool:
-    """The service answered these violations as a deliberate bad call deserves: a 400 with a
-    BadRequest error type, and every violation is in the request (none in the answer)."""
-    from chime_tap.api.operations import error_type_from_header
-    from chime_tap.api.validation import PATH, QUERY, REQUEST_BODY, parse_json_body
-
-    if interaction.status != 400 or not violations:
-        return False
-    if any(v.part not in (PATH, QUERY, REQUEST_BODY) for v in violations):
-        return False
-    error_type = error_type_from_header(interaction.header("x-amzn-errortype"))
-    if error_type is not None:
-        return error_type == BAD_REQUEST
-    body, _ = parse_json_body(interaction.response_body)  # no header: the body's Code says it
-    return isinstance(body, dict) and body.get("Code") in ("BadRequest", BAD_REQUEST)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
                     skipped += 1
                     continue
                 checked += 1
-                ok = args.allow_rejected and rejected_as_bad_request(interaction, violations)
+                ok = args.allow_rejected and validation.rejected_as_bad_request(
+                    interaction, violations
+                )
                 accepted += len(violations) if ok else 0
                 for v in violations:
                     rows.append(
