@@ -550,8 +550,8 @@ def test_replay_items_streams_the_writers_json_layout_and_gives_the_same_items(
             "duplicate key",
         ),
         (lambda t: t.replace(b'"code":203', b'"code":"x"', 1), 3, "interaction 3: response"),
-        (lambda t: t[:-30], 4, "not valid JSON"),  # torn tail: the last line cut
-        (lambda t: t.rstrip(b"\n")[:-2], 5, "not valid JSON"),  # no closing ]}
+        (lambda t: t[:-30], 4, "interaction 4 is torn"),  # torn tail: the last line cut
+        (lambda t: t.rstrip(b"\n")[:-2], 5, "its end is torn"),  # no closing ]}
         (lambda t: t + b"junk", 5, "not valid JSON"),
         # still valid JSON, no longer one interaction a line: read whole from there on
         (lambda t: _nth(t, b'{"request"', b'{\n"request"', 2), 2, None),
