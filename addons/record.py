@@ -63,7 +63,6 @@ from chime_tap.recording import (
     not_recorded_answer,
     open_cassette,
     query_of,
-    recording_meta,
     streamed_note,
 )
 from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
@@ -368,15 +367,8 @@ class Recorder:
             if self.spy is not None and call.route is not None:
                 compared = self.spy.compare(exchange.view(method, uri), violations, call.route)
             self._report(flow, call, exchange, violations, method, path, compared)
-        meta = recording_meta(
-            started=req.timestamp_start,
-            duration_ms=exchange.duration_ms,
-            call=call,
-            violations=violations,
-            answered_by=exchange.answered_by,
-            error=exchange.error,
-            body_note=exchange.body_note,
-            compared=compared.meta() if compared is not None else None,
+        meta = exchange.meta(
+            req.timestamp_start, call, violations, compared.meta() if compared is not None else None
         )
         if call is None and exchange.body_note:  # other traffic: no line, but marked in mitmweb
             flow.marked = VIOLATION_MARK

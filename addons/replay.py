@@ -81,7 +81,6 @@ from chime_tap.recording import (
     flow_exchange,
     not_recorded_answer,
     open_cassette,
-    recording_meta,
 )
 from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
 from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
@@ -148,15 +147,7 @@ def forwarded_interaction(
         body_size_limit=body_size_limit,
     )
     violations = call_violations(call, exchange, req.path)
-    meta = recording_meta(
-        started=req.timestamp_start,
-        duration_ms=exchange.duration_ms,
-        call=call,
-        violations=violations,
-        answered_by=exchange.answered_by,
-        error=exchange.error,
-        body_note=exchange.body_note,
-    )
+    meta = exchange.meta(req.timestamp_start, call, violations)
     meta["recorded_by"] = RECORDED_BY
     flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it, as record's do
     flow.comment = comment_for(call, violations, exchange.error, exchange.body_note)

@@ -396,6 +396,25 @@ class Exchange:
         self.got_response = answered_by != NOBODY  # read three times per call: no property
         self.body_note = body_note  # why a body is not kept decoded (or not kept at all)
 
+    def meta(
+        self,
+        started: float,
+        call: Call | None,
+        violations: list[Violation],
+        compared: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """This call's metadata (:func:`recording_meta`), as every proxy that records keeps it."""
+        return recording_meta(
+            started=started,
+            duration_ms=self.duration_ms,
+            call=call,
+            violations=violations,
+            answered_by=self.answered_by,
+            error=self.error,
+            body_note=self.body_note,
+            compared=compared,
+        )
+
     def add_note(self, note: str | None) -> None:
         """Say one more thing about the bodies (``body_note``), after what was said already."""
         if note:
