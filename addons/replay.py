@@ -213,7 +213,8 @@ class ReplayServer:
             self._stay_offline()
 
     def _load_index(self) -> None:
-        cassettes = list(ctx.options.chime_replay_cassettes)
+        # ~ as the CLI's paths take it (options.user_path): `--set chime_replay_cassettes=~/x`
+        cassettes = [options.user_path(c) for c in ctx.options.chime_replay_cassettes]
         if not cassettes:  # mitmproxy's first pass, with the defaults: nothing to say yet
             self.index, self.cassettes = RequestIndex(ctx.options.chime_replay_exhausted), []
             self._count_from_here()

@@ -206,6 +206,19 @@ def test_an_unusable_cassette_is_an_options_error_naming_the_option(
         tctx.configure(addon, chime_replay_cassettes=[str(path)])
 
 
+def test_a_cassette_named_from_home_with_a_tilde_is_read(tmp_path: Path, monkeypatch) -> None:
+    """`mitmdump --set chime_replay_cassettes=~/a.yaml`: ~ is the home directory, as for every
+    path the chime-tap commands take."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    lifecycle(tmp_path / "a.yaml")
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_replay_cassettes=["~/a.yaml"])
+        assert addon.cassettes == [str(tmp_path / "a.yaml")] and len(addon.index) == 5
+        assert doc_of(replay(addon, "GET", f"{SESSIONS}/s1"))["ProxySession"]["ExpiryMinutes"] == 60
+    addon.done()
+
+
 def test_an_index_built_before_start_is_used_once_and_only_for_the_same_options(
     tmp_path: Path,
 ) -> None:
