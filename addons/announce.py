@@ -16,6 +16,7 @@ from typing import Any
 from mitmproxy import ctx
 
 from chime_tap.hints import Hint, Listener, exposure_warning
+from chime_tap.wire import authority
 
 
 class Announce:
@@ -70,5 +71,4 @@ def listening_modes(servers: Iterable[Any]) -> list[tuple[str, list[tuple[str, i
 
 
 def url(address: tuple[str, int]) -> str:
-    host, port = address
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"http://{authority(*address)}"

@@ -65,7 +65,7 @@ from chime_tap.recording import (
     query_of,
     streamed_note,
 )
-from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
+from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields
 
 if TYPE_CHECKING:  # spy mode's modules load only when it is on
     from chime_tap.spy import Comparison, Spy
@@ -108,10 +108,6 @@ def host_header(req: http.Request) -> str | None:
 
 # What Request.is_http2 and is_http3 compare the request's version with (one read, not two calls).
 _AUTHORITY_VERSIONS = (b"HTTP/2.0", b"HTTP/3")
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _mitm_option(name: str) -> str | None:
@@ -445,7 +441,7 @@ class Recorder:
             self.with_violations += bool(violations)
             self.failed += failed
             self.statuses[status] = self.statuses.get(status, 0) + 1
-        upstream = _address(req.host, req.port) if failed else None
+        upstream = authority(req.host, req.port) if failed else None
         line = log_line(
             call, method, path, status, exchange.duration_ms, violations, exchange.error,
             upstream, exchange.body_note, compared.summary() if compared is not None else None,

@@ -83,7 +83,7 @@ from chime_tap.recording import (
     open_cassette,
 )
 from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
-from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields
+from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields
 
 logger = logging.getLogger(__name__)
 
@@ -398,7 +398,7 @@ class ReplayServer:
         req = flow.request
         route = classify(req.method, req.pretty_host, req.path, self.hosts, req.port)
         what = what_call(route, req.method, req.path, None if route else req.pretty_host)
-        upstream = f"{req.host}:{req.port}" if error is not None else None
+        upstream = authority(req.host, req.port) if error is not None else None
         result = outcome(status, error, upstream)
         took = elapsed_ms(req.timestamp_start) if duration_ms is None else duration_ms
         call_logger.log(level, call_line(what, result, took, detail))

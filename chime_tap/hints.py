@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chime_tap.simulator.control import CONTROL_HOST, authorization
+from chime_tap.wire import authority
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,7 @@ def exposure_warning(label: str, addresses: list[tuple[str, int]]) -> str | None
 
 
 def _address(host: str, port: int) -> str:
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host or '*'}:{port}"
+    return authority(host or "*", port)  # an empty host: every interface
 
 
 # mitmproxy's "HTTP(S) proxy failed to listen on HOST:PORT with [Errno N] ...", which may add a

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Self
 
 from chime_tap.errors import ChimeTapError
+from chime_tap.wire import authority
 
 # chime-tap's own line (chime_tap.proxy: "chime-tap record: listening on http://127.0.0.1:8080
 # (mode regular)") and mitmdump's ("HTTP(S) proxy listening at 127.0.0.1:8080."), which a plain
@@ -103,8 +104,7 @@ class ListeningProcess:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{authority(self.host, self.port)}"
 
     @property
     def running(self) -> bool:

@@ -11,6 +11,12 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+
+def authority(host: str, port: int) -> str:
+    """``HOST:PORT`` as a URL or a log line writes it: an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 # --- header tables ----------------------------------------------------------------------------
 
 
