@@ -138,17 +138,15 @@ def _main(argv: Sequence[str] | None) -> int:
     return int(args._run(args) or 0)
 
 
-TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
-
-
 def _refuse_options_before_the_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     """An option before the command's name is one the top level does not have: refused by
     name at once (argparse would hand it on and first complain that the command's own
     arguments are missing, never naming it)."""
+    known = parser._option_string_actions  # -h, --help, --version: as build_parser made them
     for token in argv:
         if token in COMMANDS or token == "--":
             return
-        if token.startswith("-") and token not in TOP_LEVEL_OPTIONS:
+        if token.startswith("-") and token not in known:
             parser.error(f"{token} before the command: a command's options go after its name")
 
 

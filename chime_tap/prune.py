@@ -24,9 +24,16 @@ from chime_tap.cassettes.atomic import replace_atomically
 from chime_tap.cassettes.reader import parse_cassette
 from chime_tap.errors import CassetteError
 
-__all__ = ["BACKUP_SUFFIX", "Layout", "layout", "replace_file", "without"]
+__all__ = ["BACKUP_SUFFIX", "Layout", "backup_of", "layout", "replace_file", "without"]
 
 BACKUP_SUFFIX = ".bak"
+
+
+def backup_of(path: Path) -> Path:
+    """Where pruning keeps a cassette's old file: ``CASSETTE.bak`` beside it."""
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
 _WS = " \t\r\n"
 
 

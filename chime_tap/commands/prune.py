@@ -78,9 +78,9 @@ def _pruned_already(path: Path, data: bytes, logged_sha256: str, drop: list[int]
     run logged, and cutting the unplayed interactions out of it gives exactly ``data`` (a
     second prune with the same log is nothing to do, not a cassette that changed)."""
     from chime_tap.errors import CassetteError
-    from chime_tap.prune import BACKUP_SUFFIX, without
+    from chime_tap.prune import backup_of, without
 
-    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    backup = backup_of(path)
     try:
         old = backup.read_bytes()
     except OSError:
@@ -97,7 +97,7 @@ def _prune_one(path: Path, usage: dict, dry_run: bool) -> int:
     """Prune one cassette; how many interactions were (or would be) removed."""
     from chime_tap.cassettes.reader import refuse_special_file
     from chime_tap.errors import CassetteError
-    from chime_tap.prune import BACKUP_SUFFIX, replace_file, without
+    from chime_tap.prune import backup_of, replace_file, without
 
     refuse_special_file(path, CassetteError)
     if not path.is_file():
@@ -137,7 +137,7 @@ def _prune_one(path: Path, usage: dict, dry_run: bool) -> int:
     if dry_run:
         print(f"{path}: would remove {len(drop)} of {total} interaction(s) never played ({shown})")
         return len(drop)
-    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    backup = backup_of(path)
     replace_file(path, data, new, backup)
     print(
         f"{path}: removed {len(drop)} of {total} interaction(s) never played ({shown}); "
