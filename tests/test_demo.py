@@ -316,3 +316,32 @@ def test_interrupted_demo_leaves_nothing_running(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_an_interrupt_after_the_recording_says_the_cassette_is_complete(
+    tmp_path, monkeypatch, capsys
+):
+    # Steps 4 and 5 run with the proxy gone: an interrupt there stops nothing, but the user is
+    # told the recording is whole and where it is (it said nothing and exited 130).
+    import argparse
+    import contextlib
+
+    from chime_tap.commands import demo
+    from chime_tap.demo_workload import Tally
+
+    reached = []
+
+    def validating(out, tally):
+        reached.append("4/5")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "recording_proxy", lambda out, seed: contextlib.nullcontext())
+    monkeypatch.setattr(demo, "drive_workload", lambda proxy, out: Tally())
+    monkeypatch.setattr(demo, "stop_proxy", lambda proxy: None)
+    monkeypatch.setattr(demo, "validate_cassette", validating)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run(argparse.Namespace(out=str(tmp_path / "out"), seed=7))
+    assert reached == ["4/5"]
+    err = capsys.readouterr().err
+    cassette = tmp_path / "out" / "demo.yaml"
+    assert f"chime-tap demo: interrupted; the recording is complete: {cassette}" in err

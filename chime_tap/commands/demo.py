@@ -56,8 +56,13 @@ def run(args: argparse.Namespace) -> int:
     with recording_proxy(out, args.seed) as proxy:  # 1/5
         tally = drive_workload(proxy, out)  # 2/5
         stop_proxy(proxy)  # 3/5
-    validate_cassette(out, tally)  # 4/5
-    write_reports(out)  # 5/5
+    try:
+        with terminate_as_interrupt():
+            validate_cassette(out, tally)  # 4/5
+            write_reports(out)  # 5/5
+    except KeyboardInterrupt:  # the proxy is gone already: say what is there to keep
+        step(f"interrupted; the recording is complete: {out.cassette}")
+        raise
     print_summary(out, tally, time.monotonic() - started)
     return 0
 
