@@ -94,8 +94,7 @@ class Dataset:
                 if part.written_as is not None and new.all():
                     written = layout.put_in_place(part.written_as, target)
                 else:
-                    rows = batch.table.take(pa.array(part.where[new]))
-                    written = layout.write_atomically(rows, target, tmp)
+                    written = layout.write_atomically(batch.rows_of(part, new), target, tmp)
                 counts = np.bincount(batch.owner[part.where[new]], minlength=len(done))
                 for input_done, count in zip(done, counts.tolist(), strict=True):
                     input_done.added += count
@@ -172,11 +171,20 @@ class Batch:
 
     paths: list[str]
     rows: list[int]
-    table: pa.Table
+    table: pa.Table | None  # None once every day's rows are in a scratch file (not sent back)
     owner: np.ndarray
     errors: dict[int, ChimeTapError]
     days: dict[str | None, _DayRows] = field(default_factory=dict)
     scratch: Path | None = None
+
+    def rows_of(self, part: _DayRows, new: np.ndarray) -> pa.Table:
+        """The rows of a day's ``part`` that ``new`` picks (by their place in ``part``)."""
+        if self.table is not None:
+            return self.table.take(pa.array(part.where[new]))
+        # The worker wrote the day (rows in another order) and kept no table: read it back.
+        written = pq.read_table(part.written_as, schema=SCHEMA)
+        fresh = pa.array([i for i, n in zip(part.ids, new, strict=True) if n], pa.string())
+        return written.filter(pc.is_in(written.column(ID), value_set=fresh))
 
     def remove_scratch(self) -> None:
         if self.scratch is not None:
@@ -215,6 +223,8 @@ def _prepare(batch: Batch, root: Path) -> Batch:
         batch.scratch = None
         for part in batch.days.values():
             part.written_as = None
+        return batch
+    batch.table = None  # the commit finds every row in the scratch files: not sent back
     return batch
 
 
