@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from chime_tap.api.hosts import DEFAULT_HOSTS, NAMESPACES, HostPolicy
 from chime_tap.api.operations import OPERATIONS, Route, error_type_from_header, route_of
 from chime_tap.cassettes.format import META_KEY, Interaction
@@ -231,13 +233,22 @@ INTERACTION_ID = "interaction_id"
 
 
 # What json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False, allow_nan=True) makes
-# them into, without building an encoder per call (a third of the hash's cost).
+# them into: json's own C encoder, made once (JSONEncoder.encode makes one per call, and its
+# markers for a circular check, which parsed data never needs: a quarter of the hash's cost).
+# Where the C encoder is missing, json's Python encoder (the same text).
 _CANONICAL = json.JSONEncoder(sort_keys=True, default=repr, ensure_ascii=False, allow_nan=True)
+_C_CANONICAL = (
+    None
+    if json.encoder.c_make_encoder is None or json.encoder.c_encode_basestring is None
+    else json.encoder.c_make_encoder(
+        None, repr, json.encoder.c_encode_basestring, None, ": ", ", ", True, False, True
+    )
+)
 
 
 def _digest(*parts: Any) -> bytes:
     """A hash of everything a row is made from (not the file's name, nor the place in it)."""
-    text = _CANONICAL.encode(parts)
+    text = "".join(_C_CANONICAL(parts, 0)) if _C_CANONICAL else _CANONICAL.encode(parts)
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
@@ -499,10 +510,36 @@ def _json_object(body: bytes | str | None) -> dict[str, Any]:
     if not body:
         return {}
     try:
-        doc = json.loads(body)
+        doc = json_loads(body)
     except (ValueError, UnicodeDecodeError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def json_loads(text: bytes | str) -> Any:
+    """``json.loads(text)``, by orjson (about five times as fast on a body) where orjson reads
+    what json reads; json itself for the rest: what orjson refuses (NaN, 1e400, a lone
+    surrogate, bytes not UTF-8), an integer past 64 bits (orjson makes it a float: 19 digits
+    in a row anywhere send the text to json), and a text that may nest deeper than json's
+    limit (the interpreter's recursion limit, less the frames in use) but not orjson's."""
+    if len(text) < 2 * _ORJSON_DEPTH or (
+        text.count("[" if type(text) is str else b"[")
+        + text.count("{" if type(text) is str else b"{")
+        < _ORJSON_DEPTH
+    ):
+        raw = text.encode("utf-8", "surrogatepass") if type(text) is str else text
+        if _LONG_DIGITS not in raw.translate(_DIGITS):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
+    return json.loads(text)
+
+
+_ORJSON_DEPTH = 512  # a text with fewer brackets (a shorter text has fewer) nests no deeper
+# Each digit as 0, anything else as a dot: 19 digits in a row are 19 zeros. (2**63 has 19.)
+_DIGITS = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 # --- readers: one per format ------------------------------------------------------------------
