@@ -28,7 +28,10 @@ import pyarrow.compute as pc
 from chime_tap.analysis.load import (
     _AMZ_DATE,
     _AT,
+    _DIGITS,
     _HTTP_DATE,
+    _LONG_DIGITS,
+    _ORJSON_DEPTH,
     _TIME_FORMATS,
     INTERACTION_ID,
     _read_cassette,
@@ -155,13 +158,9 @@ def _parse_line(line: bytes, long_digits: bool) -> Any:
     return _line_item(line)
 
 
-# Each digit as 0, anything else as a dot: 19 digits in a row are 19 zeros. (2**63 has 19.)
-_DIGITS = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
-_LONG_DIGITS = b"0" * 19
-# A line with fewer brackets than this (a shorter line has fewer) is nested no deeper: json's
-# limit (the interpreter's recursion limit, less the frames in use) is not met, nor orjson's
-# (1,024), which is not the same.
-_ORJSON_DEPTH = 512
+# _DIGITS, _LONG_DIGITS and _ORJSON_DEPTH are load.json_loads's: where orjson reads what json
+# reads (19 digits in a row, an integer past 64 bits; a line with fewer brackets than
+# _ORJSON_DEPTH, a shorter one has fewer, is nested no deeper than json's limit or orjson's).
 # A backslash-escaped backslash before a quote: the streaming reader parses such a line with
 # a hook that refuses duplicate keys, since its count of keys (_unique_line) is not taken then.
 _ESCAPED_BACKSLASH_QUOTE = b'\\\\"'
@@ -170,7 +169,12 @@ _ESCAPED_BACKSLASH_QUOTE = b'\\\\"'
 def _typed(rows: _Rows, source: str) -> pa.Table:
     """The rows as ``to_table(rows.frame(source))`` types them, column by column in Arrow."""
     n = len(rows.values) // len(_AT)
-    times = {name: _times(rows.column(name), fmt) for name, fmt in _TIME_FORMATS.items()}
+    times = {}
+    for fmt in dict.fromkeys(_TIME_FORMATS.values()):  # a format's columns typed at once
+        names = [name for name, f in _TIME_FORMATS.items() if f == fmt]
+        values = [v for name in names for v in rows.column(name)]
+        for k, column in enumerate(np.split(_times(values, fmt), len(names))):
+            times[names[k]] = column
     # recorded_at, else the flow's start (a cassette has none), else the response's Date.
     recorded, date = times["recorded_at"], times["response_date"]
     times["recorded_at"] = np.where(np.isnat(recorded), date, recorded)
@@ -263,20 +267,17 @@ def _parse(chars: np.ndarray, template: str, fields: dict) -> tuple[np.ndarray, 
     """(which rows are a real time spelled as ``template``, their ``datetime64[us]``) of
     ``chars``, one text a row of bytes; a row not so spelled, or an impossible date (31
     February, 24:00, a weekday that is not the date's), is not good."""
-    good = np.ones(len(chars), dtype=bool)
-    for k, c in enumerate(template):
-        if c == "d":
-            good &= (chars[:, k] >= 48) & (chars[:, k] <= 57)
-        elif c not in "wb":
-            good &= chars[:, k] == ord(c)
-    digits = chars.astype(np.int64) - 48
+    digit_at = [k for k, c in enumerate(template) if c == "d"]
+    fixed_at = [k for k, c in enumerate(template) if c not in "dwb"]
+    digits = chars[:, digit_at]
+    good = np.all((digits >= 48) & (digits <= 57), axis=1)
+    fixed = np.frombuffer("".join(template[k] for k in fixed_at).encode(), np.uint8)
+    good &= np.all(chars[:, fixed_at] == fixed, axis=1)
+    numbers = chars.astype(np.int64) - 48
 
     def number(name: str) -> np.ndarray:
         start, stop = fields[name]
-        value = np.zeros(len(chars), dtype=np.int64)
-        for k in range(start, stop):
-            value = value * 10 + digits[:, k]
-        return value
+        return numbers[:, start:stop] @ (10 ** np.arange(stop - start - 1, -1, -1))
 
     def named(name: str, names: tuple[str, ...]) -> np.ndarray:
         """1 + the index of the name at ``name``'s place in ``names`` (0: none of them)."""
