@@ -24,6 +24,11 @@ Per-interaction metadata (key ``chime_tap``, which vcrpy ignores):
   mitmproxy's eager default, an upstream that cannot be reached fails the client's CONNECT,
   before any call exists to record.
 
+A request the proxy's own authentication refuses (``--set proxyauth=...``: mitmproxy's 407)
+never reached the service: it is not recorded, and the exit summary counts it. So does it count
+the calls still in flight when the proxy stops (Ctrl+C while the service holds one): cut off
+unanswered, not recorded.
+
 What a call is and what is kept of it is decided in ``chime_tap.recording``; this addon hands
 it mitmproxy's flows.
 """
@@ -49,6 +54,7 @@ from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.errors import CassetteError
 from chime_tap.recording import (
     ADDON,
+    PROXY_AUTH_CHALLENGES,
     RECORDER,
     UPSTREAM,
     Call,
@@ -62,6 +68,7 @@ from chime_tap.recording import (
     log_line,
     not_recorded_answer,
     open_cassette,
+    proxy_auth_challenge,
     query_of,
     streamed_note,
 )
@@ -145,9 +152,9 @@ class Recorder:
         # mitmproxy's options read per call, kept here: ctx.options costs microseconds a read.
         self.body_size_limit: str | None = None
         self.stream_large_bodies: str | None = None
-        # mitmproxy offers each flow only to the hooks an addon has. Without enforce mode there
-        # is nothing to do before the response, so there is no request hook (see configure).
-        self.request: Callable[[http.HTTPFlow], None] | None = None
+        # The request hook (see configure): a call sent on is in flight (so the exit summary
+        # can name the calls Ctrl+C cut off); in enforce mode, an invalid one is refused first.
+        self.request: Callable[[http.HTTPFlow], None] = self._sent
         self.strict = False  # chime_strict_recording: never answer what was not recorded
         self.spy: Spy | None = None  # chime_compare_to: spy mode's baseline
         self.recorded = 0
@@ -158,6 +165,7 @@ class Recorder:
         self.lost = 0  # answered, but could not be written (disk full, ...)
         self.refused = 0  # could not be written, so answered 507 instead (strict recording)
         self.dropped = 0  # still in flight when the cassette closed: cut off unanswered
+        self.auth_refused = 0  # refused by the proxy's own authentication (proxyauth), not sent
         self.tls_failed = 0  # clients' TLS handshakes that failed (most often: CA not trusted)
         self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
@@ -169,6 +177,10 @@ class Recorder:
         self._streamed: weakref.WeakKeyDictionary[http.HTTPFlow, StreamCounter] = (
             weakref.WeakKeyDictionary()
         )
+        # Flows past the request hook and not finished yet; those done() found (counted in
+        # ``dropped`` then, not again if they finish after it).
+        self._in_flight: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+        self._cut_off: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
     def load(self, loader) -> None:
         options.add_options(loader, (options.HOSTS, *options.RECORDER, options.DECODE_LIMIT))
@@ -179,7 +191,7 @@ class Recorder:
         if options.HOSTS.name in updated:
             self.hosts = options.HOSTS.value_of(ctx.options, exceptions.OptionsError)
         if options.ENFORCE.name in updated:
-            self.request = self._refuse_invalid if ctx.options.chime_enforce else None
+            self.request = self._refuse_invalid if ctx.options.chime_enforce else self._sent
             if self is recorder:  # as a script, the module's hook is the one mitmproxy calls
                 globals()["request"] = self.request
         if options.RECORD_ALL.name in updated:
@@ -243,6 +255,7 @@ class Recorder:
             self._say_where()
 
     def done(self) -> None:
+        self._count_cut_off()
         self.shut = self.writer is not None
         logger.info(self.summary())
         if self.spy is not None:
@@ -250,6 +263,16 @@ class Recorder:
         if self.writer is not None:  # the summary said what it holds
             self.writer.close()
             self.writer = None
+
+    def _count_cut_off(self) -> None:
+        """The calls still in flight as the proxy stops (Ctrl+C while the service holds one):
+        their clients get no answer and the cassette closes without them; the summary counts
+        them as cut off."""
+        for flow in list(self._in_flight):
+            if self._call(flow) is not None or (self.record_all and self.writer is not None):
+                self._cut_off.add(flow)
+                self.dropped += 1
+        self._in_flight.clear()
 
     def summary(self) -> str:
         """The paragraph printed at exit: calls by status class, violations, what was recorded."""
@@ -265,12 +288,18 @@ class Recorder:
             controls=self.controls,
             others=self.others,
             tls_failed=self.tls_failed,
+            auth_refused=self.auth_refused,
         )
 
     # --- hooks ----------------------------------------------------------------------------------
 
+    def _sent(self, flow: http.HTTPFlow) -> None:
+        """The request hook: the request is on its way (unless an addon answered it)."""
+        self._in_flight.add(flow)
+
     def _refuse_invalid(self, flow: http.HTTPFlow) -> None:
         """The request hook, in enforce mode: answer an invalid request with the service's 400."""
+        self._in_flight.add(flow)
         if flow.response or flow.error or not flow.live:
             return
         call = self._call(flow)
@@ -345,12 +374,15 @@ class Recorder:
         return call.request_violations
 
     def _finish(self, flow: http.HTTPFlow) -> None:
+        self._in_flight.discard(flow)
         call = self._call(flow)
         if call is None and not (self.record_all and self.writer is not None):
             return
         if call is not None and call.recorded:
             return
         exchange = self._exchange(flow, call)
+        if exchange.status in PROXY_AUTH_CHALLENGES and self._proxy_auth(flow, call, exchange):
+            return
         req = flow.request
         # mitmproxy decodes a request's method and path from bytes on every read: read once.
         method, path = req.method, req.path
@@ -372,6 +404,19 @@ class Recorder:
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
         if self._write(flow, exchange, meta, method, uri) and call is None:
             self.others += 1  # other traffic (--record-all): no log line, named in the summary
+
+    def _proxy_auth(self, flow: http.HTTPFlow, call: Call | None, exchange: Exchange) -> bool:
+        """mitmproxy's own 407 (proxyauth): the request never left the proxy. Not a call of
+        the service's, so not recorded; counted for the summary."""
+        assert flow.response is not None
+        if not proxy_auth_challenge(
+            exchange.status, flow.response.headers.fields, exchange.answered_by
+        ):
+            return False
+        if call is not None:
+            call.recorded = True
+        self.auth_refused += 1
+        return True
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
@@ -459,7 +504,7 @@ class Recorder:
             # the closed cassette cannot hold (the client sees its connection close instead).
             if self.shut and flow.killable:
                 flow.kill()
-                self.dropped += 1
+                self.dropped += flow not in self._cut_off
             return False
         interaction = exchange.interaction(method, uri, meta, self.writer.fmt)
         try:
@@ -501,13 +546,14 @@ class Recorder:
 # per hook (about 22,000 instructions per call). Every other hook name is bound to None, which
 # mitmproxy passes over: a name a module lacks costs an AttributeError per look-up (Python 3.11
 # formats its message), about 95,000 instructions per call. ``request`` follows chime_enforce
-# (Recorder.configure).
+# (Recorder.configure): it notes the call in flight, and refuses an invalid one in enforce mode.
 recorder = Recorder()
 addons: list[object] = []
 load = recorder.load
 configure = recorder.configure
 running = recorder.running
 done = recorder.done
+request = recorder.request
 responseheaders = recorder.responseheaders
 response = recorder.response
 error = recorder.error

@@ -163,8 +163,7 @@ def hook_cost(tmp: Path, n: int = 2000) -> dict[str, float]:
             pairs = flows(fmt)
             start = time.perf_counter()
             for f, resp in pairs:
-                if addon.request:  # only in enforce mode, as mitmproxy would see it
-                    addon.request(f)
+                addon.request(f)  # as mitmproxy calls it: the call noted in flight
                 f.response = resp
                 body, resp.raw_content = resp.raw_content, None
                 addon.responseheaders(f)

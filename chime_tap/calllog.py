@@ -253,6 +253,7 @@ def record_summary(
     controls: int = 0,
     others: int = 0,
     tls_failed: int = 0,
+    auth_refused: int = 0,
 ) -> str:
     """``record``'s paragraph: calls, violations, what was recorded and what could not be.
 
@@ -261,7 +262,8 @@ def record_summary(
     in flight when the cassette closed, cut off unanswered; ``controls``: of the interactions
     recorded, the simulator's control calls (not proxy-session calls, so not among the calls);
     ``others``: of the interactions recorded, other traffic (``--record-all``); ``tls_failed``:
-    clients' TLS handshakes with the proxy that failed.
+    clients' TLS handshakes with the proxy that failed; ``auth_refused``: requests the proxy
+    itself refused for want of proxy credentials (mitmproxy's ``proxyauth``), never sent on.
     """
     if cassette is None:
         kept = "no cassette, nothing recorded"
@@ -279,7 +281,12 @@ def record_summary(
     if refused:
         details.append(f"{refused} not recorded and answered 507 instead (strict recording)")
     if dropped:
-        details.append(f"{dropped} cut off unanswered at shutdown")
+        details.append(f"{dropped} still in flight at shutdown, cut off unanswered (not recorded)")
+    if auth_refused:
+        details.append(
+            f"{auth_refused} request(s) refused by the proxy's own authentication (proxyauth), "
+            "never sent on, not recorded"
+        )
     if tls_failed:
         details.append(
             f"{tls_failed} client TLS handshake(s) failed (does the client trust the proxy's CA, "

@@ -152,6 +152,24 @@ def enforce_answer(violations: list[Violation]) -> tuple[int, dict[str, str], by
     return 400, headers, body
 
 
+# mitmproxy's own demand for credentials (its proxyauth option): 407 with Proxy-Authenticate in
+# a forward proxy, 401 with WWW-Authenticate in reverse mode, in mitmproxy's realm.
+PROXY_AUTH_CHALLENGES = {407: b"proxy-authenticate", 401: b"www-authenticate"}
+PROXY_AUTH_REALM = b'Basic realm="mitmproxy"'
+
+
+def proxy_auth_challenge(
+    status: int, header_fields: Iterable[tuple[bytes, bytes]], answered_by: str
+) -> bool:
+    """Whether an answer is the proxy's demand for the client's proxy credentials
+    (``--set proxyauth=...``), not the service's: no server sent it, and it is mitmproxy's
+    challenge. The request never left the proxy, so there is no call to record."""
+    name = PROXY_AUTH_CHALLENGES.get(status)
+    if name is None or answered_by == UPSTREAM:
+        return False
+    return any(k.lower() == name and v == PROXY_AUTH_REALM for k, v in header_fields)
+
+
 NOT_RECORDED_STATUS = 507  # Insufficient Storage: what strict recording answers instead
 NOT_RECORDED_ERROR_TYPE = "ChimeTapNotRecorded"
 

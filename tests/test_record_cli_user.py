@@ -1,11 +1,17 @@
 """`chime-tap record` as a new user meets it. On a cassette a crash left with a torn last
 interaction it starts, the writer moves the tail aside, and recording goes on (what every
 reader's message promises); a cassette broken anywhere else is still refused before the proxy
-starts, and left alone. A client that does not trust the proxy's CA is named at exit."""
+starts, and left alone. A client that does not trust the proxy's CA is named at exit, and so
+are requests the proxy's own authentication refused and calls Ctrl+C cut off."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import signal
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +23,7 @@ from chime_tap.commands.record import check_cassette
 from chime_tap.errors import CassetteError
 from chime_tap.recording import check_record_target
 from support.procs import CONNECTOR, chime_tap, voice_client
+from support.upstream import ScriptedUpstream
 
 
 def _interaction(n: int) -> dict:
@@ -125,3 +132,102 @@ def test_a_client_that_does_not_trust_the_ca_is_counted_in_the_exit_summary(tmp_
     assert code == 0, proxy.output
     summary = next(line for line in proxy.lines if "chime-tap record: 0 call(s)" in line)
     assert "1 client TLS handshake(s) failed (does the client trust the proxy's CA" in summary
+
+
+# --- proxy authentication, and Ctrl+C with a call in flight --------------------------------------
+
+
+def _get(port: int, url: str, host: str, extra: str = "") -> socket.socket:
+    """A plain-HTTP GET sent through the proxy at ``port``; the socket, for its answer."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"GET {url} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n{extra}\r\n".encode())
+    return sock
+
+
+def _status(sock: socket.socket) -> int:
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the proxy closed the connection without an answer"
+        data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_the_proxys_own_407_is_not_recorded_as_the_services_answer(tmp_path):
+    """``--set proxyauth=user:pass``: a request without proxy credentials gets mitmproxy's 407
+    and never reaches the service; it is not a call, so not recorded, and the summary says so.
+    The same request with credentials is a call, recorded with the service's answer."""
+    cassette = tmp_path / "calls.yaml"
+    creds = base64.b64encode(b"user:pass").decode()
+    path = f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1"
+    with ScriptedUpstream() as up:
+        args = ["record", "--cassette", str(cassette), "--hosts", up.host]
+        with chime_tap([*args, "--set", "proxyauth=user:pass"], confdir=tmp_path / "c") as proxy:
+            with _get(proxy.port, up.url + path, up.host) as sock:
+                assert _status(sock) == 407
+            with _get(
+                proxy.port, up.url + path, up.host, f"Proxy-Authorization: Basic {creds}\r\n"
+            ) as sock:
+                assert _status(sock) == 404  # the service's: no such session
+            assert proxy.stop(signal.SIGTERM) == 0
+    items = load_cassette(cassette)["interactions"]
+    assert [(i["response"]["status"]["code"], i["chime_tap"]["answered_by"]) for i in items] == [
+        (404, "upstream")
+    ]
+    (summary,) = [
+        line for line in proxy.lines if "chime-tap record: " in line and "call(s)" in line
+    ]
+    assert "chime-tap record: 1 call(s) (1 4xx)" in summary
+    assert "1 interaction(s) recorded" in summary
+    assert (
+        "1 request(s) refused by the proxy's own authentication (proxyauth), never sent on, "
+        "not recorded" in summary
+    )
+
+
+class _HoldingUpstream:
+    """A loopback 'service' that reads each request and never answers it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.got = threading.Event()
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.server.accept()
+            self.held.append(conn)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            self.got.set()
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.server.close()
+
+
+def test_ctrl_c_with_a_call_in_flight_is_in_the_summary(tmp_path):
+    """Ctrl+C while the service holds a call: the call is cut off unanswered and the cassette
+    closes without it; the exit summary counts it (it said nothing of it)."""
+    cassette = tmp_path / "calls.yaml"
+    up = _HoldingUpstream()
+    try:
+        args = ["record", "--cassette", str(cassette), "--hosts", up.host]
+        with chime_tap(args, confdir=tmp_path / "c") as proxy:
+            url = f"http://{up.host}/voice-connectors/{CONNECTOR}/proxy-sessions/held"
+            with _get(proxy.port, url, up.host):
+                assert up.got.wait(30), "the call never reached the upstream"
+                proxy.stop(signal.SIGINT)
+    finally:
+        up.close()
+    assert load_cassette(cassette)["interactions"] == []
+    (summary,) = [
+        line for line in proxy.lines if "chime-tap record: " in line and "call(s)" in line
+    ]
+    assert "chime-tap record: 0 call(s)" in summary
+    assert "1 still in flight at shutdown, cut off unanswered (not recorded)" in summary

@@ -141,7 +141,7 @@ def test_log_call_in_a_forked_child_names_the_child(kept) -> None:
 
 
 RECORDER_HOOKS = {
-    "load", "configure", "running", "done", "responseheaders", "response", "error",
+    "load", "configure", "running", "done", "request", "responseheaders", "response", "error",
     "tls_failed_client",
 }  # fmt: skip
 
@@ -155,14 +155,14 @@ def test_the_script_module_is_the_addon_and_passes_other_hooks_over() -> None:
         if name in RECORDER_HOOKS:
             assert hook == getattr(record.recorder, name), name
         else:
-            assert hook is None, name  # request too: no enforce mode by default
+            assert hook is None, name
     # mitmproxy warns about any addon with the deprecated add_log name, even bound to None.
     assert not hasattr(record, "add_log")
 
 
 def test_a_script_loaded_as_mitmproxy_loads_it(tmp_path: Path) -> None:
     """The script module itself, through mitmproxy's script loader: options, the command,
-    enforce mode's request hook following the option, a call recorded."""
+    the request hook following enforce mode's option, a call recorded."""
     from mitmproxy.addons import script
     from mitmproxy.test import taddons, tflow
 
@@ -172,7 +172,7 @@ def test_a_script_loaded_as_mitmproxy_loads_it(tmp_path: Path) -> None:
         tctx.master.addons.add(module)
         cassette = tmp_path / "calls.yaml"
         tctx.configure(module.recorder, chime_cassette=str(cassette), chime_hosts=["h:9"])
-        assert module.request is None
+        assert module.request == module.recorder._sent  # notes the call in flight
         tctx.configure(module.recorder, chime_enforce=True)
         assert module.request == module.recorder._refuse_invalid
         f = tflow.tflow(resp=False)
@@ -188,7 +188,7 @@ def test_a_script_loaded_as_mitmproxy_loads_it(tmp_path: Path) -> None:
         stats = tctx.master.commands.call("chime.record.stats")
         assert stats == f"{cassette}: 1 recorded, 1 with violations, 0 failed, 0 not written"
         tctx.configure(module.recorder, chime_enforce=False)
-        assert module.request is None
+        assert module.request == module.recorder._sent  # notes the call in flight
         tctx.master.addons.trigger(hooks.all_hooks["done"]())
     assert len(load_cassette(cassette)["interactions"]) == 1
 

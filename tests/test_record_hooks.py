@@ -371,15 +371,20 @@ def test_without_enforce_invalid_requests_go_upstream(recorder) -> None:
     assert f.response is None
 
 
-def test_request_hook_exists_only_in_enforce_mode(recorder) -> None:
+def test_the_request_hook_refuses_only_in_enforce_mode(recorder) -> None:
     addon, tctx = recorder
-    assert addon.request is None  # nothing for mitmproxy to call on every flow
+    invalid = f"/voice-connectors/{CONNECTOR}/proxy-sessions"
+    f = make_flow("POST", invalid, b"{}")
+    tctx.master.addons.invoke_addon_sync(addon, HttpRequestHook(f))
+    assert f.response is None  # only noted in flight: the service answers it
     tctx.configure(addon, chime_enforce=True)
-    f = make_flow("POST", f"/voice-connectors/{CONNECTOR}/proxy-sessions", b"{}")
+    f = make_flow("POST", invalid, b"{}")
     tctx.master.addons.invoke_addon_sync(addon, HttpRequestHook(f))
     assert f.response is not None and f.response.status_code == 400
     tctx.configure(addon, chime_enforce=False)
-    assert addon.request is None
+    f = make_flow("POST", invalid, b"{}")
+    tctx.master.addons.invoke_addon_sync(addon, HttpRequestHook(f))
+    assert f.response is None
 
 
 def test_answer_from_another_addon_is_labelled(recorder, tmp_path: Path) -> None:
@@ -755,3 +760,32 @@ def test_a_simulator_control_call_is_recorded_as_one(
     assert f.comment == "simulator control call"
     assert addon.statuses == {}  # not a proxy-session call
     assert ", 1 of them simulator control call(s);" in addon.summary()
+
+
+def test_the_proxys_own_auth_challenge_is_not_recorded_a_servers_407_is(tmp_path: Path) -> None:
+    """mitmproxy's proxyauth addon answers a request without proxy credentials 407 itself: not
+    a call of the service's, not recorded, counted in the summary. A 407 a server sent (an
+    upstream proxy's) is its answer, recorded as any other."""
+    from mitmproxy.addons.proxyauth import ProxyAuth
+
+    auth, addon = ProxyAuth(), Recorder()
+    with taddons.context(auth, addon) as tctx:
+        tctx.configure(auth, proxyauth="user:pass")
+        tctx.configure(addon, chime_cassette=str(tmp_path / "c.yaml"), chime_hosts=[UPSTREAM_HOST])
+        f = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s1")
+        auth.requestheaders(f)
+        assert f.response is not None and f.response.status_code == 407
+        addon.responseheaders(f)
+        addon.response(f)
+        g = make_flow("GET", f"/voice-connectors/{CONNECTOR}/proxy-sessions/s2")
+        run_flow(
+            addon,
+            g,
+            lambda fl: answer(fl, 407, None, {"Proxy-Authenticate": 'Basic realm="mitmproxy"'}),
+        )
+        assert "1 request(s) refused by the proxy's own authentication" in addon.summary()
+        addon.done()
+    items = load_cassette(tmp_path / "c.yaml")["interactions"]
+    assert [(i["request"]["uri"].rsplit("/", 1)[1], i[META_KEY]["answered_by"]) for i in items] == [
+        ("s2", UPSTREAM)
+    ]
