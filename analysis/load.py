@@ -149,6 +149,7 @@ class _Rows:
         self.tick = tick
         self.values: list[Any] = []
         self.digests: list[bytes] | None = [] if ids else None
+        self.routes: dict[tuple, tuple[Route | None, str | None, str | None]] = {}
 
     def add(
         self,
@@ -175,7 +176,18 @@ class _Rows:
             )  # fmt: skip
         parts = urlsplit(uri)
         host, path = parts.hostname or request_headers.get("host", ""), parts.path or "/"
-        route, operation, namespace = _route(method, uri, host, meta, self.hosts)
+        # A file's calls name a few routes many times (a session's Get, Update and Delete; a
+        # connector's Create and List): each is named once, from what _route reads.
+        key = (method, uri, host, meta.get("namespace"), meta.get("operation"))
+        try:
+            named = self.routes.get(key)
+        except TypeError:  # a note that is not hashable (a list): named each time
+            named = key = None
+        if named is None:
+            named = _route(method, uri, host, meta, self.hosts)
+            if key is not None:
+                self.routes[key] = named
+        route, operation, namespace = named
         if not 0 <= status <= 999:
             raise InputError(f"interaction {index}: status code {status} is not an HTTP status")
         violations = _violations(meta, route, interaction, self.hosts)
