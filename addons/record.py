@@ -92,6 +92,7 @@ MITMPROXY_HOOKS = (
     "websocket_end", "websocket_message", "websocket_start",
 )  # fmt: skip
 
+IN_FLIGHT_LIMIT = 100_000  # flows held in flight before those no longer live are let go
 CALL_ATTRIBUTE = "_chime_tap_call"  # a flow's Call (Recorder._call); never saved with the flow
 
 VIOLATION_MARK = ":warning:"
@@ -152,8 +153,9 @@ class Recorder:
         # mitmproxy's options read per call, kept here: ctx.options costs microseconds a read.
         self.body_size_limit: str | None = None
         self.stream_large_bodies: str | None = None
-        # The request hook (see configure): a call sent on is in flight (so the exit summary
-        # can name the calls Ctrl+C cut off); in enforce mode, an invalid one is refused first.
+        # The request hook (see configure): a request sent on is in flight until it finishes
+        # (so the exit summary counts the calls Ctrl+C cut off); in enforce mode, an invalid
+        # call is refused.
         self.request: Callable[[http.HTTPFlow], None] = self._sent
         self.strict = False  # chime_strict_recording: never answer what was not recorded
         self.spy: Spy | None = None  # chime_compare_to: spy mode's baseline
@@ -170,6 +172,7 @@ class Recorder:
         self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
         self.started = False  # the running hook has run: the proxy listens
+        self.stopped = False  # done() has run: the summary is said
         # Per-flow state, off flow.metadata so saved flow files stay serializable. A flow's Call
         # is an attribute of the flow object (CALL_ATTRIBUTE): read twice per call, it costs a
         # fraction of a weak dictionary's look-up, and goes with the flow as a weak key would.
@@ -177,10 +180,11 @@ class Recorder:
         self._streamed: weakref.WeakKeyDictionary[http.HTTPFlow, StreamCounter] = (
             weakref.WeakKeyDictionary()
         )
-        # Flows past the request hook and not finished yet; those done() found (counted in
-        # ``dropped`` then, not again if they finish after it).
-        self._in_flight: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
-        self._cut_off: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+        # Flows past the request hook and not finished, by id: a dict's set and pop per flow
+        # cost a fraction of a weak set's. Those done() finds are cut off, and kept (not counted
+        # again if one finishes after done()).
+        self._in_flight: dict[int, http.HTTPFlow] = {}
+        self._cut_off: dict[int, http.HTTPFlow] = {}
 
     def load(self, loader) -> None:
         options.add_options(loader, (options.HOSTS, *options.RECORDER, options.DECODE_LIMIT))
@@ -256,6 +260,7 @@ class Recorder:
 
     def done(self) -> None:
         self._count_cut_off()
+        self.stopped = True
         self.shut = self.writer is not None
         logger.info(self.summary())
         if self.spy is not None:
@@ -266,11 +271,11 @@ class Recorder:
 
     def _count_cut_off(self) -> None:
         """The calls still in flight as the proxy stops (Ctrl+C while the service holds one):
-        their clients get no answer and the cassette closes without them; the summary counts
-        them as cut off."""
-        for flow in list(self._in_flight):
+        their clients get no answer and the cassette closes without them. Counted for the
+        summary (classified now, as a finished call is: by its request as it was sent)."""
+        for key, flow in self._in_flight.items():
             if self._call(flow) is not None or (self.record_all and self.writer is not None):
-                self._cut_off.add(flow)
+                self._cut_off[key] = flow
                 self.dropped += 1
         self._in_flight.clear()
 
@@ -294,12 +299,18 @@ class Recorder:
     # --- hooks ----------------------------------------------------------------------------------
 
     def _sent(self, flow: http.HTTPFlow) -> None:
-        """The request hook: the request is on its way (unless an addon answered it)."""
-        self._in_flight.add(flow)
+        """The request hook: the request is on its way (unless an addon answers it), in flight
+        until it finishes."""
+        if not self.stopped:
+            in_flight = self._in_flight
+            if len(in_flight) >= IN_FLIGHT_LIMIT:  # flows that never finished: let them go
+                for key in [k for k, f in in_flight.items() if not f.live]:
+                    del in_flight[key]
+            in_flight[id(flow)] = flow
 
     def _refuse_invalid(self, flow: http.HTTPFlow) -> None:
         """The request hook, in enforce mode: answer an invalid request with the service's 400."""
-        self._in_flight.add(flow)
+        self._sent(flow)
         if flow.response or flow.error or not flow.live:
             return
         call = self._call(flow)
@@ -374,7 +385,7 @@ class Recorder:
         return call.request_violations
 
     def _finish(self, flow: http.HTTPFlow) -> None:
-        self._in_flight.discard(flow)
+        self._in_flight.pop(id(flow), None)
         call = self._call(flow)
         if call is None and not (self.record_all and self.writer is not None):
             return
@@ -504,7 +515,8 @@ class Recorder:
             # the closed cassette cannot hold (the client sees its connection close instead).
             if self.shut and flow.killable:
                 flow.kill()
-                self.dropped += flow not in self._cut_off
+                if id(flow) not in self._cut_off:  # in flight at done(): counted then
+                    self.dropped += 1
             return False
         interaction = exchange.interaction(method, uri, meta, self.writer.fmt)
         try:
