@@ -57,6 +57,7 @@ from chime_tap.recording import (
     PROXY_AUTH_CHALLENGES,
     RECORDER,
     UPSTREAM,
+    VIOLATION_MARK,
     Call,
     Exchange,
     call_violations,
@@ -66,6 +67,7 @@ from chime_tap.recording import (
     enforce_answer,
     flow_exchange,
     log_line,
+    mark_for,
     not_recorded_answer,
     open_cassette,
     proxy_auth_challenge,
@@ -94,10 +96,6 @@ MITMPROXY_HOOKS = (
 
 IN_FLIGHT_LIMIT = 100_000  # flows held in flight before those no longer live are let go
 CALL_ATTRIBUTE = "_chime_tap_call"  # a flow's Call (Recorder._call); never saved with the flow
-
-VIOLATION_MARK = ":warning:"
-FAILURE_MARK = ":x:"
-DIFFERENCE_MARK = ":mag:"  # spy mode: the answer differs from the baseline's
 
 
 def host_header(req: http.Request) -> str | None:
@@ -479,12 +477,9 @@ class Recorder:
         """Counters, the mitmweb mark and comment, and the call's log line."""
         failed = not exchange.got_response
         differs = compared is not None and compared.differs
-        if differs:
-            flow.marked = DIFFERENCE_MARK
-        if violations or exchange.body_note:
-            flow.marked = VIOLATION_MARK
-        if failed:
-            flow.marked = FAILURE_MARK
+        mark = mark_for(violations, failed, exchange.body_note, differs)
+        if mark is not None:
+            flow.marked = mark
         flow.comment = comment_for(
             call, violations, exchange.error, exchange.body_note,
             compared.comment() if compared is not None else (),

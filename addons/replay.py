@@ -71,7 +71,9 @@ from chime_tap.playback import (
     unreadable_message,
 )
 from chime_tap.recording import (
+    FAILURE_MARK,
     UPSTREAM,
+    VIOLATION_MARK,
     Call,
     call_violations,
     check_record_target,
@@ -79,6 +81,7 @@ from chime_tap.recording import (
     describe,
     elapsed_ms,
     flow_exchange,
+    mark_for,
     not_recorded_answer,
     open_cassette,
 )
@@ -151,6 +154,9 @@ def forwarded_interaction(
     meta["recorded_by"] = RECORDED_BY
     flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it, as record's do
     flow.comment = comment_for(call, violations, exchange.error, exchange.body_note)
+    mark = mark_for(violations, not exchange.got_response, exchange.body_note)
+    if mark is not None:  # flagged in mitmweb as record flags a call
+        flow.marked = mark
     return exchange.interaction(req.method, req.pretty_url, meta, fmt), meta, violations
 
 
@@ -331,7 +337,7 @@ class ReplayServer:
         self.unreadable += 1
         req = flow.request
         message = unreadable_message(req.method, req.pretty_url, problem)
-        flow.marked = ":x:"
+        flow.marked = FAILURE_MARK
         label = entry.label(self.names)
         flow.comment = f"unreadable {label}"
         flow.response = _response(
@@ -376,7 +382,7 @@ class ReplayServer:
         message, details = explain_miss(
             self.index, live_request(flow, self.decode_limit), self.hosts, self.names
         )
-        flow.marked = ":warning:"
+        flow.marked = VIOLATION_MARK
         flow.response = _response(
             *error_answer(MISS_STATUS, MISS_ERROR_TYPE, "miss", message, **details)
         )

@@ -207,6 +207,24 @@ def streamed_note(part: str, size: int | None, threshold: str | None) -> str:
     )
 
 
+VIOLATION_MARK = ":warning:"  # mitmweb's marks (emoji shortcodes) of a recorded call
+FAILURE_MARK = ":x:"
+DIFFERENCE_MARK = ":mag:"  # spy mode: the answer differs from the baseline's
+
+
+def mark_for(
+    violations: Sequence[Violation], failed: bool, body_note: str | None, differs: bool = False
+) -> str | None:
+    """The mark mitmweb shows on a recorded call, the gravest first: it failed, something is
+    wrong with it (a violation, a body not kept whole), its answer differs from spy mode's
+    baseline; None: nothing to flag."""
+    if failed:
+        return FAILURE_MARK
+    if violations or body_note:
+        return VIOLATION_MARK
+    return DIFFERENCE_MARK if differs else None
+
+
 def comment_for(
     call: Call,
     violations: list[Violation],

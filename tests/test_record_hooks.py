@@ -15,7 +15,7 @@ from mitmproxy.log import LegacyLogEvents
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow
 
-from chime_tap.addons.record import FAILURE_MARK, VIOLATION_MARK, Recorder, host_header
+from chime_tap.addons.record import Recorder, host_header
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.validation import Violation, validate_response
 from chime_tap.calllog import CALLS
@@ -23,9 +23,11 @@ from chime_tap.cassettes.format import META_KEY
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.recording import (
     ADDON,
+    FAILURE_MARK,
     NO_RESPONSE,
     RECORDER,
     UPSTREAM,
+    VIOLATION_MARK,
     client_url,
     describe,
     enforce_answer,

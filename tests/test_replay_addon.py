@@ -621,6 +621,7 @@ def test_on_miss_forward_records_upstreams_answer_then_replays_it(replayer, tmp_
         {"Content-Type": "application/json"},
     )
     addon.response(fresh)
+    assert not fresh.marked  # a valid answer: nothing for mitmweb to flag
 
     again = to_upstream(addon, "GET", f"{SESSIONS}/fresh")
     assert again.response is not None  # answered from what the first call recorded

@@ -25,6 +25,7 @@ from chime_tap.addons.replay import ReplayServer
 from chime_tap.cassettes.format import make_interaction
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.recording import FAILURE_MARK, VIOLATION_MARK
 from chime_tap.replay_latency import recorded_ms
 from support.procs import CONNECTOR, assert_no_secrets, chime_tap, voice_client
 from support.upstream import ScriptedUpstream
@@ -205,6 +206,7 @@ def test_a_forwarded_invalid_call_is_recorded_validated_and_flagged(
     ]
     assert f.metadata["chime_tap"] == meta  # saved flow files carry it, as record's do
     assert "request body /Capabilities/0" in f.comment  # mitmweb shows what is wrong
+    assert f.marked == VIOLATION_MARK  # and flags it, as record flags a call
     (line,) = [r for r in caplog.records if r.name == "chime_tap.calls"]
     assert line.levelno == logging.WARNING
     assert line.getMessage().startswith(
@@ -234,3 +236,4 @@ def test_a_forwarded_call_that_failed_keeps_records_metadata_too(tmp_path: Path)
         "none", "connection refused", [],
     )  # fmt: skip
     assert isinstance(meta["duration_ms"], float)
+    assert f.marked == FAILURE_MARK

@@ -12,13 +12,14 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow
 
-from chime_tap.addons.record import DIFFERENCE_MARK, VIOLATION_MARK, Recorder
+from chime_tap.addons.record import Recorder
 from chime_tap.analysis import load_frame
 from chime_tap.analysis.rendering import render
 from chime_tap.analysis.summaries import baseline_differences, summarize
 from chime_tap.cassettes.format import META_KEY, Interaction
 from chime_tap.cassettes.reader import load_cassette
 from chime_tap.cassettes.writer import CassetteWriter
+from chime_tap.recording import DIFFERENCE_MARK, VIOLATION_MARK
 from chime_tap.spy import CLOSEST, EXACT, NO_COUNTERPART, NONE, REQUEST_DIFFERS, Spy
 
 HOST = "127.0.0.1:9000"
