@@ -8,8 +8,12 @@ are associative, so the grouping, which differs with the number of workers, does
   consecutive days, makes each day's partial and merges them, and this process merges the
   runs' partials.
 - ``dask``: the runs of days are tasks on a ``dask.distributed`` cluster (``--scheduler
-  tcp://HOST:PORT``; every worker needs chime-tap installed and the dataset's path readable);
-  the merges of the runs run there too, pairwise, and only the merged partial comes back.
+  tcp://HOST:PORT``; every worker needs chime-tap installed and the dataset's path readable,
+  and its address reachable from here). Each run's session pieces (the one big partial, a row
+  a session) are cut by session into buckets (``summaries.split``); a task per bucket merges
+  that bucket's pieces of every run and settles them into the session table's rows, the
+  buckets in parallel. The other summaries' partials merge there too, pairwise; the merged
+  partial and the settled rows come back, and this process only puts the rows in order.
 - ``local``: one day after another in this process (what the other two split up).
 """
 
@@ -27,7 +31,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from chime_tap.analysis import summaries
+from chime_tap.analysis import lifecycle, summaries
 from chime_tap.analysis.load import COLUMNS, ORIGINS
 from chime_tap.api.hosts import NAMESPACES
 from chime_tap.api.operations import OPERATIONS
@@ -113,6 +117,27 @@ def _day_partials(units: list[Unit], filters: Filters) -> Iterator[dict[str, Any
         yield part
 
 
+def run_split(
+    units: list[Unit], filters: Filters, buckets: int
+) -> tuple[dict[str, Any], list[lifecycle.Pieces]]:
+    """A run's partial (:func:`run_partial`) split: the small summaries' partial, and the
+    session pieces cut into ``buckets`` (``summaries.split``)."""
+    return summaries.split(run_partial(units, filters), buckets)
+
+
+def settle_bucket(*parts: lifecycle.Pieces) -> pd.DataFrame:
+    """One bucket's session pieces of consecutive runs, merged in order and settled."""
+    return lifecycle.settle(tree_reduce(parts, lifecycle.merge))
+
+
+def _small(split: tuple[dict[str, Any], list[lifecycle.Pieces]]) -> dict[str, Any]:
+    return split[0]
+
+
+def _bucket(split: tuple[dict[str, Any], list[lifecycle.Pieces]], k: int) -> lifecycle.Pieces:
+    return split[1][k]
+
+
 def runs_of(units: list[Unit], count: int) -> list[list[Unit]]:
     """``units`` cut into at most ``count`` runs of consecutive days with about as many files
     each (a day's files are about as many rows as another's when recorders run every day)."""
@@ -179,10 +204,11 @@ def summarize_dataset(
     units = read.units(root, since=filters.since, until=filters.until)
     run = Run(engine=engine, days=len(units), files=sum(len(u.files) for u in units))
     run.files_in_dataset = len(layout.data_files(Path(root)))
+    settled = None
     if not units:
         part = empty_partial()
     elif engine == "dask":
-        part = _on_dask(units, filters, scheduler, run)
+        part, settled = _on_dask(units, filters, scheduler, run)
     elif engine == "embedded" and len(units) > 1 and (workers or os.cpu_count() or 1) > 1:
         run.workers = min(workers or os.cpu_count() or 1, len(units))
         runs = runs_of(units, RUNS_PER_WORKER * run.workers)
@@ -192,12 +218,15 @@ def summarize_dataset(
         part = tree_reduce(_handed_on(parts), summaries.merge)
     else:
         part = run_partial(units, filters)
-    summary = summaries.finish(part)
+    summary = summaries.finish(part, settled)
     run.seconds = time.perf_counter() - start
     return summary, run
 
 
-def _on_dask(units: list[Unit], filters: Filters, scheduler: str | None, run: Run) -> Any:
+def _on_dask(
+    units: list[Unit], filters: Filters, scheduler: str | None, run: Run
+) -> tuple[dict[str, Any], list[pd.DataFrame]]:
+    """The merged partial without sessions, and the session table's rows of each bucket."""
     from distributed import Client
 
     from chime_tap.errors import UsageError
@@ -205,15 +234,32 @@ def _on_dask(units: list[Unit], filters: Filters, scheduler: str | None, run: Ru
     if not scheduler:
         raise UsageError("--engine dask needs --scheduler tcp://HOST:PORT (a dask scheduler)")
     try:
-        client = Client(scheduler, timeout=10, set_as_default=False)
+        # Results straight from the worker that holds them: through the scheduler (dask's
+        # default for a client outside the cluster), the session rows took twice as long.
+        client = Client(scheduler, timeout=10, set_as_default=False, direct_to_workers=True)
     except (OSError, TimeoutError) as e:
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     with client:
-        run.workers = len(client.scheduler_info().get("workers", {}))
+        workers = sorted(client.scheduler_info().get("workers", {}))
+        run.workers = len(workers)
         runs = runs_of(units, RUNS_PER_WORKER * max(1, run.workers))
-        futures = client.map(run_partial, runs, [filters] * len(runs), pure=False)
-        merged = tree_reduce(futures, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
-        return merged.result()
+        buckets = len(runs)
+        splits = client.map(run_split, runs, [filters] * len(runs), [buckets] * len(runs),
+                            pure=False)  # fmt: skip
+        settled = []
+        for k in range(buckets):
+            # Each run's part of the bucket is picked out where the run's partial is, so only
+            # that part moves; the buckets go round the workers (left to itself, the scheduler
+            # gave one worker three of four, all of whose inputs were as near to the other).
+            parts = [client.submit(_bucket, s, k, pure=False) for s in splits]
+            settled.append(
+                client.submit(settle_bucket, *parts, pure=False,
+                              workers=workers[k % len(workers)], allow_other_workers=True)
+            )  # fmt: skip
+        small = [client.submit(_small, s, pure=False) for s in splits]
+        del splits
+        merged = tree_reduce(small, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
+        return merged.result(), client.gather(settled)
 
 
 def load_dataset(root: str | os.PathLike[str], filters: Filters = Filters()) -> pd.DataFrame:

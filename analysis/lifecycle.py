@@ -15,11 +15,20 @@ the earlier one tells; :func:`finish` settles the rest and shapes the table. Par
 ordered partitions (a dataset's days), merged in any grouping that keeps their order, give the
 table one pass over all events gives; ``tests/test_dataset.py`` checks it (days merged
 pairwise and in a row; a dataset's report against the report of the files it came from).
+
+Sessions never meet: a partial :func:`split` by session into buckets gives, bucket by bucket,
+merges and a :func:`settle` each that run apart (the cluster's tasks, in parallel), and
+:func:`combine` puts the settled buckets' rows in the table's order; :func:`finish` is
+``combine([settle(part)])``. A piece's ``order`` (its session's first appearance) counts on
+from the earlier partial's :attr:`Pieces.orders`, not from the pieces it holds, so orders are
+the same in every bucket, and the buckets' rows interleave as one table's would.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -55,6 +64,17 @@ PIECE_COLUMNS = [
 # Few distinct values each: a piece keeps a category code, not the text (a dataset's millions of
 # pieces are taken and copied many times over in the merges and the finish).
 _CODED = ["voice_connector_id", "final_status", "said_operation"]
+
+
+@dataclass
+class Pieces:
+    """A partial: the pieces (:data:`PIECE_COLUMNS`, sessions in order of first appearance),
+    and ``orders``, how many sessions the partitions it covers numbered: its pieces' ``order``
+    is below it, and a later partial's orders count on from it (a bucket of a partial keeps the
+    whole partial's ``orders``, so its orders are the ones the whole partial's merge gives)."""
+
+    table: pd.DataFrame
+    orders: int
 
 
 def _same_categories(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,7 +174,7 @@ def session_events(frame: pd.DataFrame) -> pd.DataFrame:
     return events.astype({"call": "bool", "ack": "bool", "create": "bool", "deleted": "bool"})
 
 
-def partial(frame: pd.DataFrame) -> pd.DataFrame:
+def partial(frame: pd.DataFrame) -> Pieces:
     """One partition's pieces (:data:`PIECE_COLUMNS`), sessions in order of first appearance."""
     events = session_events(frame)
     # Sessions in order of first appearance (the file order among equal times), each session's
@@ -209,7 +229,7 @@ def partial(frame: pd.DataFrame) -> pd.DataFrame:
         [pieces, names.take(pieces["order"].to_numpy()).reset_index(drop=True)], axis=1
     )
     pieces = pieces.assign(session_hash=_hash(pieces)).astype({c: "category" for c in _CODED})
-    return pieces[PIECE_COLUMNS]
+    return Pieces(pieces[PIECE_COLUMNS], len(names))
 
 
 def _by_key_time_row(events: pd.DataFrame) -> np.ndarray:
@@ -221,13 +241,17 @@ def _by_key_time_row(events: pd.DataFrame) -> np.ndarray:
     return np.lexsort((events["row"].to_numpy(), at, events["key"].to_numpy()))
 
 
-def merge(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
-    """The pieces of two consecutive partitions as one partial: what ``earlier`` tells about
-    ``later``'s first pieces is settled, and pieces of one lifecycle are joined."""
+def merge(a: Pieces, b: Pieces) -> Pieces:
+    """The pieces of two consecutive partitions as one partial (``a`` the earlier): what ``a``
+    tells about ``b``'s first pieces is settled, and pieces of one lifecycle are joined."""
+    later = b.table.assign(order=b.table["order"] + a.orders)
+    return Pieces(_merged(a.table, later), a.orders + b.orders)
+
+
+def _merged(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     if earlier.empty or later.empty:
         return later if earlier.empty else earlier
-    offset = int(earlier["order"].max()) + 1
-    earlier, later = _same_categories(earlier, later.assign(order=later["order"] + offset))
+    earlier, later = _same_categories(earlier, later)
     pieces = pd.concat([earlier, later], ignore_index=True)
     # Only the sessions both partitions saw have pieces to settle and join: a session seen on
     # one side only is already as _join leaves it, so most pieces pass through untouched.
@@ -312,7 +336,7 @@ def _join(pieces: pd.DataFrame, *, final: bool) -> pd.DataFrame:
 def _lifecycles(pieces: pd.DataFrame) -> pd.DataFrame:
     """Every session's pieces finally joined, with ``position``: where the lifecycle's first
     piece was. A session of one piece is its own lifecycle: only sessions of several pieces
-    go through the join. The key text is left out (:func:`finish` takes it by position)."""
+    go through the join. The key text is left out (:func:`settle` takes it by position)."""
     pieces = pieces.drop(columns=SESSION_KEY).assign(position=np.arange(len(pieces), dtype="int64"))
     several = pieces["order"].duplicated(keep=False).to_numpy()
     alone = pieces.loc[~several].assign(kind=np.int8(START))
@@ -321,16 +345,38 @@ def _lifecycles(pieces: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([alone, _join(pieces.loc[several], final=True)], ignore_index=True)
 
 
-def finish(pieces: pd.DataFrame) -> pd.DataFrame:
-    """One row per proxy session the service acknowledged (see :func:`sessions`)."""
+def split(part: Pieces, count: int) -> list[Pieces]:
+    """``part`` cut by session into ``count`` buckets (by ``session_hash``, so two sessions
+    sharing a hash share a bucket and :func:`merge` tells them apart there), each keeping the
+    whole partial's ``orders``."""
+    bucket = (part.table["session_hash"].to_numpy() % np.uint64(count)).astype(np.intp)
+    rows = np.argsort(bucket, kind="stable")  # each bucket's pieces in the order they stand
+    bounds = np.searchsorted(bucket[rows], np.arange(count + 1))
+    return [
+        Pieces(part.table.take(rows[a:b]).reset_index(drop=True), part.orders)
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+# Few-valued columns settle's rows keep as category codes, made text once the rows of every
+# bucket are together (a cluster's buckets are shipped and taken as codes, not text).
+_CODES_UNTIL_COMBINED = ["voice_connector_id", "namespace", "final_status"]
+
+
+def settle(part: Pieces) -> pd.DataFrame:
+    """The table's rows of these pieces (all of their sessions' pieces: see :func:`split`),
+    in the table's order, with ``order``, what :func:`combine` orders several buckets' rows
+    by after the first sighting; see :data:`_CODES_UNTIL_COMBINED`."""
+    pieces = part.table
     out = _lifecycles(pieces)
-    # The acknowledged ones by first sighting, ties as they came, each column taken once
-    # (each take moves the text of millions of sessions in a dataset's report), the key
-    # text from the lifecycle's first piece.
+    # The acknowledged ones by first sighting, then by session (its first appearance), then
+    # as they came, each column taken once (each take moves the text of millions of sessions
+    # in a dataset's report), the key text from the lifecycle's first piece.
     keep = np.flatnonzero(out["acknowledged"].to_numpy(dtype=bool))
     seen = out["first_seen"].dt.tz_localize(None).to_numpy()[keep]
+    order = out["order"].to_numpy()[keep]
     position = out["position"].to_numpy()[keep]
-    rank = np.lexsort((position, seen))  # NaT sorts last
+    rank = np.lexsort((position, order, seen))  # NaT sorts last
     out = out.take(keep[rank]).reset_index(drop=True)
     keys = pieces[SESSION_KEY].take(position[rank]).reset_index(drop=True)
     out = pd.concat([out, keys], axis=1)
@@ -340,19 +386,53 @@ def finish(pieces: pd.DataFrame) -> pd.DataFrame:
     out["observed_minutes"] = (end - start).dt.total_seconds() / 60.0
     longer = out["observed_minutes"] > out["expiry_minutes"].astype("float64")
     out["outlived_expiry"] = longer.fillna(False).astype("bool")
-    for name in ("voice_connector_id", "namespace", "final_status"):  # codes to text, at once
-        out[name] = text(out[name])
-    return out[SESSION_COLUMNS].astype(
+    out = out.astype({name: "category" for name in _CODES_UNTIL_COMBINED})
+    return out[[*SESSION_COLUMNS, "order"]].astype(
         {
-            "voice_connector_id": "str",
             "proxy_session_id": "str",
-            "namespace": "str",
             "calls": "int64",
             "expiry_minutes": "Int32",
-            "final_status": "str",
             "status_source": "str",
         }
     )
+
+
+def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The settled rows of every bucket of one partial as the one table :func:`finish` of the
+    whole partial gives: by first sighting, then by session (rows of one session, all in one
+    bucket, keep their order)."""
+    if len(tables) == 1:
+        out = tables[0]
+    else:
+        for name in _CODES_UNTIL_COMBINED:  # one set of categories, so codes concatenate
+            union = functools.reduce(pd.Index.union, (t[name].cat.categories for t in tables))
+            tables = [t.assign(**{name: t[name].cat.set_categories(union)}) for t in tables]
+        out = pd.concat(tables, ignore_index=True)
+        seen = out["first_seen"].dt.tz_localize(None).to_numpy()
+        out = _taken(out, np.lexsort((out["order"].to_numpy(), seen)))
+    text_of = {name: text(out[name]).astype("str") for name in _CODES_UNTIL_COMBINED}
+    return out[SESSION_COLUMNS].assign(**text_of)
+
+
+def _taken(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.take(rows)`` with a fresh index; a text column taken as one Arrow array (pandas
+    takes the chunks a concatenation leaves one index at a time, ten times slower)."""
+    import pyarrow as pa  # here, not at import: the cassette readers import this package too
+
+    texts = [name for name in frame.columns if isinstance(frame[name].dtype, pd.StringDtype)]
+    out = frame.drop(columns=texts).take(rows).reset_index(drop=True)
+    index = pa.array(rows)
+    for name in texts:
+        values = pa.array(frame[name])
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        out[name] = pd.array(values.take(index), dtype="str")
+    return out[frame.columns]
+
+
+def finish(part: Pieces) -> pd.DataFrame:
+    """One row per proxy session the service acknowledged (see :func:`sessions`)."""
+    return combine([settle(part)])
 
 
 def sessions(frame: pd.DataFrame) -> pd.DataFrame:

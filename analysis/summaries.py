@@ -447,29 +447,30 @@ def _skew_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _skew_finish(part: dict[str, Any]) -> dict[str, Any]:
-    if "values" in part:
-        skew = part["values"]
-    else:
-        counts = part["counts"].sort_index()
-        values = np.repeat(counts.index.to_numpy(dtype="float64"), counts.to_numpy())
-        skew = pd.Series(values, dtype="float64")
-    outside = int(skew.abs().gt(SIGV4_WINDOW_S).sum())
+    """The statistics of the skew values, from each distinct value's count (a dataset's
+    millions of calls have a few hundred): only the quantiles look at the values one by one."""
+    counts = part["counts"] if "counts" in part else part["values"].value_counts(sort=False)
+    counts = counts.sort_index()
+    values, weights = counts.index.to_numpy(dtype="float64"), counts.to_numpy(dtype="int64")
+    total = int(weights.sum())
+    outside = int(weights[np.abs(values) > SIGV4_WINDOW_S].sum())
     stats: dict[str, Any] = {
-        "count": len(skew),
+        "count": total,
         "outside_window": outside,
         "window_s": SIGV4_WINDOW_S,
         "not_service_clock": part["not_service_clock"],
     }
-    if not skew.empty:
-        q = skew.quantile([0.0, 0.5, 0.95, 1.0]).to_numpy()
+    if total:
+        # Whole seconds, so the weighted sum is the values' sum exactly.
+        q = quantiles_of_counts(values, weights, [0.0, 0.5, 0.95, 1.0])
         stats.update(
             min=float(q[0]),
             p50=float(q[1]),
             p95=float(q[2]),
             max=float(q[3]),
-            mean=float(skew.mean()),
+            mean=float(np.dot(values, weights) / total),
         )
-        stats["histogram"] = _histogram(skew)
+        stats["histogram"] = _histogram(values, weights)
     stats["warning"] = (
         f"{outside} call(s) with clock skew beyond SigV4's {SIGV4_WINDOW_S / 60:.0f}-minute window: "
         "AWS rejects such requests (check the client's clock)"
@@ -489,8 +490,25 @@ def clock_skew(frame: pd.DataFrame) -> dict[str, Any]:
     return _skew_finish(_skew_partial(frame, sketched=False))
 
 
-def _histogram(skew: pd.Series) -> list[dict[str, float]]:
-    counts, edges = np.histogram(skew.to_numpy(), bins=min(10, max(1, skew.nunique())))
+def quantiles_of_counts(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:
+    """``np.quantile(np.repeat(values, weights), qs)`` (what ``Series.quantile`` gives: the
+    linear method) of sorted distinct ``values``, without making the repeated array: numpy's
+    own steps, the virtual index ``(n - 1) * q``, its two neighbours, and numpy's ``_lerp``."""
+    n = int(weights.sum())
+    virtual = (n - 1) * np.asarray(qs, dtype="float64")
+    below = np.floor(virtual)
+    above = virtual >= n - 1  # numpy takes the last value there
+    at = np.cumsum(weights)
+    a = values[np.searchsorted(at, np.where(above, n - 1, below), side="right")]
+    b = values[np.searchsorted(at, np.where(above, n - 1, below + 1), side="right")]
+    t = virtual - below
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def _histogram(values: np.ndarray, weights: np.ndarray) -> list[dict[str, float]]:
+    """Up to 10 equal bins over the distinct ``values``, each counting their ``weights``."""
+    counts, edges = np.histogram(values, bins=min(10, max(1, len(values))), weights=weights)
     return [
         {"from_s": float(a), "to_s": float(b), "count": int(c)}
         for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)
@@ -676,7 +694,9 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "errors_ns": _errors_merge(a["errors_ns"], b["errors_ns"]),
         "latency": _latency_merge(a["latency"], b["latency"]),
         "traffic": _traffic_merge(a["traffic"], b["traffic"]),
-        "sessions": lifecycle.merge(a["sessions"], b["sessions"]),
+        "sessions": None
+        if a["sessions"] is None
+        else lifecycle.merge(a["sessions"], b["sessions"]),
         "clock_skew": _skew_merge(a["clock_skew"], b["clock_skew"]),
         "violations": _violations_merge(a["violations"], b["violations"]),
         "timing_gaps": _gaps_merge(a["timing_gaps"], b["timing_gaps"]),
@@ -684,8 +704,16 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def finish(part: dict[str, Any]) -> dict[str, Any]:
-    """Every summary, by name, from the merged partial of all partitions.
+def split(part: dict[str, Any], buckets: int) -> tuple[dict[str, Any], list[lifecycle.Pieces]]:
+    """``part`` without its session pieces (what stays is small), and those pieces cut by
+    session into ``buckets`` (:func:`lifecycle.split`): each bucket's pieces of every partition
+    merge and settle apart from the other buckets', and :func:`finish` takes the settled rows."""
+    return {**part, "sessions": None}, lifecycle.split(part["sessions"], buckets)
+
+
+def finish(part: dict[str, Any], settled: list[pd.DataFrame] | None = None) -> dict[str, Any]:
+    """Every summary, by name, from the merged partial of all partitions; the session table
+    from ``settled`` instead, when the partial was :func:`split` and each bucket settled.
 
     ``by_namespace`` holds the status code, error and latency tables broken down by namespace
     (``namespaces`` lists those present); the session table always has a namespace column.
@@ -700,7 +728,9 @@ def finish(part: dict[str, Any]) -> dict[str, Any]:
         "errors": _errors_finish(part["errors"]),
         "latency_ms": _latency_finish(part["latency"], False),
         "traffic": _traffic_finish(part["traffic"]),
-        "sessions": lifecycle.finish(part["sessions"]),
+        "sessions": lifecycle.finish(part["sessions"])
+        if settled is None
+        else lifecycle.combine(settled),
         "clock_skew": _skew_finish(part["clock_skew"]),
         "violations": _violations_finish(part["violations"]),
         "timing_gaps": _gaps_finish(part["timing_gaps"]),

@@ -204,6 +204,59 @@ def test_clock_skew_without_outliers_has_no_warning(tmp_path):
     assert skew["outside_window"] == 0 and skew["warning"] is None
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_quantiles_of_counts_are_numpys_of_the_values_repeated(seed):
+    """A dataset's skew statistics come from each value's count, not from millions of values:
+    the quantiles are np.quantile's of the values themselves, to the last bit."""
+    from chime_tap.analysis.summaries import quantiles_of_counts
+
+    rng = np.random.default_rng(seed)
+    scale = [1, 30, 400, 1e5][seed % 4]
+    values = np.unique(np.round(rng.normal(0, scale, size=int(rng.integers(1, 40))), seed % 3))
+    weights = rng.integers(1, [2, 7, 5000][seed % 3], size=len(values))
+    qs = [0.0, 0.5, 0.95, 1.0, *rng.random(5)]
+    got = quantiles_of_counts(values, weights, qs)
+    want = np.quantile(np.repeat(values, weights), qs)
+    assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clock_skew_of_counts_is_the_skew_of_the_values(seed):
+    """The statistics from a dataset's counts (a partial per day, merged) are those pandas and
+    numpy give for the values one by one (the frame's report)."""
+    from chime_tap.analysis.summaries import _skew_finish, _skew_merge
+
+    rng = np.random.default_rng(seed)
+    skew = pd.Series(np.round(rng.normal(0, [3, 200, 900][seed % 3], size=3000)), dtype="float64")
+    days = [skew.iloc[:1000], skew.iloc[1000:2500], skew.iloc[2500:]]
+    parts = [
+        {"counts": d.value_counts(sort=False).rename("count"), "not_service_clock": 1} for d in days
+    ]
+    got = _skew_finish(_skew_merge(_skew_merge(parts[0], parts[1]), parts[2]))
+    q = skew.quantile([0.0, 0.5, 0.95, 1.0]).to_numpy()
+    counts, edges = np.histogram(skew.to_numpy(), bins=min(10, skew.nunique()))
+    outside = int(skew.abs().gt(300).sum())
+    assert got == {
+        "count": 3000,
+        "outside_window": outside,
+        "window_s": 300.0,
+        "not_service_clock": 3,
+        "min": q[0],
+        "p50": q[1],
+        "p95": q[2],
+        "max": q[3],
+        "mean": skew.mean(),
+        "histogram": [
+            {"from_s": a, "to_s": b, "count": c}
+            for a, b, c in zip(
+                edges[:-1].tolist(), edges[1:].tolist(), counts.tolist(), strict=True
+            )
+        ],
+        "warning": got["warning"],
+    }
+    assert (got["warning"] is None) == (outside == 0)
+
+
 def test_violations_ranked(traffic_frame):
     ranked = summarize(load_frame([traffic_frame[0]]))["violations"]
     assert list(ranked["count"]) == [sum(1 for i in range(7, 200) if i % 10 == 0)]

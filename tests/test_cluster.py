@@ -77,7 +77,8 @@ def test_the_clusters_report_equals_the_embedded_one(cluster, dataset):
 
 
 def test_the_partials_ran_in_the_worker_processes(cluster, dataset):
-    """Runs of days are tasks the two workers ran (not this process)."""
+    """Runs of days, and the buckets of sessions settled, are tasks the two workers ran (not
+    this process), the buckets two a worker."""
     from chime_tap.analysis.engines import Filters, summarize_dataset
 
     root, truth = dataset
@@ -89,11 +90,24 @@ def test_the_partials_ran_in_the_worker_processes(cluster, dataset):
     gets = sum(n for (op, _), n in truth.by_status.items() if op == "GetProxySession")
     assert summary["interactions"] == gets
     with Client(cluster.scheduler_address, set_as_default=False) as client:
-        stories = client.run(
-            lambda dask_worker: sum(
-                1 for ts in dask_worker.state.log if "run_partial" in str(ts[0])
-            )
-        )
-    assert len(stories) == 2
-    # 5 days in 4 runs (2 a worker), each a task
-    assert sum(stories.values()) >= 4 and all(n > 0 for n in stories.values()), stories
+        before = client.run(_tasks_run)
+        summary, ran = summarize_dataset(root, engine="dask", scheduler=cluster.scheduler_address)
+        after = client.run(_tasks_run)
+    assert len(after) == 2
+    # 5 days in 4 runs (2 a worker), each a task; the sessions in 4 buckets, each settled by
+    # a task, 2 on each worker.
+    ran_here = {w: {k: n - before[w].get(k, 0) for k, n in after[w].items()} for w in after}
+    runs = [n.get("run_split", 0) for n in ran_here.values()]
+    assert sum(runs) == 4 and all(runs), ran_here
+    assert [n.get("settle_bucket", 0) for n in ran_here.values()] == [2, 2], ran_here
+
+
+def _tasks_run(dask_worker) -> dict[str, int]:
+    """How many tasks of each function the worker has run (from executing to memory)."""
+    from dask.utils import key_split
+
+    done: dict[str, int] = {}
+    for entry in dask_worker.state.log:
+        if len(entry) >= 3 and entry[1:3] == ("executing", "memory"):
+            done[key_split(entry[0])] = done.get(key_split(entry[0]), 0) + 1
+    return done

@@ -311,3 +311,40 @@ def test_sessions_sharing_a_hash_are_still_told_apart(tmp_path, monkeypatch, col
     got, _ = summarize_dataset(root, engine="local")
     assert by_text  # the collision was noticed
     pd.testing.assert_frame_equal(got["sessions"], exact)
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 3, 7])
+def test_sessions_settled_bucket_by_bucket_are_the_table_of_the_whole(tmp_path, buckets):
+    """The cluster's way to the session table: each day's pieces cut by session into buckets,
+    each bucket's days merged and settled apart, the buckets' rows combined. The table is the
+    report of the cassettes themselves, row for row, in its order, though sessions first seen
+    at one time (a coarse clock's) fall in different buckets."""
+    from chime_tap.analysis import lifecycle
+
+    rng = np.random.default_rng(12)
+    paths = []
+    for r in range(3):
+        calls = fleet_gen.calls(rng, 500, r)
+        calls.at_us = calls.at_us + fleet_gen.DAY_US // 2  # the second half is the next day
+        calls.session = calls.session % 40  # ids created again and again, across midnight
+        calls.at_us = calls.at_us // (600 * 10**6) * (600 * 10**6)  # ties: 10-minute clocks
+        path = tmp_path / f"night{r}.json"
+        path.write_text(fleet_gen.cassette_text(calls, f"night{r}", "json"))
+        paths.append(path)
+    frame = load_frame(paths)
+    exact = summaries.summarize(frame)["sessions"]
+    days = [g.reset_index(drop=True) for _, g in frame.groupby(frame["recorded_at"].dt.floor("D"))]
+    assert len(days) >= 2
+    cut = [summaries.split(summaries.partial(d, sketched=True), buckets)[1] for d in days]
+    settled = []
+    for k in range(buckets):
+        merged = cut[0][k]
+        for day in cut[1:]:
+            merged = lifecycle.merge(merged, day[k])
+        settled.append(lifecycle.settle(merged))
+    got = lifecycle.combine(settled)
+    pd.testing.assert_frame_equal(got, exact)
+    # What the order rests on: sessions first seen at one time, in more than one bucket.
+    together = pd.concat([t.assign(bucket=k) for k, t in enumerate(settled)])
+    spread = together.groupby("first_seen")["bucket"].nunique()
+    assert (spread.max() > 1) == (buckets > 1), spread.value_counts()
