@@ -227,7 +227,7 @@ def _on_dask(
     units: list[Unit], filters: Filters, scheduler: str | None, run: Run
 ) -> tuple[dict[str, Any], list[pd.DataFrame]]:
     """The merged partial without sessions, and the session table's rows of each bucket."""
-    from distributed import Client, as_completed
+    from distributed import Client
 
     from chime_tap.errors import UsageError
 
@@ -259,12 +259,7 @@ def _on_dask(
         small = [client.submit(_small, s, pure=False) for s in splits]
         del splits
         merged = tree_reduce(small, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
-        # Each bucket's rows fetched as soon as they are settled, while the others settle.
-        rows = {future.key: k for k, future in enumerate(settled)}
-        tables: list[pd.DataFrame] = [pd.DataFrame()] * buckets
-        for future in as_completed(settled):
-            tables[rows[future.key]] = future.result()
-        return merged.result(), tables
+        return merged.result(), client.gather(settled)
 
 
 def load_dataset(root: str | os.PathLike[str], filters: Filters = Filters()) -> pd.DataFrame:
