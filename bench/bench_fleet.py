@@ -21,7 +21,7 @@ and its children (a report's worker processes), sampled every 20 ms.
   engine takes for the simplest summaries; the report is not written in SQL, see the README);
 - ``--engine dask`` on a local cluster of 2 worker processes vs 1 (target >= 1.6x, the same
   results), and beside it this machine's ceiling for that ratio: the same runs of days made
-  into partials by two processes at once vs by one (no Dask, no serial merge or finish).
+  into partials by two processes at once vs by one (no Dask, no merge, settling or ordering).
 """
 
 from __future__ import annotations
@@ -340,8 +340,10 @@ def ceiling_case(root: Path, rounds: int) -> dict:
     the dataset's runs of days (two, as a 1-worker cluster gets them), their partials made by
     one process one after the other, then by two processes one run each, at once. A cluster
     of two workers cannot be faster than that ratio on the part it splits (on this 2-core VM,
-    quiet: 1.89x and 1.97x, so what Dask's ratio lacks is the serial merge and finish and
-    Dask's own costs; with other work running it fell to 1.4-1.7x)."""
+    quiet: 1.89x, 1.97x and 1.96x, where Dask's ratio was 1.64x with the sessions settled in
+    buckets on the workers: what it lacks is what stays serial, fetching the settled rows and
+    ordering them on the client, and Dask's own costs; with other work running the ceiling
+    fell to 1.4-1.7x)."""
     import concurrent.futures
 
     from chime_tap.analysis.engines import Filters, run_partial, runs_of
