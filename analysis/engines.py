@@ -243,7 +243,7 @@ def _on_dask(
         workers = sorted(client.scheduler_info().get("workers", {}))
         run.workers = len(workers)
         runs = runs_of(units, RUNS_PER_WORKER * max(1, run.workers))
-        buckets = len(runs)
+        buckets = len(runs)  # a bucket per run, two a worker
         splits = client.map(run_split, runs, [filters] * len(runs), [buckets] * len(runs),
                             pure=False)  # fmt: skip
         settled = []
@@ -252,10 +252,12 @@ def _on_dask(
             # that part moves; the buckets go round the workers (left to itself, the scheduler
             # gave one worker three of four, all of whose inputs were as near to the other).
             parts = [client.submit(_bucket, s, k, pure=False) for s in splits]
-            settled.append(
-                client.submit(settle_bucket, *parts, pure=False,
-                              workers=workers[k % len(workers)], allow_other_workers=True)
-            )  # fmt: skip
+            where = (
+                {"workers": workers[k % len(workers)], "allow_other_workers": True}
+                if workers
+                else {}
+            )
+            settled.append(client.submit(settle_bucket, *parts, pure=False, **where))
         small = [client.submit(_small, s, pure=False) for s in splits]
         del splits
         merged = tree_reduce(small, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
