@@ -25,14 +25,7 @@ from chime_tap.cassettes.format import JSON_HEAD, make_interaction
 from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.dataset.schema import SCHEMA, to_table
 from chime_tap.errors import InputError
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = sorted(
-    p
-    for p in [*(ROOT / "tests" / "data").rglob("*"), *(ROOT / "cassettes").rglob("*")]
-    if p.is_file() and p.suffix in (".json", ".yaml", ".yml", ".har", ".flow", ".mitm", ".txt")
-    and p.stat().st_size < 1 << 20
-)  # fmt: skip
+from support.corpus import CORPUS, ROOT, corpus_id
 
 
 def old_path(path: Path) -> pa.Table | str:
@@ -65,7 +58,7 @@ def fast(path: Path) -> pa.Table | None:
     return ingest_table._writers_json(path, ingest_table.DEFAULT_HOSTS)
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", CORPUS, ids=corpus_id)
 def test_every_input_of_the_tests_reads_as_the_report_reads_it(path):
     assert_same(path)
 

@@ -11,21 +11,13 @@ import contextlib
 import hashlib
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 from bench import fleet_gen
 from chime_tap.analysis import load
 from chime_tap.errors import InputError
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = sorted(
-    p
-    for p in [*(ROOT / "tests" / "data").rglob("*"), *(ROOT / "cassettes").rglob("*")]
-    if p.is_file() and p.suffix in (".json", ".yaml", ".yml", ".har", ".flow", ".mitm", ".txt")
-    and p.stat().st_size < 1 << 20
-)  # fmt: skip
+from support.corpus import CORPUS
 
 
 def json_result(text):

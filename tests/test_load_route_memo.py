@@ -15,14 +15,7 @@ from bench import fleet_gen
 from chime_tap.analysis import load
 from chime_tap.cassettes.format import make_interaction
 from chime_tap.errors import InputError
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = sorted(
-    p
-    for p in [*(ROOT / "tests" / "data").rglob("*"), *(ROOT / "cassettes").rglob("*")]
-    if p.is_file() and p.suffix in (".json", ".yaml", ".yml", ".har", ".flow", ".mitm", ".txt")
-    and p.stat().st_size < 1 << 20
-)  # fmt: skip
+from support.corpus import CORPUS, corpus_id
 
 
 class _Forgetful(dict):
@@ -60,7 +53,7 @@ def assert_same(path: Path) -> None:
         pd.testing.assert_frame_equal(memo, fresh)
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", CORPUS, ids=corpus_id)
 def test_every_input_of_the_tests_gives_the_same_rows(path):
     assert_same(path)
 
