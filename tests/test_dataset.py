@@ -43,6 +43,10 @@ def test_columns_are_the_frames_plus_the_id_with_the_version_in_every_file(fleet
         meta = read.check_file(path)
         assert meta.metadata[VERSION_KEY] == SCHEMA_VERSION.encode()
         assert path.parent.name.startswith("date=") and path.name.startswith("part-")
+        # zstd, the README says (a fleet pays for the bytes): every column chunk of every group
+        chunks = [meta.row_group(g).column(c) for g in range(meta.num_row_groups)
+                  for c in range(meta.num_columns)]  # fmt: skip
+        assert {chunk.compression for chunk in chunks} == {"ZSTD"}
 
 
 def _by_status(frame: pd.DataFrame) -> dict[tuple[str, int], int]:
