@@ -66,6 +66,12 @@ INERT_BY_DEFAULT = frozenset(
 )
 
 
+# mitmproxy's addons that write flows out (--set save_stream_file, hardump): they run after
+# chime-tap's, so a saved flow carries what the recorder put on it (the mark, the comment, the
+# metadata), as with `mitmdump -s addons/record.py -w FILE`, where they run after the script.
+WRITES_FLOWS = frozenset({"Save", "SaveHar"})
+
+
 class _OptionNames:
     """A stand-in for mitmproxy's addon loader that only notes the names of the options."""
 
@@ -252,10 +258,12 @@ def _start_master(
 
     opts = mitm_options.Options()
     master = Master(opts, with_termlog=not quiet)
-    master.addons.add(*mitmproxy_addons(set_options))
+    mitmproxys = mitmproxy_addons(set_options)
+    writers = [a for a in mitmproxys if type(a).__name__ in WRITES_FLOWS]
+    master.addons.add(*(a for a in mitmproxys if not any(a is w for w in writers)))
     try:
         opts.update(**base)
-        master.addons.add(*addons)
+        master.addons.add(*addons, *writers)
         opts.update(**options)
         for spec in set_options:  # the user's --set OPTION=VALUE strings, parsed by mitmproxy
             try:

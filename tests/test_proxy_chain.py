@@ -135,6 +135,29 @@ def test_record_with_a_set_for_an_idle_addon_runs_it_before_the_recorder(tmp_pat
     assert item["response"]["headers"]["X-Chime-Tap-Test"] == ["added"]
 
 
+def test_flows_saved_by_record_carry_the_recorders_mark_comment_and_metadata(
+    tmp_path: Path,
+) -> None:
+    """--set save_stream_file writes each flow once it is answered: after the recorder has put
+    its comment and metadata on it (the file held bare flows when it ran first)."""
+    from mitmproxy import io
+
+    cassette, saved = tmp_path / "calls.yaml", tmp_path / "flows.mitm"
+    with ScriptedUpstream() as up:
+        argv = ["record", "--cassette", str(cassette), "--hosts", up.host]
+        argv += ["--set", f"save_stream_file={saved}"]
+        with chime_tap(argv, confdir=tmp_path / "conf") as proxy:
+            client = voice_client(proxy, endpoint=up.url)
+            client.list_proxy_sessions(VoiceConnectorId=CONNECTOR)
+            assert proxy.stop() == 0
+    with saved.open("rb") as f:
+        (flow,) = list(io.FlowReader(f).stream())
+    (item,) = load_cassette(cassette)["interactions"]
+    assert flow.comment.splitlines()[0] == "ListProxySessions"
+    assert flow.metadata["chime_tap"] == item["chime_tap"]
+    saved.unlink()  # mitmproxy's own capture is raw, credentials included (README: Security)
+
+
 def startup_hint(name: str):
     from chime_tap import hints
 
