@@ -15,7 +15,7 @@ from typing import Any
 
 from mitmproxy import ctx
 
-from chime_tap.hints import Hint, Listener, exposure_warning
+from chime_tap.hints import Hint, Listener, exposure_warning, proxy_auth_note
 from chime_tap.wire import authority
 
 
@@ -50,7 +50,9 @@ class Announce:
             confdir = os.path.abspath(os.path.expanduser(ctx.options.confdir))  # for any cwd
             ca = os.path.join(confdir, "mitmproxy-ca-cert.pem")
             mode, addresses = listening[0]
-            out += self.hint(Listener(url(addresses[0]), ca, mode))
+            at = Listener(url(addresses[0]), ca, mode, bool(getattr(ctx.options, "proxyauth", "")))
+            out += self.hint(at)
+            out += proxy_auth_note(self.label, at)
         return out
 
 

@@ -71,6 +71,7 @@ from chime_tap.recording import (
     not_recorded_answer,
     open_cassette,
     proxy_auth_challenge,
+    proxy_auth_refused_line,
     query_of,
     streamed_note,
 )
@@ -425,7 +426,20 @@ class Recorder:
         if call is not None:
             call.recorded = True
         self.auth_refused += 1
+        req = flow.request
+        logger.warning(proxy_auth_refused_line(f"{req.method} {req.path.split('?', 1)[0]}"))
         return True
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
+        ProxyAuth answers before this hook): none of its calls reaches the proxy; counted for
+        the summary, and said."""
+        resp = flow.response
+        if resp is None or not proxy_auth_challenge(resp.status_code, resp.headers.fields, ADDON):
+            return
+        self.auth_refused += 1
+        target = authority(flow.request.host, flow.request.port)
+        logger.warning(proxy_auth_refused_line(f"CONNECT {target}"))
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
@@ -565,6 +579,7 @@ responseheaders = recorder.responseheaders
 response = recorder.response
 error = recorder.error
 tls_failed_client = recorder.tls_failed_client
+http_connect = recorder.http_connect
 stats = recorder.stats
 # Not add_log: mitmproxy warns that it is deprecated about any addon that has the name at all.
 UNBOUND_HOOKS = frozenset({"add_log"})

@@ -26,11 +26,20 @@ class Listener:
     url: str  # http://HOST:PORT
     ca_cert: str  # the CA certificate a client of a forward proxy must trust
     mode: str = "regular"  # mitmproxy's mode spec: regular, reverse:URL, ...
+    proxy_auth: bool = False  # --set proxyauth=...: clients must give a user and password
 
     @property
     def reverse(self) -> bool:
         """A reverse proxy: the client sends to it as to the service, not through it."""
         return self.mode.startswith("reverse:")
+
+    @property
+    def proxy_url(self) -> str:
+        """The URL a client's proxy setting holds: with the proxyauth credentials' places."""
+        if not self.proxy_auth:
+            return self.url
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://USER:PASSWORD@{rest}"
 
 
 Hint = Callable[[Listener], list[str]]
@@ -54,7 +63,18 @@ def _reach(at: Listener) -> list[str]:
             f"  aws chime-sdk-voice ... --endpoint-url {at.url}"
             f"    # boto3: boto3.client('chime-sdk-voice', endpoint_url='{at.url}')"
         ]
-    return [f"  export HTTPS_PROXY={at.url}", f"  export AWS_CA_BUNDLE={at.ca_cert}"]
+    return [f"  export HTTPS_PROXY={at.proxy_url}", f"  export AWS_CA_BUNDLE={at.ca_cert}"]
+
+
+def proxy_auth_note(label: str, at: Listener) -> list[str]:
+    """With proxyauth, how a client passes the user and password (a forward proxy's clients
+    put them in its URL); what one without them gets."""
+    if not at.proxy_auth or at.reverse:
+        return []
+    return [
+        f"chime-tap {label}: proxyauth is on: a client's proxy URL carries the user and "
+        f"password (HTTPS_PROXY={at.proxy_url}); without them it gets 407 and nothing is sent on"
+    ]
 
 
 def _point_at(at: Listener) -> str:
@@ -107,7 +127,7 @@ def simulator_hint(label: str, token: str = "TOKEN") -> Hint:
         lines = [*client_setup(label, at), _try_it(at)]
         if not at.reverse:
             lines.append(
-                f"chime-tap {label}: move the clock (expire sessions): curl -x {at.url} -X POST "
+                f"chime-tap {label}: move the clock (expire sessions): curl -x {at.proxy_url} -X POST "
                 f"'http://{CONTROL_HOST}/clock/advance?seconds=3600' "
                 f"-H 'Authorization: {authorization(token)}'"
             )

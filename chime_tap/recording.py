@@ -170,6 +170,15 @@ def proxy_auth_challenge(
     return any(k.lower() == name and v == PROXY_AUTH_REALM for k, v in header_fields)
 
 
+def proxy_auth_refused_line(what: str) -> str:
+    """The log line of a request the proxy's own authentication refused (``what``: its method
+    and target)."""
+    return (
+        f"{what}: refused by the proxy's own authentication (proxyauth: no or wrong user and "
+        "password in the client's proxy URL); not sent on, not recorded"
+    )
+
+
 NOT_RECORDED_STATUS = 507  # Insufficient Storage: what strict recording answers instead
 NOT_RECORDED_ERROR_TYPE = "ChimeTapNotRecorded"
 

@@ -165,6 +165,12 @@ def test_the_proxys_own_407_is_not_recorded_as_the_services_answer(tmp_path):
         with chime_tap([*args, "--set", "proxyauth=user:pass"], confdir=tmp_path / "c") as proxy:
             with _get(proxy.port, up.url + path, up.host) as sock:
                 assert _status(sock) == 407
+            # What every AWS client does: HTTPS, so a CONNECT first, refused before any call.
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
+                sock.sendall(
+                    b"CONNECT service.example:443 HTTP/1.1\r\nHost: service.example:443\r\n\r\n"
+                )
+                assert _status(sock) == 407
             with _get(
                 proxy.port, up.url + path, up.host, f"Proxy-Authorization: Basic {creds}\r\n"
             ) as sock:
@@ -180,9 +186,18 @@ def test_the_proxys_own_407_is_not_recorded_as_the_services_answer(tmp_path):
     assert "chime-tap record: 1 call(s) (1 4xx)" in summary
     assert "1 interaction(s) recorded" in summary
     assert (
-        "1 request(s) refused by the proxy's own authentication (proxyauth), never sent on, "
+        "2 request(s) refused by the proxy's own authentication (proxyauth), never sent on, "
         "not recorded" in summary
     )
+    refused = [
+        line for line in proxy.lines if ": refused by the proxy's own authentication" in line
+    ]
+    assert [line.split(": refused")[0].split("] ")[-1] for line in refused] == [
+        f"GET {path}",
+        "CONNECT service.example:443",
+    ]
+    # The start-up lines say how a client gives the user and password.
+    assert any("HTTPS_PROXY=http://USER:PASSWORD@127.0.0.1:" in line for line in proxy.lines)
 
 
 class _HoldingUpstream:

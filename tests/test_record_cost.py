@@ -142,7 +142,7 @@ def test_log_call_in_a_forked_child_names_the_child(kept) -> None:
 
 RECORDER_HOOKS = {
     "load", "configure", "running", "done", "request", "responseheaders", "response", "error",
-    "tls_failed_client",
+    "tls_failed_client", "http_connect",
 }  # fmt: skip
 
 
