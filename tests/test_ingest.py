@@ -87,7 +87,7 @@ def test_ingest_adds_every_interaction_once_by_content(cassettes, tmp_path, caps
     assert main(["ingest", *map(str, paths), str(copy), "--into", str(root)]) == 0
     out, err = capsys.readouterr()
     assert "0 new interaction(s)" in err
-    assert f"ingested {copy}: 120 interaction(s), 0 new, 0 file(s) written" in out
+    assert f"ingested {copy}: 120 interaction(s), 0 new" in out
     assert snapshot(root) == before
 
 
@@ -120,14 +120,15 @@ def test_inputs_read_together_make_one_file_a_day_each_counted_as_if_one_by_one(
     assert main(["ingest", *map(str, inputs), "--into", str(root), "--workers", "1"]) == 1
     out, err = capsys.readouterr()
     assert out.splitlines() == [
-        *(f"ingested {p}: 40 interaction(s), 40 new, 1 file(s) written" for p in paths[:2]),
-        f"ingested {paths[2]}: 40 interaction(s), 40 new, 1 file(s) written",
-        f"ingested {copy}: 40 interaction(s), 0 new, 0 file(s) written",
-        f"ingested {paths[3]}: 40 interaction(s), 40 new, 1 file(s) written",
-        f"ingested {paths[0]}: 40 interaction(s), 0 new, 0 file(s) written",
+        *(f"ingested {p}: 40 interaction(s), 40 new in 1 day(s)" for p in paths[:2]),
+        f"ingested {paths[2]}: 40 interaction(s), 40 new in 1 day(s)",
+        f"ingested {copy}: 40 interaction(s), 0 new",
+        f"ingested {paths[3]}: 40 interaction(s), 40 new in 1 day(s)",
+        f"ingested {paths[0]}: 40 interaction(s), 0 new",
     ]
     assert str(bad) in _one_line(err)
     assert "160 new interaction(s) from 6 input(s)" in err
+    assert err.rstrip().endswith(", 2 file(s) written")  # one a day, shared by the batch
     files = layout.data_files(root)
     assert sorted(f.parent.name for f in files) == sorted(f"date={d}" for d in truth.days)
     assert [pq.read_metadata(f).num_rows for f in files] == [80, 80]
@@ -149,9 +150,9 @@ def test_a_grown_cassette_among_known_ones_adds_a_file_of_its_new_rows(tmp_path,
     capsys.readouterr()
     assert main(["ingest", *map(str, inputs), "--into", str(root), "--workers", "1"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"ingested {others[0]}: 40 interaction(s), 0 new, 0 file(s) written",
-        f"ingested {live}: 60 interaction(s), 30 new, 1 file(s) written",
-        f"ingested {others[1]}: 40 interaction(s), 0 new, 0 file(s) written",
+        f"ingested {others[0]}: 40 interaction(s), 0 new",
+        f"ingested {live}: 60 interaction(s), 30 new in 1 day(s)",
+        f"ingested {others[1]}: 40 interaction(s), 0 new",
     ]
     after = snapshot(root)
     assert {k: v for k, v in after.items() if k in before} == before

@@ -66,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
     failed: list[str] = []
 
     def on_done(done) -> None:
+        # Inputs read in one batch share its files (one a day): a line names the days its
+        # new rows went to; the closing line counts the files.
+        days = len({os.path.dirname(f) for f in done.files})
+        where = f" in {days} day(s)" if done.added else ""
         print(
-            f"ingested {done.path}: {done.rows} interaction(s), {done.added} new, "
-            f"{len(done.files)} file(s) written",
-            flush=True,
+            f"ingested {done.path}: {done.rows} interaction(s), {done.added} new{where}", flush=True
         )
 
     def on_error(path: str, message: str) -> None:
@@ -85,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         on_error=on_error,
     )
     added = sum(d.added for d in done)
+    written = len({f for d in done for f in d.files})
     print(
-        f"chime-tap: {added} new interaction(s) from {len(done)} input(s) in {args.into}",
+        f"chime-tap: {added} new interaction(s) from {len(done)} input(s) in {args.into}, "
+        f"{written} file(s) written",
         file=sys.stderr,
     )
     if failed:
