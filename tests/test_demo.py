@@ -345,3 +345,18 @@ def test_an_interrupt_after_the_recording_says_the_cassette_is_complete(
     err = capsys.readouterr().err
     cassette = tmp_path / "out" / "demo.yaml"
     assert f"chime-tap demo: interrupted; the recording is complete: {cassette}" in err
+
+
+def test_an_interrupt_as_the_proxy_spawns_is_said_too(tmp_path, monkeypatch, capsys):
+    # Ctrl+C within the first milliseconds, while the proxy's process is being started: the
+    # demo said nothing and exited 130 (the interrupt landed before its handler).
+    from chime_tap.commands import demo
+
+    def spawning(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "ListeningProcess", spawning)
+    out = demo.DemoOutput.prepare(tmp_path / "out")
+    with pytest.raises(KeyboardInterrupt), demo.recording_proxy(out, 7):
+        pass
+    assert "chime-tap demo: interrupted; stopping the proxy" in capsys.readouterr().err

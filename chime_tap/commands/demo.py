@@ -129,14 +129,15 @@ def recording_proxy(out: DemoOutput, seed: int) -> Iterator[ListeningProcess]:
     step(
         f"1/5 starting the recording proxy with the built-in simulator (seed {seed}; log: {out.proxy_log})"
     )
-    proxy = ListeningProcess(
-        chime_tap_argv(record_args(out, seed)),
-        log_path=out.proxy_log,
-        name="the recording proxy",
-        ready=CHIME_TAP_LISTEN_RE,
-    )
+    proxy = None
     try:
-        with terminate_as_interrupt():
+        with terminate_as_interrupt():  # from the start: an interrupt as it spawns says so too
+            proxy = ListeningProcess(
+                chime_tap_argv(record_args(out, seed)),
+                log_path=out.proxy_log,
+                name="the recording proxy",
+                ready=CHIME_TAP_LISTEN_RE,
+            )
             proxy.wait_listening(START_TIMEOUT)
             step(f"    listening on {proxy.url}")
             yield proxy
@@ -144,9 +145,10 @@ def recording_proxy(out: DemoOutput, seed: int) -> Iterator[ListeningProcess]:
         step("interrupted; stopping the proxy")
         raise
     finally:
-        if proxy.running:
-            proxy.stop(timeout=STOP_TIMEOUT)
-        proxy.kill()  # anything left in its process group
+        if proxy is not None:
+            if proxy.running:
+                proxy.stop(timeout=STOP_TIMEOUT)
+            proxy.kill()  # anything left in its process group
 
 
 @contextlib.contextmanager
