@@ -352,3 +352,12 @@ def test_sessions_settled_bucket_by_bucket_are_the_table_of_the_whole(tmp_path, 
     together = pd.concat([t.assign(bucket=k) for k, t in enumerate(settled)])
     spread = together.groupby("first_seen")["bucket"].nunique()
     assert (spread.max() > 1) == (buckets > 1), spread.value_counts()
+
+
+def test_a_report_of_a_range_with_no_days_reads_nothing_and_names_no_workers(fleet, capsys):
+    _, _, root = fleet
+    assert main(["report", str(root), "--since", "2031-01-01"]) == 0
+    err = capsys.readouterr().err
+    files = len(layout.data_files(root))
+    assert f"read 0 of {files} file(s) (0 day(s)) with --engine embedded in " in err
+    assert "worker(s)" not in err  # none was used (it said "1 worker(s)" of a 2-worker cluster)

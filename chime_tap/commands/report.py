@@ -238,10 +238,10 @@ def _run_dataset(args: argparse.Namespace, fmt: str, out: str | None, since, unt
         )
         text = render(summary, fmt)
         what = f"{summary['interactions']} interaction(s)"
+        workers = f", {ran.workers} worker(s)," if ran.files else ""  # none work on nothing
         print(
             f"chime-tap: {root}: read {ran.files} of {ran.files_in_dataset} file(s) "
-            f"({ran.days} day(s)) with --engine {ran.engine}, {ran.workers} worker(s), "
-            f"in {ran.seconds:.1f} s",
+            f"({ran.days} day(s)) with --engine {ran.engine}{workers} in {ran.seconds:.1f} s",
             file=sys.stderr,
         )
     try:
