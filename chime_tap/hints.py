@@ -105,9 +105,12 @@ def forwarding_replay_hint(record_to: str) -> Hint:
     """Replay with misses forwarded: those do reach AWS, signed with the client's credentials."""
 
     def hint(at: Listener) -> list[str]:
+        # In upstream mode a miss goes through the proxy named (mitmproxy's upstream:URL).
+        upstream = at.mode.partition(":")[2] if at.mode.startswith("upstream:") else ""
+        where = f"the upstream proxy {upstream}" if upstream else "the service"
         return [
-            f"chime-tap replay: {_point_at(at)}; a call no cassette holds goes to the "
-            f"service, signed with the client's own credentials, and is recorded to {os.path.abspath(record_to)}:",
+            f"chime-tap replay: {_point_at(at)}; a call no cassette holds goes to {where}, "
+            f"signed with the client's own credentials, and is recorded to {os.path.abspath(record_to)}:",
             *_reach(at),
             *([f"chime-tap replay: {SIGNED_FOR_THE_PROXY}"] if at.reverse else []),
         ]

@@ -108,3 +108,12 @@ def test_record_in_reverse_mode_says_what_works_as_a_user_follows_it(tmp_path: P
     assert [step for step in ("HTTPS_PROXY", "AWS_CA_BUNDLE", "curl") if step in banner] == []
     assert listed["ProxySessions"] == []
     assert len(load_cassette(cassette)["interactions"]) == 1
+
+
+def test_forwarded_misses_are_said_to_go_where_the_mode_sends_them() -> None:
+    hint = hints.forwarding_replay_hint("/tmp/new.yaml")
+    regular = "\n".join(hint(hints.Listener(URL, CA, "regular")))
+    assert "a call no cassette holds goes to the service, signed" in regular
+    chained = "\n".join(hint(hints.Listener(URL, CA, "upstream:http://127.0.0.1:18090")))
+    assert "goes to the upstream proxy http://127.0.0.1:18090, signed" in chained
+    assert "goes to the service" not in chained
