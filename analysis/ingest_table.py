@@ -28,17 +28,16 @@ import pyarrow.compute as pc
 from chime_tap.analysis.load import (
     _AMZ_DATE,
     _AT,
-    _DIGITS,
     _HTTP_DATE,
-    _LONG_DIGITS,
-    _ORJSON_DEPTH,
     _TIME_FORMATS,
     INTERACTION_ID,
     _read_cassette,
     _Rows,
     _to_utc,
+    has_long_digits,
     interaction_ids,
     load_file,
+    within_orjson_depth,
 )
 from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.cassettes.format import JSON_HEAD
@@ -72,7 +71,7 @@ def _writers_json(path: Path, hosts: HostPolicy) -> pa.Table | None:
         return None
     # orjson reads an integer past 64 bits as a float where json keeps it an int: a line
     # holding 19 digits in a row (anywhere, to be sure) is read by json.loads.
-    long_digits = _LONG_DIGITS in data.translate(_DIGITS)
+    long_digits = has_long_digits(data)
     del data
     was_enabled = gc.isenabled()
     gc.disable()  # as replay_items does: what is parsed holds no cycles, and is dropped whole
@@ -130,7 +129,7 @@ def _writers_items(lines: list[bytes], long_digits: bool) -> list[dict] | None:
     lines.reverse()
     while lines:
         line = lines.pop()  # each line freed once parsed: not the whole text twice in memory
-        item = _parse_line(line, long_digits and _LONG_DIGITS in line.translate(_DIGITS))
+        item = _parse_line(line, long_digits and has_long_digits(line))
         if type(item) is not dict or _interaction_problem(item) is not None:
             return None
         if not _unique_line(line, item):
@@ -142,11 +141,7 @@ def _writers_items(lines: list[bytes], long_digits: bool) -> list[dict] | None:
 def _parse_line(line: bytes, long_digits: bool) -> Any:
     """What ``json.loads`` makes of a line (None when it refuses it), by orjson where orjson
     reads what json reads; json itself for the rest, as the streaming reader parses a line."""
-    if (
-        not long_digits
-        and _ESCAPED_BACKSLASH_QUOTE not in line
-        and (len(line) < 2 * _ORJSON_DEPTH or line.count(b"[") + line.count(b"{") < _ORJSON_DEPTH)
-    ):
+    if not long_digits and _ESCAPED_BACKSLASH_QUOTE not in line and within_orjson_depth(line):
         try:
             return orjson.loads(line)
         except orjson.JSONDecodeError:  # NaN, Infinity, a lone surrogate, bad JSON: json decides
@@ -158,9 +153,8 @@ def _parse_line(line: bytes, long_digits: bool) -> Any:
     return _line_item(line)
 
 
-# _DIGITS, _LONG_DIGITS and _ORJSON_DEPTH are load.json_loads's: where orjson reads what json
-# reads (19 digits in a row, an integer past 64 bits; a line with fewer brackets than
-# _ORJSON_DEPTH, a shorter one has fewer, is nested no deeper than json's limit or orjson's).
+# Where orjson reads what json reads is load.json_loads's rule (has_long_digits,
+# within_orjson_depth), checked here a line at a time.
 # A backslash-escaped backslash before a quote: the streaming reader parses such a line with
 # a hook that refuses duplicate keys, since its count of keys (_unique_line) is not taken then.
 _ESCAPED_BACKSLASH_QUOTE = b'\\\\"'

@@ -534,18 +534,30 @@ def json_loads(text: bytes | str) -> Any:
     surrogate, bytes not UTF-8), an integer past 64 bits (orjson makes it a float: 19 digits
     in a row anywhere send the text to json), and a text that may nest deeper than json's
     limit (the interpreter's recursion limit, less the frames in use) but not orjson's."""
-    if len(text) < 2 * _ORJSON_DEPTH or (
-        text.count("[" if type(text) is str else b"[")
-        + text.count("{" if type(text) is str else b"{")
-        < _ORJSON_DEPTH
-    ):
+    if within_orjson_depth(text):
         raw = text.encode("utf-8", "surrogatepass") if type(text) is str else text
-        if _LONG_DIGITS not in raw.translate(_DIGITS):
+        if not has_long_digits(raw):
             try:
                 return orjson.loads(text)
             except orjson.JSONDecodeError:
                 pass
     return json.loads(text)
+
+
+def within_orjson_depth(text: bytes | str) -> bool:
+    """Whether ``text`` surely nests no deeper than json's limit and orjson's (which differ):
+    it is short, or holds few brackets."""
+    if len(text) < 2 * _ORJSON_DEPTH:
+        return True
+    if type(text) is str:
+        return text.count("[") + text.count("{") < _ORJSON_DEPTH
+    return text.count(b"[") + text.count(b"{") < _ORJSON_DEPTH
+
+
+def has_long_digits(raw: bytes) -> bool:
+    """Whether ``raw`` holds 19 digits in a row: an integer there may be past 64 bits, which
+    orjson makes a float and json an int."""
+    return _LONG_DIGITS in raw.translate(_DIGITS)
 
 
 _ORJSON_DEPTH = 512  # a text with fewer brackets (a shorter text has fewer) nests no deeper
