@@ -425,9 +425,8 @@ class Recorder:
             return False
         if call is not None:
             call.recorded = True
-        self.auth_refused += 1
         req = flow.request
-        logger.warning(proxy_auth_refused_line(f"{req.method} {req.path.split('?', 1)[0]}"))
+        self._refused_by_proxy_auth(f"{req.method} {req.path.split('?', 1)[0]}")
         return True
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -437,9 +436,12 @@ class Recorder:
         resp = flow.response
         if resp is None or not proxy_auth_challenge(resp.status_code, resp.headers.fields, ADDON):
             return
+        self._refused_by_proxy_auth(f"CONNECT {authority(flow.request.host, flow.request.port)}")
+
+    def _refused_by_proxy_auth(self, what: str) -> None:
+        """Counted for the summary and said, a line each (``what``: the method and target)."""
         self.auth_refused += 1
-        target = authority(flow.request.host, flow.request.port)
-        logger.warning(proxy_auth_refused_line(f"CONNECT {target}"))
+        logger.warning(proxy_auth_refused_line(what))
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""
