@@ -55,6 +55,7 @@ from chime_tap.errors import CassetteError
 from chime_tap.recording import (
     ADDON,
     PROXY_AUTH_CHALLENGES,
+    RECORD_AUTH_OUTCOME,
     RECORDER,
     UPSTREAM,
     VIOLATION_MARK,
@@ -70,8 +71,7 @@ from chime_tap.recording import (
     mark_for,
     not_recorded_answer,
     open_cassette,
-    proxy_auth_challenge,
-    proxy_auth_refused_line,
+    proxy_auth_refusal,
     query_of,
     streamed_note,
 )
@@ -418,30 +418,26 @@ class Recorder:
     def _proxy_auth(self, flow: http.HTTPFlow, call: Call | None, exchange: Exchange) -> bool:
         """mitmproxy's own 407 (proxyauth): the request never left the proxy. Not a call of
         the service's, so not recorded; counted for the summary."""
-        assert flow.response is not None
-        if not proxy_auth_challenge(
-            exchange.status, flow.response.headers.fields, exchange.answered_by
-        ):
-            return False
-        if call is not None:
+        refused = self._refused_by_proxy_auth(flow, exchange.answered_by)
+        if refused and call is not None:
             call.recorded = True
-        req = flow.request
-        self._refused_by_proxy_auth(f"{req.method} {req.path.split('?', 1)[0]}")
-        return True
+        return refused
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
         ProxyAuth answers before this hook): none of its calls reaches the proxy; counted for
         the summary, and said."""
-        resp = flow.response
-        if resp is None or not proxy_auth_challenge(resp.status_code, resp.headers.fields, ADDON):
-            return
-        self._refused_by_proxy_auth(f"CONNECT {authority(flow.request.host, flow.request.port)}")
+        self._refused_by_proxy_auth(flow, ADDON)
 
-    def _refused_by_proxy_auth(self, what: str) -> None:
-        """Counted for the summary and said, a line each (``what``: the method and target)."""
+    def _refused_by_proxy_auth(self, flow: http.HTTPFlow, answered_by: str) -> bool:
+        """Whether the proxy's own authentication refused the flow: if so counted for the
+        summary and said, a line each."""
+        line = proxy_auth_refusal(flow.request, flow.response, RECORD_AUTH_OUTCOME, answered_by)
+        if line is None:
+            return False
         self.auth_refused += 1
-        logger.warning(proxy_auth_refused_line(what))
+        logger.warning(line)
+        return True
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""

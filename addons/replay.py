@@ -72,6 +72,7 @@ from chime_tap.playback import (
 )
 from chime_tap.recording import (
     FAILURE_MARK,
+    REPLAY_AUTH_OUTCOME,
     UPSTREAM,
     VIOLATION_MARK,
     Call,
@@ -84,6 +85,7 @@ from chime_tap.recording import (
     mark_for,
     not_recorded_answer,
     open_cassette,
+    proxy_auth_refusal,
 )
 from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
 from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields
@@ -184,6 +186,7 @@ class ReplayServer:
         self.forwarded = 0
         self.forward_failed = 0  # forwarded misses that got no response
         self.refused = 0  # upstream connections refused (a test asserts it stays 0)
+        self.auth_refused = 0  # refused by the proxy's own authentication (proxyauth)
         self.strict = False  # chime_strict_recording: a forwarded call not recorded gets 507
         self.not_recorded = 0  # forwarded calls answered, but the cassette could not take them
         self.withheld = 0  # forwarded calls the cassette could not take, answered 507 instead
@@ -300,6 +303,8 @@ class ReplayServer:
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
+            if flow.response is not None:
+                self._refused_by_proxy_auth(flow)
             return
         found = self.index.lookup(flow_parts(flow, self.decode_limit))
         if found is None:
@@ -503,7 +508,23 @@ class ReplayServer:
             withheld=self.withheld,
             loaded=self.loaded,
             never_played=self.loaded - played,
+            auth_refused=self.auth_refused,
         )
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
+        ProxyAuth answers before this hook): counted for the summary, and said."""
+        self._refused_by_proxy_auth(flow)
+
+    def _refused_by_proxy_auth(self, flow: http.HTTPFlow) -> bool:
+        """Whether the proxy's own authentication refused the flow (its 407 set before this
+        addon's hooks): if so counted for the summary and said, a line each."""
+        line = proxy_auth_refusal(flow.request, flow.response, REPLAY_AUTH_OUTCOME)
+        if line is None:
+            return False
+        self.auth_refused += 1
+        logger.warning(line)
+        return True
 
     @command.command("chime.replay.rewind")
     def rewind(self) -> None:

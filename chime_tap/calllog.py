@@ -283,10 +283,7 @@ def record_summary(
     if dropped:
         details.append(f"{dropped} still in flight at shutdown, cut off unanswered (not recorded)")
     if auth_refused:
-        details.append(
-            f"{auth_refused} request(s) refused by the proxy's own authentication (proxyauth), "
-            "never sent on, not recorded"
-        )
+        details.append(auth_refused_detail(auth_refused, "never sent on, not recorded"))
     if tls_failed:
         details.append(
             f"{tls_failed} client TLS handshake(s) failed (does the client trust the proxy's CA, "
@@ -308,12 +305,14 @@ def replay_summary(
     not_recorded: int = 0,
     withheld: int = 0,
     unreadable: int = 0,
+    auth_refused: int = 0,
 ) -> str:
     """``replay``'s paragraph: calls, hits, misses (and those sent upstream, and of those the
     ones the cassette could not take: ``not_recorded`` answered anyway, ``withheld`` answered
     507 instead), exhausted calls, calls whose recorded answer was found broken when played
     (``unreadable``, said only when there were some), and how many of the interactions loaded
-    at start were never played."""
+    at start were never played; ``auth_refused`` as :func:`record_summary`'s, said only when
+    there were some."""
     missed = f"{misses} miss(es)"
     if forwarded:
         failed = f", {forward_failed} of them got no response" if forward_failed else ""
@@ -329,14 +328,28 @@ def replay_summary(
             f"{hits} hit(s), {missed}, {exhausted} exhausted"
             + (f", {unreadable} recorded answer(s) unreadable" if unreadable else ""),
             f"{never_played} of {loaded} recorded interaction(s) never played",
+            *([auth_refused_detail(auth_refused, "never answered from the cassette")]
+              if auth_refused else []),
         ],
-    )
+    )  # fmt: skip
 
 
-def simulate_summary(statuses: Mapping[int, int], *, injected: Mapping[str, int]) -> str:
-    """``simulate``'s paragraph: calls and the faults injected into them, by error type."""
+def simulate_summary(
+    statuses: Mapping[int, int], *, injected: Mapping[str, int], auth_refused: int = 0
+) -> str:
+    """``simulate``'s paragraph: calls and the faults injected into them, by error type; and
+    ``auth_refused`` as :func:`record_summary`'s, said only when there were some."""
     total = sum(injected.values())
     faults = f"{total} fault(s) injected"
     if total:
         faults += " (" + ", ".join(f"{n} {name}" for name, n in sorted(injected.items())) + ")"
-    return summary("simulate", statuses, [faults])
+    details = [faults]
+    if auth_refused:
+        details.append(auth_refused_detail(auth_refused, "never answered by the simulator"))
+    return summary("simulate", statuses, details)
+
+
+def auth_refused_detail(count: int, outcome: str) -> str:
+    """How many requests the proxy's own authentication (mitmproxy's ``proxyauth``) refused,
+    and what the command therefore never did with them."""
+    return f"{count} request(s) refused by the proxy's own authentication (proxyauth), {outcome}"

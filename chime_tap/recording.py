@@ -25,7 +25,7 @@ from chime_tap.cassettes.format import NO_RESPONSE_STATUS, Interaction, make_int
 from chime_tap.cassettes.writer import CassetteWriter, check_recordable
 from chime_tap.errors import CassetteError
 from chime_tap.simulator.control import CONTROL_HOST
-from chime_tap.wire import DECODED_BODY_LIMIT, decode_fields, header_lists
+from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields, header_lists
 
 NO_RESPONSE = NO_RESPONSE_STATUS  # status code of a call that got no response
 # Who answered a call (``chime_tap.answered_by``): the server, chime-tap's enforce mode,
@@ -170,13 +170,34 @@ def proxy_auth_challenge(
     return any(k.lower() == name and v == PROXY_AUTH_REALM for k, v in header_fields)
 
 
-def proxy_auth_refused_line(what: str) -> str:
+# What became of a request the proxy's own authentication refused, as each command's line
+# and exit summary say it.
+RECORD_AUTH_OUTCOME = "not sent on, not recorded"
+REPLAY_AUTH_OUTCOME = "not answered from the cassette"
+SIMULATE_AUTH_OUTCOME = "not answered by the simulator"
+
+
+def proxy_auth_refused_line(what: str, outcome: str = RECORD_AUTH_OUTCOME) -> str:
     """The log line of a request the proxy's own authentication refused (``what``: its method
-    and target)."""
+    and target; ``outcome``: what the command did not do with it)."""
     return (
         f"{what}: refused by the proxy's own authentication (proxyauth: no or wrong user and "
-        "password in the client's proxy URL); not sent on, not recorded"
+        f"password in the client's proxy URL); {outcome}"
     )
+
+
+def proxy_auth_refusal(req: Any, resp: Any, outcome: str, answered_by: str = ADDON) -> str | None:
+    """The log line of a request, or an HTTPS client's CONNECT, that the proxy's own
+    authentication refused (``req``, ``resp``: the flow's request and answer, as mitmproxy
+    holds them); None for any other answer. ``answered_by``: who sent ``resp`` (a server's 407
+    is its answer, not a refusal)."""
+    if resp is None or not proxy_auth_challenge(resp.status_code, resp.headers.fields, answered_by):
+        return None
+    if req.method == "CONNECT":  # its target is the authority it asked for
+        what = f"CONNECT {authority(req.host, req.port)}"
+    else:
+        what = f"{req.method} {req.path.split('?', 1)[0]}"
+    return proxy_auth_refused_line(what, outcome)
 
 
 NOT_RECORDED_STATUS = 507  # Insufficient Storage: what strict recording answers instead
