@@ -29,6 +29,10 @@ mitmproxy's terminal handler; cassette append 45-55, validation 21-24, decoding 
 and 13 µs (responseheaders): 2.5-3 times the in-process figure, whose loop runs hot in the
 caches.
 
+A floor runs beside them too: ``mitmdump-s-floor`` (bench/floor_addon.py) parses both bodies,
+appends one line before the answer and logs one line the way the recorder does, and nothing
+else: what any recorder that names each call and writes before answering starts from.
+
 A control runs beside them: a second plain mitmdump process (``mitmdump-again``). It does the
 baseline's work exactly, so its paired ratio to the baseline shows what this machine's noise
 alone makes of "the same" in this run (on this 2-core VM, paired medians of 1.05-1.31 while
@@ -76,6 +80,8 @@ from chime_tap.process import LISTEN_RE  # noqa: E402
 from support.procs import CONNECTOR, ProxyProcess  # noqa: E402
 
 ADDON = ROOT / "addons" / "record.py"
+FLOOR_ADDON = ROOT / "bench" / "floor_addon.py"
+FLOOR = "mitmdump-s-floor"  # parse, append, one line: what any recorder that names calls does
 CONTROL = "mitmdump-again"  # plain mitmdump again: the run's noise floor (configurations())
 CALLGRIND_CAP = 3600.0  # seconds for the calls counted under callgrind (some 50x slower)
 
@@ -280,6 +286,17 @@ def configurations(tmp: Path, upstream: str) -> dict[str, list[str]]:
             *silent,
             *script("script.json"),
         ],
+        # The floor: the least a recorder that names each call does (bench/floor_addon.py).
+        FLOOR: [
+            *mitmdump,
+            "--set",
+            f"confdir={tmp / 'c5'}",
+            *silent,
+            "-s",
+            str(FLOOR_ADDON),
+            "--set",
+            f"floor_file={tmp / 'floor.jsonl'}",
+        ],
     }
 
 
@@ -333,6 +350,7 @@ CONFIGURATIONS = (
     "record-yaml-full",
     "mitmdump-s-yaml",
     "mitmdump-s-json",
+    FLOOR,
 )  # configurations()'s names
 CASSETTES = {
     "record-yaml": "bench.yaml",
@@ -558,6 +576,13 @@ def main(argv: list[str] | None = None) -> dict:
                 f"target {'met' if fig >= SCRIPT_TARGET else 'MISSED'} by instructions "
                 f"({bodies}): mitmdump -s addons/record.py ({cassette} cassette) at {fig:.3f}x "
                 "plain mitmdump's instructions per call (plain's over the script's)"
+            )
+    for c, by_name in results["throughput"].items():
+        if FLOOR in by_name:
+            targets.append(
+                f"the floor at concurrency {c} (bench/floor_addon.py: both bodies parsed, one "
+                "line appended, one line logged; no validation, scrubbing or metadata): "
+                f"{text(by_name[FLOOR]['ratio_vs_mitmdump'])} of plain mitmdump's throughput"
             )
     print("\n".join(targets))
     results["targets"] = targets
