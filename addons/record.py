@@ -59,6 +59,7 @@ from chime_tap.recording import (
     RECORDER,
     UPSTREAM,
     VIOLATION_MARK,
+    AuthRefusals,
     Call,
     Exchange,
     call_violations,
@@ -71,7 +72,6 @@ from chime_tap.recording import (
     mark_for,
     not_recorded_answer,
     open_cassette,
-    proxy_auth_refusal,
     query_of,
     streamed_note,
 )
@@ -166,7 +166,7 @@ class Recorder:
         self.lost = 0  # answered, but could not be written (disk full, ...)
         self.refused = 0  # could not be written, so answered 507 instead (strict recording)
         self.dropped = 0  # still in flight when the cassette closed: cut off unanswered
-        self.auth_refused = 0  # refused by the proxy's own authentication (proxyauth), not sent
+        self.auth = AuthRefusals(RECORD_AUTH_OUTCOME)  # refused by the proxy's own auth
         self.tls_failed = 0  # clients' TLS handshakes that failed (most often: CA not trusted)
         self.statuses: dict[int, int] = {}  # proxy-session calls by status (0: no response)
         self.shut = False  # done() closed the cassette; the proxy is stopping
@@ -292,7 +292,7 @@ class Recorder:
             controls=self.controls,
             others=self.others,
             tls_failed=self.tls_failed,
-            auth_refused=self.auth_refused,
+            auth_refused=self.auth.count,
         )
 
     # --- hooks ----------------------------------------------------------------------------------
@@ -417,27 +417,21 @@ class Recorder:
 
     def _proxy_auth(self, flow: http.HTTPFlow, call: Call | None, exchange: Exchange) -> bool:
         """mitmproxy's own 407 (proxyauth): the request never left the proxy. Not a call of
-        the service's, so not recorded; counted for the summary."""
-        refused = self._refused_by_proxy_auth(flow, exchange.answered_by)
-        if refused and call is not None:
+        the service's, so not recorded; counted for the summary, and said."""
+        line = self.auth.seen(flow.request, flow.response, exchange.answered_by)
+        if line is None:
+            return False
+        if call is not None:
             call.recorded = True
-        return refused
+        logger.warning(line)
+        return True
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
         ProxyAuth answers before this hook): none of its calls reaches the proxy; counted for
         the summary, and said."""
-        self._refused_by_proxy_auth(flow, ADDON)
-
-    def _refused_by_proxy_auth(self, flow: http.HTTPFlow, answered_by: str) -> bool:
-        """Whether the proxy's own authentication refused the flow: if so counted for the
-        summary and said, a line each."""
-        line = proxy_auth_refusal(flow.request, flow.response, RECORD_AUTH_OUTCOME, answered_by)
-        if line is None:
-            return False
-        self.auth_refused += 1
-        logger.warning(line)
-        return True
+        if line := self.auth.seen(flow.request, flow.response):
+            logger.warning(line)
 
     def _exchange(self, flow: http.HTTPFlow, call: Call | None) -> Exchange:
         """When it happened, who answered, and both bodies decoded (once)."""

@@ -75,6 +75,7 @@ from chime_tap.recording import (
     REPLAY_AUTH_OUTCOME,
     UPSTREAM,
     VIOLATION_MARK,
+    AuthRefusals,
     Call,
     call_violations,
     check_record_target,
@@ -85,7 +86,6 @@ from chime_tap.recording import (
     mark_for,
     not_recorded_answer,
     open_cassette,
-    proxy_auth_refusal,
 )
 from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
 from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields
@@ -186,7 +186,7 @@ class ReplayServer:
         self.forwarded = 0
         self.forward_failed = 0  # forwarded misses that got no response
         self.refused = 0  # upstream connections refused (a test asserts it stays 0)
-        self.auth_refused = 0  # refused by the proxy's own authentication (proxyauth)
+        self.auth = AuthRefusals(REPLAY_AUTH_OUTCOME)  # the proxy's own 407s (proxyauth)
         self.strict = False  # chime_strict_recording: a forwarded call not recorded gets 507
         self.not_recorded = 0  # forwarded calls answered, but the cassette could not take them
         self.withheld = 0  # forwarded calls the cassette could not take, answered 507 instead
@@ -303,8 +303,9 @@ class ReplayServer:
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
-            if flow.response is not None:
-                self._refused_by_proxy_auth(flow)
+            # the proxy's own 407 (proxyauth) is set before this hook
+            if flow.response is not None and (line := self.auth.seen(flow.request, flow.response)):
+                logger.warning(line)
             return
         found = self.index.lookup(flow_parts(flow, self.decode_limit))
         if found is None:
@@ -508,23 +509,14 @@ class ReplayServer:
             withheld=self.withheld,
             loaded=self.loaded,
             never_played=self.loaded - played,
-            auth_refused=self.auth_refused,
+            auth_refused=self.auth.count,
         )
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
         ProxyAuth answers before this hook): counted for the summary, and said."""
-        self._refused_by_proxy_auth(flow)
-
-    def _refused_by_proxy_auth(self, flow: http.HTTPFlow) -> bool:
-        """Whether the proxy's own authentication refused the flow (its 407 set before this
-        addon's hooks): if so counted for the summary and said, a line each."""
-        line = proxy_auth_refusal(flow.request, flow.response, REPLAY_AUTH_OUTCOME)
-        if line is None:
-            return False
-        self.auth_refused += 1
-        logger.warning(line)
-        return True
+        if line := self.auth.seen(flow.request, flow.response):
+            logger.warning(line)
 
     @command.command("chime.replay.rewind")
     def rewind(self) -> None:

@@ -32,7 +32,7 @@ from chime_tap.calllog import (
     skip_legacy_log_events,
     what_call,
 )
-from chime_tap.recording import SIMULATE_AUTH_OUTCOME, elapsed_ms, proxy_auth_refusal
+from chime_tap.recording import SIMULATE_AUTH_OUTCOME, AuthRefusals, elapsed_ms
 from chime_tap.simulator.control import (
     CONTROL_HOST,
     authorized,
@@ -79,7 +79,7 @@ class Simulator:
         self.injector = FaultInjector()
         self.offline = True
         self.refused = 0  # upstream connections refused; each is also logged as a warning
-        self.auth_refused = 0  # refused by the proxy's own authentication (proxyauth)
+        self.auth = AuthRefusals(SIMULATE_AUTH_OUTCOME)  # the proxy's own 407s
         self.log_calls = log_calls
         self.statuses: dict[int, int] = {}  # calls answered, by status
         self.injected: dict[str, int] = {}  # faults injected, by error type
@@ -146,8 +146,9 @@ class Simulator:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
-            if flow.response is not None:
-                self._refused_by_proxy_auth(flow)
+            # the proxy's own 407 (proxyauth) is set before this hook
+            if flow.response is not None and (line := self.auth.seen(flow.request, flow.response)):
+                logger.warning(line)
             return
         req = flow.request
         if req.pretty_host == CONTROL_HOST:
@@ -235,24 +236,15 @@ class Simulator:
         if self.log_calls:
             logger.info(
                 simulate_summary(
-                    self.statuses, injected=self.injected, auth_refused=self.auth_refused
+                    self.statuses, injected=self.injected, auth_refused=self.auth.count
                 )
             )
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
         ProxyAuth answers before this hook): counted for the summary, and said."""
-        self._refused_by_proxy_auth(flow)
-
-    def _refused_by_proxy_auth(self, flow: http.HTTPFlow) -> bool:
-        """Whether the proxy's own authentication refused the flow (its 407 set before this
-        addon's hooks): if so counted for the summary and said, a line each."""
-        line = proxy_auth_refusal(flow.request, flow.response, SIMULATE_AUTH_OUTCOME)
-        if line is None:
-            return False
-        self.auth_refused += 1
-        logger.warning(line)
-        return True
+        if line := self.auth.seen(flow.request, flow.response):
+            logger.warning(line)
 
     @command.command("chime.sim.advance")
     def advance(self, seconds: int) -> None:

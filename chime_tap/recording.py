@@ -200,6 +200,21 @@ def proxy_auth_refusal(req: Any, resp: Any, outcome: str, answered_by: str = ADD
     return proxy_auth_refused_line(what, outcome)
 
 
+class AuthRefusals:
+    """The requests the proxy's own authentication refused, counted for a command's summary
+    (``outcome``: what the command did not do with them, as its lines say)."""
+
+    def __init__(self, outcome: str) -> None:
+        self.outcome = outcome
+        self.count = 0
+
+    def seen(self, req: Any, resp: Any, answered_by: str = ADDON) -> str | None:
+        """The line to log if the flow (``req``, ``resp``) is such a refusal, counted; else None."""
+        line = proxy_auth_refusal(req, resp, self.outcome, answered_by)
+        self.count += line is not None
+        return line
+
+
 NOT_RECORDED_STATUS = 507  # Insufficient Storage: what strict recording answers instead
 NOT_RECORDED_ERROR_TYPE = "ChimeTapNotRecorded"
 
