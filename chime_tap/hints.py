@@ -14,7 +14,9 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.simulator.control import CONTROL_HOST, authorization
 from chime_tap.wire import authority
 
@@ -139,24 +141,50 @@ def simulator_hint(label: str, token: str = "TOKEN") -> Hint:
     return hint
 
 
-def record_hint(*, simulator: bool = False, token: str = "TOKEN") -> Hint:
-    """The recorder's hint: the CA clients must trust (a forward proxy) or the endpoint they
-    send to (a reverse one); with the simulator, what ``simulate`` says too. (Where it records,
-    the recorder itself says, once.)"""
+def record_hint(
+    *, simulator: bool = False, token: str = "TOKEN", hosts: HostPolicy | None = None
+) -> Hint:
+    """The recorder's hint: the CA clients must trust and how they reach the proxy (a forward
+    proxy's HTTPS_PROXY, a reverse one's endpoint); with the simulator, what ``simulate`` says
+    too. A reverse proxy whose target is no Chime host under ``hosts`` records nothing, and
+    says so. (Where it records, the recorder itself says, once.)"""
 
     def hint(at: Listener) -> list[str]:
+        unrecorded = _unrecorded_target(at, hosts or DEFAULT_HOSTS)
         if simulator:
             lines = simulator_hint("record", token)(at)
-            return lines if at.reverse else [_trust("record", at), *lines]
+            return [*lines, *unrecorded] if at.reverse else [_trust("record", at), *lines]
         if at.reverse:
             return [
                 f"chime-tap record: {_point_at(at)}:",
                 *_reach(at),
                 f"chime-tap record: {SIGNED_FOR_THE_PROXY}",
+                *unrecorded,
             ]
-        return [_trust("record", at)]
+        return [
+            _trust("record", at),
+            f"chime-tap record: {_point_at(at)}, with its own credentials:",
+            *_reach(at),
+        ]
 
     return hint
+
+
+def _unrecorded_target(at: Listener, hosts: HostPolicy) -> list[str]:
+    """A reverse proxy's warning that its target is no Chime host: the recorder passes its
+    calls on and records none of them (what --hosts is for); nothing for any other."""
+    if not at.reverse:
+        return []
+    target = urlsplit(at.mode.partition(":")[2])
+    host = target.hostname or ""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    if hosts.namespace_of(host, port) is not None:
+        return []
+    where = authority(host, port)
+    return [
+        f"chime-tap record: warning: {where}, the reverse proxy's target, is no Chime host: its "
+        f"calls are passed on and not recorded; name it with --hosts {where}=voice (or =legacy)"
+    ]
 
 
 def _trust(label: str, at: Listener) -> str:

@@ -196,7 +196,12 @@ def test_hints_name_the_proxy_and_the_ca_and_how_to_reach_them() -> None:
         f"chime-tap record: clients must trust the CA certificate {ca} (e.g. AWS_CA_BUNDLE={ca})"
     )
     # Where it records, the recorder says itself (once): not the hint.
-    assert hints.record_hint()(at) == [trust]
+    assert hints.record_hint()(at) == [
+        trust,
+        "chime-tap record: point any AWS client at it, with its own credentials:",
+        f"  export HTTPS_PROXY={url}",
+        f"  export AWS_CA_BUNDLE={ca}",
+    ]
     replay = hints.replay_hint(at)
     assert replay == [
         "chime-tap replay: point any AWS client at it (any credentials; nothing is sent to AWS):",
@@ -214,6 +219,33 @@ def test_hints_name_the_proxy_and_the_ca_and_how_to_reach_them() -> None:
     # record --upstream simulator says what simulate says, under its own name.
     on_simulator = hints.record_hint(simulator=True)(at)
     assert on_simulator == [trust, *(line.replace("simulate", "record") for line in simulate)]
+
+
+@pytest.mark.parametrize("simulator", [False, True])
+def test_a_reverse_proxy_to_no_chime_host_says_it_records_nothing(simulator: bool) -> None:
+    """Reverse mode in front of a local fake: unless --hosts names the target, its calls are
+    no Chime host's, passed on unrecorded; the start-up lines say so, and what to pass."""
+    from chime_tap import hints
+    from chime_tap.api.hosts import HostPolicy
+
+    def lines(target: str, hosts: HostPolicy | None = None) -> list[str]:
+        at = hints.Listener("http://127.0.0.1:8082", "/ca.pem", mode=f"reverse:{target}")
+        return hints.record_hint(simulator=simulator, hosts=hosts)(at)
+
+    warning = (
+        "chime-tap record: warning: 127.0.0.1:8084, the reverse proxy's target, is no Chime "
+        "host: its calls are passed on and not recorded; name it with --hosts "
+        "127.0.0.1:8084=voice (or =legacy)"
+    )
+    assert lines("http://127.0.0.1:8084")[-1] == warning
+    assert warning not in lines("http://127.0.0.1:8084", HostPolicy(["127.0.0.1:8084=legacy"]))
+    # The port is the URL's, or its scheme's default: a rule for another port does not cover it.
+    assert lines("http://127.0.0.1", HostPolicy(["127.0.0.1:8084"]))[-1].startswith(
+        "chime-tap record: warning: 127.0.0.1:80, "
+    )
+    assert not any(
+        "warning" in line for line in lines("https://voice-chime.us-east-1.amazonaws.com")
+    )
 
 
 def test_replay_forwarding_misses_does_not_say_nothing_is_sent_to_aws(tmp_path: Path) -> None:

@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     mode = check_mode(args.mode)
     simulated = simulator_values(args)
-    options.HOSTS.from_args(args)  # a bad --hosts is refused before the cassette is touched
+    # A bad --hosts is refused before the cassette is touched.
+    hosts = options.HOSTS.from_args(args)
     check_cassette(args.cassette)
     check_baseline(args.compare_to)
     # The addons check every value as they load (one rule, one message, naming the flag).
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             label="record",
             mode=mode,
             options=values,
-            hint=record_hint(simulator=args.upstream == "simulator", token=token),
+            hint=record_hint(simulator=args.upstream == "simulator", token=token, hosts=hosts),
             **common.listen_settings(args),
         )
         return code
