@@ -62,7 +62,7 @@ def test_readme_pytest_example_records_through_the_simulator_then_replays_offlin
         recorded.assert_outcomes(passed=1)
         assert "client connect" in sim.output  # the calls went through the simulator
         sim.stop()
-    cassette = pytester.path / "tests" / "cassettes" / "sessions.yaml"
+    cassette = pytester.path / "tests" / "cassettes" / "create_then_get.yaml"
     items = load_cassette(cassette)["interactions"]
     assert [(i["request"]["method"], i["response"]["status"]["code"]) for i in items] == [
         ("POST", 201),
