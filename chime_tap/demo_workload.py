@@ -57,7 +57,9 @@ class Tally:
     """
 
     statuses: Counter = field(default_factory=Counter)  # HTTP attempts by status code
-    invalid_attempts: int = 0
+    invalid_calls: int = 0
+    invalid_attempts: int = 0  # of the invalid calls, retries included
+    invalid_not_rejected: int = 0  # of those attempts, answered otherwise than 400 (a fault)
     calls: int = 0
 
     @property
@@ -144,6 +146,7 @@ class Workload:
         import botocore.exceptions
 
         self.tally.calls += 1
+        self.tally.invalid_calls += invalid
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if invalid:
                 self.tally.invalid_attempts += 1
@@ -153,6 +156,7 @@ class Workload:
                 code = e.response["Error"]["Code"]
                 status = e.response["ResponseMetadata"]["HTTPStatusCode"]
                 self.tally.statuses[status] += 1
+                self.tally.invalid_not_rejected += invalid and status != 400
                 if status in (429, 500, 503) and attempt < MAX_ATTEMPTS:
                     self.progress(f"  {what}: {status} {code}, retrying (attempt {attempt + 1})")
                     time.sleep(0.01 * attempt)
@@ -165,6 +169,7 @@ class Workload:
                 ) from None
             status = result["ResponseMetadata"]["HTTPStatusCode"]
             self.tally.statuses[status] += 1
+            self.tally.invalid_not_rejected += invalid
             if expect:
                 raise ChimeTapError(f"demo step {what!r} answered {status}, expected {expect}")
             self.progress(f"  {what}: {status}")

@@ -360,3 +360,38 @@ def test_an_interrupt_as_the_proxy_spawns_is_said_too(tmp_path, monkeypatch, cap
     with pytest.raises(KeyboardInterrupt), demo.recording_proxy(out, 7):
         pass
     assert "chime-tap demo: interrupted; stopping the proxy" in capsys.readouterr().err
+
+
+def test_with_a_seed_that_faults_an_invalid_call_the_demo_says_what_validate_finds(
+    tmp_path, cli
+) -> None:
+    """Seed 3 injects a 503 into one deliberately invalid call before its 400: the demo counts
+    four invalid calls (five requests), and its validate hint says that request stays a
+    finding; the command it suggests then exits as the hint says."""
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "chime_tap", "demo", "--out", str(out), "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    import yaml
+
+    items = yaml.safe_load((out / "demo.yaml").read_text())["interactions"]
+    invalid = [i for i in items if deliberately_invalid(i["request"])]
+    faulted = [i for i in invalid if i["response"]["status"]["code"] != 400]
+    assert len(invalid) == 5 and len(faulted) == 1  # what makes this seed the case
+    assert "violations only on the 4 deliberately invalid calls (5 requests: 1 retried)" in (
+        result.stdout + result.stderr
+    )
+    suggested = next(line for line in result.stdout.splitlines() if " validate " in line)
+    assert suggested.split("# ")[1] == (
+        "1 invalid request(s) got an injected fault, not a 400: still findings (exit 1)"
+    )
+    args = suggested.split("#")[0].split()
+    done = cli(*args[args.index("validate") :])
+    assert done.returncode == 1, done.stdout + done.stderr
+    (finding,) = [line for line in done.stdout.splitlines() if "(accepted" not in line]
+    assert finding.startswith(f"{out / 'demo.yaml'} #{items.index(faulted[0])} ")

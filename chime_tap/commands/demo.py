@@ -194,8 +194,27 @@ def validate_cassette(out: DemoOutput, tally: Tally) -> None:
         raise ChimeTapError(
             f"the demo cassette {out.cassette} has {len(problems)} unexpected problem(s)"
         )
-    step(
-        f"    {checked} proxy-session interactions; violations only on the {tally.invalid_attempts} deliberately invalid requests"
+    step(f"    {checked} proxy-session interactions; {invalid_line(tally)}")
+
+
+def invalid_line(tally: Tally) -> str:
+    """Where the violations are: the deliberately invalid calls, and their retries."""
+    calls = f"the {tally.invalid_calls} deliberately invalid calls"
+    extra = tally.invalid_attempts - tally.invalid_calls
+    if extra:
+        return f"violations only on {calls} ({tally.invalid_attempts} requests: {extra} retried)"
+    return f"violations only on {calls}"
+
+
+def validate_hint(me: str, cassette: Path, tally: Tally) -> str:
+    """The next step's validate line, and what it will find: an invalid request the simulator
+    answered with an injected fault (a 503 before its 400) is no rejection, so still a finding."""
+    line = f"  {me} validate --allow-rejected {cassette}   # "
+    if not tally.invalid_not_rejected:
+        return line + "its invalid calls were answered 400: no finding"
+    return line + (
+        f"{tally.invalid_not_rejected} invalid request(s) got an injected fault, not a 400: "
+        "still findings (exit 1)"
     )
 
 
@@ -231,7 +250,7 @@ def print_summary(out: DemoOutput, tally: Tally, seconds: float) -> None:
         f"  cassette: {cassette}",
         f"  reports:  {out.report_txt}, {out.report_html}",
         "next:",
-        f"  {me} validate --allow-rejected {cassette}   # its invalid calls were answered 400",
+        validate_hint(me, cassette, tally),
         f"  {me} check {cassette}   # are its calls still what the API is?",
         f"  {me} report {cassette} --format html",
         f"  {me} replay --cassette {cassette}      # serve it back through the proxy",
