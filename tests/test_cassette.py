@@ -120,7 +120,15 @@ BAD_FILES = [
         "not valid JSON",
     ),
     ("version2.yaml", b"version: 2\ninteractions: []\n", "version 2 is not supported"),
-    ("noversion.json", b'{"interactions": []}', "version None"),
+    ("noversion.json", b'{"interactions": []}', "no 'version' key (vcrpy writes it last"),
+    # vcrpy's own YAML cut after its last interaction, before the version it writes at the end
+    (
+        "cut-before-version.yaml",
+        b"interactions:\n- request: {method: GET, uri: 'http://x/', body: null, headers: {}}\n"
+        b"  response: {status: {code: 200, message: OK}, headers: {}, body: {string: ''}}\n",
+        "was the file cut short?",
+    ),
+    ("nullversion.yaml", b"version: null\ninteractions: []\n", "version None is not supported"),
     (
         "extra.yaml",
         b"version: 1\ninteractions:\n- request: {method: GET, uri: 'http://x/', body: null, headers: {}, extra: 1}\n"

@@ -258,7 +258,11 @@ def check_cassette(doc: Any, name: str = "<cassette>") -> None:
     """
     if not isinstance(doc, dict) or "interactions" not in doc:
         raise CassetteError(f"{name}: not a vcrpy cassette (no 'interactions' list)")
-    version = doc.get("version")
+    if "version" not in doc:  # vcrpy writes it last: a file cut short loses it first
+        raise CassetteError(
+            f"{name}: no 'version' key (vcrpy writes it last: was the file cut short?)"
+        )
+    version = doc["version"]
     if type(version) is not int or version != FORMAT_VERSION:  # true == 1 in Python
         raise CassetteError(
             f"{name}: cassette version {_short(version)} is not supported (expected {FORMAT_VERSION})"
