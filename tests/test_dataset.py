@@ -198,6 +198,18 @@ def test_load_frame_of_a_dataset_directory_is_its_frame(fleet, tmp_path, capsys)
         summaries.summarize(frame)["status_codes"],
         summaries.summarize(load_frame(paths))["status_codes"],
     )
+    # An empty folder is no report either (a mistyped path, most likely), nor one that holds
+    # only the writers' lock of an ingest that wrote nothing.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for hidden in (None, "_lock"):
+        if hidden:
+            (empty / hidden).write_bytes(b"")
+        assert main(["report", str(empty)]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"chime-tap: {empty}: no data: an empty directory, or a dataset nothing was ingested "
+            f"into (chime-tap ingest INPUT... --into {empty})"
+        )
     # A folder of cassettes is no dataset: said in one line, not an empty report.
     folder = tmp_path / "cassettes"
     folder.mkdir()

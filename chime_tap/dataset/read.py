@@ -74,6 +74,11 @@ def units(
             f"{root}: not a dataset (no {PARTITION}=YYYY-MM-DD folders); "
             "name the files in it to report on them, or ingest them (chime-tap ingest)"
         )
+    if not days:  # an empty directory, most likely a mistyped one: not an empty report
+        raise DatasetError(
+            f"{root}: no data: an empty directory, or a dataset nothing was ingested into "
+            f"(chime-tap ingest INPUT... --into {root})"
+        )
     found = []
     for directory in days:
         day = layout.day_of(directory)
