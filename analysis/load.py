@@ -860,6 +860,11 @@ def _read_any(path: Path, cols: _Rows | _Interactions, tick: Tick | None) -> Non
         _read_flows(path, cols)
         return
     if b"\x00" in data[:8192]:
+        if data.startswith(b"PAR1"):  # one of a dataset's files: the dataset is its directory
+            raise InputError(
+                f"{name}: a Parquet file, not a cassette, flow file or HAR; a dataset is "
+                "named by its directory, the one holding the date=YYYY-MM-DD folders"
+            )
         raise InputError(f"{name}: binary data, not a cassette, flow file or HAR")
     doc = _parse_text(data, name)
     del data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -210,6 +211,13 @@ def test_load_frame_of_a_dataset_directory_is_its_frame(fleet, tmp_path, capsys)
             f"chime-tap: {empty}: no data: an empty directory, or a dataset nothing was ingested "
             f"into (chime-tap ingest INPUT... --into {empty})"
         )
+    # One of its files given instead of the dataset: the directory is what to name.
+    part = sorted(Path(root).glob("date=*/*.parquet"))[0]
+    assert main(["report", str(part)]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"chime-tap: warning: skipped {part}: a Parquet file, not a cassette, flow file or HAR; "
+        "a dataset is named by its directory, the one holding the date=YYYY-MM-DD folders"
+    )
     # A folder of cassettes is no dataset: said in one line, not an empty report.
     folder = tmp_path / "cassettes"
     folder.mkdir()
