@@ -7,13 +7,15 @@ are associative, so the grouping, which differs with the number of workers, does
   operation, into a pandas frame; a pool of worker processes (one per core) each takes runs of
   consecutive days, makes each day's partial and merges them, and this process merges the
   runs' partials.
-- ``dask``: the runs of days are tasks on a ``dask.distributed`` cluster (``--scheduler
+- ``dask``: a run of days a worker is a task on a ``dask.distributed`` cluster (``--scheduler
   tcp://HOST:PORT``; every worker needs chime-tap installed and the dataset's path readable,
   and its address reachable from here). Each run's session pieces (the one big partial, a row
-  a session) are cut by session into buckets (``summaries.split``); a task per bucket merges
-  that bucket's pieces of every run and settles them into the session table's rows, the
-  buckets in parallel. The other summaries' partials merge there too, pairwise; the merged
-  partial and the settled rows come back, and this process only puts the rows in order.
+  a session) of the sessions no other run saw are settled into the session table's rows
+  where the run was read (``lifecycle.apart``); the pieces of sessions seen in two runs are
+  cut by session into buckets, and a task per bucket merges that bucket's pieces of every run
+  and settles them. The other summaries' partials merge there too, pairwise; the merged
+  partial and the settled rows come back, and this process only puts the rows in order
+  (the runs' rows, one run after another, already are).
 - ``local``: one day after another in this process (what the other two split up).
 """
 
@@ -28,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -39,9 +42,12 @@ from chime_tap.dataset import layout, read
 from chime_tap.dataset.read import Unit
 
 ENGINES = ("embedded", "dask", "local")
-# Tasks per worker: runs of consecutive days, each merged where it was read. Two a worker
-# even out uneven runs without shipping a partial a day (a day's sessions table is big).
+# Tasks per worker of the embedded engine's pool: runs of consecutive days, each merged where
+# it was read. Two a worker even out uneven runs without shipping a partial a day (a day's
+# sessions table is big).
 RUNS_PER_WORKER = 2
+# Buckets a cluster's worker settles of the sessions seen in two runs (see _on_dask).
+BUCKETS_PER_WORKER = 2
 _CATALOGUE = {"operation": list(OPERATIONS), "namespace": list(NAMESPACES), "origin": list(ORIGINS)}
 
 
@@ -117,12 +123,24 @@ def _day_partials(units: list[Unit], filters: Filters) -> Iterator[dict[str, Any
         yield part
 
 
-def run_split(
-    units: list[Unit], filters: Filters, buckets: int
-) -> tuple[dict[str, Any], list[lifecycle.Pieces]]:
-    """A run's partial (:func:`run_partial`) split: the small summaries' partial, and the
-    session pieces cut into ``buckets`` (``summaries.split``)."""
-    return summaries.split(run_partial(units, filters), buckets)
+def run_keys(part: dict[str, Any]) -> tuple[int, np.ndarray]:
+    """How many sessions a run's partial numbered, and their hashes (each once): what
+    the other runs' tasks need to know of it (:func:`run_settle`)."""
+    pieces = part["sessions"]
+    return pieces.orders, pd.unique(pieces.table["session_hash"].to_numpy())
+
+
+def run_settle(
+    part: dict[str, Any], index: int, buckets: int, *keys: tuple[int, np.ndarray]
+) -> tuple[dict[str, Any], pd.DataFrame, list[lifecycle.Pieces]]:
+    """The ``index``th run's partial (of runs whose :func:`run_keys` are ``keys``) split: the
+    small summaries' partial; the session table's rows of the sessions no other run saw,
+    settled here (``lifecycle.apart``); and the pieces of the others cut into ``buckets``."""
+    before = sum(orders for orders, _ in keys[:index])
+    others = [hashes for j, (_, hashes) in enumerate(keys) if j != index]
+    elsewhere = np.concatenate(others) if others else np.empty(0, np.uint64)
+    rows, shared = lifecycle.apart(part["sessions"], elsewhere, before)
+    return {**part, "sessions": None}, rows, lifecycle.split(shared, buckets) if buckets else []
 
 
 def settle_bucket(*parts: lifecycle.Pieces) -> pd.DataFrame:
@@ -130,12 +148,18 @@ def settle_bucket(*parts: lifecycle.Pieces) -> pd.DataFrame:
     return lifecycle.settle(tree_reduce(parts, lifecycle.merge))
 
 
-def _small(split: tuple[dict[str, Any], list[lifecycle.Pieces]]) -> dict[str, Any]:
+def _small(split: tuple[dict[str, Any], pd.DataFrame, list[lifecycle.Pieces]]) -> dict[str, Any]:
     return split[0]
 
 
-def _bucket(split: tuple[dict[str, Any], list[lifecycle.Pieces]], k: int) -> lifecycle.Pieces:
-    return split[1][k]
+def _alone(split: tuple[dict[str, Any], pd.DataFrame, list[lifecycle.Pieces]]) -> pd.DataFrame:
+    return split[1]
+
+
+def _bucket(
+    split: tuple[dict[str, Any], pd.DataFrame, list[lifecycle.Pieces]], k: int
+) -> lifecycle.Pieces:
+    return split[2][k]
 
 
 def runs_of(units: list[Unit], count: int) -> list[list[Unit]]:
@@ -242,26 +266,55 @@ def _on_dask(
     with client:
         workers = sorted(client.scheduler_info().get("workers", {}))
         run.workers = len(workers)
-        runs = runs_of(units, RUNS_PER_WORKER * max(1, run.workers))
-        buckets = len(runs)  # a bucket per run, two a worker
-        splits = client.map(run_split, runs, [filters] * len(runs), [buckets] * len(runs),
-                            pure=False)  # fmt: skip
-        settled = []
+        # A run of days a worker, placed: the scheduler hands each 1-thread worker two queued
+        # tasks at once, so runs left to it went round the workers in turn (30 days in runs
+        # of 8, 7, 8 and 7: one worker read 16 days, the other 14 and then waited). Runs of
+        # about as many files each are the balance dynamic placement did not give.
+        runs = runs_of(units, max(1, run.workers))
+        buckets = BUCKETS_PER_WORKER * max(1, run.workers) if len(runs) > 1 else 0
+        parts = [
+            client.submit(run_partial, r, filters, pure=False, **_on(workers, i))
+            for i, r in enumerate(runs)
+        ]
+        if len(runs) > 1:
+            keys = [
+                client.submit(run_keys, p, pure=False, **_on(workers, i))
+                for i, p in enumerate(parts)
+            ]
+        else:  # no other run to share a session with
+            keys = [(0, np.empty(0, np.uint64))]
+        # Each run settles the sessions no other run saw where it was read; only the pieces
+        # of sessions seen in two runs (those alive across a run's first midnight) move.
+        splits = [
+            client.submit(run_settle, p, i, buckets, *keys, pure=False, **_on(workers, i))
+            for i, p in enumerate(parts)
+        ]
+        del parts, keys
+        # What each run's task gave is picked out where it is: a pick the scheduler put on
+        # another worker moved the whole (the run's settled rows with it).
+        settled = [
+            client.submit(_alone, s, pure=False, **_on(workers, i)) for i, s in enumerate(splits)
+        ]
         for k in range(buckets):
             # Each run's part of the bucket is picked out where the run's partial is, so only
             # that part moves; the buckets go round the workers (left to itself, the scheduler
             # gave one worker three of four, all of whose inputs were as near to the other).
-            parts = [client.submit(_bucket, s, k, pure=False) for s in splits]
-            where = (
-                {"workers": workers[k % len(workers)], "allow_other_workers": True}
-                if workers
-                else {}
-            )
-            settled.append(client.submit(settle_bucket, *parts, pure=False, **where))
-        small = [client.submit(_small, s, pure=False) for s in splits]
+            pieces = [
+                client.submit(_bucket, s, k, pure=False, **_on(workers, i))
+                for i, s in enumerate(splits)
+            ]
+            settled.append(client.submit(settle_bucket, *pieces, pure=False, **_on(workers, k)))
+        small = [
+            client.submit(_small, s, pure=False, **_on(workers, i)) for i, s in enumerate(splits)
+        ]
         del splits
         merged = tree_reduce(small, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
         return merged.result(), client.gather(settled)
+
+
+def _on(workers: list[str], k: int) -> dict[str, Any]:
+    """Where the ``k``th task of a kind goes: the workers in turn (another if that one left)."""
+    return {"workers": workers[k % len(workers)], "allow_other_workers": True} if workers else {}
 
 
 def load_dataset(root: str | os.PathLike[str], filters: Filters = Filters()) -> pd.DataFrame:

@@ -77,8 +77,8 @@ def test_the_clusters_report_equals_the_embedded_one(cluster, dataset):
 
 
 def test_the_partials_ran_in_the_worker_processes(cluster, dataset):
-    """Runs of days, and the buckets of sessions settled, are tasks the two workers ran (not
-    this process), the buckets two a worker."""
+    """Runs of days, their sessions settled, and the buckets of sessions two runs saw, are
+    tasks the two workers ran (not this process): a run a worker, the buckets two a worker."""
     from chime_tap.analysis.engines import Filters, summarize_dataset
 
     root, truth = dataset
@@ -94,11 +94,11 @@ def test_the_partials_ran_in_the_worker_processes(cluster, dataset):
         summary, ran = summarize_dataset(root, engine="dask", scheduler=cluster.scheduler_address)
         after = client.run(_tasks_run)
     assert len(after) == 2
-    # 5 days in 4 runs (2 a worker), each a task; the sessions in 4 buckets, each settled by
-    # a task, 2 on each worker.
+    # 5 days in 2 runs, a task each, on each worker; each run's sessions settled there, the
+    # rest in 4 buckets, each settled by a task, 2 on each worker.
     ran_here = {w: {k: n - before[w].get(k, 0) for k, n in after[w].items()} for w in after}
-    runs = [n.get("run_split", 0) for n in ran_here.values()]
-    assert sum(runs) == 4 and all(runs), ran_here
+    for name in ("run_partial", "run_keys", "run_settle"):
+        assert [n.get(name, 0) for n in ran_here.values()] == [1, 1], (name, ran_here)
     assert [n.get("settle_bucket", 0) for n in ran_here.values()] == [2, 2], ran_here
 
 
