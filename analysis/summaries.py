@@ -285,9 +285,10 @@ def _latency_partial(frame: pd.DataFrame, sketched: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for level, by in (("operation", ["operation"]), ("namespace", ["namespace", "operation"])):
         grouped = values.groupby(by, sort=False, observed=True)["latency_ms"]
-        stats = grouped.agg(["count", "min", "max", "sum"]).reset_index()
+        stats = _as_text(grouped.agg(["count", "min", "max", "sum"]).reset_index())
         buckets = values.groupby([*by, "sign", "key"], sort=False, observed=True).size()
-        out[f"stats_{level}"] = _as_text(stats)
+        out[f"stats_{level}"] = stats.drop(columns="sum")
+        out[f"sums_{level}"] = stats[[*by, "sum"]]
         out[f"buckets_{level}"] = _as_text(buckets.rename("count").reset_index())
     return out
 
@@ -300,8 +301,13 @@ def _latency_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         stats = pd.concat([a[f"stats_{level}"], b[f"stats_{level}"]], ignore_index=True)
         grouped = stats.groupby(by, sort=False)
         out[f"stats_{level}"] = grouped.agg(
-            count=("count", "sum"), min=("min", "min"), max=("max", "max"), sum=("sum", "sum")
+            count=("count", "sum"), min=("min", "min"), max=("max", "max")
         ).reset_index()
+        # Each partition's sums kept apart, in order, and added up once by the finish: the
+        # mean is then the same float whichever grouping the merges took (a cluster of one
+        # worker and one of two differed in the last digit of a mean).
+        sums = [a[f"sums_{level}"], b[f"sums_{level}"]]
+        out[f"sums_{level}"] = pd.concat(sums, ignore_index=True)
         buckets = pd.concat([a[f"buckets_{level}"], b[f"buckets_{level}"]], ignore_index=True)
         out[f"buckets_{level}"] = _regroup(buckets, [*by, "sign", "key"])
     return out
@@ -322,6 +328,7 @@ def _latency_finish(part: dict[str, Any], by_namespace: bool) -> pd.DataFrame:
     else:
         level = "namespace" if by_namespace else "operation"
         stats = part[f"stats_{level}"].set_index(names).sort_index()
+        sums = part[f"sums_{level}"].groupby(names, sort=False)["sum"].sum()
         buckets = part[f"buckets_{level}"]
         rows = {
             group: sketch.quantiles(table, QUANTILES)
@@ -335,7 +342,7 @@ def _latency_finish(part: dict[str, Any], by_namespace: bool) -> pd.DataFrame:
                 "count": stats["count"],
                 "min": stats["min"],
                 **{name: quantiles[name] for name in QUANTILES},
-                "mean": stats["sum"] / stats["count"],
+                "mean": sums.reindex(stats.index) / stats["count"],
                 "max": stats["max"],
             }
         )
