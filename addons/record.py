@@ -248,7 +248,8 @@ class Recorder:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            logger.info(f"cassette {self.writer.path}: {self.writer.count} interaction(s)")
+            if self.started:  # a proxy that never started (a bad option) recorded nothing
+                logger.info(f"cassette {self.writer.path}: {self.writer.count} interaction(s)")
             self.writer = None
 
     def running(self) -> None:

@@ -186,6 +186,8 @@ class ReplayServer:
         self.forwarded = 0
         self.forward_failed = 0  # forwarded misses that got no response
         self.refused = 0  # upstream connections refused (a test asserts it stays 0)
+        self._running = False  # the proxy listens: what loading found is said from then on
+        self._unsaid: list[tuple[int, str]] = []  # until then, kept here
         self.auth = AuthRefusals(REPLAY_AUTH_OUTCOME)  # the proxy's own 407s (proxyauth)
         self.strict = False  # chime_strict_recording: a forwarded call not recorded gets 507
         self.not_recorded = 0  # forwarded calls answered, but the cassette could not take them
@@ -242,12 +244,25 @@ class ReplayServer:
         self._name_cassettes()
         failed = self.index.unanswered
         unanswered = f" ({failed} more recorded with no response, never replayed)" if failed else ""
-        logger.info(
-            f"replay: {len(self.index)} recorded interaction(s) from {len(cassettes)} cassette(s){unanswered}"
-        )
+        said = [
+            (
+                logging.INFO,
+                f"replay: {len(self.index)} recorded interaction(s) from {len(cassettes)} cassette(s){unanswered}",
+            )
+        ]
         oversized = oversized_answers(self.index)
         if oversized:
-            logger.warning(oversized_line(oversized, names=self.names))
+            said.append((logging.WARNING, oversized_line(oversized, names=self.names)))
+        # Said once the proxy runs: one that cannot start (a bad option after this one) only
+        # says why.
+        self._unsaid = said
+        if self._running:
+            self._say_loaded()
+
+    def _say_loaded(self) -> None:
+        for level, line in self._unsaid:
+            logger.log(level, line)
+        self._unsaid = []
 
     def _count_from_here(self) -> None:
         """A new index: what was played is counted against it from now on."""
@@ -292,6 +307,8 @@ class ReplayServer:
 
     def running(self) -> None:
         skip_legacy_log_events(LegacyLogEvents)
+        self._running = True
+        self._say_loaded()
         self._stay_offline()
 
     def _stay_offline(self) -> None:

@@ -446,6 +446,8 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
         (["--hosts", "127.0.0.1:99999"], "--hosts"),
         (["--mode", "sideways"], "--mode"),
         (["--mode", "reverse:ftp://x"], "--mode"),
+        # found by the simulator after the recorder opened the cassette: nothing else is said
+        (["--upstream", "simulator", "--throttle-rate", "2"], "--throttle-rate: bad rate"),
     ],
 )
 def test_bad_option_values(tmp_path: Path, extra: list[str], expected: str) -> None:
@@ -460,6 +462,7 @@ def test_bad_option_values(tmp_path: Path, extra: list[str], expected: str) -> N
         *extra,
     )
     assert expected in one_line_error(out)
+    assert out.stdout == ""
 
 
 def test_missing_cassette_argument_and_directory(tmp_path: Path) -> None:

@@ -141,6 +141,7 @@ def doc_of(f: http.HTTPFlow) -> Any:
 def replayer():
     addon = ReplayServer()
     with taddons.context(addon) as tctx:
+        addon.running()  # a proxy that runs: what loading a cassette finds is said at once
         yield addon, tctx
     addon.done()
 
@@ -855,3 +856,30 @@ def test_a_miss_never_repeats_the_credentials_of_a_presigned_url(
     for text in (missed.response.content.decode(), caplog.text):
         assert SECRET not in text and token not in text
         assert "X-Amz-Security-Token=REDACTED" in text
+
+
+def test_what_the_cassettes_hold_is_said_once_the_proxy_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxy that cannot start (a bad option found after the cassettes loaded) says only
+    why; one that runs says what it loaded, once, and a later reload at once."""
+    cassette = write_cassette(
+        tmp_path / "c.yaml",
+        [interaction("GET", f"{SESSIONS}/s1", 200, {"ProxySession": session("s1")})],
+    )
+    caplog.set_level(logging.INFO)
+    addon = ReplayServer()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chime_replay_cassettes=[str(cassette)])
+        assert "recorded interaction(s)" not in caplog.text
+        addon.running()
+        said = [
+            r.getMessage() for r in caplog.records if "recorded interaction(s)" in r.getMessage()
+        ]
+        assert said == ["replay: 1 recorded interaction(s) from 1 cassette(s)"]
+        tctx.configure(addon, chime_replay_cassettes=[str(cassette), str(cassette)])
+        said = [
+            r.getMessage() for r in caplog.records if "recorded interaction(s)" in r.getMessage()
+        ]
+        assert said[1:] == ["replay: 2 recorded interaction(s) from 2 cassette(s)"]
+    addon.done()

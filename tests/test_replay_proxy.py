@@ -258,13 +258,16 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
             "chime-tap: --cassette: missing.yaml: no such file",
         ),
         (["replay", "--cassette", "ok.yaml", "--hosts", "h:99999"], "chime-tap: --hosts: bad port"),
+        # found after the cassette loaded: what it holds is not said by a proxy that never ran
+        (["replay", "--cassette", "ok.yaml", "--set", "nosuch=1"], "--set nosuch=1: Unknown"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path, args, message):
     with CassetteWriter(tmp_path / "ok.yaml") as w:
         w.append(_get_interaction("s1"))
-    result = _cli(*args, cwd=tmp_path)
+    result = _cli(*args, "--listen-port", "0", "--confdir", str(tmp_path / "conf"), cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+    assert result.stdout == ""
