@@ -75,7 +75,7 @@ def test_ingest_adds_every_interaction_once_by_content(cassettes, tmp_path, caps
     root = tmp_path / "ds"
     assert main(["ingest", *map(str, paths), "--into", str(root), "--workers", "2"]) == 0
     err = capsys.readouterr().err
-    assert f"{truth.interactions} new interaction(s) from {len(paths)} input(s)" in err
+    assert f"{truth.interactions} new interaction(s) from {len(paths)} of {len(paths)} input(s) in" in err
     ids = dataset_ids(root)
     assert len(ids) == len(set(ids)) == truth.interactions
     assert {p.parent.name for p in layout.data_files(root)} == {f"date={d}" for d in truth.days}
@@ -127,7 +127,7 @@ def test_inputs_read_together_make_one_file_a_day_each_counted_as_if_one_by_one(
         f"ingested {paths[0]}: 40 interaction(s), 0 new",
     ]
     assert str(bad) in _one_line(err)
-    assert "160 new interaction(s) from 6 input(s)" in err
+    assert "160 new interaction(s) from 6 of 7 input(s) (1 not ingested)" in err
     assert err.rstrip().endswith(", 2 file(s) written")  # one a day, shared by the batch
     files = layout.data_files(root)
     assert sorted(f.parent.name for f in files) == sorted(f"date={d}" for d in truth.days)
@@ -339,7 +339,7 @@ def test_inputs_that_do_not_exist_leave_no_dataset_behind(cassettes, tmp_path, c
     assert not root.exists()
     assert main(["ingest", str(gone), str(paths[0]), "--into", str(root), "--workers", "1"]) == 1
     err = capsys.readouterr().err
-    assert f"chime-tap: {gone}: no such file" in err and "from 1 input(s)" in err
+    assert f"chime-tap: {gone}: no such file" in err and "from 1 of 2 input(s) (1 not" in err
     assert layout.data_files(root)
 
 

@@ -88,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
     )
     added = sum(d.added for d in done)
     written = len({f for d in done for f in d.files})
+    left = f" ({len(failed)} not ingested)" if failed else ""
     print(
-        f"chime-tap: {added} new interaction(s) from {len(done)} input(s) in {args.into}, "
-        f"{written} file(s) written",
+        f"chime-tap: {added} new interaction(s) from {len(done)} of {len(args.inputs)} "
+        f"input(s){left} in {args.into}, {written} file(s) written",
         file=sys.stderr,
     )
     if failed:
