@@ -337,13 +337,14 @@ def dask_case(root: Path, rounds: int) -> dict:
 
 def ceiling_case(root: Path, rounds: int) -> dict:
     """What this machine gives two processes at once on the report's own work, without Dask:
-    the dataset's runs of days (two, as a 1-worker cluster gets them), their partials made by
-    one process one after the other, then by two processes one run each, at once. A cluster
-    of two workers cannot be faster than that ratio on the part it splits (on this 2-core VM,
-    quiet: 1.89x, 1.97x and 1.96x, where Dask's ratio was 1.64x with the sessions settled in
-    buckets on the workers: what it lacks is what stays serial, fetching the settled rows and
-    ordering them on the client, and Dask's own costs; with other work running the ceiling
-    fell to 1.4-1.7x)."""
+    the dataset's runs of days (two, as a 2-worker cluster gets them, a run a worker), their
+    partials made by one process one after the other, then by two processes one run each, at
+    once. A cluster of two workers cannot be faster than that ratio on the part it splits (on
+    this 2-core VM, quiet: 1.89x, 1.97x and 1.96x, where Dask's ratio was 1.64x with the
+    sessions settled in buckets on the workers; 1.98-1.99x beside Dask's 1.75x and 1.80x once
+    each run settled its own sessions: what Dask lacks is what stays serial, settling a run's
+    sessions after its days and fetching the rows, and Dask's own costs; with other work
+    running the ceiling fell to 1.4-1.7x)."""
     import concurrent.futures
 
     from chime_tap.analysis.engines import Filters, run_partial, runs_of
