@@ -564,7 +564,9 @@ class Recorder:
 recorder = Recorder()
 addons: list[object] = []
 load = recorder.load
-configure = recorder.configure
+configure = options.script_configure(
+    recorder.configure, lambda: recorder.started, exceptions.OptionsError, logger.error
+)
 running = recorder.running
 done = recorder.done
 request = recorder.request

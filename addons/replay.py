@@ -541,4 +541,8 @@ class ReplayServer:
         self.index.rewind()
 
 
-addons = [ReplayServer()]
+_script = ReplayServer()  # as a mitmdump script: a bad value at start is one line
+_script.configure = options.script_configure(  # type: ignore[method-assign]
+    _script.configure, lambda: _script._running, exceptions.OptionsError, logger.error
+)
+addons = [_script]

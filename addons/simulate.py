@@ -79,6 +79,7 @@ class Simulator:
         self.injector = FaultInjector()
         self.offline = True
         self.refused = 0  # upstream connections refused; each is also logged as a warning
+        self.started = False  # the proxy runs
         self.auth = AuthRefusals(SIMULATE_AUTH_OUTCOME)  # the proxy's own 407s
         self.log_calls = log_calls
         self.statuses: dict[int, int] = {}  # calls answered, by status
@@ -116,6 +117,7 @@ class Simulator:
 
     def running(self) -> None:
         skip_legacy_log_events(LegacyLogEvents)
+        self.started = True
         self._stay_offline()
         self._keep_token()
 
@@ -261,4 +263,8 @@ class Simulator:
         self.store.reset()
 
 
-addons = [Simulator()]
+_script = Simulator()  # as a mitmdump script: a bad value at start is one line
+_script.configure = options.script_configure(  # type: ignore[method-assign]
+    _script.configure, lambda: _script.started, exceptions.OptionsError, logger.error
+)
+addons = [_script]

@@ -387,6 +387,28 @@ BODY_SIZE_LIMIT = "32m"
 BOUNDED = {"body_size_limit": BODY_SIZE_LIMIT}
 
 
+def script_configure(
+    configure: Callable[[set[str]], None],
+    running: Callable[[], bool],
+    error: type[Exception],
+    log: Callable[[str], None],
+) -> Callable[[set[str]], None]:
+    """An addon's ``configure`` as a mitmdump script's: a bad value found before the proxy runs
+    is logged as one error line (mitmdump then stops: "Error logged during startup") instead of
+    raised as ``error``, which mitmproxy reports with the script's whole traceback. Once the
+    proxy runs (``running()``) it is raised, so that mitmproxy refuses the change and says why."""
+
+    def configure_script(updated: set[str]) -> None:
+        try:
+            configure(updated)
+        except error as e:
+            if running():
+                raise
+            log(str(e))
+
+    return configure_script
+
+
 def offline_changes(options: Any) -> dict[str, Any]:
     """The mitmproxy option values to set so that ``options`` keep the proxy offline."""
     return {k: v for k, v in OFFLINE.items() if k in options and getattr(options, k) != v}
