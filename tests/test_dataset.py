@@ -185,6 +185,13 @@ def test_report_cli_on_a_dataset_refuses_mixed_inputs_and_misplaced_options(flee
     assert "--engine dask needs --scheduler" in capsys.readouterr().err
     assert main(["report", str(paths[0]), "--engine", "local"]) == 2
     assert "are for a dataset directory" in capsys.readouterr().err
+    # Not a scheduler's address: said at once, before any connection is tried (an http://
+    # address, the dashboard's, once hung for ever; a bad scheme took 20 s and a traceback).
+    for address in ("http://127.0.0.1:8787", "foo", "tcp://127.0.0.1", "tcp://127.0.0.1:99999"):
+        assert main(["report", str(root), "--engine", "dask", "--scheduler", address]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"chime-tap: --scheduler {address}: ") and "\n" not in err
+        assert "not a dask scheduler's address" in err or "is not a TCP port" in err
     assert main(["report", str(root), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "--scheduler tcp://127.0.0.1:1: cannot connect" in err and "\n" not in err.strip()

@@ -111,6 +111,27 @@ def output(fmt: str | None, out: str | None) -> tuple[str, str | None]:
     return fmt, out or DEFAULT_OUT.get(fmt)
 
 
+# The schemes a dask scheduler listens with, TCP or TLS: a cluster across machines.
+SCHEDULER_SCHEMES = ("tcp", "tls")
+
+
+def check_scheduler(address: str) -> None:
+    """A dask scheduler's address, ``tcp://HOST:PORT`` (or ``tls://``, or ``HOST:PORT``);
+    UsageError naming --scheduler otherwise (an http:// address is most often the dashboard's,
+    which dask would wait on for ever)."""
+    scheme, sep, location = address.rpartition("://")
+    scheme = scheme if sep else "tcp"
+    host, _, port = location.rpartition(":")
+    if scheme not in SCHEDULER_SCHEMES or not host.strip("[]") or not port.isdigit():
+        dashboard = " (http:// is the dashboard's)" if scheme in ("http", "https") else ""
+        raise UsageError(
+            f"--scheduler {address}: not a dask scheduler's address{dashboard}; give "
+            'tcp://HOST:PORT, as the scheduler prints it ("Scheduler at: tcp://...")'
+        )
+    if not 0 < int(port) < 65536:
+        raise UsageError(f"--scheduler {address}: port {port} is not a TCP port (1-65535)")
+
+
 def _time(value: str | None, option: str):
     import pandas as pd
 
@@ -171,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--engine dask needs --scheduler tcp://HOST:PORT (a dask scheduler)")
     if args.scheduler and args.engine != "dask":
         raise UsageError(f"--scheduler is for --engine dask, not --engine {args.engine}")
+    if args.scheduler:
+        check_scheduler(args.scheduler)
     dirs = [p for p in args.inputs if os.path.isdir(p)]
     if dirs:
         if len(args.inputs) > 1:
