@@ -29,7 +29,7 @@ import json
 import math
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -179,10 +179,13 @@ def read_call(
     hosts: HostPolicy = DEFAULT_HOSTS,
     violations: Sequence[ApiViolation] | None = None,
     route: Route | None = None,
+    parsed: Any = None,
 ) -> _Raw | None:
     """One interaction as read for comparing, or None when it is no proxy-session call.
 
-    ``route``: the operation it calls, when the caller knows it already.
+    ``route``: the operation it calls, when the caller knows it already. ``parsed``: its
+    response body as read here (``_Raw.response``) when the caller has read the same bytes
+    before (spy mode); None: read here.
 
     ``violations``: the call's, when the caller has just found them (the recorder); otherwise
     they are found now, with today's schemas, on both sides alike. Not the recorder's notes: a
@@ -208,7 +211,7 @@ def read_call(
         latency_ms=_finite(interaction.meta.get("duration_ms")),
     )
     # Parsed once: labelling reads Creates' and Lists' answers; canonical_calls reads them all.
-    raw.response = doc = _parse(interaction.response_body)
+    raw.response = doc = _parse(interaction.response_body) if parsed is None else parsed
     if 200 <= interaction.status < 300 and isinstance(doc, dict):
         if raw.operation == CREATE:
             session = doc.get("ProxySession")
@@ -312,11 +315,14 @@ def canonical_call(
     ignore: Sequence[jsondoc.PointerPattern] = (),
     *,
     request: bool = True,
+    response: Any = None,
 ) -> Call:
     """One call with ``labels`` applied (see :func:`canonical_calls`); ``raw`` is not changed.
 
     ``request=False``: the request body is left out (``""``), for a caller that paired the
-    call already (spy mode): only what pairs calls reads it."""
+    call already (spy mode): only what pairs calls reads it. ``response``: what
+    :func:`canonical_response` gives for ``raw`` and ``labels``, when the caller has it
+    already (spy mode keeps it by body: the same answer comes again); None: found here."""
     i = raw.interaction
     get = labels.get
     path = f"/voice-connectors/{raw.connector}/proxy-sessions"
@@ -333,11 +339,8 @@ def canonical_call(
         doc = jsondoc.without(comparable(request_doc, get, stamps=False), ignore)
         key = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     error_type, message = _error(i, raw.response)
-    response = (
-        i.response_body or None
-        if raw.response is jsondoc.MISSING
-        else comparable(raw.response, get)
-    )
+    if response is None:  # also what an empty body's is: found again, the same
+        response = canonical_response(raw, get)
     return Call(
         source=raw.source,
         index=i.index,
@@ -358,6 +361,14 @@ def canonical_call(
         ),
         latency_ms=raw.latency_ms,
     )
+
+
+def canonical_response(raw: _Raw, get: Callable[[str], str | None]) -> Any:
+    """The call's answer as diff compares it: its JSON document :func:`comparable` with the
+    labels ``get`` gives, the body's bytes when it is not JSON, None when it is empty."""
+    if raw.response is jsondoc.MISSING:
+        return raw.interaction.response_body or None
+    return comparable(raw.response, get)
 
 
 def _error(i: Interaction, doc: Any) -> tuple[str | None, str | None]:

@@ -15,7 +15,8 @@ the rules of ``chime-tap diff`` (:mod:`chime_tap.semantic_diff`):
 - both answers are reduced as diff reduces them (:func:`~chime_tap.diff_calls.canonical_call`):
   session ids and tokens labelled, timestamps as distances from their session's creation,
   headers (signatures, dates, request ids) never compared; then compared by
-  :func:`~chime_tap.semantic_diff.call_differences`.
+  :func:`~chime_tap.semantic_diff.call_differences`. An answer is read and reduced once for
+  the same bytes and the same labels of the ids in it, on either side (:class:`_Answer`).
 
 Nothing here touches the wire or knows mitmproxy: ``addons/record.py`` hands in each finished
 call as an :class:`~chime_tap.cassettes.format.Interaction` and writes the result to the flow.
@@ -35,7 +36,7 @@ from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.operations import Route
 from chime_tap.api.validation import Violation
 from chime_tap.cassettes.format import META_KEY, Interaction
-from chime_tap.diff_calls import NEXT_TOKEN_PARAM, canonical_call, read_call
+from chime_tap.diff_calls import NEXT_TOKEN_PARAM, canonical_call, canonical_response, read_call
 from chime_tap.matching import (
     DEFAULT_MATCH_ON,
     MATCHERS,
@@ -54,6 +55,8 @@ REQUEST_DIFFERS = "request differs"  # compared with the closest recorded reques
 EXACT, CLOSEST, NONE = "exact", "closest", "none"  # how the counterpart was found
 SHOWN_ON_LINE = 3  # differences named on a call's log line; the rest are counted
 SHOWN_NOT_COMPARED = 3  # baseline calls left uncompared named by the exit summary
+KEPT_ANSWERS = 1024  # answers kept as diff compares them (Spy._response), by body
+KEPT_BODY = 4096  # bytes: a longer body's answer is not kept (nor its body hashed for it)
 
 
 @dataclass
@@ -160,6 +163,31 @@ def _recorded_request(entry: Entry) -> _Request:
     return _Request(str(req["method"]), str(req["uri"]), _request_body_of(req), req.get("headers"))
 
 
+class _Answer:
+    """An answer's body as read and as diff compares it, kept for the next answer of the same
+    bytes (a Get of a session that did not change; the baseline's answer and the live one).
+
+    The body is read (``read_call``) the same whatever else the call says; it is reduced
+    here from the second time the bytes come (once only, most bodies differ). Its reduction
+    (``canonical_response``) is a function of the body and of the labels it asks for: those
+    it asked for last are kept with what they said, and it is reused only while they still
+    say the same (an id labelled since, or on the other side, has it reduced again). What is
+    kept is shared, never changed: nothing that reads or compares it writes to it.
+    """
+
+    __slots__ = ("asked", "parsed", "reduced", "said")
+
+    def __init__(self, parsed: Any) -> None:
+        self.parsed = parsed
+        self.asked: tuple[str, ...] | None = None  # None: not reduced yet
+        self.said: tuple[str | None, ...] = ()
+        self.reduced: Any = None
+
+
+def _keepable(body: bytes | None) -> bool:
+    return body is None or (type(body) is bytes and len(body) <= KEPT_BODY)
+
+
 class Spy:
     """Compares live calls with a baseline cassette; holds the ids it has lined up so far.
 
@@ -192,6 +220,7 @@ class Spy:
         # Each baseline call read once at start (its operation, its violations under today's
         # schemas, as the live calls are checked, its answer parsed): not per comparison.
         self._baseline = [read_call(_view(e), e.cassette, self.hosts) for e in self.index.entries]
+        self._answers: dict[bytes | None, _Answer] = {}  # by body, the latest KEPT_ANSWERS
         self.compared = 0
         self.with_differences = 0
         self.unmatched = 0
@@ -210,7 +239,9 @@ class Spy:
 
         ``violations`` and ``route``: the live call's, when the caller has found them already.
         """
-        raw_live = read_call(live, "live", self.hosts, violations, route)
+        kept = self._kept(live.response_body)
+        parsed = kept.parsed if kept is not None else None
+        raw_live = read_call(live, "live", self.hosts, violations, route, parsed)
         if raw_live is None:
             return None
         self.compared += 1
@@ -226,8 +257,8 @@ class Spy:
         self._used.add(position)
         self._learn(raw_live, raw_base)
         # paired already: only the answers and what is said about them are compared
-        base = canonical_call(raw_base, self.base_labels, self.ignore, request=False)
-        now = canonical_call(raw_live, self.live_labels, self.ignore, request=False)
+        base = self._canonical(raw_base, self.base_labels)
+        now = self._canonical(raw_live, self.live_labels)
         differences = [Difference(REQUEST_DIFFERS, m) for m in request_differs]
         differences += call_differences(base, now, ignore=self.ignore, tolerance=self.tolerance)
         self.with_differences += bool(differences)
@@ -262,6 +293,44 @@ class Spy:
         return (
             f"{_label(self.index.entries[position])} {recorded.method} {path} -> {recorded.status}"
         )
+
+    # --- reducing a call as diff does ----------------------------------------------------------
+
+    def _canonical(self, raw: Any, labels: dict[str, str]) -> Any:
+        """``canonical_call`` of a paired call (no request), its answer from :meth:`_response`."""
+        response = self._response(raw, labels)
+        return canonical_call(raw, labels, self.ignore, request=False, response=response)
+
+    def _response(self, raw: Any, labels: dict[str, str]) -> Any:
+        """``canonical_response(raw, labels.get)``, kept by body (see :class:`_Answer`)."""
+        body = raw.interaction.response_body
+        kept = self._kept(body)
+        if kept is None:  # bytes not seen lately: read once more, reduced if they come again
+            if _keepable(body):
+                self._keep(body, raw.response)
+            return canonical_response(raw, labels.get)
+        if kept.asked is not None and tuple(map(labels.get, kept.asked)) == kept.said:
+            return kept.reduced
+        get = labels.get
+        asked: dict[str, None] = {}
+
+        def asking(text: str) -> str | None:
+            asked[text] = None
+            return get(text)
+
+        reduced = canonical_response(raw, asking)
+        kept.asked = tuple(asked)
+        kept.said = tuple(map(get, kept.asked))
+        kept.reduced = reduced
+        return reduced
+
+    def _kept(self, body: bytes | None) -> _Answer | None:
+        return self._answers.get(body) if _keepable(body) else None
+
+    def _keep(self, body: bytes | None, parsed: Any) -> None:
+        if len(self._answers) >= KEPT_ANSWERS:
+            self._answers.clear()
+        self._answers[body] = _Answer(parsed)
 
     # --- finding the counterpart ---------------------------------------------------------------
 
