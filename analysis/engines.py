@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -257,14 +258,18 @@ def _on_dask(
 
     if not scheduler:
         raise UsageError("--engine dask needs --scheduler tcp://HOST:PORT (a dask scheduler)")
-    try:
-        # Results straight from the worker that holds them: through the scheduler (dask's
-        # default for a client outside the cluster), the session rows took twice as long.
-        client = Client(scheduler, timeout=10, set_as_default=False, direct_to_workers=True)
-    except (OSError, TimeoutError) as e:
-        raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+    client = _connect(Client, scheduler)
     with client:
         workers = sorted(client.scheduler_info().get("workers", {}))
+        if not workers:  # tasks would wait, silently, for a worker that may never come
+            try:
+                client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+            except TimeoutError:
+                raise UsageError(
+                    f"--scheduler {scheduler}: the scheduler has no worker (none joined within "
+                    f"{CONNECT_SECONDS:.0f} s); start them with: dask worker {scheduler}"
+                ) from None
+            workers = sorted(client.scheduler_info().get("workers", {}))
         run.workers = len(workers)
         # A run of days a worker, placed: the scheduler hands each 1-thread worker two queued
         # tasks at once, so runs left to it went round the workers in turn (30 days in runs
@@ -310,6 +315,44 @@ def _on_dask(
         del splits
         merged = tree_reduce(small, lambda a, b: client.submit(summaries.merge, a, b, pure=False))
         return merged.result(), client.gather(settled)
+
+
+CONNECT_SECONDS = 10.0  # for the scheduler to answer, and for a first worker to join it
+
+
+def _connect(client_type: Any, scheduler: str) -> Any:
+    """A dask Client connected to ``scheduler``, or UsageError naming it. Dask's own connection
+    timeout does not cover a server that accepts the connection and never answers (a
+    dashboard's port, any other service), and its wait ignores Ctrl+C: it is made in a thread
+    of its own, waited for here, where Ctrl+C ends the command."""
+    from chime_tap.errors import UsageError
+
+    made: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            # Results straight from the worker that holds them: through the scheduler (dask's
+            # default for a client outside the cluster), the session rows took twice as long.
+            made["client"] = client_type(
+                scheduler, timeout=CONNECT_SECONDS, set_as_default=False, direct_to_workers=True
+            )
+        except Exception as e:  # raised in the caller's thread, below
+            made["error"] = e
+
+    thread = threading.Thread(target=connect, name="chime-tap dask connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_SECONDS + 5)
+    if thread.is_alive():  # left behind: a daemon thread does not keep the process alive
+        raise UsageError(
+            f"--scheduler {scheduler}: no dask scheduler answered within "
+            f"{CONNECT_SECONDS + 5:.0f} s (is it the scheduler's address, not its dashboard's?)"
+        )
+    if "error" in made:
+        e = made["error"]
+        if isinstance(e, (OSError, TimeoutError)):
+            raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        raise e
+    return made["client"]
 
 
 def _on(workers: list[str], k: int) -> dict[str, Any]:

@@ -111,3 +111,36 @@ def _tasks_run(dask_worker) -> dict[str, int]:
         if len(entry) >= 3 and entry[1:3] == ("executing", "memory"):
             done[key_split(entry[0])] = done.get(key_split(entry[0]), 0) + 1
     return done
+
+
+def test_a_scheduler_with_no_worker_and_an_address_that_never_answers_are_one_line(
+    dataset, monkeypatch, capsys
+):
+    """Dask alone waits for ever in both cases, silently: for a worker to join, and for a
+    server that took the connection (a dashboard's port, any other service) to answer."""
+    import socket
+
+    from chime_tap.analysis import engines
+
+    root, _ = dataset
+    monkeypatch.setattr(engines, "CONNECT_SECONDS", 1.0)
+    with LocalCluster(
+        processes=True,  # a TCP scheduler (in this process), and no worker
+        n_workers=0,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=40,
+    ) as empty:
+        address = empty.scheduler_address
+        assert main(["report", str(root), "--engine", "dask", "--scheduler", address]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"chime-tap: --scheduler {address}: the scheduler has no worker (none joined within 1 s); "
+        f"start them with: dask worker {address}"
+    )
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        assert main(["report", str(root), "--engine", "dask", "--scheduler", address]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"chime-tap: --scheduler {address}: no dask scheduler answered within 6 s (is it the "
+        "scheduler's address, not its dashboard's?)"
+    )
