@@ -75,7 +75,10 @@ def test_ingest_adds_every_interaction_once_by_content(cassettes, tmp_path, caps
     root = tmp_path / "ds"
     assert main(["ingest", *map(str, paths), "--into", str(root), "--workers", "2"]) == 0
     err = capsys.readouterr().err
-    assert f"{truth.interactions} new interaction(s) from {len(paths)} of {len(paths)} input(s) in" in err
+    assert (
+        f"{truth.interactions} new interaction(s) from {len(paths)} of {len(paths)} input(s) in"
+        in err
+    )
     ids = dataset_ids(root)
     assert len(ids) == len(set(ids)) == truth.interactions
     assert {p.parent.name for p in layout.data_files(root)} == {f"date={d}" for d in truth.days}

@@ -39,7 +39,10 @@ def test_only_unreadable_input_creates_nothing(tmp_path: Path, capsys):
     bad, root = _unreadable(tmp_path / "t.yaml"), tmp_path / "ds-t"
     assert main(["ingest", str(bad), "--into", str(root), "--workers", "1"]) == 2
     err = capsys.readouterr().err
-    assert f"chime-tap: {bad}" in err and "0 new interaction(s) from 0 of 1 input(s) (1 not ingested)" in err
+    assert (
+        f"chime-tap: {bad}" in err
+        and "0 new interaction(s) from 0 of 1 input(s) (1 not ingested)" in err
+    )
     assert not root.exists()
     assert main(["report", str(root)]) == 2  # no dataset there, as for a missing input
     capsys.readouterr()
