@@ -36,6 +36,7 @@ from chime_tap.api.hosts import DEFAULT_HOSTS, HostPolicy
 from chime_tap.api.operations import Route
 from chime_tap.api.validation import Violation
 from chime_tap.cassettes.format import META_KEY, Interaction
+from chime_tap.cassettes.memo import remember
 from chime_tap.diff_calls import NEXT_TOKEN_PARAM, canonical_call, canonical_response, read_call
 from chime_tap.matching import (
     DEFAULT_MATCH_ON,
@@ -307,7 +308,7 @@ class Spy:
         kept = self._kept(body)
         if kept is None:  # bytes not seen lately: read once more, reduced if they come again
             if _keepable(body):
-                self._keep(body, raw.response)
+                remember(self._answers, body, _Answer(raw.response), KEPT_ANSWERS)
             return canonical_response(raw, labels.get)
         if kept.asked is not None and tuple(map(labels.get, kept.asked)) == kept.said:
             return kept.reduced
@@ -326,11 +327,6 @@ class Spy:
 
     def _kept(self, body: bytes | None) -> _Answer | None:
         return self._answers.get(body) if _keepable(body) else None
-
-    def _keep(self, body: bytes | None, parsed: Any) -> None:
-        if len(self._answers) >= KEPT_ANSWERS:
-            self._answers.clear()
-        self._answers[body] = _Answer(parsed)
 
     # --- finding the counterpart ---------------------------------------------------------------
 

@@ -15,9 +15,10 @@ SHORT = 80  # longer strings (a body, a long URI) are never remembered, nor hash
 LIMIT = 4096  # entries a memo holds before it is emptied
 
 
-def remember(memo: dict[K, V], key: K, value: V) -> V:
-    """``value``, kept in ``memo`` under ``key`` (the memo emptied first when it is full)."""
-    if len(memo) >= LIMIT:
+def remember(memo: dict[K, V], key: K, value: V, limit: int = LIMIT) -> V:
+    """``value``, kept in ``memo`` under ``key`` (the memo emptied first when it holds
+    ``limit`` entries)."""
+    if len(memo) >= limit:
         memo.clear()
     memo[key] = value
     return value
