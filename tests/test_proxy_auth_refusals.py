@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.procs import CONNECTOR, chime_tap
+from support.procs import CONNECTOR, chime_tap, status_of
 
 CASSETTE = Path(__file__).resolve().parent.parent / "cassettes" / "reference-examples.yaml"
 HOST = "voice-chime.us-east-1.amazonaws.com"
@@ -24,12 +24,7 @@ def _status(port: int, head: str) -> int:
     """The status the proxy at ``port`` answers ``head`` (a request's head) with."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head.encode())
-        data = b""
-        while b"\r\n" not in data:
-            chunk = sock.recv(65536)
-            assert chunk, "the proxy closed the connection without an answer"
-            data += chunk
-    return int(data.split(b" ", 2)[1])
+        return status_of(sock)
 
 
 @pytest.mark.parametrize(

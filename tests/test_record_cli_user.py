@@ -22,7 +22,7 @@ from chime_tap.cassettes.writer import CassetteWriter
 from chime_tap.commands.record import check_cassette
 from chime_tap.errors import CassetteError
 from chime_tap.recording import check_record_target
-from support.procs import CONNECTOR, chime_tap, voice_client
+from support.procs import CONNECTOR, chime_tap, status_of, voice_client
 from support.upstream import ScriptedUpstream
 
 
@@ -144,15 +144,6 @@ def _get(port: int, url: str, host: str, extra: str = "") -> socket.socket:
     return sock
 
 
-def _status(sock: socket.socket) -> int:
-    data = b""
-    while b"\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, "the proxy closed the connection without an answer"
-        data += chunk
-    return int(data.split(b" ", 2)[1])
-
-
 def test_the_proxys_own_407_is_not_recorded_as_the_services_answer(tmp_path):
     """``--set proxyauth=user:pass``: a request without proxy credentials gets mitmproxy's 407
     and never reaches the service; it is not a call, so not recorded, and the summary says so.
@@ -164,17 +155,17 @@ def test_the_proxys_own_407_is_not_recorded_as_the_services_answer(tmp_path):
         args = ["record", "--cassette", str(cassette), "--hosts", up.host]
         with chime_tap([*args, "--set", "proxyauth=user:pass"], confdir=tmp_path / "c") as proxy:
             with _get(proxy.port, up.url + path, up.host) as sock:
-                assert _status(sock) == 407
+                assert status_of(sock) == 407
             # What every AWS client does: HTTPS, so a CONNECT first, refused before any call.
             with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
                 sock.sendall(
                     b"CONNECT service.example:443 HTTP/1.1\r\nHost: service.example:443\r\n\r\n"
                 )
-                assert _status(sock) == 407
+                assert status_of(sock) == 407
             with _get(
                 proxy.port, up.url + path, up.host, f"Proxy-Authorization: Basic {creds}\r\n"
             ) as sock:
-                assert _status(sock) == 404  # the service's: no such session
+                assert status_of(sock) == 404  # the service's: no such session
             assert proxy.stop(signal.SIGTERM) == 0
     items = load_cassette(cassette)["interactions"]
     assert [(i["response"]["status"]["code"], i["chime_tap"]["answered_by"]) for i in items] == [

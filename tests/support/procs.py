@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -183,3 +184,13 @@ def assert_no_secrets(*paths: Path) -> None:
         for f in files:
             for secret in secrets_in_file(f):
                 raise AssertionError(f"credential {secret[:8]}... written to {f}")
+
+
+def status_of(sock: socket.socket) -> int:
+    """The status code of the HTTP answer ``sock`` reads next (its status line)."""
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the proxy closed the connection without an answer"
+        data += chunk
+    return int(data.split(b" ", 2)[1])
