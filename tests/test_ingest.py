@@ -329,6 +329,37 @@ def test_a_read_only_dataset_is_named_and_left_alone(cassettes, dataset):
     assert snapshot(dataset) == before
 
 
+def _on_read_only_mount(mount: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``chime-tap ingest ARGS`` with ``mount`` made a read-only mount of itself, in a mount
+    namespace of its own (unshare: as root, and as anyone where user namespaces are allowed)."""
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    argv = [sys.executable, "-m", "chime_tap", "ingest", *map(str, args)]
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(mount), *argv],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_read_only_file_system_is_named_as_one(cassettes, dataset, tmp_path):
+    """A dataset to be made, or one that exists, on a read-only mount: one line that says so
+    (not "Permission denied": the permissions allow it), exit 2, and nothing changed."""
+    paths, _ = cassettes
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    new = _on_read_only_mount(mount, paths[2], "--into", mount / "ds")
+    assert (new.returncode, new.stdout) == (2, ""), new
+    assert new.stderr == (
+        f"chime-tap: {mount / 'ds'}: cannot write ({mount} is on a read-only file system)\n"
+    )
+    before = snapshot(dataset)
+    old = _on_read_only_mount(dataset, *paths[2:4], "--into", dataset)
+    assert old.returncode == 2, old
+    line = old.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, old.stderr
+    assert line.startswith(f"chime-tap: {dataset}") and "Read-only file system" in line, line
+    assert snapshot(dataset) == before
+
+
 def test_inputs_that_do_not_exist_leave_no_dataset_behind(cassettes, tmp_path, capsys):
     """Every input missing: one line each, exit 2, and no dataset directory made; one input
     missing among others: named, and the others ingested (exit 1)."""

@@ -124,7 +124,9 @@ def _check_creatable(root: Path) -> None:
     if not above.is_dir():
         raise DatasetError(f"{root}: cannot write ({above} is not a directory)")
     if not os.access(above, os.W_OK | os.X_OK):
-        raise DatasetError(f"{root}: cannot write (Permission denied)")
+        read_only = os.statvfs(above).f_flag & os.ST_RDONLY  # access() says no for both
+        why = f"{above} is on a read-only file system" if read_only else "Permission denied"
+        raise DatasetError(f"{root}: cannot write ({why})")
 
 
 def _make(root: Path) -> None:
