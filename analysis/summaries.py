@@ -711,16 +711,10 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def split(part: dict[str, Any], buckets: int) -> tuple[dict[str, Any], list[lifecycle.Pieces]]:
-    """``part`` without its session pieces (what stays is small), and those pieces cut by
-    session into ``buckets`` (:func:`lifecycle.split`): each bucket's pieces of every partition
-    merge and settle apart from the other buckets', and :func:`finish` takes the settled rows."""
-    return {**part, "sessions": None}, lifecycle.split(part["sessions"], buckets)
-
-
 def finish(part: dict[str, Any], settled: list[pd.DataFrame] | None = None) -> dict[str, Any]:
     """Every summary, by name, from the merged partial of all partitions; the session table
-    from ``settled`` instead, when the partial was :func:`split` and each bucket settled.
+    from ``settled`` instead, when the partials' session pieces were cut into buckets
+    (:func:`lifecycle.split`) and each bucket settled apart (the cluster engine).
 
     ``by_namespace`` holds the status code, error and latency tables broken down by namespace
     (``namespaces`` lists those present); the session table always has a namespace column.

@@ -361,7 +361,7 @@ def test_sessions_settled_bucket_by_bucket_are_the_table_of_the_whole(tmp_path, 
     exact = summaries.summarize(frame)["sessions"]
     days = [g.reset_index(drop=True) for _, g in frame.groupby(frame["recorded_at"].dt.floor("D"))]
     assert len(days) >= 2
-    cut = [summaries.split(summaries.partial(d, sketched=True), buckets)[1] for d in days]
+    cut = [lifecycle.split(summaries.partial(d, sketched=True)["sessions"], buckets) for d in days]
     settled = []
     for k in range(buckets):
         merged = cut[0][k]
