@@ -177,30 +177,85 @@ def _entry(kept: dict[str, Any]) -> str:
     return _encode(kept)[1:-1]
 
 
-# The recorder's metadata for a call with nothing wrong (recording.recording_meta).
+# The recorder's metadata (recording.recording_meta), then in spy mode what
+# spy.Comparison.meta adds: the counterpart, and each difference.
 _META_KEYS = ("recorded_at", "duration_ms", "operation", "namespace", "violations", "answered_by")
+_SPY_KEYS = ("baseline", "differences")
+_COUNTERPART_KEYS = ("interaction", "match")
+_DIFFERENCE_KEYS = ("kind", "what", "baseline", "live")
 
 
 def _meta(meta: Any) -> str:
-    """``scrub_strings(meta)`` encoded; the recorder's metadata without a copy."""
+    """``scrub_strings(meta)`` encoded; the recorder's metadata without a copy.
+
+    The encoder writes a dict's entries one after another, each alone, and ``scrub_strings``
+    scrubs each value alone: each entry is encoded on its own, by a template when it is one of
+    the recorder's, by :func:`_meta_value` otherwise.
+    """
     if type(meta) is not dict:
         return _encode(scrub_strings(meta))
-    if tuple(meta) == _META_KEYS:
-        at, ms, operation, namespace, violations, by = meta.values()
+    keys = tuple(meta)
+    if keys[:6] == _META_KEYS:
+        at, ms, operation, namespace, violations, by = list(meta.values())[:6]
         if type(violations) is list and not violations:
             get = _scrubbed_strings.get  # a repeated string's encoding without a call
-            return (
+            head = (
                 f'{{"recorded_at":{_meta_value(at)},"duration_ms":{_meta_value(ms)},'
                 f'"operation":{get(operation) or _meta_value(operation)},'
                 f'"namespace":{get(namespace) or _meta_value(namespace)},'
-                f'"violations":[],"answered_by":{get(by) or _meta_value(by)}}}'
+                f'"violations":[],"answered_by":{get(by) or _meta_value(by)}'
             )
+            if len(keys) == 6:
+                return head + "}"
+            if keys[6:] == _SPY_KEYS:
+                counterpart, differences = meta["baseline"], meta["differences"]
+                return (
+                    f'{head},"baseline":{_counterpart(counterpart)},'
+                    f'"differences":{_differences(differences)}}}'
+                )
     parts = []
     for k, v in meta.items():
         if type(k) is not str:
             raise _NotFast
-        parts.append(f"{_str(k)}:{_meta_value(v)}")
+        if k == "baseline":
+            text = _counterpart(v)
+        elif k == "differences":
+            text = _differences(v)
+        else:
+            text = _meta_value(v)
+        parts.append(f"{_str(k)}:{text}")
     return "{" + ",".join(parts) + "}"
+
+
+def _counterpart(value: Any) -> str:
+    """Spy mode's ``baseline`` (``{"interaction": "base.yaml #12", "match": "exact"}``) as
+    :func:`_meta_value` encodes it."""
+    if type(value) is dict and tuple(value) == _COUNTERPART_KEYS:
+        interaction, match = value.values()
+        if type(interaction) is str:  # a label: a new one on most calls, so not remembered
+            label = _encode_string(scrub_text(interaction))
+        else:
+            label = _meta_value(interaction)
+        return f'{{"interaction":{label},"match":{_meta_value(match)}}}'
+    return _meta_value(value)
+
+
+def _differences(value: Any) -> str:
+    """Spy mode's ``differences`` (a list of ``{kind, what, baseline, live}``) as
+    :func:`_meta_value` encodes it."""
+    if type(value) is not list:
+        return _meta_value(value)
+    parts = []
+    for difference in value:
+        if type(difference) is dict and tuple(difference) == _DIFFERENCE_KEYS:
+            kind, what, a, b = difference.values()
+            parts.append(
+                f'{{"kind":{_meta_value(kind)},"what":{_meta_value(what)},'
+                f'"baseline":{_meta_value(a)},"live":{_meta_value(b)}}}'
+            )
+        else:
+            parts.append(_meta_value(difference))
+    return "[" + ",".join(parts) + "]"
 
 
 # A metadata string's encoding once scrubbed (scrub_text): the operation, the namespace and who

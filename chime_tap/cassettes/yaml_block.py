@@ -184,8 +184,11 @@ def _map(d: dict[str, Any], pad: str, out: list[str]) -> None:
 
 _REQUEST_KEYS = ("method", "uri", "body", "headers")
 _RESPONSE_KEYS = ("status", "headers", "body")
-# The recorder's per-interaction metadata for a call with nothing wrong (record.recording_meta).
+# The recorder's per-interaction metadata (recording.recording_meta), then in spy mode what
+# spy.Comparison.meta adds: the counterpart, and each difference.
 _META_KEYS = ("recorded_at", "duration_ms", "operation", "namespace", "violations", "answered_by")
+_COUNTERPART_KEYS = ("interaction", "match")
+_DIFFERENCE_KEYS = ("kind", "what", "baseline", "live")
 
 
 def _interaction(item: dict[str, Any], out: list[str], scrub: bool = False) -> bool:
@@ -230,25 +233,107 @@ def _interaction(item: dict[str, Any], out: list[str], scrub: bool = False) -> b
     _headers(rh, out, scrub)
     out.append(f"    body:\n      string: {_scalar(response_body)}\n")
     if len(keys) == 3:
-        meta = item[keys[2]]
-        clean = type(meta) is dict and tuple(meta) == _META_KEYS and meta["violations"] == []
-        if clean and scrub:
-            out.append(f"  {_key(keys[2])}:\n")
-            for name in _META_KEYS:
-                value = meta[name]
-                text = _scrubbed_strings.get(value) if type(value) is str else None
-                out.append(f"    {name}: {text or _scrubbed_scalar(value)}\n")
-        elif clean:
+        _meta(keys[2], item[keys[2]], out, scrub)
+    return True
+
+
+def _meta(name: Any, meta: Any, out: list[str], scrub: bool) -> None:
+    """``{name: meta}`` at the interaction's level as the walk writes it (with ``scrub``,
+    ``scrub_strings(meta)``): the recorder's metadata, spy mode's or not, from templates.
+
+    ``_map`` writes a dict's entries one after another, each alone, and ``scrub_strings``
+    scrubs each value alone: any entry can be written by the walk on its own (``_generic``:
+    violations, an error, a body note) between entries written from a template, and the bytes
+    are the walk's.
+    """
+    keys = tuple(meta) if type(meta) is dict else ()
+    if keys[:6] != _META_KEYS:
+        _map({name: scrub_strings(meta) if scrub else meta}, "  ", out)
+        return
+    violations = meta["violations"]
+    if not scrub and type(violations) is list and not violations:
+        out.append(
+            f"  {_key(name)}:\n    recorded_at: {_scalar(meta['recorded_at'])}\n"
+            f"    duration_ms: {_scalar(meta['duration_ms'])}\n"
+            f"    operation: {_scalar(meta['operation'])}\n"
+            f"    namespace: {_scalar(meta['namespace'])}\n"
+            f"    violations: []\n    answered_by: {_scalar(meta['answered_by'])}\n"
+        )
+    else:
+        out.append(f"  {_key(name)}:\n")
+        for key in _META_KEYS:
+            value = meta[key]
+            t = type(value)
+            if (t is list or t is dict) and value:  # violations
+                _generic(key, value, out, scrub)
+            elif scrub:
+                text = _scrubbed_strings.get(value) if t is str else None
+                out.append(f"    {key}: {text or _scrubbed_scalar(value)}\n")
+            else:
+                out.append(f"    {key}: {_scalar(value)}\n")
+    for key in keys[6:]:  # spy mode's baseline and differences; an error, a body note
+        if key == "baseline":
+            _counterpart(meta[key], out, scrub)
+        elif key == "differences":
+            _differences(meta[key], out, scrub)
+        else:
+            _generic(key, meta[key], out, scrub)
+
+
+def _generic(key: str, value: Any, out: list[str], scrub: bool) -> None:
+    """One entry of the metadata (``key: value``) as the walk writes it, scrubbed with ``scrub``."""
+    _map({key: scrub_strings(value) if scrub else value}, "    ", out)
+
+
+def _flat(value: Any, scrub: bool) -> str | None:
+    """A string, None or number of spy mode's entries rendered (scrubbed with ``scrub``), as
+    the walk writes it after ``key: ``; None for any other value (the walk's to write)."""
+    t = type(value)
+    if t is str:
+        if not scrub:
+            return _str(value)
+        return _scrubbed_strings.get(value) or _scrubbed_scalar(value)
+    if value is None or t is int or t is float or t is bool:
+        return _scalar(value)
+    return None
+
+
+def _counterpart(value: Any, out: list[str], scrub: bool) -> None:
+    """Spy mode's ``baseline`` entry: ``{"interaction": "base.yaml #12", "match": "exact"}``."""
+    if type(value) is dict and tuple(value) == _COUNTERPART_KEYS:
+        interaction, match = value.values()
+        if type(interaction) is str:  # a label: a new one on most calls, so not remembered
+            label = _render(scrub_text(interaction) if scrub else interaction)
+        else:
+            label = _flat(interaction, scrub)
+        how = _flat(match, scrub)
+        if label is not None and how is not None:
+            out.append(f"    baseline:\n      interaction: {label}\n      match: {how}\n")
+            return
+    _generic("baseline", value, out, scrub)
+
+
+def _differences(value: Any, out: list[str], scrub: bool) -> None:
+    """Spy mode's ``differences`` entry: a list of ``{kind, what, baseline, live}``."""
+    if type(value) is list:
+        if not value:
+            out.append("    differences: []\n")
+            return
+        start = len(out)
+        out.append("    differences:\n")
+        for difference in value:  # indentless, as the walk writes a list in a mapping
+            if type(difference) is not dict or tuple(difference) != _DIFFERENCE_KEYS:
+                break
+            kind, what, a, b = (_flat(v, scrub) for v in difference.values())
+            if kind is None or what is None or a is None or b is None:
+                break
             out.append(
-                f"  {_key(keys[2])}:\n    recorded_at: {_scalar(meta['recorded_at'])}\n"
-                f"    duration_ms: {_scalar(meta['duration_ms'])}\n"
-                f"    operation: {_scalar(meta['operation'])}\n"
-                f"    namespace: {_scalar(meta['namespace'])}\n"
-                f"    violations: []\n    answered_by: {_scalar(meta['answered_by'])}\n"
+                f"    - kind: {kind}\n      what: {what}\n      baseline: {a}\n      live: {b}\n"
             )
         else:
-            _map({keys[2]: scrub_strings(meta) if scrub else meta}, "  ", out)
-    return True
+            return
+        del out[start:]
+    _generic("differences", value, out, scrub)
 
 
 # A metadata string's rendering once scrubbed (scrub_text): the operation, the namespace and
