@@ -165,6 +165,26 @@ def test_filters_by_operation_and_time(report):
     assert json.loads(done.stdout)["status_codes"] == {"GetProxySession": {"200": 1}}
 
 
+def test_filters_that_keep_nothing_say_so_and_filters_that_keep_something_say_nothing(report):
+    """An empty report from non-empty inputs names the filters that left nothing (else it
+    reads like inputs without calls); still exit 0: an empty range is an answer."""
+    done = report(REFERENCE, "--format", "json", "--since", "2020-04-16", "--operation",
+                  "GetProxySession,UpdateProxySession")  # fmt: skip
+    assert (done.returncode, json.loads(done.stdout)["interactions"]) == (0, 0)
+    assert done.stderr == (
+        "chime-tap: warning: none of the 2 interaction(s) read matches --since 2020-04-16 "
+        "--operation GetProxySession,UpdateProxySession: the report is empty\n"
+    )
+    done = report(REFERENCE, "--operation", "DeleteProxySession", "--until", "2021-01-01")
+    assert done.returncode == 0
+    assert done.stderr == (
+        "chime-tap: warning: none of the 2 interaction(s) read matches --until 2021-01-01 "
+        "--operation DeleteProxySession: the report is empty\n"
+    )
+    done = report(REFERENCE, "--format", "json", "--since", "2020-04-15T16:12:00Z")
+    assert (json.loads(done.stdout)["interactions"], done.stderr) == (1, "")
+
+
 def test_bad_arguments_are_one_line_usage_errors(report):
     for args in (
         ["--since", "yesterday-ish"],

@@ -216,7 +216,14 @@ def run(args: argparse.Namespace) -> int:
     if len(skipped) == len(args.inputs):
         print(f"chime-tap: no input could be read ({len(skipped)} skipped)", file=sys.stderr)
         return 2
+    read = len(frame)
     frame = select(frame, since=since, until=until, operations=args.operation or None)
+    if read and frame.empty:  # else an empty report reads like inputs with no calls
+        print(
+            f"chime-tap: warning: none of the {read} interaction(s) read matches "
+            f"{_filters_said(args)}: the report is empty",
+            file=sys.stderr,
+        )
 
     if out is None:  # a closed stdout (`| head`) ends in BrokenPipeError: the CLI exits quietly
         if fmt == "csv":
@@ -238,6 +245,15 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if skipped else 0
+
+
+def _filters_said(args: argparse.Namespace) -> str:
+    """The filters given, as typed: ``--since 2026-03-01 --operation GetProxySession``."""
+    said = [f"{flag} {value}" for flag, value in (("--since", args.since), ("--until", args.until))
+            if value is not None]  # fmt: skip
+    if args.operation:
+        said.append(f"--operation {','.join(args.operation)}")
+    return " ".join(said)
 
 
 def _run_dataset(args: argparse.Namespace, fmt: str, out: str | None, since, until) -> int:
