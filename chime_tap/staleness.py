@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from chime_tap.api.hosts import VOICE
 from chime_tap.api.operations import OPERATIONS, Route, classify_path
 from chime_tap.cassettes.format import Interaction
+from chime_tap.cassettes.reader import refuse_special_file
 from chime_tap.errors import InputError
 
 __all__ = [
@@ -91,8 +92,14 @@ def load_model(path: str | None = None) -> Model:
 
         doc = Loader().load_service_model(SERVICE, "service-2")
         return Model(doc, f"botocore {botocore.__version__} {SERVICE}")
+    refuse_special_file(path, InputError)  # a directory, a FIFO: named as such, as any input
     try:
         raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         doc = json.loads(raw)

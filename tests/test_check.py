@@ -220,8 +220,17 @@ def test_bad_input_is_one_line_and_exit_2(lifecycle, tmp_path):
     assert "--max-age: 'soon' is not an age" in _one_line_exit_2(
         [str(lifecycle), "--max-age", "soon"]
     )
-    assert "cannot read the model" in _one_line_exit_2(
-        [str(lifecycle), "--model", str(tmp_path / "none.json")]
+    none = tmp_path / "none.json"  # said as every command says a missing input
+    assert (
+        _one_line_exit_2([str(lifecycle), "--model", str(none)])
+        == f"chime-tap: {none}: no such file\n"
+    )
+    assert _one_line_exit_2([str(lifecycle), "--model", str(tmp_path)]) == (
+        f"chime-tap: {tmp_path}: is a directory, not a file\n"
+    )
+    (tmp_path / "cut.json").write_text("{")
+    assert "cut.json: cannot read the model (Expecting" in _one_line_exit_2(
+        [str(lifecycle), "--model", str(tmp_path / "cut.json")]
     )
     (tmp_path / "m.json").write_text('{"a": 1}')
     assert "not a botocore service model" in _one_line_exit_2(
