@@ -9,11 +9,14 @@ The pytest plugin's ``chime_calls`` fixture is a :class:`Calls` over the test's 
 Parameters are named as the API model (and boto3) names them: ``VoiceConnectorId`` and
 ``ProxySessionId`` from the path, ``Status``, ``NextToken``, ``MaxResults`` from the query (as
 the strings the URL carries), and the JSON body's top-level members (``Capabilities``, ...).
-Operations are named either way: ``GetProxySession`` or ``get_proxy_session``.
+Operations are named either way: ``GetProxySession`` or ``get_proxy_session``. A parameter name
+the operation does not have (and no call of it in the test carries) is refused with a ValueError,
+so a misspelled name cannot match nothing and let ``times=0`` pass.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +24,18 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chime_tap.api.hosts import VOICE
-from chime_tap.api.operations import OPERATIONS, classify_path
+from chime_tap.api.operations import OPERATIONS, Operation, classify_path
+from chime_tap.api.schemas import document
 
-__all__ = ["RECORDED", "REPLAYED", "Call", "Calls", "call_of", "operation_name"]
+__all__ = [
+    "RECORDED",
+    "REPLAYED",
+    "Call",
+    "Calls",
+    "call_of",
+    "operation_name",
+    "parameter_names",
+]
 
 REPLAYED = "replayed"
 RECORDED = "recorded"
@@ -60,6 +72,27 @@ def _json_members(body: Any) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _route_members(op: Operation) -> dict[str, str]:
+    """Wire name -> model name of the operation's path and query parameters."""
+    return {p.wire_name: p.member for p in (*op.path_params, *op.query_params)}
+
+
+def _body_members(schema_name: str | None) -> list[str]:
+    """The top-level members the request body's JSON Schema defines (none without a body)."""
+    return list(document()["$defs"][schema_name]["properties"]) if schema_name else []
+
+
+def parameter_names(operation: str) -> tuple[str, ...]:
+    """The parameters a call of ``operation`` carries (see :func:`call_of`), in catalogue order.
+
+    The route's path and query parameters by their model names, then the request body's members
+    as its JSON Schema defines them. Both namespaces share them: same routes, same schemas' names.
+    """
+    op = OPERATIONS[operation_name(operation)]
+    route = list(dict.fromkeys(_route_members(op).values()))
+    return (*route, *(n for n in _body_members(op.request_schema) if n not in route))
+
+
 def call_of(
     method: str,
     uri: str,
@@ -76,7 +109,7 @@ def call_of(
         return Call(None, method.upper(), path, {}, status, source, interaction)
     op = route.operation
     params: dict[str, Any] = {}
-    members = {p.wire_name: p.member for p in (*op.path_params, *op.query_params)}
+    members = _route_members(op)
     for wire, value in route.path_params.items():
         params[members.get(wire, wire)] = value
     for wire, value in parse_qsl(url.query, keep_blank_values=True):
@@ -92,6 +125,30 @@ def operation_name(name: str) -> str:
     if found is None:
         raise ValueError(f"unknown operation {name!r}: one of {', '.join(OPERATIONS)}")
     return found
+
+
+def _check_params(operation: str, params: dict[str, Any], calls: Iterable[Call]) -> None:
+    """ValueError naming each of ``params`` that no call of ``operation`` can carry."""
+    __tracebackhide__ = True  # pytest shows the test's line, not this helper's
+    known = list(parameter_names(operation))
+    if all(k in known for k in params):
+        return
+    known += sorted({k for c in calls for k in c.params if k not in known})
+    unknown = [k for k in params if k not in known]
+    if not unknown:
+        return
+    # Case and underscores aside first (ProxySessionID, proxy_session_id), then difflib's ratio.
+    folded = {k.replace("_", "").lower(): k for k in known}
+
+    def named(param: str) -> str:
+        close = difflib.get_close_matches(param.replace("_", "").lower(), folded, n=1)
+        return f"{param!r}" + (f" (did you mean {folded[close[0]]}?)" if close else "")
+
+    which = "parameter" if len(unknown) == 1 else "parameters"
+    raise ValueError(
+        f"unknown {which} {', '.join(map(named, unknown))} of {operation}: "
+        f"one of {', '.join(known)}"
+    )
 
 
 class Calls(Sequence[Call]):
@@ -117,13 +174,17 @@ class Calls(Sequence[Call]):
         return f"Calls({self._calls!r})"
 
     def of(self, operation: str, **params: Any) -> list[Call]:
-        """The calls of ``operation`` whose parameters include ``params`` (equal values)."""
+        """The calls of ``operation`` whose parameters include ``params`` (equal values).
+
+        ValueError for a parameter name the operation does not have, unless one of its calls here
+        carries it (a body member outside the schema is still what the call sent).
+        """
+        __tracebackhide__ = True  # pytest shows the test's line, not this helper's
         name = operation_name(operation)
+        calls = [c for c in self._calls if c.operation == name]
+        _check_params(name, params, calls)
         return [
-            c
-            for c in self._calls
-            if c.operation == name
-            and all(k in c.params and c.params[k] == v for k, v in params.items())
+            c for c in calls if all(k in c.params and c.params[k] == v for k, v in params.items())
         ]
 
     def _listing(self) -> str:
