@@ -51,6 +51,7 @@ from chime_tap.matching import normalize_body, normalize_query
 CREATE = "CreateProxySession"
 LIST = "ListProxySessions"
 CREATED = "CreatedTimestamp"
+UPDATED = "UpdatedTimestamp"
 NEXT_TOKEN_PARAM = "next-token"
 # Words of an error or violation message that may be an id or a token (UUIDs, base64url).
 _WORD = re.compile(r"[A-Za-z0-9_+=-]+")
@@ -58,12 +59,21 @@ _WORD = re.compile(r"[A-Za-z0-9_+=-]+")
 
 @dataclass(frozen=True)
 class Delta:
-    """A timestamp, as seconds after the creation of the object that holds it."""
+    """A timestamp, as seconds after the creation of the object that holds it (rounded to the
+    millisecond). ``member``: the timestamp's name, for how it is said; never compared."""
 
     seconds: float
+    member: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        return f"{self.seconds:+.3f} s after {CREATED}"
+        """``never updated (equal to CreatedTimestamp)``, ``updated 0.011 s after
+        CreatedTimestamp``, ``2.000 s before CreatedTimestamp``: what the diff's rule tells
+        apart (at, before or after the creation) said first, then the distance."""
+        s = self.seconds
+        where = f"{abs(s):.3f} s {'after' if s > 0 else 'before'} {CREATED}" if s else None
+        if self.member == UPDATED:
+            return f"updated {where}" if where else f"never updated (equal to {CREATED})"
+        return where or f"equal to {CREATED}"
 
 
 class _Stamp:
@@ -419,7 +429,7 @@ def comparable(doc: Any, get: Any, *, stamps: bool = True) -> Any:
                         if k == CREATED or created != created:  # no creation beside it (NaN)
                             out[k] = STAMP
                         else:
-                            out[k] = Delta(round(at - created, 3))
+                            out[k] = Delta(round(at - created, 3), k)
                         continue
                 out[k] = v
             elif c is dict or c is list:

@@ -26,10 +26,32 @@ def render(result: DiffResult, fmt: str = "text") -> str:
 
 
 def verdict(result: DiffResult) -> str:
-    """The last line: equivalent, or how many differences."""
+    """The last line: equivalent, or how many differences and where (see :func:`counted`)."""
     if result.equivalent:
         return "equivalent: no differences"
-    return f"{result.differences} difference(s)"
+    return counted(result, files=len(result.files_only_a) + len(result.files_only_b))
+
+
+def counted(of: DiffResult | OperationDiff, files: int = 0) -> str:
+    """``28 difference(s) in 9 call(s)``: differences, and how many calls they are in (a call
+    counts once however many things differ in it; a pair of calls is one call). A latency
+    change or a file on one side only is no call's: ``30 difference(s): 28 in 9 call(s), 1
+    latency change(s), 1 file(s) on one side only``."""
+    total = f"{of.in_calls + of.latency_changes + files} difference(s)"
+    in_calls = f"in {of.calls_differing} call(s)"
+    others = [
+        f"{n} {what}"
+        for n, what in (
+            (of.latency_changes, "latency change(s)"),
+            (files, "file(s) on one side only"),
+        )
+        if n
+    ]
+    if not others:
+        return f"{total} {in_calls}"
+    if of.in_calls:
+        others.insert(0, f"{of.in_calls} {in_calls}")
+    return f"{total}: {', '.join(others)}"
 
 
 def _number(value: float | None) -> str:
@@ -52,11 +74,19 @@ def _summary_cells(op: OperationDiff) -> list[str]:
     ]  # fmt: skip
 
 
+def _side(name: str, compared: list[str], only: list[str], letter: str) -> str:
+    """``baseline (A): FILES``: the files compared, then those on this side only."""
+    line = f"{name} ({letter}): {', '.join(compared) or 'no file in both directories'}"
+    if only:
+        line += f"; only in {letter}, not compared: {', '.join(only)}"
+    return line
+
+
 def _settings(result: DiffResult) -> list[str]:
     test = result.latency_test
     lines = [
-        f"baseline (A): {', '.join(result.baseline)}",
-        f"candidate (B): {', '.join(result.candidate)}",
+        _side("baseline", result.baseline, result.files_only_a, "A"),
+        _side("candidate", result.candidate, result.files_only_b, "B"),
     ]
     if result.other_a or result.other_b:
         lines.append(
@@ -67,7 +97,9 @@ def _settings(result: DiffResult) -> list[str]:
         lines.append(f"files in the directories that are no recording, not read: {result.not_read}")
     lines.append(
         "ignored: " + (", ".join(result.ignore) if result.ignore else "nothing")
-        + f"; timestamps compared as distances from creation, within {result.time_tolerance_s:g} s"
+        + "; timestamps compared as distances from CreatedTimestamp: two differ when one is "
+        "equal to it and the other not, one before it and the other after, or the distances "
+        f"more than {result.time_tolerance_s:g} s apart"
     )  # fmt: skip
     if test:
         lines.append(
@@ -108,8 +140,8 @@ def _lines(result: DiffResult, *, markdown: bool) -> str:
     for op in result.operations:
         if not op.differences:
             continue
-        out += ["", f"## {op.operation}: {op.differences} difference(s)" if markdown
-                else f"{op.operation}: {op.differences} difference(s)"]  # fmt: skip
+        out += ["", f"## {op.operation}: {counted(op)}" if markdown
+                else f"{op.operation}: {counted(op)}"]  # fmt: skip
         for f in op.findings:
             first, *rest = _finding_lines(f)
             if markdown:
@@ -181,7 +213,7 @@ def _html(result: DiffResult) -> str:
     for op in result.operations:
         if not op.differences:
             continue
-        parts.append(f"<h2>{e(op.operation)}: {op.differences} difference(s)</h2><ul>")
+        parts.append(f"<h2>{e(op.operation)}: {e(counted(op))}</h2><ul>")
         for f in op.findings:
             first, *rest = _finding_lines(f)
             items = "".join(f"<li><code>{e(line)}</code></li>" for line in rest)

@@ -6,6 +6,11 @@ status, error type and message, response members by JSON pointer, schema violati
 (:mod:`chime_tap.latency_change`) and call counts. Calls left without a partner are reported as
 only in A or only in B.
 
+A list of scalars (strings, numbers, booleans, nulls) compares as a multiset: the items only in
+A are removed, those only in B added, and an order alone is no difference. The API's only such
+list is ``Capabilities``, a set (``["Voice", "SMS"]`` and ``["SMS", "Voice"]`` ask for the same
+session). A list of objects (``ProxySessions``, ``Participants``) compares item by item.
+
 Data in, data out: :func:`diff_recordings` takes interactions and returns a :class:`DiffResult`;
 reading files is the command's (``chime_tap.commands.diff``, through the report's readers),
 rendering is :mod:`chime_tap.diff_render`.
@@ -15,8 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,10 +104,27 @@ class OperationDiff:
     paired: int = 0
     findings: list[Finding] = field(default_factory=list)
     latency: LatencyComparison | None = None
+    paired_differing: int = 0  # paired calls with at least one finding
+
+    @property
+    def in_calls(self) -> int:
+        """Differences found in calls: each finding once per call it occurs in."""
+        return sum(f.count for f in self.findings)
+
+    @property
+    def calls_differing(self) -> int:
+        """Calls with at least one difference: paired calls that differ, calls only in A or B."""
+        return self.paired_differing + sum(
+            f.count for f in self.findings if f.kind in (ONLY_A, ONLY_B)
+        )
+
+    @property
+    def latency_changes(self) -> int:
+        return int(bool(self.latency and self.latency.changed))
 
     @property
     def differences(self) -> int:
-        return sum(f.count for f in self.findings) + bool(self.latency and self.latency.changed)
+        return self.in_calls + self.latency_changes
 
 
 @dataclass
@@ -129,14 +151,38 @@ class DiffResult:
         )
 
     @property
+    def in_calls(self) -> int:
+        return sum(op.in_calls for op in self.operations)
+
+    @property
+    def calls_differing(self) -> int:
+        return sum(op.calls_differing for op in self.operations)
+
+    @property
+    def latency_changes(self) -> int:
+        return sum(op.latency_changes for op in self.operations)
+
+    @property
     def equivalent(self) -> bool:
         return self.differences == 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        for op, d in zip(self.operations, out["operations"], strict=True):
+            d.update(_counts(op))
         out["equivalent"] = self.equivalent
-        out["differences"] = self.differences
+        out.update(_counts(self))
         return out
+
+
+def _counts(of: OperationDiff | DiffResult) -> dict[str, int]:
+    """What the renderers say of an operation or of the whole: differences, and where."""
+    return {
+        "differences": of.differences,
+        "differences_in_calls": of.in_calls,
+        "calls_differing": of.calls_differing,
+        "latency_changes": of.latency_changes,
+    }
 
 
 # --- comparing -----------------------------------------------------------------------------------
@@ -179,6 +225,9 @@ def diff_recordings(
         scopes, result.files_only_a, result.files_only_b = _by_relative_path(
             baseline, candidate, baseline_root or "", candidate_root or ""
         )
+        # the files compared; those on one side only are files_only_a and files_only_b
+        result.baseline = [s for a, _ in scopes for s, _ in a]
+        result.candidate = [s for _, b in scopes for s, _ in b]
     else:
         scopes = [(list(baseline), list(candidate))]
     for a, b in scopes:
@@ -259,9 +308,12 @@ class _Comparison:
             finding.examples.append(example)
 
     def pair(self, a: Call, b: Call) -> None:
-        self.ops[a.operation].paired += 1
+        op = self.ops[a.operation]
+        op.paired += 1
+        differences = call_differences(a, b, ignore=self.ignore, tolerance=self.tolerance)
+        op.paired_differing += bool(differences)
         counted: set[tuple[str, str]] = set()
-        for d in call_differences(a, b, ignore=self.ignore, tolerance=self.tolerance):
+        for d in differences:
             # A finding counts calls: a member that differs at several places of one answer
             # (say each participant's number, /Participants/*/...) is one call, its first place
             # the example.
@@ -350,12 +402,76 @@ def _members(
         return type(x) is type(y) and x == y
 
     found = []
-    for pointer, va, vb in jsondoc.iter_differences(a.response, b.response, same=same):
+    for pointer, va, vb in _differences(a.response, b.response, "", same):
         if jsondoc.covered(pointer, ignore):
             continue
         kind = ADDED if va is jsondoc.MISSING else REMOVED if vb is jsondoc.MISSING else CHANGED
         found.append(Difference(kind, generalized(pointer), shown(va), shown(vb)))
     return found
+
+
+def _differences(
+    a: Any, b: Any, at: str, same: Callable[[Any, Any], bool]
+) -> Iterator[tuple[str, Any, Any]]:
+    """Every place two JSON documents differ, as :func:`jsondoc.iter_differences` finds them,
+    but a list of scalars on both sides compares as a multiset (see the module docstring): an
+    item only in A is yielded at its index in A, with MISSING for B; one only in B at its index
+    in B, with MISSING for A."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        get_a, get_b = a.get, b.get
+        for k in sorted(set(a) | set(b), key=str):
+            at_k = f"{at}/{jsondoc.escape_token(k)}"
+            yield from _differences(
+                get_a(k, jsondoc.MISSING), get_b(k, jsondoc.MISSING), at_k, same
+            )
+        return
+    if isinstance(a, list) and isinstance(b, list):
+        if _scalars(a) and _scalars(b):
+            yield from _multiset(a, b, at)
+            return
+        for i, (va, vb) in enumerate(zip(a, b, strict=False)):
+            yield from _differences(va, vb, f"{at}/{i}", same)
+        for i in range(min(len(a), len(b)), max(len(a), len(b))):
+            yield (
+                f"{at}/{i}",
+                a[i] if i < len(a) else jsondoc.MISSING,
+                b[i] if i < len(b) else jsondoc.MISSING,
+            )
+        return
+    if not same(a, b):
+        yield (at or "/", a, b)
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _scalars(items: list) -> bool:
+    return all(x.__class__ in _SCALAR_TYPES for x in items)
+
+
+def _multiset(a: list, b: list, at: str) -> Iterator[tuple[str, Any, Any]]:
+    """The items of two lists of scalars that the other lacks (as many times as it lacks
+    them); alike as :func:`_members` says leaves are: the same type and value (1 is not true)."""
+
+    def key(x: Any) -> tuple:
+        return (x.__class__, x)
+
+    if len(a) == len(b) and all(key(x) == key(y) for x, y in zip(a, b, strict=True)):
+        return  # the same items in the same order: the common case, counted for nothing
+    in_b = Counter(key(x) for x in b)
+    for i, x in enumerate(a):
+        k = key(x)
+        if in_b[k]:
+            in_b[k] -= 1
+        else:
+            yield (f"{at}/{i}", x, jsondoc.MISSING)
+    in_a = Counter(key(x) for x in a)
+    for j, y in enumerate(b):
+        k = key(y)
+        if in_a[k]:
+            in_a[k] -= 1
+        else:
+            yield (f"{at}/{j}", jsondoc.MISSING, y)
 
 
 def _at(call: Call) -> str:

@@ -106,6 +106,19 @@ def numbers_changed(items: list[dict]) -> None:
     set_body(items[5], doc)
 
 
+def capability_dropped(items: list[dict]) -> None:
+    doc = body(items[5])  # Get ps-1: ["Voice", "SMS"] -> ["SMS"]
+    doc["ProxySession"]["Capabilities"] = ["SMS"]
+    set_body(items[5], doc)
+
+
+def not_found(items: list[dict]) -> None:
+    """Get ps-2 answered as the service answers a session it does not know (as item 14): its
+    status, error type and error message differ (three differences in one call)."""
+    items[6]["response"] = copy.deepcopy(items[14]["response"])
+    items[6]["response"]["body"]["string"] = '{"Code":"NotFound","Message":"gone"}'
+
+
 def found(result) -> set[tuple]:
     """(operation, kind, what, count, value A, value B) of every finding, and latency changes."""
     out = set()
@@ -168,13 +181,33 @@ EXPECTED = {
         ),
     },
     latency_tripled: {("GetProxySession", "latency", "slower: p50 x3.00")},
+    # Voice removed; nothing became SMS (by position, "Voice" -> "SMS" and "SMS" -> missing)
+    capability_dropped: {
+        (
+            "GetProxySession",
+            "member removed",
+            "/ProxySession/Capabilities/*",
+            1,
+            '"Voice"',
+            "(missing)",
+        ),
+    },
+    # Capabilities is a set: what is only in A is removed, what is only in B added.
     new_violation: {
         (
             "UpdateProxySession",
-            "member changed",
+            "member removed",
             "/ProxySession/Capabilities/*",
             1,
             '"SMS"',
+            "(missing)",
+        ),
+        (
+            "UpdateProxySession",
+            "member added",
+            "/ProxySession/Capabilities/*",
+            1,
+            "(missing)",
             '"Fax"',
         ),
         (
@@ -228,6 +261,98 @@ def test_every_mutation_at_once_is_found(tmp_path, cli):
     calls = {op["operation"]: (op["calls_a"], op["calls_b"]) for op in result["operations"]}
     assert calls["GetProxySession"] == (14, 13)
     assert calls["UpdateProxySession"] == (13, 14)
+
+
+# Known by construction (each mutation above changes the one call its comment names):
+COUNTED = (status_changed, member_removed, numbers_changed, not_found, new_violation,
+           call_dropped, latency_tripled)  # fmt: skip
+# operation: (differences in calls, calls that differ, latency changes)
+COUNTS = {
+    "GetProxySession": (6, 3, 1),  # ps-1: Name, numbers; ps-2: status, type, message; ps-7 gone
+    "UpdateProxySession": (4, 2, 0),  # ps-1: SMS removed, Fax added, a violation; ps-6 twice
+    "DeleteProxySession": (2, 1, 0),  # ps-4: status and its violation
+}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
+def test_the_count_of_differences_says_in_how_many_calls(tmp_path, cli, fmt):
+    """A call that differs in three things is three differences and one call; a latency change
+    is a difference of no call. Every format says both counts, for each operation and all."""
+    items = interactions()
+    for mutation in COUNTED:
+        mutation(items)
+    call_added(items)  # at 27, before the call dropped at 30
+    b = write(tmp_path / "b.yaml", items)
+    done = cli("diff", RECORDED, b, "--format", fmt)
+    assert done.returncode == 1, done.stderr
+    if fmt == "json":
+        result = json.loads(done.stdout)
+        got = {
+            op["operation"]: (op["differences_in_calls"], op["calls_differing"],
+                              op["latency_changes"])
+            for op in result["operations"]
+            if op["differences"]
+        }  # fmt: skip
+        assert got == COUNTS
+        assert [result[k] for k in ("differences", "differences_in_calls", "calls_differing",
+                                    "latency_changes")] == [13, 12, 6, 1]  # fmt: skip
+        return
+    out = done.stdout
+    headings = {
+        "GetProxySession: 7 difference(s): 6 in 3 call(s), 1 latency change(s)",
+        "UpdateProxySession: 4 difference(s) in 2 call(s)",
+        "DeleteProxySession: 2 difference(s) in 1 call(s)",
+    }
+    total = "13 difference(s): 12 in 6 call(s), 1 latency change(s)"
+    if fmt == "html":
+        assert {h for h in re.findall(r"<h2>(.*?)</h2>", out) if "difference" in h} == headings
+        assert f"<p><strong>{total}</strong></p>" in out
+        return
+    prefix = "## " if fmt == "markdown" else ""
+    assert {line[len(prefix):] for line in out.splitlines() if line.startswith(prefix)
+            and line[len(prefix):].split(":")[0] in COUNTS} == headings  # fmt: skip
+    assert out.endswith(f"\n\n{total}\n")
+
+
+def test_a_list_of_scalars_compares_as_a_set_and_spy_mode_says_the_same(tmp_path):
+    """Capabilities: order alone is no difference; an item on one side only is removed or
+    added with its value, as many times as the other side lacks it. Spy mode, comparing the
+    same calls live against the same baseline, finds the same differences."""
+    from chime_tap.api.hosts import DEFAULT_HOSTS
+    from chime_tap.cassettes.format import Interaction
+    from chime_tap.spy import Spy
+
+    items = interactions()
+    for n, capabilities in ((5, ["SMS"]), (6, ["SMS", "Voice"]), (20, ["SMS", "SMS"])):
+        doc = body(items[n])  # each ["Voice", "SMS"] in the recording
+        doc["ProxySession"]["Capabilities"] = capabilities
+        set_body(items[n], doc)
+    b = write(tmp_path / "b.yaml", items)
+    result = diff_recordings(read_recordings(RECORDED)[0], read_recordings(b)[0])
+    [get] = [op for op in result.operations if op.findings]
+    assert get.operation == "GetProxySession"
+    got = [(f.kind, f.what, f.count, [(e.a, e.value_a, e.value_b) for e in f.examples])
+           for f in get.findings]  # fmt: skip
+    pointer = "/ProxySession/Capabilities/*"
+    assert got == [
+        ("member removed", pointer, 2,
+         [(f"{RECORDED} #5", '"Voice"', "(missing)"), (f"{RECORDED} #20", '"Voice"', "(missing)")]),
+        ("member added", pointer, 1, [(f"{RECORDED} #20", "(missing)", '"SMS"')]),
+    ]  # fmt: skip
+    assert (get.paired_differing, get.calls_differing) == (2, 2)  # #6, reordered, is the same
+
+    spy = Spy([str(RECORDED)], DEFAULT_HOSTS)
+    compared = {n: spy.compare(Interaction.from_dict(item, n)) for n, item in enumerate(items)}
+    live = {
+        n: [(d.kind, d.what, d.value_a, d.value_b) for d in c.differences]
+        for n, c in compared.items()
+        if c is not None and c.differences  # None: no proxy-session call (the clock)
+    }
+    assert live == {
+        5: [("member removed", pointer, '"Voice"', "(missing)")],
+        20: [("member removed", pointer, '"Voice"', "(missing)"),
+             ("member added", pointer, "(missing)", '"SMS"')],
+    }  # fmt: skip
 
 
 def test_the_same_cassette_in_yaml_and_in_json_is_equivalent(tmp_path, cli):
@@ -302,7 +427,8 @@ def test_ignore_pointers_and_patterns(tmp_path, cli):
     left = json.loads(cli("diff", RECORDED, b, "--format", "json", "--ignore", "/ProxySession/Name",
                           "--ignore", "/ProxySessions/*/Status").stdout)  # fmt: skip
     assert {f["kind"] for op in left["operations"] for f in op["findings"]} == {
-        "member changed",
+        "member removed",
+        "member added",
         "violation appeared",
     }
     # a pattern covers what is under it, and the violations there
@@ -354,14 +480,45 @@ def test_timestamps_compare_as_distances_from_creation(tmp_path, cli):
     )
     example = finding["examples"][0]
     assert (example["value_a"], example["value_b"]) == (
-        "+1.000 s after CreatedTimestamp",
-        "+1.200 s after CreatedTimestamp",
+        "updated 1.000 s after CreatedTimestamp",
+        "updated 1.200 s after CreatedTimestamp",
     )
-    # never updated (UpdatedTimestamp still the creation time) is a difference at any tolerance
-    same = _session_cassette(tmp_path / "c.yaml", 0.0, "2026-03-05T17:30:00.500+00:00")
-    done = cli("diff", a, same, "--time-tolerance", "60")
+    # never updated (UpdatedTimestamp still the creation time) against updated 11 ms after
+    # creation is a difference at any tolerance, and the line says so (not "+0.000 s after")
+    never = _session_cassette(tmp_path / "c.yaml", 0.0, "2026-03-05T17:30:00.500+00:00")
+    soon = _session_cassette(tmp_path / "d.yaml", 0.011, "2026-01-01T10:00:00.000+00:00")
+    done = cli("diff", never, soon, "--time-tolerance", "60")
     assert done.returncode == 1
-    assert "+1.000 s after CreatedTimestamp -> +0.000 s after CreatedTimestamp" in done.stdout
+    assert (
+        "  member changed /ProxySession/UpdatedTimestamp: 1 call(s)\n"
+        f'    A {never} #1 / B {soon} #1  POST {SESSIONS}/ps-1 {{"Capabilities":["SMS"]}}: never '
+        "updated (equal to CreatedTimestamp) -> updated 0.011 s after CreatedTimestamp\n"
+    ) in done.stdout, done.stdout
+    # ... and the settings line says the rule as it is
+    assert (
+        "timestamps compared as distances from CreatedTimestamp: two differ when one is equal "
+        "to it and the other not, one before it and the other after, or the distances more "
+        "than 60 s apart"
+    ) in done.stdout
+
+
+@pytest.mark.parametrize(
+    "member, seconds, said",
+    [
+        ("UpdatedTimestamp", 0.0, "never updated (equal to CreatedTimestamp)"),
+        ("UpdatedTimestamp", -0.0, "never updated (equal to CreatedTimestamp)"),
+        ("UpdatedTimestamp", 0.011, "updated 0.011 s after CreatedTimestamp"),
+        ("UpdatedTimestamp", -2.5, "updated 2.500 s before CreatedTimestamp"),
+        ("EndedTimestamp", 0.0, "equal to CreatedTimestamp"),
+        ("EndedTimestamp", 90.0, "90.000 s after CreatedTimestamp"),
+        ("EndedTimestamp", -0.001, "0.001 s before CreatedTimestamp"),
+    ],
+)
+def test_a_timestamp_says_at_before_or_after_creation_then_how_far(member, seconds, said):
+    """The three cases the rule tells apart (equal to, before, after the creation), in words."""
+    from chime_tap.diff_calls import Delta
+
+    assert str(Delta(seconds, member)) == said
 
 
 def test_directories_compare_file_with_file(tmp_path, cli):
@@ -381,9 +538,36 @@ def test_directories_compare_file_with_file(tmp_path, cli):
     assert result["files_only_b"] == [] and result["differences"] == 1
     assert result["not_read"] == 1
     assert {op["operation"]: op["paired"] for op in result["operations"]} == CALLS
+    # the files compared are the header's; gone.yaml is said to be on one side only
+    one, two = tmp_path / "a" / "sub" / "one.yaml", tmp_path / "a" / "two.json"
+    assert result["baseline"] == [str(one), str(two)]
+    assert result["candidate"] == [str(tmp_path / "b" / p) for p in ("sub/one.yaml", "two.json")]
+    lines = cli("diff", tmp_path / "a", tmp_path / "b").stdout.splitlines()
+    assert lines[1:3] == [
+        f"  baseline (A): {one}, {two}; only in A, not compared: {tmp_path / 'a' / 'gone.yaml'}",
+        f"  candidate (B): {tmp_path / 'b' / 'sub' / 'one.yaml'}, {tmp_path / 'b' / 'two.json'}",
+    ]
+    assert lines[-1] == "1 difference(s): 1 file(s) on one side only"
     # a directory against a file: each side is one recording
     done = cli("diff", tmp_path / "b", RECORDED)
     assert done.returncode == 0, done.stdout
+    # a call that differs too, and no file in both directories
+    status_changed(items)
+    (tmp_path / "b" / "sub" / "one.yaml").unlink()  # the writer appends to a cassette
+    write(tmp_path / "b" / "sub" / "one.yaml", items[:24])
+    done = cli("diff", tmp_path / "a", tmp_path / "b")
+    assert done.stdout.splitlines()[-1] == (
+        "3 difference(s): 2 in 1 call(s), 1 file(s) on one side only"
+    )
+    (tmp_path / "c").mkdir()
+    write(tmp_path / "c" / "other.yaml", items[:24])
+    lines = cli("diff", tmp_path / "a" / "sub", tmp_path / "c").stdout.splitlines()
+    assert lines[1:3] == [
+        f"  baseline (A): no file in both directories; only in A, not compared: {one}",
+        "  candidate (B): no file in both directories; only in B, not compared: "
+        f"{tmp_path / 'c' / 'other.yaml'}",
+    ]
+    assert lines[-1] == "2 difference(s): 2 file(s) on one side only"
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
@@ -397,10 +581,12 @@ def test_every_format_says_the_same_findings(tmp_path, cli, fmt):
     out = done.stdout
     if fmt == "json":
         result = json.loads(out)
-        assert result["differences"] == 3
+        assert (result["differences"], result["calls_differing"]) == (3, 2)
         return
-    for text in ("204 -&gt; 200", "/ProxySession/Name", "3 difference(s)") if fmt == "html" else (
-        "204 -> 200", "/ProxySession/Name", "3 difference(s)"
+    # Delete ps-4: its status and the violation that brings (2); Get ps-1: Name removed (1)
+    verdict = "3 difference(s) in 2 call(s)"
+    for text in ("204 -&gt; 200", "/ProxySession/Name", f"<strong>{verdict}</strong>") if fmt == "html" else (
+        "204 -> 200", "/ProxySession/Name", f"\n\n{verdict}\n"
     ):  # fmt: skip
         assert text in out, out
     if fmt == "markdown":
@@ -412,7 +598,7 @@ def test_every_format_says_the_same_findings(tmp_path, cli, fmt):
     out_file = tmp_path / f"diff.{ {'text': 'txt', 'markdown': 'md', 'html': 'html'}[fmt] }"
     done = cli("diff", RECORDED, b, "--out", out_file)
     assert done.returncode == 1 and out_file.read_text() == out
-    assert done.stderr.strip() == f"chime-tap: diff written to {out_file}: 3 difference(s)"
+    assert done.stderr.strip() == f"chime-tap: {fmt} diff written to {out_file}: {verdict}"
 
 
 @pytest.mark.parametrize(
@@ -429,6 +615,16 @@ def test_every_format_says_the_same_findings(tmp_path, cli, fmt):
         (["--latency-ratio", "1"], "must be a finite number > 1"),
         (["--format", "xml"], "invalid choice: 'xml'"),
         (["--format", "json", "--out", "x.html"], "the extension .html means --format html"),
+        # report's formats that diff has not: refused, not text under their name
+        (
+            ["--out", "x.parquet"],
+            "--out x.parquet: the extension .parquet means parquet, which "
+            "diff does not write (it writes text, markdown, html, json: .txt, .md, .html or .json)",
+        ),
+        (
+            ["--out", "x.CSV", "--format", "text"],
+            "--out x.CSV: the extension .csv means csv, which diff does not write",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(cli, args, message):
@@ -436,6 +632,18 @@ def test_bad_arguments_are_one_line_and_exit_2(cli, args, message):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_extension_chime_tap_does_not_know_is_written_as_the_line_says(tmp_path, cli):
+    """As report does: --format's, else text, and the line names the format."""
+    for args, fmt in (([], "text"), (["--format", "json"], "json")):
+        out = tmp_path / f"diff-{fmt}.xlsx"
+        done = cli("diff", RECORDED, RECORDED, "--out", out, *args)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == (
+            f"chime-tap: {fmt} diff written to {out}: equivalent: no differences"
+        )
+        assert out.read_text() == cli("diff", RECORDED, RECORDED, *args).stdout
 
 
 def test_missing_inputs_and_empty_directories_are_one_line_and_exit_2(tmp_path, cli):

@@ -148,8 +148,8 @@ def test_timestamps_compare_as_distances_from_creation(baseline):
         (
             "member changed",
             "/ProxySession/UpdatedTimestamp",
-            "+0.000 s after CreatedTimestamp",
-            "+9.500 s after CreatedTimestamp",
+            "never updated (equal to CreatedTimestamp)",
+            "updated 9.500 s after CreatedTimestamp",
         )
     ]
 

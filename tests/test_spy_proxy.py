@@ -91,13 +91,20 @@ def test_spy_mode_notes_what_differs_from_the_baseline(tmp_path, cli):
     ]
     differences = [m["differences"] for _, m in calls]
     assert differences[:3] == [[], [], []] and differences[6] == []
+    # Capabilities is a set, as diff compares it: SMS removed, Voice added
     assert differences[4] == [
         {
-            "kind": "member changed",
+            "kind": "member removed",
             "what": "/ProxySessions/*/Capabilities/*",
             "baseline": '"SMS"',
+            "live": "(missing)",
+        },
+        {
+            "kind": "member added",
+            "what": "/ProxySessions/*/Capabilities/*",
+            "baseline": "(missing)",
             "live": '"Voice"',
-        }
+        },
     ]
     assert differences[3] == [
         {
@@ -107,9 +114,15 @@ def test_spy_mode_notes_what_differs_from_the_baseline(tmp_path, cli):
             "live": None,
         },
         {
-            "kind": "member changed",
+            "kind": "member removed",
             "what": "/ProxySession/Capabilities/*",
             "baseline": '"SMS"',
+            "live": "(missing)",
+        },
+        {
+            "kind": "member added",
+            "what": "/ProxySession/Capabilities/*",
+            "baseline": "(missing)",
             "live": '"Voice"',
         },
     ]
@@ -134,10 +147,12 @@ def test_spy_mode_notes_what_differs_from_the_baseline(tmp_path, cli):
     assert sum("as baseline base.yaml #" in line for line in lines) == 4
     [update_line] = [line for line in lines if "] UpdateProxySession " in line]
     assert (
-        "0 violation(s); 2 difference(s) from baseline base.yaml #3 (closest): request: body "
+        "0 violation(s); 3 difference(s) from baseline base.yaml #3 (closest): request: body "
         'differs at /Capabilities/0: this request "Voice"'
     ) in update_line
-    assert update_line.endswith('member changed /ProxySession/Capabilities/*: "SMS" -> "Voice"')
+    # the line is clipped in its middle: the removal begins, the addition ends it
+    assert '"SMS"; member remo' in update_line
+    assert update_line.endswith('/ProxySession/Capabilities/*: (missing) -> "Voice"')
     assert re.search(
         r"ListProxySessions .* no recorded counterpart in the baseline \(all 1 recorded "
         r"answer\(s\) to this request compared already\)",
@@ -157,8 +172,10 @@ def test_spy_mode_notes_what_differs_from_the_baseline(tmp_path, cli):
     assert rows == {
         ("UpdateProxySession", "request differs",
          'body differs at /Capabilities/0: this request "Voice", recorded "SMS"'): 1,
-        ("UpdateProxySession", "member changed", "/ProxySession/Capabilities/*"): 1,
-        ("ListProxySessions", "member changed", "/ProxySessions/*/Capabilities/*"): 1,
+        ("UpdateProxySession", "member removed", "/ProxySession/Capabilities/*"): 1,
+        ("UpdateProxySession", "member added", "/ProxySession/Capabilities/*"): 1,
+        ("ListProxySessions", "member removed", "/ProxySessions/*/Capabilities/*"): 1,
+        ("ListProxySessions", "member added", "/ProxySessions/*/Capabilities/*"): 1,
         ("ListProxySessions", "no recorded counterpart",
          "all 1 recorded answer(s) to this request compared already"): 1,
     }  # fmt: skip

@@ -23,13 +23,6 @@ from chime_tap import options
 from chime_tap.errors import InputError, UsageError
 
 FORMATS = ("text", "markdown", "html", "json")
-FORMAT_OF_EXTENSION = {
-    ".txt": "text",
-    ".md": "markdown",
-    ".html": "html",
-    ".htm": "html",
-    ".json": "json",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,11 +102,20 @@ def _ratio(text: str) -> float:
 
 
 def output(fmt: str | None, out: str | None) -> str:
-    """The format from --format and --out's extension; UsageError when they disagree."""
+    """The format from --format and --out's extension; UsageError when they disagree, or when
+    the extension names a format diff does not write (report's csv or parquet). An extension
+    chime-tap does not know is written as --format says, else text, and the line says which."""
+    from chime_tap.commands.report import FORMAT_OF_EXTENSION  # one map of extensions
+
     named = None
     if out not in (None, "-"):
         suffix = os.path.splitext(out)[1].lower()
         named = FORMAT_OF_EXTENSION.get(suffix)
+        if named is not None and named not in FORMATS:
+            raise UsageError(
+                f"--out {out}: the extension {suffix} means {named}, which diff does not write "
+                f"(it writes {', '.join(FORMATS)}: .txt, .md, .html or .json)"
+            )
         if fmt is not None and named is not None and named != fmt:
             raise UsageError(
                 f"--out {out}: the extension {suffix} means --format {named}, not --format {fmt}"
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
         print(
-            f"chime-tap: diff written to {args.out}: {diff_render.verdict(result)}",
+            f"chime-tap: {fmt} diff written to {args.out}: {diff_render.verdict(result)}",
             file=sys.stderr,
         )
     return 0 if result.equivalent else 1
