@@ -6,6 +6,7 @@ One escaping rule for every pointer chime-tap prints: in validation messages, in
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -49,20 +50,31 @@ def _same_leaf(a: Any, b: Any) -> bool:
 
 
 def iter_differences(
-    a: Any, b: Any, at: str = "", *, same: Same | None = None
+    a: Any, b: Any, at: str = "", *, same: Same | None = None, unordered_scalars: bool = False
 ) -> Iterator[tuple[str, Any, Any]]:
     """Every place two JSON documents differ, in document order: (JSON pointer, value in a,
     value in b). Members in sorted order; a member or array item one side lacks is reported
-    once, with the value ``MISSING``, and not looked into. ``same`` decides for leaves."""
+    once, with the value ``MISSING``, and not looked into. ``same`` decides for leaves.
+
+    ``unordered_scalars``: two lists of scalars only (strings, numbers, booleans, nulls) compare
+    as multisets: an item only in ``a`` (as many times as ``b`` lacks it) is yielded at its index
+    in ``a`` with ``MISSING`` for ``b``, one only in ``b`` at its index in ``b``; order alone is
+    no difference. Items are alike when of the same type and value, as leaves are by default."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
             yield from iter_differences(
-                a.get(k, MISSING), b.get(k, MISSING), f"{at}/{escape_token(k)}", same=same
-            )
+                a.get(k, MISSING), b.get(k, MISSING), f"{at}/{escape_token(k)}",
+                same=same, unordered_scalars=unordered_scalars,
+            )  # fmt: skip
         return
     if isinstance(a, list) and isinstance(b, list):
+        if unordered_scalars and _scalars(a) and _scalars(b):
+            yield from _multiset(a, b, at)
+            return
         for i, (va, vb) in enumerate(zip(a, b, strict=False)):
-            yield from iter_differences(va, vb, f"{at}/{i}", same=same)
+            yield from iter_differences(
+                va, vb, f"{at}/{i}", same=same, unordered_scalars=unordered_scalars
+            )
         for i in range(min(len(a), len(b)), max(len(a), len(b))):
             yield (
                 f"{at}/{i}",
@@ -72,6 +84,37 @@ def iter_differences(
         return
     if not (same or _same_leaf)(a, b):
         yield (at or "/", a, b)
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _scalars(items: list) -> bool:
+    return all(x.__class__ in _SCALAR_TYPES for x in items)
+
+
+def _multiset(a: list, b: list, at: str) -> Iterator[tuple[str, Any, Any]]:
+    """The items of two lists of scalars that the other lacks, as many times as it lacks them."""
+
+    def key(x: Any) -> tuple:
+        return (x.__class__, x)
+
+    if len(a) == len(b) and all(key(x) == key(y) for x, y in zip(a, b, strict=True)):
+        return  # the same items in the same order: the common case
+    in_b = Counter(key(x) for x in b)
+    for i, x in enumerate(a):
+        k = key(x)
+        if in_b[k]:
+            in_b[k] -= 1
+        else:
+            yield (f"{at}/{i}", x, MISSING)
+    in_a = Counter(key(x) for x in a)
+    for i, y in enumerate(b):
+        k = key(y)
+        if in_a[k]:
+            in_a[k] -= 1
+        else:
+            yield (f"{at}/{i}", MISSING, y)
 
 
 def json_difference(a: Any, b: Any, at: str = "") -> tuple[str, Any, Any] | None:

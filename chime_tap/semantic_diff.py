@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -402,76 +402,14 @@ def _members(
         return type(x) is type(y) and x == y
 
     found = []
-    for pointer, va, vb in _differences(a.response, b.response, "", same):
+    for pointer, va, vb in jsondoc.iter_differences(
+        a.response, b.response, same=same, unordered_scalars=True
+    ):
         if jsondoc.covered(pointer, ignore):
             continue
         kind = ADDED if va is jsondoc.MISSING else REMOVED if vb is jsondoc.MISSING else CHANGED
         found.append(Difference(kind, generalized(pointer), shown(va), shown(vb)))
     return found
-
-
-def _differences(
-    a: Any, b: Any, at: str, same: Callable[[Any, Any], bool]
-) -> Iterator[tuple[str, Any, Any]]:
-    """Every place two JSON documents differ, as :func:`jsondoc.iter_differences` finds them,
-    but a list of scalars on both sides compares as a multiset (see the module docstring): an
-    item only in A is yielded at its index in A, with MISSING for B; one only in B at its index
-    in B, with MISSING for A."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        get_a, get_b = a.get, b.get
-        for k in sorted(set(a) | set(b), key=str):
-            at_k = f"{at}/{jsondoc.escape_token(k)}"
-            yield from _differences(
-                get_a(k, jsondoc.MISSING), get_b(k, jsondoc.MISSING), at_k, same
-            )
-        return
-    if isinstance(a, list) and isinstance(b, list):
-        if _scalars(a) and _scalars(b):
-            yield from _multiset(a, b, at)
-            return
-        for i, (va, vb) in enumerate(zip(a, b, strict=False)):
-            yield from _differences(va, vb, f"{at}/{i}", same)
-        for i in range(min(len(a), len(b)), max(len(a), len(b))):
-            yield (
-                f"{at}/{i}",
-                a[i] if i < len(a) else jsondoc.MISSING,
-                b[i] if i < len(b) else jsondoc.MISSING,
-            )
-        return
-    if not same(a, b):
-        yield (at or "/", a, b)
-
-
-_SCALAR_TYPES = (str, int, float, bool, type(None))
-
-
-def _scalars(items: list) -> bool:
-    return all(x.__class__ in _SCALAR_TYPES for x in items)
-
-
-def _multiset(a: list, b: list, at: str) -> Iterator[tuple[str, Any, Any]]:
-    """The items of two lists of scalars that the other lacks (as many times as it lacks
-    them); alike as :func:`_members` says leaves are: the same type and value (1 is not true)."""
-
-    def key(x: Any) -> tuple:
-        return (x.__class__, x)
-
-    if len(a) == len(b) and all(key(x) == key(y) for x, y in zip(a, b, strict=True)):
-        return  # the same items in the same order: the common case, counted for nothing
-    in_b = Counter(key(x) for x in b)
-    for i, x in enumerate(a):
-        k = key(x)
-        if in_b[k]:
-            in_b[k] -= 1
-        else:
-            yield (f"{at}/{i}", x, jsondoc.MISSING)
-    in_a = Counter(key(x) for x in a)
-    for j, y in enumerate(b):
-        k = key(y)
-        if in_a[k]:
-            in_a[k] -= 1
-        else:
-            yield (f"{at}/{j}", jsondoc.MISSING, y)
 
 
 def _at(call: Call) -> str:
