@@ -95,26 +95,27 @@ def _scalars(items: list) -> bool:
 
 def _multiset(a: list, b: list, at: str) -> Iterator[tuple[str, Any, Any]]:
     """The items of two lists of scalars that the other lacks, as many times as it lacks them."""
-
-    def key(x: Any) -> tuple:
-        return (x.__class__, x)
-
-    if len(a) == len(b) and all(key(x) == key(y) for x, y in zip(a, b, strict=True)):
+    if len(a) == len(b) and all(_item(x) == _item(y) for x, y in zip(a, b, strict=True)):
         return  # the same items in the same order: the common case
-    in_b = Counter(key(x) for x in b)
-    for i, x in enumerate(a):
-        k = key(x)
-        if in_b[k]:
-            in_b[k] -= 1
+    for i, x in _unmatched(a, b):
+        yield (f"{at}/{i}", x, MISSING)
+    for i, y in _unmatched(b, a):
+        yield (f"{at}/{i}", MISSING, y)
+
+
+def _item(x: Any) -> tuple[type, Any]:
+    return (x.__class__, x)  # 1, 1.0 and True are three items
+
+
+def _unmatched(items: list, other: list) -> Iterator[tuple[int, Any]]:
+    """(index, item) of each item of ``items`` that ``other`` has no more of."""
+    left = Counter(map(_item, other))
+    for i, x in enumerate(items):
+        k = _item(x)
+        if left[k]:
+            left[k] -= 1
         else:
-            yield (f"{at}/{i}", x, MISSING)
-    in_a = Counter(key(x) for x in a)
-    for i, y in enumerate(b):
-        k = key(y)
-        if in_a[k]:
-            in_a[k] -= 1
-        else:
-            yield (f"{at}/{i}", MISSING, y)
+            yield i, x
 
 
 def json_difference(a: Any, b: Any, at: str = "") -> tuple[str, Any, Any] | None:
