@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import importlib.util
 import os
@@ -27,7 +28,13 @@ EPILOG = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake in one line (exit 2), not a usage dump."""
+    """argparse that reports a usage mistake in one line (exit 2), not a usage dump, and takes
+    no abbreviation of an option: argparse's default took ``--redact`` for the one flag it
+    begins, so a mistyped flag could start a proxy that does something else than asked."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -48,8 +55,18 @@ class _CommandParser(_Parser):
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         unknown = self._unknown(args)
         if unknown:
-            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+            self.error(f"unrecognized arguments: {' '.join(unknown)}{self._did_you_mean(unknown)}")
         return super().parse_known_args(args, namespace)
+
+    def _did_you_mean(self, unknown: Sequence[str]) -> str:
+        """``; did you mean --X?`` for the first unknown option close to one of this command's
+        flags (difflib's ratio), else nothing."""
+        flags = [s for s in self._option_string_actions if s.startswith("--")]
+        for token in unknown:
+            if token.startswith("--"):
+                close = difflib.get_close_matches(token.partition("=")[0], flags, n=1)
+                return f"; did you mean {close[0]}?" if close else ""
+        return ""
 
     def _unknown(self, args: Sequence[str] | None) -> list[str]:
         """The arguments this command does not know, found with nothing required."""

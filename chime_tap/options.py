@@ -39,6 +39,7 @@ class Option:
     cli: Mapping[str, Any] = field(default_factory=dict)  # argparse presentation: metavar, ...
     # Said in mitmproxy's help only: what the option does that the command's flag does not.
     addon_help: str = ""
+    aliases: tuple[str, ...] = ()  # other spellings of ``flag`` the command accepts
 
     @property
     def dest(self) -> str:
@@ -114,7 +115,7 @@ def add_arguments(parser: Any, options: Iterable[Option]) -> None:
             if o.choices is not None:
                 kwargs["choices"] = o.choices
         kwargs.update(o.cli)
-        parser.add_argument(o.flag, **kwargs)
+        parser.add_argument(o.flag, *o.aliases, **kwargs)
 
 
 def _cli_help(o: Option) -> str:
@@ -205,6 +206,8 @@ REDACT_PHONES = Option(
     False,
     "Write deterministic E.164 pseudonyms instead of phone numbers (the cassette still validates and replays).",
     flag="--redact-phone-numbers",
+    # The addon option's and make_vcr's word (chime_redact_phones, redact_phones), as a flag.
+    aliases=("--redact-phones",),
 )
 RECORD_ALL = Option(
     "chime_record_all",
