@@ -223,7 +223,7 @@ class Recorder:
             spy = Spy([path], self.hosts)
         except CassetteError as e:
             raise exceptions.OptionsError(f"{options.COMPARE_TO.name}: {e}") from e
-        logger.info(f"spy mode: comparing every call with {path} ({len(spy.index)} recorded)")
+        logger.info(spy.start_line())
         return spy
 
     def _open(self, path: str) -> None:

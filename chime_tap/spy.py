@@ -265,6 +265,18 @@ class Spy:
         self.with_differences += bool(differences)
         return Comparison(_label(entry), match, differences)  # type: ignore[arg-type]
 
+    def start_line(self) -> str:
+        """The line said at start: the baseline, the calls in it a live call can be compared
+        with (its proxy-session calls, as the exit summary counts them), and how many other
+        calls it holds (the simulator's control calls, other traffic), left out."""
+        comparable = sum(raw is not None for raw in self._baseline)
+        others = len(self._baseline) - comparable
+        left_out = f"; {others} other call(s) left out" if others else ""
+        return (
+            f"spy mode: comparing every call with {', '.join(self.paths)} "
+            f"({comparable} proxy-session call(s) recorded{left_out})"
+        )
+
     def not_compared(self) -> list[int]:
         """The index positions of the baseline's proxy-session calls no live call was compared
         with so far (``diff`` counts each as a call only in A); each once, however many live
