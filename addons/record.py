@@ -64,15 +64,16 @@ from chime_tap.recording import (
     Exchange,
     call_violations,
     client_url,
-    comment_for,
     describe,
     enforce_answer,
     flow_exchange,
-    log_line,
     mark_for,
     not_recorded_answer,
     open_cassette,
     query_of,
+    said_about,
+    said_note,
+    said_path,
     streamed_note,
 )
 from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields
@@ -411,7 +412,7 @@ class Recorder:
         )
         if call is None and exchange.body_note:  # other traffic: no line, but marked in mitmweb
             flow.marked = VIOLATION_MARK
-            flow.comment = exchange.body_note
+            flow.comment = said_note(exchange, self.redact_phones)
         flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it too
         if self._write(flow, exchange, meta, method, uri) and call is None:
             self.others += 1  # other traffic (--record-all): no log line, named in the summary
@@ -419,7 +420,7 @@ class Recorder:
     def _proxy_auth(self, flow: http.HTTPFlow, call: Call | None, exchange: Exchange) -> bool:
         """mitmproxy's own 407 (proxyauth): the request never left the proxy. Not a call of
         the service's, so not recorded; counted for the summary, and said."""
-        line = self.auth.seen(flow.request, flow.response, exchange.answered_by)
+        line = self.auth.seen(flow.request, flow.response, exchange.answered_by, self.redact_phones)
         if line is None:
             return False
         if call is not None:
@@ -487,10 +488,6 @@ class Recorder:
         mark = mark_for(violations, failed, exchange.body_note, differs)
         if mark is not None:
             flow.marked = mark
-        flow.comment = comment_for(
-            call, violations, exchange.error, exchange.body_note,
-            compared.comment() if compared is not None else (),
-        )  # fmt: skip
         req = flow.request
         status = exchange.status
         if call.control:  # not a proxy-session call: said, recorded, not counted as one
@@ -500,10 +497,9 @@ class Recorder:
             self.failed += failed
             self.statuses[status] = self.statuses.get(status, 0) + 1
         upstream = authority(req.host, req.port) if failed else None
-        line = log_line(
-            call, method, path, status, exchange.duration_ms, violations, exchange.error,
-            upstream, exchange.body_note, compared.summary() if compared is not None else None,
-        )  # fmt: skip
+        line, flow.comment = said_about(
+            call, method, path, exchange, violations, upstream, compared, self.redact_phones
+        )
         problem = violations or failed or exchange.body_note or differs
         log_call(logging.WARNING if problem else logging.INFO, line)
 
@@ -533,7 +529,7 @@ class Recorder:
         """A call the cassette could not take: its client gets the answer anyway, or, with
         strict recording, chime-tap's 507 instead; counted either way, for the summary."""
         req = flow.request
-        what = f"{req.method} {req.path.split('?', 1)[0]}"
+        what = f"{req.method} {said_path(req.path.split('?', 1)[0], self.redact_phones)}"
         reason = problem.strerror if isinstance(problem, OSError) and problem.strerror else problem
         if self.strict and flow.response is not None and flow.error is None:
             self.refused += 1

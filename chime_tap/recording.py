@@ -7,6 +7,7 @@ to mitmproxy's flows; nothing here knows mitmproxy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -22,6 +23,7 @@ from chime_tap.api.operations import Route, classify_path, is_proxy_session_atte
 from chime_tap.api.validation import Violation, validate_request, validate_response
 from chime_tap.calllog import one_line, outcome, violations_text, what_call
 from chime_tap.cassettes.format import NO_RESPONSE_STATUS, Interaction, make_interaction
+from chime_tap.cassettes.phones import CallPhones, redact_phone_numbers_in_uri
 from chime_tap.cassettes.writer import CassetteWriter, check_recordable
 from chime_tap.errors import CassetteError
 from chime_tap.simulator.control import CONTROL_HOST
@@ -186,17 +188,19 @@ def proxy_auth_refused_line(what: str, outcome: str = RECORD_AUTH_OUTCOME) -> st
     )
 
 
-def proxy_auth_refusal(req: Any, resp: Any, outcome: str, answered_by: str = ADDON) -> str | None:
+def proxy_auth_refusal(
+    req: Any, resp: Any, outcome: str, answered_by: str = ADDON, redact_phones: bool = False
+) -> str | None:
     """The log line of a request, or an HTTPS client's CONNECT, that the proxy's own
     authentication refused (``req``, ``resp``: the flow's request and answer, as mitmproxy
     holds them); None for any other answer. ``answered_by``: who sent ``resp`` (a server's 407
-    is its answer, not a refusal)."""
+    is its answer, not a refusal); ``redact_phones``: its path as :func:`said_path` says it."""
     if resp is None or not proxy_auth_challenge(resp.status_code, resp.headers.fields, answered_by):
         return None
     if req.method == "CONNECT":  # its target is the authority it asked for
         what = f"CONNECT {authority(req.host, req.port)}"
     else:
-        what = f"{req.method} {req.path.split('?', 1)[0]}"
+        what = f"{req.method} {said_path(req.path.split('?', 1)[0], redact_phones)}"
     return proxy_auth_refused_line(what, outcome)
 
 
@@ -208,9 +212,11 @@ class AuthRefusals:
         self.outcome = outcome
         self.count = 0
 
-    def seen(self, req: Any, resp: Any, answered_by: str = ADDON) -> str | None:
+    def seen(
+        self, req: Any, resp: Any, answered_by: str = ADDON, redact_phones: bool = False
+    ) -> str | None:
         """The line to log if the flow (``req``, ``resp``) is such a refusal, counted; else None."""
-        line = proxy_auth_refusal(req, resp, self.outcome, answered_by)
+        line = proxy_auth_refusal(req, resp, self.outcome, answered_by, redact_phones)
         self.count += line is not None
         return line
 
@@ -305,23 +311,32 @@ def log_line(
     upstream: str | None = None,
     body_note: str | None = None,
     compared: str | None = None,
+    phones: CallPhones | None = None,
 ) -> str:
     """One line per call: operation, ids, status, latency and what is wrong (never a header).
 
     The first violation goes on the line and the others under it, one each; a failed call
     names the upstream it was going to; a body kept as it came (or not kept) says so on the
-    line, and so does spy mode's comparison with the baseline (``compared``).
+    line, and so does spy mode's comparison with the baseline (``compared``). ``phones``: the
+    path and the ids in it as the cassette's URI holds them (phone redaction; the rest of what
+    the line says comes pseudonymized: :func:`said_about`).
     """
     # Once per call: the common case (a route, a status, no violation) is built inline.
     route = call.route
+    if phones is not None:
+        path = phones.uri(path)
     if call.control:
         what = f"simulator control: {method} {path}"
     elif route is None:
         what = what_call(None, method, path)
     else:
-        what = f"{route.name} connector={route.voice_connector_id}"
-        if route.proxy_session_id is not None:
-            what += f" session={route.proxy_session_id}"
+        connector, session = route.voice_connector_id, route.proxy_session_id
+        if phones is not None:
+            connector = phones.segment(connector) if connector is not None else None
+            session = phones.segment(session) if session is not None else None
+        what = f"{route.name} connector={connector}"
+        if session is not None:
+            what += f" session={session}"
     result = outcome(status, error, upstream) if error else str(status)
     if call.answered_by == RECORDER:
         result += " (answered by chime-tap enforce)"
@@ -331,6 +346,68 @@ def log_line(
             first, newline, rest = found.partition("\n")
             found = f"{first}; {one_line(note)}{newline}{rest}"
     return f"{what} -> {result} in {duration_ms:.1f} ms, {found}"
+
+
+def said_about(
+    call: Call,
+    method: str,
+    path: str,
+    exchange: Exchange,
+    violations: list[Violation],
+    upstream: str | None = None,
+    compared: Any = None,
+    redact_phones: bool = False,
+) -> tuple[str, str]:
+    """A recorded call's log line and mitmweb comment (:func:`log_line`, :func:`comment_for`).
+
+    ``compared``: spy mode's :class:`~chime_tap.spy.Comparison`, if any. With
+    ``redact_phones`` every phone number in both is the pseudonym the cassette carries for it
+    (never the real one: the log often ends up in CI output), found by the writer's rule from
+    the same place (:class:`~chime_tap.cassettes.phones.CallPhones`).
+    """
+    error, note = exchange.error, exchange.body_note
+    phones = None
+    if redact_phones:
+        phones = CallPhones(exchange.request_body, exchange.response_body)
+        violations = [_pseudonymized(v, phones) for v in violations]
+        error = phones.text(error) if error else error
+        note = phones.text(note) if note else note
+        if compared is not None:
+            compared = _pseudonymized(compared, phones)
+            compared.differences = [_pseudonymized(d, phones) for d in compared.differences]
+    comment = comment_for(
+        call, violations, error, note, compared.comment() if compared is not None else ()
+    )
+    line = log_line(
+        call, method, path, exchange.status, exchange.duration_ms, violations, error,
+        upstream, note, compared.summary() if compared is not None else None, phones,
+    )  # fmt: skip
+    return line, comment
+
+
+def _pseudonymized(record: Any, phones: CallPhones) -> Any:
+    """A copy of a dataclass (a violation, a difference, a comparison) with each of its strings
+    as the cassette's metadata holds it: the writer redacts every string there the same way."""
+    changes = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, str):
+            changes[f.name] = phones.text(value)
+    return dataclasses.replace(record, **changes)
+
+
+def said_note(exchange: Exchange, redact_phones: bool = False) -> str | None:
+    """The body note, as mitmweb's comment on other traffic says it (``--record-all``)."""
+    note = exchange.body_note
+    if redact_phones and note:
+        return CallPhones(exchange.request_body, exchange.response_body).text(note)
+    return note
+
+
+def said_path(path: str, redact_phones: bool = False) -> str:
+    """A request's path as a line that names the request says it: with phone redaction, as the
+    cassette's URI holds it."""
+    return redact_phone_numbers_in_uri(path) if redact_phones else path
 
 
 def check_record_target(path: str) -> None:

@@ -27,6 +27,8 @@ _PLUS_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _PHONE_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}\b")
 # A +E.164 number that is a whole path segment or query value ("%2B" is how clients send "+").
 _PHONE_IN_URI = re.compile(r"(?<=[/=])(\+|%2[Bb])([1-9][0-9]{6,14})(?=$|[/?&#;])")
+# The same number URL-encoded inside free text (a message quoting a path): as the URI has it.
+_ENCODED_PHONE_IN_TEXT = re.compile(r"(%2[Bb])([1-9][0-9]{6,14})\b")
 _DIGIT = re.compile(r"\d")  # any Unicode decimal digit (category Nd), like str.isdecimal
 # A phone-field value with fewer digits is not a number anybody can be found by: it is
 # pseudonymized in place but not hunted for in free text, where so short a string would
@@ -178,6 +180,17 @@ class _Pseudonyms:
             )
         return self._pattern.sub(self._replace, text)
 
+    def meta_text(self, text: str) -> str:
+        """A string of the metadata (a message, a note, a difference): :meth:`text`, and a
+        URL-encoded +number it quotes (a path) as the URI's rule writes it."""
+        text = self.text(text)
+        if "%2" in text:
+            text = _ENCODED_PHONE_IN_TEXT.sub(self._replace_encoded, text)
+        return text
+
+    def _replace_encoded(self, m: re.Match[str]) -> str:
+        return m.group(1) + self.fake("+" + m.group(2))[1:]
+
     def _replace(self, m: re.Match[str]) -> str:
         if m.lastgroup == "known":
             return self.quoted[m.group(0)]
@@ -301,6 +314,35 @@ def redact_phone_numbers_in_uri(uri: str, key: bytes | None = None) -> str:
     )
 
 
+class CallPhones:
+    """One call's phone numbers and the pseudonyms the cassette carries for them, for what the
+    recorder says about the call (its log line, mitmweb's comment): every string redacted as
+    the writer redacts the metadata that keeps it (:func:`redact_interaction_phones`), the
+    request's path as it redacts the URI."""
+
+    __slots__ = ("_key", "_names")
+
+    def __init__(self, request_body: Any, response_body: Any, key: bytes | None = None) -> None:
+        self._key = key or redact_key()
+        # What redact_interaction_phones has learned once it redacts the metadata.
+        self._names = _Pseudonyms(self._key)
+        _Body(request_body).learn_into(self._names)
+        _Body(response_body).learn_into(self._names)
+
+    def text(self, text: str) -> str:
+        """A string of the call's metadata (a violation's field, an error, a note, a
+        difference) as the cassette holds it."""
+        return self._names.meta_text(text)
+
+    def uri(self, uri: str) -> str:
+        """A request's URI or path as the cassette holds it."""
+        return redact_phone_numbers_in_uri(uri, self._key)
+
+    def segment(self, segment: str) -> str:
+        """One path segment (an id the path carries) as the cassette's URI holds it."""
+        return self.uri("/" + segment)[1:]
+
+
 def redact_interaction_phones(
     out: dict[str, Any], request: dict[str, Any], response: dict[str, Any], key: bytes
 ) -> None:
@@ -317,6 +359,7 @@ def redact_interaction_phones(
     answer.learn_into(names)
     body["string"] = answer.redacted(names)
     response["body"] = body
+    # The metadata with both bodies' numbers known: what CallPhones learns for the line.
     for meta_key, meta in out.items():
         if meta_key not in ("request", "response") and isinstance(meta, dict | list):
             out[meta_key] = _redact_meta(meta, names)
@@ -328,5 +371,5 @@ def _redact_meta(value: Any, names: _Pseudonyms) -> Any:
     if isinstance(value, list):
         return [_redact_meta(v, names) for v in value]
     if isinstance(value, str):
-        return names.text(value)
+        return names.meta_text(value)
     return value
