@@ -320,18 +320,21 @@ class CallPhones:
     the writer redacts the metadata that keeps it (:func:`redact_interaction_phones`), the
     request's path as it redacts the URI."""
 
-    __slots__ = ("_key", "_names")
+    __slots__ = ("_bodies", "_key", "_names")
 
     def __init__(self, request_body: Any, response_body: Any, key: bytes | None = None) -> None:
         self._key = key or redact_key()
-        # What redact_interaction_phones has learned once it redacts the metadata.
-        self._names = _Pseudonyms(self._key)
-        _Body(request_body).learn_into(self._names)
-        _Body(response_body).learn_into(self._names)
+        self._bodies = (request_body, response_body)
+        self._names: _Pseudonyms | None = None  # learned at the first text(): most lines need none
 
     def text(self, text: str) -> str:
         """A string of the call's metadata (a violation's field, an error, a note, a
         difference) as the cassette holds it."""
+        if self._names is None:
+            # What redact_interaction_phones has learned once it redacts the metadata.
+            self._names = _Pseudonyms(self._key)
+            for body in self._bodies:
+                _Body(body).learn_into(self._names)
         return self._names.meta_text(text)
 
     def uri(self, uri: str) -> str:
