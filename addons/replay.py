@@ -77,6 +77,7 @@ from chime_tap.recording import (
     VIOLATION_MARK,
     AuthRefusals,
     Call,
+    as_kept,
     call_violations,
     check_record_target,
     comment_for,
@@ -86,6 +87,7 @@ from chime_tap.recording import (
     mark_for,
     not_recorded_answer,
     open_cassette,
+    said_path,
 )
 from chime_tap.replay_latency import NO_LATENCY, delay_seconds, recorded_ms
 from chime_tap.wire import DECODED_BODY_LIMIT, authority, decode_fields
@@ -133,10 +135,12 @@ def forwarded_interaction(
     limit: int = DECODED_BODY_LIMIT,
     body_size_limit: str | None = None,
     fmt: str = "yaml",
+    redact_phones: bool = False,
 ) -> tuple[dict, dict, list[Violation]]:
     """A forwarded proxy-session call as ``record`` keeps it (``chime_tap.recording``):
     converted, validated, with the recorder's metadata plus ``recorded_by``. Returns the
-    interaction (for a cassette of format ``fmt``), its metadata and its violations.
+    interaction (for a cassette of format ``fmt``), its metadata and its violations as the
+    line may say them (with ``redact_phones``, as the cassette keeps them: pseudonyms).
 
     A call that got no response, or failed while its response came, is kept as the recorder
     keeps one (status 0, its error). ``call``: what :func:`chime_tap.recording.describe` says
@@ -155,11 +159,12 @@ def forwarded_interaction(
     meta = exchange.meta(req.timestamp_start, call, violations)
     meta["recorded_by"] = RECORDED_BY
     flow.metadata[META_KEY] = meta  # saved flow files (-w, mitmweb) carry it, as record's do
-    flow.comment = comment_for(call, violations, exchange.error, exchange.body_note)
+    said = as_kept(exchange, violations, redact_phones)
+    flow.comment = comment_for(call, said.violations, said.error, said.note)
     mark = mark_for(violations, not exchange.got_response, exchange.body_note)
     if mark is not None:  # flagged in mitmweb as record flags a call
         flow.marked = mark
-    return exchange.interaction(req.method, req.pretty_url, meta, fmt), meta, violations
+    return exchange.interaction(req.method, req.pretty_url, meta, fmt), meta, said.violations
 
 
 class ReplayServer:
@@ -176,6 +181,7 @@ class ReplayServer:
         self.names: dict[str, str] = {}  # a cassette's path -> its name in lines and answers
         self.on_miss = "error"
         self.record_to = ""
+        self.redact_phones = False  # chime_redact_phones: forwarded calls recorded with pseudonyms
         self.decode_limit = DECODED_BODY_LIMIT
         self.latency = NO_LATENCY
         self.writer: CassetteWriter | None = None
@@ -214,6 +220,10 @@ class ReplayServer:
             self.decode_limit = options.DECODE_LIMIT.value_of(ctx.options, error)
         if options.STRICT_RECORDING.name in updated:
             self.strict = ctx.options.chime_strict_recording
+        if options.REDACT_PHONES.name in updated:  # before the writer opens, and once it is open
+            self.redact_phones = ctx.options.chime_redact_phones
+            if self.writer is not None:
+                self.writer.redact_phones = self.redact_phones
         if updated & {options.REPLAY_CASSETTES.name, options.EXHAUSTED.name}:
             self._load_index()
         if options.RECORD_TO.name in updated:
@@ -287,7 +297,7 @@ class ReplayServer:
             return
         try:
             check_record_target(target)
-            writer = open_cassette(target, False, on_notice=logger.warning)
+            writer = open_cassette(target, self.redact_phones, on_notice=logger.warning)
         except ChimeTapError as e:
             raise exceptions.OptionsError(f"{option.name}: {e}") from e
         self._close_writer()
@@ -321,7 +331,11 @@ class ReplayServer:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             # the proxy's own 407 (proxyauth) is set before this hook
-            if flow.response is not None and (line := self.auth.seen(flow.request, flow.response)):
+            if flow.response is not None and (
+                line := self.auth.seen(
+                    flow.request, flow.response, redact_phones=self.redact_phones
+                )
+            ):
                 logger.warning(line)
             return
         found = self.index.lookup(flow_parts(flow, self.decode_limit))
@@ -425,8 +439,9 @@ class ReplayServer:
         took, when known (a forwarded call's, as recorded), else the time since it began."""
         self.statuses[status] = self.statuses.get(status, 0) + 1
         req = flow.request
-        route = classify(req.method, req.pretty_host, req.path, self.hosts, req.port)
-        what = what_call(route, req.method, req.path, None if route else req.pretty_host)
+        path = said_path(req.path, self.redact_phones)  # its ids too, as the cassette's URI
+        route = classify(req.method, req.pretty_host, path, self.hosts, req.port)
+        what = what_call(route, req.method, path, None if route else req.pretty_host)
         upstream = authority(req.host, req.port) if error is not None else None
         result = outcome(status, error, upstream)
         took = elapsed_ms(req.timestamp_start) if duration_ms is None else duration_ms
@@ -464,13 +479,15 @@ class ReplayServer:
                 self.decode_limit,
                 getattr(ctx.options, "body_size_limit", None),
                 writer.fmt,
+                self.redact_phones,
             )
             writer.append(item)
         except (ChimeTapError, OSError) as e:
             problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             if self.strict and resp is not None:  # never answer what the cassette lacks
                 self.withheld += 1
-                answer = not_recorded_answer(f"{req.method} {req.path.split('?', 1)[0]}", problem)
+                path = said_path(req.path.split("?", 1)[0], self.redact_phones)
+                answer = not_recorded_answer(f"{req.method} {path}", problem)
                 status, headers, body = answer
                 flow.response = http.Response.make(status, body, headers)
                 problem += f"; answered {status} instead"
@@ -532,7 +549,7 @@ class ReplayServer:
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """An HTTPS client's CONNECT, which the proxy's own authentication refused (mitmproxy's
         ProxyAuth answers before this hook): counted for the summary, and said."""
-        if line := self.auth.seen(flow.request, flow.response):
+        if line := self.auth.seen(flow.request, flow.response, redact_phones=self.redact_phones):
             logger.warning(line)
 
     @command.command("chime.replay.rewind")

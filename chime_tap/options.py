@@ -303,7 +303,15 @@ REPLAY_LATENCY = Option(
     parse=parse_replay_latency,
     cli={"metavar": "none|recorded|scale:F"},
 )
-REPLAY = (REPLAY_CASSETTES, ON_MISS, EXHAUSTED, RECORD_TO, STRICT_RECORDING, REPLAY_LATENCY)
+REPLAY = (
+    REPLAY_CASSETTES,
+    ON_MISS,
+    EXHAUSTED,
+    RECORD_TO,
+    STRICT_RECORDING,
+    REDACT_PHONES,
+    REPLAY_LATENCY,
+)
 
 THROTTLE_RATE = Option(
     "chime_sim_throttle_rate",

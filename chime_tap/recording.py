@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from chime_tap.api.hosts import HostPolicy
@@ -365,16 +365,11 @@ def said_about(
     (never the real one: the log often ends up in CI output), found by the writer's rule from
     the same place (:class:`~chime_tap.cassettes.phones.CallPhones`).
     """
-    error, note = exchange.error, exchange.body_note
-    phones = None
-    if redact_phones:
-        phones = CallPhones(exchange.request_body, exchange.response_body)
-        violations = [_pseudonymized(v, phones) for v in violations]
-        error = phones.text(error) if error else error
-        note = phones.text(note) if note else note
-        if compared is not None:
-            compared = _pseudonymized(compared, phones)
-            compared.differences = [_pseudonymized(d, phones) for d in compared.differences]
+    said = as_kept(exchange, violations, redact_phones)
+    phones, violations, error, note = said.phones, said.violations, said.error, said.note
+    if phones is not None and compared is not None:
+        compared = _pseudonymized(compared, phones)
+        compared.differences = [_pseudonymized(d, phones) for d in compared.differences]
     comment = comment_for(
         call, violations, error, note, compared.comment() if compared is not None else ()
     )
@@ -383,6 +378,31 @@ def said_about(
         upstream, note, compared.summary() if compared is not None else None, phones,
     )  # fmt: skip
     return line, comment
+
+
+class Kept(NamedTuple):
+    """What a line or comment may quote of a call, as the cassette's metadata keeps it."""
+
+    phones: CallPhones | None  # None: phone redaction is off, everything as it came
+    violations: list[Violation]
+    error: str | None
+    note: str | None
+
+
+def as_kept(exchange: Exchange, violations: list[Violation], redact_phones: bool) -> Kept:
+    """A call's violations, error and body note as its cassette keeps them: with
+    ``redact_phones`` each phone number is the pseudonym the writer puts there (never the real
+    one: the log often ends up in CI output); without, as they are."""
+    error, note = exchange.error, exchange.body_note
+    if not redact_phones:
+        return Kept(None, violations, error, note)
+    phones = CallPhones(exchange.request_body, exchange.response_body)
+    return Kept(
+        phones,
+        [_pseudonymized(v, phones) for v in violations],
+        phones.text(error) if error else error,
+        phones.text(note) if note else note,
+    )
 
 
 def _pseudonymized(record: Any, phones: CallPhones) -> Any:
@@ -398,10 +418,7 @@ def _pseudonymized(record: Any, phones: CallPhones) -> Any:
 
 def said_note(exchange: Exchange, redact_phones: bool = False) -> str | None:
     """The body note, as mitmweb's comment on other traffic says it (``--record-all``)."""
-    note = exchange.body_note
-    if redact_phones and note:
-        return CallPhones(exchange.request_body, exchange.response_body).text(note)
-    return note
+    return as_kept(exchange, [], redact_phones).note
 
 
 def said_path(path: str, redact_phones: bool = False) -> str:

@@ -30,13 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from chime_tap.playback import build_lasting_index
 
-    if args.record_to and args.on_miss != "forward":
-        raise UsageError("--record-to: only with --on-miss forward (otherwise nothing is recorded)")
+    if args.on_miss != "forward":  # each of these is about what forwarded calls record
+        for option in (options.RECORD_TO, options.STRICT_RECORDING, options.REDACT_PHONES):
+            if getattr(args, option.dest):
+                raise UsageError(
+                    f"{option.flag}: only with --on-miss forward (otherwise nothing is recorded)"
+                )
     # The replay addon checks every value as it loads (one rule, one message, naming the flag).
-    if args.strict_recording and args.on_miss != "forward":
-        raise UsageError(
-            "--strict-recording: only with --on-miss forward (otherwise nothing is recorded)"
-        )
     values = options.values_from_args(args, [*options.REPLAY, options.HOSTS, *options.PROXY])
     cassettes = list(values[options.REPLAY_CASSETTES.name])
     exhausted = values[options.EXHAUSTED.name]
