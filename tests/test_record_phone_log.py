@@ -35,7 +35,7 @@ from chime_tap.recording import (
     said_note,
     said_path,
 )
-from chime_tap.semantic_diff import Difference
+from chime_tap.semantic_diff import Difference, shown
 from chime_tap.spy import Comparison
 from support.procs import CONNECTOR, chime_tap, voice_client
 
@@ -253,3 +253,18 @@ def test_record_with_redaction_logs_the_cassettes_pseudonyms(tmp_path, flag) -> 
     fakes = set(re.findall(r"\+999\d+", "\n".join(lines)))
     assert fakes and fakes <= set(re.findall(r"\+999\d+", on_disk)), (fakes, output)
     assert all("difference(s) from baseline" in line for line in lines), output
+
+
+def test_a_number_cut_where_a_value_is_clipped_keeps_none_of_its_digits() -> None:
+    """A diff clips a long value: the number at the cut is too short to pseudonymize, and its
+    first digits (country and area code) are the real number's; the line and the cassette say
+    ``"+...`` for it."""
+    answer = {"Participants": [{"PhoneNumber": GOOD, "ProxyPhoneNumber": "+12065550199"}] * 3}
+    clipped = shown(answer)
+    assert clipped.endswith('"ProxyPhoneNumber": "+12065...')  # the cut, where it falls
+    ex = exchange({}, 200, answer)
+    said = CallPhones(ex.request_body, ex.response_body).text(clipped)
+    assert said == clipped.replace(GOOD, pseudonymize_phone(GOOD)).replace('"+12065...', '"+...')
+    meta = {**ex.meta(0.0, None, []), "body_note": clipped}  # any string of the metadata
+    item = ex.interaction("GET", f"https://{HOST}{SESSIONS}/ps-1", meta)
+    assert scrub_interaction(item, redact_phones=True)[META_KEY]["body_note"] == said

@@ -29,6 +29,9 @@ _PHONE_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}\b")
 _PHONE_IN_URI = re.compile(r"(?<=[/=])(\+|%2[Bb])([1-9][0-9]{6,14})(?=$|[/?&#;])")
 # The same number URL-encoded inside free text (a message quoting a path): as the URI has it.
 _ENCODED_PHONE_IN_TEXT = re.compile(r"(%2[Bb])([1-9][0-9]{6,14})\b")
+# A +number cut short where a value was clipped for length (a diff's "+12065..."): no longer a
+# number to pseudonymize, but its first digits are the real one's, so they are dropped.
+_CLIPPED_PHONE = re.compile(r"\+[0-9]+(?=\.\.\.\Z)")
 _DIGIT = re.compile(r"\d")  # any Unicode decimal digit (category Nd), like str.isdecimal
 # A phone-field value with fewer digits is not a number anybody can be found by: it is
 # pseudonymized in place but not hunted for in free text, where so short a string would
@@ -182,7 +185,10 @@ class _Pseudonyms:
 
     def meta_text(self, text: str) -> str:
         """A string of the metadata (a message, a note, a difference): :meth:`text`, and a
-        URL-encoded +number it quotes (a path) as the URI's rule writes it."""
+        URL-encoded +number it quotes (a path) as the URI's rule writes it; a number cut off
+        where the value was clipped (``"+12065...``) keeps none of its digits (``"+...``)."""
+        if text.endswith("..."):
+            text = _CLIPPED_PHONE.sub("+", text)
         text = self.text(text)
         if "%2" in text:
             text = _ENCODED_PHONE_IN_TEXT.sub(self._replace_encoded, text)
