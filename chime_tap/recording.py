@@ -365,8 +365,7 @@ def said_about(
     (never the real one: the log often ends up in CI output), found by the writer's rule from
     the same place (:class:`~chime_tap.cassettes.phones.CallPhones`).
     """
-    said = as_kept(exchange, violations, redact_phones)
-    phones, violations, error, note = said.phones, said.violations, said.error, said.note
+    phones, violations, error, note = as_kept(exchange, violations, redact_phones)
     if phones is not None and compared is not None:
         compared = _pseudonymized(compared, phones)
         compared.differences = [_pseudonymized(d, phones) for d in compared.differences]
